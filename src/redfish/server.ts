@@ -338,7 +338,7 @@ export class RedfishServer {
   }
 
   #applyQuery(ctx: Ctx, body: Json, etag: string, path: string, q: QueryOptions): Json {
-    let out: Json = { ...body, '@odata.etag': etag };
+    let out: Json = '@odata.id' in body ? { '@odata.etag': etag, ...body } : body;
     out = applyPaging(out, path, q);
     if (q.expand) {
       out = expand(out, q.expand.mode, q.expand.levels, (uri) => this.#renderFor(ctx, uri));
@@ -562,14 +562,19 @@ const renderCache = new Map<string, string>();
  */
 export function render(body: Json): { json: string; etag: string } {
   const plain = JSON.stringify(body);
+  if (!('@odata.id' in body)) return { json: plain, etag: etagOf(plain) };
+  const etag = etagOf(plain);
+  return { json: `{"@odata.etag":${JSON.stringify(etag)},${plain.slice(1)}`, etag };
+}
+
+function etagOf(plain: string): string {
   let etag = renderCache.get(plain);
   if (etag === undefined) {
     etag = `"${createHash('sha1').update(plain).digest('base64url').slice(0, 20)}"`;
     if (renderCache.size > 2048) renderCache.clear();
     renderCache.set(plain, etag);
   }
-  const json = plain.length > 2 ? `{"@odata.etag":${JSON.stringify(etag)},${plain.slice(1)}` : plain;
-  return { json, etag };
+  return etag;
 }
 
 /** Strong comparison of an If-Match / If-None-Match list against the current ETag. */

@@ -26,7 +26,7 @@ export const ROOT_SERVICES: readonly [string, string][] = [
   ['Managers', '/redfish/v1/Managers'],
   ['SessionService', '/redfish/v1/SessionService'],
   ['AccountService', '/redfish/v1/AccountService'],
-  ['TaskService', '/redfish/v1/TaskService'],
+  ['Tasks', '/redfish/v1/TaskService'],
   ['Registries', '/redfish/v1/Registries'],
 ];
 
