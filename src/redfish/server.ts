@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { type AccountSource, isMachineError, type MachineError } from '../machine/index.ts';
+import { etagListMatches, render } from './etag.ts';
 import { errorBody, fail, message, RedfishError } from './messages.ts';
 import { applyPaging, applySelect, expand, NO_QUERY, parseQuery, type QueryOptions } from './query.ts';
 import {
@@ -550,41 +551,6 @@ export function machineErrorToRedfish(err: MachineError): RedfishError {
     case 'BackendUnavailable':
       return withDetail(503, message('ServiceTemporarilyUnavailable', ['5']), { 'Retry-After': '5' });
   }
-}
-
-// --- representation and ETags ----------------------------------------------------------------------
-
-const renderCache = new Map<string, string>();
-
-/**
- * JSON text of a resource with `@odata.etag` and the strong ETag derived from the content (so it
- * changes exactly when the representation does). Hashes are cached by content.
- */
-export function render(body: Json): { json: string; etag: string } {
-  const plain = JSON.stringify(body);
-  if (!('@odata.id' in body)) return { json: plain, etag: etagOf(plain) };
-  const etag = etagOf(plain);
-  return { json: `{"@odata.etag":${JSON.stringify(etag)},${plain.slice(1)}`, etag };
-}
-
-function etagOf(plain: string): string {
-  let etag = renderCache.get(plain);
-  if (etag === undefined) {
-    etag = `"${createHash('sha1').update(plain).digest('base64url').slice(0, 20)}"`;
-    if (renderCache.size > 2048) renderCache.clear();
-    renderCache.set(plain, etag);
-  }
-  return etag;
-}
-
-/** Strong comparison of an If-Match / If-None-Match list against the current ETag. */
-export function etagListMatches(header: string | string[] | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  const value = Array.isArray(header) ? header.join(',') : header;
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .some((t) => t === '*' || t === etag);
 }
 
 /** Stable per machine in single mode (derived from its UUID), random per process otherwise. */
