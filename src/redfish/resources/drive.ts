@@ -51,15 +51,12 @@ export const drive: ResourceDef = {
       '@odata.type': odataType('Drive'),
       Id: id,
       Name: disk.name,
-      Model: disk.kind === 'cdrom' ? 'Virtual CD-ROM' : 'Virtual disk',
-      Status: {
-        State: disk.sizeBytes === null && disk.kind !== 'cdrom' ? 'Absent' : 'Enabled',
-        Health: 'OK',
-      },
+      Model: disk.kind === 'lun' ? 'Virtual LUN' : 'Virtual disk',
+      MediaType: 'HDD',
+      Protocol: (disk.bus ? PROTOCOL[disk.bus] : undefined) ?? 'OEM',
+      Status: { State: disk.sizeBytes === null ? 'Absent' : 'Enabled', Health: 'OK' },
     };
     if (disk.sizeBytes !== null) body.CapacityBytes = disk.sizeBytes;
-    const protocol = disk.bus ? PROTOCOL[disk.bus] : undefined;
-    if (protocol) body.Protocol = protocol;
     return body;
   },
 };
