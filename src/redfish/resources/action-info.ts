@@ -47,7 +47,7 @@ function insertMediaInfo(parent: 'Systems' | 'Managers', param: string): Resourc
           ? ctx.service.findSystem(ctx.params[param] ?? '')
           : ctx.service.findByManager(ctx.params[param] ?? '');
       const id = ctx.params.VirtualMediaId ?? '';
-      if (!owner || !owner.machine.getMediaSlots().some((m) => m.id === id)) {
+      if (!owner?.machine.getMediaSlots().some((m) => m.id === id)) {
         throw fail(404, 'ResourceNotFound', ['VirtualMedia', id]);
       }
       return {
