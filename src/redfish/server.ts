@@ -244,6 +244,15 @@ export class RedfishServer {
           protocol: 'redfish',
         },
       };
+      if (method !== 'GET' && method !== 'HEAD') {
+        // Every change is logged (who, what, outcome); bodies and headers never are (they hold secrets).
+        res.once('finish', () =>
+          this.#log.info(
+            { user: principal?.user ?? null, source: ctx.actor.source, method, path, status: res.statusCode },
+            'redfish: request',
+          ),
+        );
+      }
       if (method === 'GET' || method === 'HEAD') {
         await this.#drain(req);
         this.#read(req, res, ctx, def, path, search, method === 'HEAD');

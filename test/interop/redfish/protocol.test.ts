@@ -594,3 +594,40 @@ describe('errors from the machine', () => {
     assert.equal(fx.machine.getPowerState(), 'Off');
   });
 });
+
+describe('logging', () => {
+  test('writes are logged with user and outcome; passwords and tokens never are', async () => {
+    const lines: string[] = [];
+    const { default: pino } = await import('pino');
+    const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(l) });
+    const logged = await startRedfish({ server: { logger } });
+    try {
+      const secret = 'Wr0ng-Secret-42';
+      await logged.request('GET', SYS, { auth: { username: 'admin', password: secret } });
+      await logged.request('POST', '/redfish/v1/SessionService/Sessions', {
+        auth: null,
+        json: { UserName: 'admin', Password: secret },
+      });
+      const ok = await logged.request('POST', '/redfish/v1/SessionService/Sessions', {
+        auth: null,
+        json: { UserName: ADMIN.username, Password: ADMIN.password },
+      });
+      const token = String(ok.headers['x-auth-token']);
+      await logged.request('POST', `${SYS}/Actions/ComputerSystem.Reset`, {
+        token,
+        json: { ResetType: 'On' },
+      });
+      const text = lines.join('');
+      assert.match(
+        text,
+        /"method":"POST","path":"\/redfish\/v1\/Systems\/1\/Actions\/ComputerSystem.Reset","status":204/,
+      );
+      assert.match(text, /"user":"admin"/);
+      for (const s of [secret, ADMIN.password, token, Buffer.from(`admin:${secret}`).toString('base64')]) {
+        assert.equal(text.includes(s), false, 'a secret reached the log');
+      }
+    } finally {
+      await logged.close();
+    }
+  });
+});
