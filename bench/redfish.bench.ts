@@ -38,7 +38,7 @@ function load(port: number, headers: string, seconds: number): Promise<Result> {
     new Promise<void>((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
       socket.setNoDelay(true);
-      let buf = Buffer.alloc(0);
+      let buf: Buffer = Buffer.alloc(0);
       let started = 0n;
       const send = () => {
         if (Date.now() >= deadline) {
