@@ -224,8 +224,13 @@ export class RedfishServer {
       let principal: Principal | null = null;
       if (!anonymousRead && !anonymousPost) principal = this.#authenticate(req);
       else if (req.headers['x-auth-token'] || req.headers.authorization) {
-        // Credentials on an open URI are still checked, so a revoked token is noticed early.
-        principal = this.#authenticate(req);
+        // Valid credentials on an open URI count (for $expand and privileges); stale ones are ignored
+        // there, so a client holding an expired token can still read the root and log in again.
+        try {
+          principal = this.#authenticate(req);
+        } catch {
+          principal = null;
+        }
       }
       if (!found) throw fail(404, 'ResourceMissingAtURI', [path]);
       const { route, params } = found;

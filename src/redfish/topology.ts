@@ -36,10 +36,15 @@ export class Topology {
     if (machines !== this.#cacheKey) {
       this.#cacheKey = machines;
       this.#cache = machines
-        .map((machine) => {
-          const { namespace, name } = machine.getIdentity();
-          const id = aggregateId(namespace, name);
-          return { id, managerId: id, chassisId: id, machine };
+        .flatMap((machine) => {
+          // A machine that cannot say who it is (not synced, deleted) is left out until it can.
+          try {
+            const { namespace, name } = machine.getIdentity();
+            const id = aggregateId(namespace, name);
+            return [{ id, managerId: id, chassisId: id, machine }];
+          } catch {
+            return [];
+          }
         })
         .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     }

@@ -177,6 +177,31 @@ for (const auth of ['basic', 'session'] as const) {
   });
 }
 
+describe('sushy session expiry', { skip }, () => {
+  test('an expired session is a 401 and sushy logs in again by itself (Ironic caches clients for hours)', async () => {
+    const lines: string[] = [];
+    const { default: pino } = await import('pino');
+    const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(l) });
+    const fx = await startRedfish({ server: { sessionTimeoutSeconds: 1, logger } });
+    try {
+      const out = await sushy(fx, 'session', [
+        { op: 'read_power' },
+        { op: 'sleep', seconds: 2.5 },
+        { op: 'power', value: 'On' },
+        { op: 'read_power' },
+      ]);
+      assert.equal(out.at(-1)!.power, 'On');
+      assert.equal(fx.machine.getPowerState(), 'On');
+      const logins = lines.filter((l) =>
+        l.includes('"path":"/redfish/v1/SessionService/Sessions","status":201'),
+      );
+      assert.equal(logins.length, 2, 'one login, then one more after the expiry');
+    } finally {
+      await fx.close();
+    }
+  });
+});
+
 describe('sushy against an aggregate service', { skip }, () => {
   let fx: RedfishFixture;
   before(async () => {

@@ -6,6 +6,7 @@ Run by test/interop/redfish/sushy.test.ts, which checks the machine's state afte
 """
 import json
 import sys
+import time
 
 import sushy
 from sushy.resources.manager.virtual_media import VirtualMediaCollection
@@ -69,6 +70,9 @@ for op in json.loads(ops):
             s = system(op)
             s.reset_system(sushy.ResetType(op['value']))
             out(op=kind, value=op['value'], ok=True)
+        elif kind == 'sleep':
+            time.sleep(op['seconds'])
+            out(op=kind)
         elif kind == 'read_power':
             out(op=kind, power=value(system(op).power_state))
         elif kind == 'boot':
