@@ -631,3 +631,148 @@ describe('logging', () => {
     }
   });
 });
+
+describe('virtual media', () => {
+  const MGR_CD = '/redfish/v1/Managers/BMC/VirtualMedia/Cd';
+  const SYS_CD = '/redfish/v1/Systems/1/VirtualMedia/Cd';
+
+  test('a minimal InsertMedia is 202 with a task monitor; progress shows until the image is readable', async () => {
+    const media = await startRedfish({ machine: { timings: { mediaInsertMs: 300 } } });
+    try {
+      const ins = await media.request('POST', `${MGR_CD}/Actions/VirtualMedia.InsertMedia`, {
+        json: { Image: 'https://images.example/live.iso' },
+      });
+      assert.equal(ins.status, 202);
+      const monitor = String(ins.headers.location);
+      assert.match(monitor, /^\/redfish\/v1\/TaskService\/TaskMonitors\/\d+$/);
+      assert.equal(ins.json.TaskState, 'Running');
+      // The same slot, seen from the System, shows the insert in progress.
+      const during = (await media.request('GET', SYS_CD)).json;
+      assert.equal(during.Image, 'https://images.example/live.iso');
+      assert.equal(during.Inserted, true);
+      assert.equal(during.TransferProtocolType, 'HTTPS');
+      assert.equal(during.Status.State, 'Updating');
+      assert.equal(during.Oem.KubeVirt.MediaState, 'Inserting');
+      assert.equal((await media.request('GET', monitor)).status, 202);
+      await waitFor(async () => (await media.request('GET', monitor)).status === 204, {
+        timeoutMs: 5000,
+        intervalMs: 50,
+        what: 'the task monitor to finish',
+      });
+      const task = (await media.request('GET', ins.json['@odata.id'])).json;
+      assert.equal(task.TaskState, 'Completed');
+      assert.equal(task.PercentComplete, 100);
+      const done = (await media.request('GET', MGR_CD)).json;
+      assert.equal(done.Status.State, 'Enabled');
+      assert.equal(done.Oem.KubeVirt.PercentComplete, 100);
+      assert.equal(done.ConnectedVia, 'URI');
+      assert.equal(
+        (await media.request('GET', '/redfish/v1/TaskService/Tasks')).json['Members@odata.count'],
+        1,
+      );
+    } finally {
+      await media.close();
+    }
+  });
+
+  test('a failing image ends the task in Exception and the slot reports it', async () => {
+    const ins = await fx.request('POST', `${SYS_CD}/Actions/VirtualMedia.InsertMedia`, {
+      json: { Image: 'http://images.invalid/missing.iso', Inserted: true, WriteProtected: true },
+    });
+    assert.equal(ins.status, 202);
+    const monitor = String(ins.headers.location);
+    await waitFor(async () => (await fx.request('GET', monitor)).status >= 400, { what: 'the failure' });
+    const final = await fx.request('GET', monitor);
+    assert.equal(final.status, 500);
+    assert.ok(final.json.error);
+    const slot = (await fx.request('GET', SYS_CD)).json;
+    assert.equal(slot.Inserted, false);
+    assert.equal(slot.Status.Health, 'Critical');
+    assert.equal(slot.Oem.KubeVirt.MediaState, 'Failed');
+    assert.equal((await fx.request('GET', ins.json['@odata.id'])).json.TaskState, 'Exception');
+  });
+
+  test('EjectMedia accepts no body and no Content-Type, or {}', async () => {
+    await fx.request('POST', `${MGR_CD}/Actions/VirtualMedia.InsertMedia`, {
+      json: { Image: 'http://x.example/1.iso' },
+    });
+    const bare = await fx.request('POST', `${MGR_CD}/Actions/VirtualMedia.EjectMedia`);
+    assert.equal(bare.status, 204);
+    assert.equal(fx.machine.getMediaSlots()[0]?.state, 'Empty');
+    const empty = await fx.request('POST', `${SYS_CD}/Actions/VirtualMedia.EjectMedia`, { json: {} });
+    assert.equal(empty.status, 204, 'ejecting an empty slot is fine');
+  });
+
+  test('PATCH inserts and ejects (sushy and Lenovo-style clients)', async () => {
+    const etag = (await fx.request('GET', SYS_CD)).headers.etag!;
+    const ins = await fx.request('PATCH', SYS_CD, {
+      json: { Image: 'http://x.example/patch.iso', Inserted: true, WriteProtected: true },
+      headers: { 'If-Match': etag },
+    });
+    assert.ok([200, 202].includes(ins.status));
+    assert.equal(fx.machine.getMediaSlots()[0]?.image, 'http://x.example/patch.iso');
+    const ej = await fx.request('PATCH', MGR_CD, { json: { Image: null, Inserted: false } });
+    assert.equal(ej.status, 200);
+    assert.equal(ej.json.Inserted, false);
+    assert.equal(ej.json.Image, null);
+  });
+
+  test('bad InsertMedia requests are 400 with the Base message sushy looks for, and change nothing', async () => {
+    const target = `${MGR_CD}/Actions/VirtualMedia.InsertMedia`;
+    const missing = await fx.request('POST', target, { json: {} });
+    assert.equal(missing.status, 400);
+    assertErrorBody(missing.json, 'ActionParameterMissing');
+    const mismatch = await fx.request('POST', target, {
+      json: { Image: 'http://x.example/a.iso', TransferProtocolType: 'HTTPS' },
+    });
+    assert.equal(mismatch.status, 400);
+    const nfs = await fx.request('POST', target, { json: { Image: 'nfs://x.example/a.iso' } });
+    assert.equal(nfs.status, 400);
+    const writable = await fx.request('POST', target, {
+      json: { Image: 'http://x.example/a.iso', WriteProtected: false },
+    });
+    assert.equal(writable.status, 400, 'a CD-ROM is read-only');
+    assert.equal(fx.machine.getMediaSlots()[0]?.state, 'Empty');
+  });
+
+  test('a machine without a CD-ROM advertises no virtual media', async () => {
+    const bare = await startRedfish({ machine: { hasCdrom: false } });
+    try {
+      const sys = (await bare.request('GET', SYS)).json;
+      assert.equal('VirtualMedia' in sys, false);
+      assert.equal(sys.Boot['BootSourceOverrideTarget@Redfish.AllowableValues'].includes('Cd'), false);
+      assert.equal('VirtualMedia' in (await bare.request('GET', '/redfish/v1/Managers/BMC')).json, false);
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
+describe('reset types', () => {
+  test('ResetType@Redfish.AllowableValues lists exactly the machine’s actions; Nmi absent without NMI', async () => {
+    const noNmi = await startRedfish({ machine: { supportsNmi: false, power: 'On' } });
+    try {
+      const sys = (await noNmi.request('GET', SYS)).json;
+      const allowed = sys.Actions['#ComputerSystem.Reset']['ResetType@Redfish.AllowableValues'];
+      assert.deepEqual(allowed, [
+        'On',
+        'ForceOff',
+        'GracefulShutdown',
+        'GracefulRestart',
+        'ForceRestart',
+        'PowerCycle',
+        'Pause',
+        'Resume',
+      ]);
+      const nmi = await noNmi.request('POST', `${SYS}/Actions/ComputerSystem.Reset`, {
+        json: { ResetType: 'Nmi' },
+      });
+      assert.equal(nmi.status, 400);
+      assert.equal(noNmi.machine.nmiCount, 0);
+      const info = (await noNmi.request('GET', `${SYS}/ResetActionInfo`)).json;
+      assert.deepEqual(info.Parameters[0].AllowableValues, allowed);
+    } finally {
+      await noNmi.close();
+    }
+  });
+});
