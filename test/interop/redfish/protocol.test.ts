@@ -748,6 +748,37 @@ describe('virtual media', () => {
   });
 });
 
+describe('boot mode and secure boot', () => {
+  test('Legacy while secure boot is on is 409 PropertyValueConflict and changes nothing', async () => {
+    const m = await startRedfish({ machine: { bootMode: 'UEFI' } });
+    try {
+      const on = await m.request('PATCH', `${SYS}/SecureBoot`, { json: { SecureBootEnable: true } });
+      assert.equal(on.status, 200);
+      assert.equal(on.json.SecureBootEnable, true);
+      const r = await m.request('PATCH', SYS, { json: { Boot: { BootSourceOverrideMode: 'Legacy' } } });
+      assert.equal(r.status, 409);
+      assertErrorBody(r.json, 'PropertyValueConflict');
+      assert.equal(m.machine.getBootOverride().mode, 'UEFI');
+      const bad = await m.request('PATCH', `${SYS}/SecureBoot`, { json: { SecureBootEnable: 'yes' } });
+      assert.equal(bad.status, 400);
+      assertErrorBody(bad.json, 'PropertyValueTypeError');
+      const ro = await m.request('PATCH', `${SYS}/SecureBoot`, {
+        json: { SecureBootCurrentBoot: 'Enabled' },
+      });
+      assert.equal(ro.status, 400);
+      assertErrorBody(ro.json, 'PropertyNotWritable');
+      await m.request('PATCH', `${SYS}/SecureBoot`, { json: { SecureBootEnable: false } });
+      const legacy = await m.request('PATCH', SYS, { json: { Boot: { BootSourceOverrideMode: 'Legacy' } } });
+      assert.equal(legacy.json.Boot.BootSourceOverrideMode, 'Legacy', 'read back in the PATCH answer');
+      const sb = await m.request('PATCH', `${SYS}/SecureBoot`, { json: { SecureBootEnable: true } });
+      assert.equal(sb.status, 409, 'secure boot needs UEFI');
+      assert.equal(m.machine.getSecureBoot().enabled, false);
+    } finally {
+      await m.close();
+    }
+  });
+});
+
 describe('reset types', () => {
   test('ResetType@Redfish.AllowableValues lists exactly the machine’s actions; Nmi absent without NMI', async () => {
     const noNmi = await startRedfish({ machine: { supportsNmi: false, power: 'On' } });
