@@ -214,7 +214,7 @@ export class RedfishServer {
     const search = qmark < 0 ? '' : url.slice(qmark);
     try {
       const path = normalisePath(rawPath);
-      if (path === null) throw fail(400, 'ResourceMissingAtURI', [rawPath.slice(0, 200)]);
+      if (path === null) throw fail(404, 'ResourceMissingAtURI', [rawPath.slice(0, 200)]);
       const odataVersion = req.headers['odata-version'];
       if (odataVersion !== undefined && odataVersion !== '4.0')
         throw fail(412, 'HeaderInvalid', ['OData-Version']);
