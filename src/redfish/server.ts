@@ -516,11 +516,12 @@ export class RedfishServer {
     let status = 400;
     let infos = [message('UnrecognizedRequestBody')];
     let allow: string[] | null = null;
-    if (err.code === 'HPE_INVALID_METHOD') {
-      // Node's parser refuses method tokens it does not know; the service still answers with the
-      // methods the URI supports.
-      const line = err.rawPacket?.toString('latin1').split('\r\n')[0] ?? '';
-      const target = line.split(' ')[1] ?? '';
+    const line = err.rawPacket?.toString('latin1').split('\r\n')[0] ?? '';
+    const request = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\/\S*) HTTP\/1\.[01]$/.exec(line);
+    if (err.code === 'HPE_INVALID_METHOD' && request) {
+      // Node's parser refuses method tokens it does not know; a well-formed request line with
+      // such a method still gets the methods its URI supports.
+      const target = request[1] ?? '';
       const path = normalisePath(target.split('?')[0] ?? '');
       const found = path ? this.#route(path) : null;
       if (found) {

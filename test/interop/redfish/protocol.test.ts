@@ -807,3 +807,26 @@ describe('reset types', () => {
     }
   });
 });
+
+describe('malformed traffic', () => {
+  test('garbage, oversized headers and bad paths get an answer (or a close), and the service keeps serving', async () => {
+    const garbage = await rawExchange(
+      fx.port,
+      '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n',
+    );
+    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    const huge = await rawExchange(
+      fx.port,
+      `GET ${SYS} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    assert.match(huge, /^HTTP\/1\.1 431 /);
+    const traversal = await fx.request('GET', '/redfish/v1/Systems/../AccountService');
+    assert.equal(traversal.status, 404);
+    const badEscape = await fx.request('GET', '/redfish/v1/Systems/%E0%A4%A');
+    assert.equal(badEscape.status, 404);
+    for (let i = 0; i < 20; i++) {
+      await rawExchange(fx.port, `${'\x00'.repeat(i)}PATCH ${SYS} HTTP/1.1\r\nContent-Length: 5\r\n\r\n{"Bo`);
+    }
+    assert.equal((await fx.request('GET', SYS)).status, 200);
+  });
+});
