@@ -342,13 +342,15 @@ export class RedfishServer {
       return;
     }
     const out = query === NO_QUERY ? json : JSON.stringify(this.#applyQuery(ctx, body, etag, path, query));
-    res.statusCode = status;
-    res.setHeader('Content-Type', JSON_TYPE);
-    res.setHeader('ETag', etag);
-    res.setHeader('Cache-Control', 'no-cache');
-    const link = typeof body['@odata.type'] === 'string' ? schemaUriForType(body['@odata.type']) : null;
-    if (link) res.setHeader('Link', `<${link}>; rel=describedby`);
-    res.setHeader('Content-Length', Buffer.byteLength(out));
+    const link = typeof body['@odata.type'] === 'string' ? linkHeader(body['@odata.type']) : null;
+    // One writeHead with every header (OData-Version and Allow were set before) is the hot path.
+    res.writeHead(status, {
+      'Content-Type': JSON_TYPE,
+      ETag: etag,
+      'Cache-Control': 'no-cache',
+      ...(link ? { Link: link } : {}),
+      'Content-Length': Buffer.byteLength(out),
+    });
     res.end(head ? undefined : out);
   }
 
@@ -544,6 +546,19 @@ export class RedfishServer {
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
+}
+
+const linkCache = new Map<string, string | null>();
+
+/** `Link: <schema>; rel=describedby` for an `@odata.type` (memoised: the set of types is small). */
+function linkHeader(type: string): string | null {
+  let link = linkCache.get(type);
+  if (link === undefined) {
+    const uri = schemaUriForType(type);
+    link = uri ? `<${uri}>; rel=describedby` : null;
+    if (linkCache.size < 512) linkCache.set(type, link);
+  }
+  return link;
 }
 
 /** Maps a Machine error to a status and Base message (the table in `src/machine/errors.ts`). */
