@@ -14,7 +14,7 @@ export const CLIENTS = {
   ipmiconsole: { check: ['ipmiconsole', '--version'], pkg: 'freeipmi-tools' },
   pyghmi: { check: ['/usr/bin/python3', '-c', 'import pyghmi.ipmi.command'], pkg: 'python3-pyghmi' },
   sushy: { check: ['/usr/bin/python3', '-c', 'import sushy'], pkg: 'python3-sushy' },
-  redfishtool: { check: ['redfishtool', '--version'], pkg: 'redfishtool' },
+  redfishtool: { check: ['redfishtool', '-V'], pkg: 'redfishtool' },
   kubectl: { check: ['kubectl', 'version', '--client'], pkg: 'kubectl (preinstalled)' },
 } as const;
 
