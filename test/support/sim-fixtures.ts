@@ -16,7 +16,13 @@ export const WIDGET_CRD = {
   spec: {
     group: 'test.kubevirtbmc.io',
     scope: 'Namespaced',
-    names: { kind: 'Widget', plural: 'widgets', singular: 'widget', shortNames: ['wdg'], categories: ['kbmc'] },
+    names: {
+      kind: 'Widget',
+      plural: 'widgets',
+      singular: 'widget',
+      shortNames: ['wdg'],
+      categories: ['kbmc'],
+    },
     versions: [
       {
         name: 'v1',
@@ -42,16 +48,29 @@ export const WIDGET_CRD = {
                   tags: { type: 'array', items: { type: 'string' }, maxItems: 3 },
                   min: { type: 'integer' },
                   max: { type: 'integer' },
-                  immutableId: { type: 'string', 'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'immutableId is immutable' }] },
+                  immutableId: {
+                    type: 'string',
+                    'x-kubernetes-validations': [
+                      { rule: 'self == oldSelf', message: 'immutableId is immutable' },
+                    ],
+                  },
                 },
-                'x-kubernetes-validations': [{ rule: '!has(self.min) || !has(self.max) || self.min <= self.max', message: 'min must not exceed max' }],
+                'x-kubernetes-validations': [
+                  {
+                    rule: '!has(self.min) || !has(self.max) || self.min <= self.max',
+                    message: 'min must not exceed max',
+                  },
+                ],
               },
               status: {
                 type: 'object',
                 properties: {
                   phase: { type: 'string' },
                   observedGeneration: { type: 'integer' },
-                  conditions: { type: 'array', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+                  conditions: {
+                    type: 'array',
+                    items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+                  },
                 },
               },
             },
