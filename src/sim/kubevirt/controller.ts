@@ -107,6 +107,9 @@ export class KubeVirtSim {
       if (e.type !== 'DELETED') this.enqueue(`dv/${ns}/${name}`);
       for (const vm of this.reg.store.list('kubevirt.io/virtualmachines', ns))
         this.enqueue(`vm/${ns}/${vm.metadata.name}`);
+      // hotplugged volumes of running VMIs wait for their DataVolume
+      for (const vmi of this.reg.store.list('kubevirt.io/virtualmachineinstances', ns))
+        this.enqueue(`vmi/${ns}/${vmi.metadata.name}`);
     }
   }
 
