@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import type { SimCluster } from '../../src/sim/index.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
 
 /** Minimal authenticated HTTP client for the sim (fetch + admin token from the kubeconfig). */

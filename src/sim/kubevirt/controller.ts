@@ -444,7 +444,7 @@ export class KubeVirtSim {
       if (v.containerDisk) return `containerDisk ${v.containerDisk.image}`;
       if (v.dataVolume) {
         const dv = this.reg.tryGet(this.DV, ns, v.dataVolume.name);
-        if (!dv || dv.status?.phase !== 'Succeeded') return undefined;
+        if (dv?.status?.phase !== 'Succeeded') return undefined;
         return dv.spec?.source?.http?.url ?? `DataVolume ${v.dataVolume.name}`;
       }
       if (v.persistentVolumeClaim) return `PVC ${v.persistentVolumeClaim.claimName}`;

@@ -6,6 +6,7 @@ import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import { kubeConfigFor, WIDGET, WIDGET_CRD } from '../../support/sim-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
 
 let cluster: SimCluster;

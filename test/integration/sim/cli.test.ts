@@ -12,9 +12,15 @@ import { waitFor } from '../../support/wait.ts';
 
 const BIN = new URL('../../../bin/kubevirtbmc.js', import.meta.url).pathname;
 
-test('kubevirtbmc sim prints the kubeconfig path; kubectl applies a VM and sees it start; SIGTERM stops it', { skip: missingClients('kubectl') }, async () => {
+test('kubevirtbmc sim prints the kubeconfig path; kubectl applies a VM and sees it start; SIGTERM stops it', {
+  skip: missingClients('kubectl'),
+}, async () => {
   const kubeconfig = join(mkdtempSync(join(tmpdir(), 'sim-cli-')), 'kubeconfig');
-  const child = spawn(process.execPath, [BIN, 'sim', '--port', '0', '--timing', 'fast', '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'sim', '--port', '0', '--timing', 'fast', '--kubeconfig', kubeconfig],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -29,9 +35,16 @@ test('kubevirtbmc sim prints the kubeconfig path; kubectl applies a VM and sees 
     await waitFor(() => out.includes('\n'), { what: `first line (stderr: ${err})`, timeoutMs: 30_000 });
     assert.equal(out.split('\n')[0], kubeconfig);
     assert.match(readFileSync(kubeconfig, 'utf8'), /server: https:\/\/127\.0\.0\.1:\d+/);
-    const a = await kubectl(kubeconfig, ['apply', '-f', '-'], { input: JSON.stringify(vmManifest('demo', { runStrategy: 'Always' })) });
+    const a = await kubectl(kubeconfig, ['apply', '-f', '-'], {
+      input: JSON.stringify(vmManifest('demo', { runStrategy: 'Always' })),
+    });
     assert.equal(a.code, 0, a.stderr);
-    const w = await kubectl(kubeconfig, ['wait', '--for=jsonpath={.status.printableStatus}=Running', 'vm/demo', '--timeout=20s']);
+    const w = await kubectl(kubeconfig, [
+      'wait',
+      '--for=jsonpath={.status.printableStatus}=Running',
+      'vm/demo',
+      '--timeout=20s',
+    ]);
     assert.equal(w.code, 0, w.stderr);
     const g = await kubectl(kubeconfig, ['get', 'vmi', 'demo', '-o', 'jsonpath={.status.phase}']);
     assert.equal(g.stdout, 'Running');

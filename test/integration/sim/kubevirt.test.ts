@@ -8,6 +8,7 @@ import { kubectl } from '../../support/sim-kubectl.ts';
 import { SimHttp, vmManifest } from '../../support/sim-kubevirt.ts';
 import { waitFor } from '../../support/wait.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
 const NS = 'default';
 let cluster: SimCluster;

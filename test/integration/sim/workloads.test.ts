@@ -10,6 +10,7 @@ import { kubeConfigFor } from '../../support/sim-fixtures.ts';
 import { SimHttp, vmManifest } from '../../support/sim-kubevirt.ts';
 import { waitFor } from '../../support/wait.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
 const NS = 'default';
 const STUB = new URL('../../support/sim-agent-stub.mjs', import.meta.url).pathname;

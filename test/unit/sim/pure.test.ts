@@ -116,6 +116,7 @@ describe('patches', () => {
 });
 
 describe('guest boot', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
   const src = (v: Record<string, any>) =>
     v.containerDisk ? `containerDisk ${v.containerDisk.image}` : v.dataVolume ? 'http://x/y.iso' : undefined;
   test('bootOrder decides; devices without one are skipped when any has one; interfaces boot only with one', () => {
