@@ -701,6 +701,65 @@ describe('CDI DataVolumes and hotplug', () => {
     );
   });
 
+  test('addvolume/removevolume edit the VM spec (hotpluggable) and the running VMI follows', async () => {
+    await http.req('POST', DVS, {
+      apiVersion: 'cdi.kubevirt.io/v1beta1',
+      kind: 'DataVolume',
+      metadata: { name: 'extra' },
+      spec: { source: { blank: {} }, storage: {} },
+    });
+    await createVm(vmManifest('addv', { runStrategy: 'Always' }));
+    const vmi = await runningVmi('addv');
+    refusal(
+      await http.sub('virtualmachines', NS, 'addv', 'addvolume', { disk: { disk: { bus: 'scsi' } } }),
+      400,
+      'AddVolumeOptions requires name to be set',
+    );
+    const add = await http.sub('virtualmachines', NS, 'addv', 'addvolume', {
+      name: 'extra',
+      disk: { disk: { bus: 'scsi' } },
+      volumeSource: { dataVolume: { name: 'extra' } },
+    });
+    assert.equal(add.status, 202);
+    const spec = (await http.vm(NS, 'addv')).json.spec.template.spec;
+    assert.deepEqual(
+      spec.volumes.find((v: Obj) => v.name === 'extra'),
+      { name: 'extra', dataVolume: { name: 'extra', hotpluggable: true } },
+    );
+    assert.ok(spec.domain.devices.disks.some((d: Obj) => d.name === 'extra'));
+    refusal(
+      await http.sub('virtualmachines', NS, 'addv', 'addvolume', {
+        name: 'extra',
+        disk: { disk: {} },
+        volumeSource: { dataVolume: { name: 'extra' } },
+      }),
+      409,
+      conflictVm('addv', 'Unable to add volume [extra] because volume with that name already exists'),
+    );
+    await waitFor(
+      async () =>
+        ((await http.vmi(NS, 'addv')).json.status?.volumeStatus ?? []).some(
+          (v: Obj) => v.name === 'extra' && v.phase === 'Ready',
+        ),
+      { what: 'attached' },
+    );
+    assert.equal((await http.vmi(NS, 'addv')).json.metadata.uid, vmi.metadata.uid);
+    assert.equal(
+      (await http.sub('virtualmachines', NS, 'addv', 'removevolume', { name: 'extra' })).status,
+      202,
+    );
+    await waitFor(
+      async () =>
+        !((await http.vmi(NS, 'addv')).json.status?.volumeStatus ?? []).some((v: Obj) => v.name === 'extra'),
+      { what: 'detached' },
+    );
+    refusal(
+      await http.sub('virtualmachines', NS, 'addv', 'removevolume', { name: 'rootdisk' }),
+      409,
+      conflictVm('addv', 'Unable to remove volume [rootdisk] because it is not hotpluggable'),
+    );
+  });
+
   test('boot order webhook checks', async () => {
     const dup = await http.req(
       'POST',
