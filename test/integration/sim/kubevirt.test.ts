@@ -5,8 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import { missingClients } from '../../support/clients.ts';
 import { kubectl } from '../../support/sim-kubectl.ts';
-import { SimHttp, vmManifest } from '../../support/sim-kubevirt.ts';
-import { waitFor } from '../../support/wait.ts';
+import { SimHttp, vmManifest, simWait as waitFor } from '../../support/sim-kubevirt.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;

@@ -7,8 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import { kubeConfigFor } from '../../support/sim-fixtures.ts';
-import { SimHttp, vmManifest } from '../../support/sim-kubevirt.ts';
-import { waitFor } from '../../support/wait.ts';
+import { SimHttp, vmManifest, simWait as waitFor } from '../../support/sim-kubevirt.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
