@@ -989,6 +989,47 @@ describe('D14 discovery', () => {
     assert.equal((read as Obj).spec.size, 1);
   });
 
+  test('deleting a CRD stops serving it and removes its objects', async () => {
+    const crd = JSON.parse(JSON.stringify(WIDGET_CRD));
+    crd.metadata.name = 'gadgets.test.kubevirtbmc.io';
+    crd.spec.names = { kind: 'Gadget', plural: 'gadgets', singular: 'gadget' };
+    assert.equal(
+      (await raw('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status,
+      201,
+    );
+    const path = `/apis/test.kubevirtbmc.io/v1/namespaces/${NS}/gadgets`;
+    assert.equal(
+      (
+        await raw('POST', path, {
+          apiVersion: 'test.kubevirtbmc.io/v1',
+          kind: 'Gadget',
+          metadata: { name: 'g1' },
+          spec: { size: 1 },
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await raw(
+          'DELETE',
+          '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.test.kubevirtbmc.io',
+        )
+      ).status,
+      200,
+    );
+    assert.equal((await raw('GET', `${path}/g1`)).status, 404);
+    const disc = (await raw('GET', '/apis/test.kubevirtbmc.io/v1')).json();
+    assert.equal(
+      disc.resources.some((r: Obj) => r.name === 'gadgets'),
+      false,
+    );
+    assert.equal(
+      disc.resources.some((r: Obj) => r.name === 'widgets'),
+      true,
+    );
+  });
+
   test('Table output uses CRD printer columns with PartialObjectMetadata rows', async () => {
     const res = await fetch(`${cluster.url}/apis/test.kubevirtbmc.io/v1/namespaces/${NS}/widgets/w-generic`, {
       headers: {

@@ -257,6 +257,21 @@ describe('run strategies', () => {
     );
   });
 
+  test('deleting a running VM stops its VMI first (VM finalizer), then both are gone', async () => {
+    await createVm(vmManifest('bye', { runStrategy: 'Always' }));
+    const v = await runningVmi('bye');
+    assert.deepEqual((await http.vm(NS, 'bye')).json.metadata.finalizers, [
+      'kubevirt.io/virtualMachineControllerFinalize',
+    ]);
+    assert.deepEqual(v.metadata.finalizers, ['kubevirt.io/foregroundDeleteVirtualMachine']);
+    const d = await http.req('DELETE', `${VMS}/bye`);
+    assert.equal(d.status, 200);
+    assert.ok(d.json.metadata.deletionTimestamp, 'the VM waits for its controller');
+    await noVmi('bye');
+    await waitFor(async () => (await http.vm(NS, 'bye')).status === 404, { what: 'VM gone' });
+    assert.match(cluster.consoleTranscript(NS, 'bye'), /Power down/);
+  });
+
   test('start/stop/restart on a missing VM → 404; bad option bodies → 400', async () => {
     refusal(
       await http.sub('virtualmachines', NS, 'ghost', 'start'),
