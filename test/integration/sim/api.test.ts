@@ -852,6 +852,70 @@ describe('D9 selectors', () => {
   });
 });
 
+describe('informers (client-node makeInformer) see selector transitions, GC and finalizer deletions', () => {
+  test('a labelled informer gets add when an object enters, delete when it leaves or is collected', async () => {
+    const events: string[] = [];
+    const informer = k8s.makeInformer(
+      kc,
+      `/api/v1/namespaces/${NS}/configmaps`,
+      () => core.listNamespacedConfigMap({ namespace: NS, labelSelector: 'watched=yes' }),
+      'watched=yes',
+    );
+    for (const ev of ['add', 'update', 'delete'] as const)
+      informer.on(ev, (o) => events.push(`${ev}:${o.metadata!.name}`));
+    await informer.start();
+    const owner = await custom.createNamespacedCustomObject({
+      ...WIDGET,
+      namespace: NS,
+      body: widget('inf-owner'),
+    });
+    await core.createNamespacedConfigMap({
+      namespace: NS,
+      body: {
+        metadata: {
+          name: 'inf-dep',
+          labels: { watched: 'yes' },
+          ownerReferences: [
+            {
+              apiVersion: 'test.kubevirtbmc.io/v1',
+              kind: 'Widget',
+              name: 'inf-owner',
+              uid: owner.metadata.uid,
+            },
+          ],
+        },
+      },
+    });
+    await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'inf-mover' } } });
+    await core.patchNamespacedConfigMap(
+      { namespace: NS, name: 'inf-mover', body: { metadata: { labels: { watched: 'yes' } } } },
+      merge,
+    );
+    await core.patchNamespacedConfigMap(
+      { namespace: NS, name: 'inf-mover', body: { data: { a: 'b' } } },
+      merge,
+    );
+    await core.patchNamespacedConfigMap(
+      { namespace: NS, name: 'inf-mover', body: { metadata: { labels: { watched: 'no' } } } },
+      merge,
+    );
+    await custom.deleteNamespacedCustomObject({ ...WIDGET, namespace: NS, name: 'inf-owner' });
+    await waitFor(() => events.includes('delete:inf-dep') && events.includes('delete:inf-mover'), {
+      what: 'deletes',
+    });
+    await informer.stop();
+    assert.deepEqual(
+      events.filter((e) => e.endsWith('inf-mover')),
+      ['add:inf-mover', 'update:inf-mover', 'delete:inf-mover'],
+    );
+    assert.deepEqual(
+      events.filter((e) => e.endsWith('inf-dep')),
+      ['add:inf-dep', 'delete:inf-dep'],
+    );
+    assert.equal(informer.list(NS).length, 0);
+  });
+});
+
 describe('D10 watch termination, bookmarks, streaming lists', () => {
   test('timeoutSeconds closes the stream cleanly', async () => {
     const w = rawWatch(

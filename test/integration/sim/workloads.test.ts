@@ -288,6 +288,22 @@ describe('RBAC for ServiceAccount tokens', () => {
       /cannot update resource "virtualmachines\/start" in API group "subresources.kubevirt.io"/,
     );
     assert.equal((await put('vm1', 'restart')).status, 403);
+    // a ClusterRoleBinding grants cluster-wide reads
+    const nsList = () =>
+      fetch(`${cluster.url}/api/v1/namespaces`, { headers: { Authorization: `Bearer ${token}` } }).then(
+        (x) => x.status,
+      );
+    assert.equal(await nsList(), 403);
+    await http.req('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      metadata: { name: 'ns-reader' },
+      rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }],
+    });
+    await http.req('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      metadata: { name: 'ns-reader' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ns-reader' },
+      subjects: [{ kind: 'ServiceAccount', name: 'limited', namespace: NS }],
+    });
+    assert.equal(await nsList(), 200);
     // deleting the ServiceAccount revokes its token
     await core.deleteNamespacedServiceAccount({ namespace: NS, name: 'limited' });
     assert.equal((await put('vm1', 'stop')).status, 401);
