@@ -333,6 +333,9 @@ describe('VMI subresources', () => {
   test('pause/unpause/softreboot/reset: 200 with an empty body, and KubeVirt refusals', async () => {
     await createVm(vmManifest('subs', { runStrategy: 'Always' }));
     await runningVmi('subs');
+    const info = await http.req('GET', `/apis/subresources.kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/subs/guestosinfo`);
+    assert.equal(info.status, 200);
+    assert.equal(info.json.os.id, 'fedora');
     const p = await http.sub('virtualmachineinstances', NS, 'subs', 'pause');
     assert.equal(p.status, 200);
     assert.equal(p.text, '');
