@@ -2,12 +2,15 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { AccountSource, ActionContext, Machine } from '../machine/index.ts';
-import { BmcState, deviceGuid } from './commands/bmc-state.ts';
-import { dispatch } from './commands/dispatch.ts';
-import type { CommandContext, CommandResult } from './commands/types.ts';
 import { AUTH_NONE, decodeLan15, encodeLan15 } from './codec/lan15.ts';
 import { decodeRequest, encodeResponse, type IpmiRequest } from './codec/message.ts';
-import { decodeAsfPing, decodeRmcpHeader, encodeAsfPong, RMCP_CLASS_ASF, RMCP_CLASS_IPMI } from './codec/rmcp.ts';
+import {
+  decodeAsfPing,
+  decodeRmcpHeader,
+  encodeAsfPong,
+  RMCP_CLASS_ASF,
+  RMCP_CLASS_IPMI,
+} from './codec/rmcp.ts';
 import {
   decodeRmcpPlusHeader,
   encodeSessionPacket,
@@ -21,12 +24,21 @@ import {
   PAYLOAD_RAKP3,
   PAYLOAD_RAKP4,
 } from './codec/rmcpplus.ts';
+import { BmcState, deviceGuid } from './commands/bmc-state.ts';
+import { dispatch } from './commands/dispatch.ts';
+import type { CommandContext, CommandResult } from './commands/types.ts';
 import { randomIv } from './crypto/packet.ts';
 import { activationReply, Lan15Sessions, outboundAuthCode, verifyAuthCode } from './session/lan15.ts';
 import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
 import { AuthFailureLimiter, type AuthRateLimitOptions } from './session/rate-limit.ts';
 import { RmcpPlusHandshake } from './session/rmcpplus.ts';
-import { type Lan15Session, nextSeq, type RmcpPlusSession, type Session, type Source } from './session/session.ts';
+import {
+  type Lan15Session,
+  nextSeq,
+  type RmcpPlusSession,
+  type Session,
+  type Source,
+} from './session/session.ts';
 import { SessionTable } from './session/table.ts';
 
 export interface IpmiServerOptions {
@@ -85,7 +97,10 @@ export class IpmiServer implements PayloadSender {
       accounts: this.#accounts,
       limiter: this.#limiter,
       onAuthFailure: (source: Source, username: string, reason: string) =>
-        this.#log.warn({ source: `${source.address}:${source.port}`, user: username, reason }, 'IPMI login failed'),
+        this.#log.warn(
+          { source: `${source.address}:${source.port}`, user: username, reason },
+          'IPMI login failed',
+        ),
       onEvict: (s: Session) => this.#ended(s, 'evicted to make room'),
       now: Date.now,
     };
@@ -112,7 +127,8 @@ export class IpmiServer implements PayloadSender {
 
   /** Registers the handler of an RMCP+ payload type other than IPMI (e.g. SOL = 1). */
   registerPayload(payloadType: number, handler: PayloadHandler): void {
-    if (payloadType === PAYLOAD_IPMI || payloadType >= 0x10) throw new Error(`payload type ${payloadType} is reserved`);
+    if (payloadType === PAYLOAD_IPMI || payloadType >= 0x10)
+      throw new Error(`payload type ${payloadType} is reserved`);
     this.#payloads.set(payloadType, handler);
   }
 
@@ -156,7 +172,14 @@ export class IpmiServer implements PayloadSender {
     if (!session.keys) return;
     const seq = session.outboundSeq;
     session.outboundSeq = nextSeq(seq);
-    const pkt = encodeSessionPacket(session.keys, payloadType, session.consoleSessionId, seq, payload, randomIv());
+    const pkt = encodeSessionPacket(
+      session.keys,
+      payloadType,
+      session.consoleSessionId,
+      seq,
+      payload,
+      randomIv(),
+    );
     this.#raw(pkt, session.source);
   }
 
@@ -281,7 +304,12 @@ export class IpmiServer implements PayloadSender {
     if (!verifyAuthCode(p, s.password)) return;
     if (p.sequence === 0) {
       // A retransmitted Activate Session (its reply was lost): answer it again.
-      if (req.netFn === 0x06 && req.cmd === 0x3a && req.data.length === 22 && req.data.subarray(2, 18).equals(s.challenge)) {
+      if (
+        req.netFn === 0x06 &&
+        req.cmd === 0x3a &&
+        req.data.length === 22 &&
+        req.data.subarray(2, 18).equals(s.challenge)
+      ) {
         this.#sendLan15(s, encodeResponse(req, 0, activationReply(s)));
       }
       return;
@@ -368,7 +396,12 @@ export class IpmiServer implements PayloadSender {
 
   #opened(s: Session): void {
     this.#log.info(
-      { session: s.id.toString(16), user: s.username, source: `${s.source.address}:${s.source.port}`, kind: s.kind },
+      {
+        session: s.id.toString(16),
+        user: s.username,
+        source: `${s.source.address}:${s.source.port}`,
+        kind: s.kind,
+      },
       'IPMI session opened',
     );
   }
@@ -381,7 +414,8 @@ export class IpmiServer implements PayloadSender {
   }
 
   #ended(s: Session, reason: string): void {
-    if (s.state === 'active') this.#log.info({ session: s.id.toString(16), user: s.username, reason }, 'IPMI session ended');
+    if (s.state === 'active')
+      this.#log.info({ session: s.id.toString(16), user: s.username, reason }, 'IPMI session ended');
     for (const l of s.closeListeners.splice(0)) {
       try {
         l(reason);

@@ -24,7 +24,12 @@ export interface Lan15Packet {
 export function decodeLan15(buf: Buffer): Lan15Packet | null {
   if (buf.length < 14) return null;
   const authType = buf[4]!;
-  if (authType !== AUTH_NONE && authType !== AUTH_MD2 && authType !== AUTH_MD5 && authType !== AUTH_PASSWORD) {
+  if (
+    authType !== AUTH_NONE &&
+    authType !== AUTH_MD2 &&
+    authType !== AUTH_MD5 &&
+    authType !== AUTH_PASSWORD
+  ) {
     return null;
   }
   const sequence = buf.readUInt32LE(5);

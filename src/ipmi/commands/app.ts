@@ -51,7 +51,8 @@ export const appCommands: CommandSpec[] = [
       // bit7 = "set this state"; system states 0x00–0x0F, 0x20, 0x21, 0x2A, 0x7F; device 0x00–0x03, 0x2A.
       if (sys & 0x80) {
         const s = sys & 0x7f;
-        if (!(s <= 0x0f || s === 0x20 || s === 0x21 || s === 0x2a || s === 0x7f)) return fail(CC.INVALID_DATA_FIELD);
+        if (!(s <= 0x0f || s === 0x20 || s === 0x21 || s === 0x2a || s === 0x7f))
+          return fail(CC.INVALID_DATA_FIELD);
         ctx.bmc.acpi.system = s;
       }
       if (dev & 0x80) {

@@ -67,7 +67,9 @@ export interface CommandSpec {
 }
 
 export function ok(data?: Uint8Array | number[]): CommandResult {
-  return data === undefined ? { cc: CC.OK } : { cc: CC.OK, data: data instanceof Uint8Array ? data : Uint8Array.from(data) };
+  return data === undefined
+    ? { cc: CC.OK }
+    : { cc: CC.OK, data: data instanceof Uint8Array ? data : Uint8Array.from(data) };
 }
 
 export function fail(cc: number): CommandResult {

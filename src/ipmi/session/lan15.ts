@@ -183,7 +183,10 @@ export function verifyAuthCode(packet: Lan15Packet, password: Buffer): boolean {
   if (!packet.authCode) return false;
   if (packet.authType === AUTH_PASSWORD) return constantTimeEqual(packet.authCode, pad16(password));
   if (packet.authType === AUTH_MD5) {
-    return constantTimeEqual(packet.authCode, md5AuthCode(password, packet.sessionId, packet.sequence, packet.message));
+    return constantTimeEqual(
+      packet.authCode,
+      md5AuthCode(password, packet.sessionId, packet.sequence, packet.message),
+    );
   }
   return false;
 }

@@ -79,7 +79,12 @@ export class RmcpPlusHandshake {
       }
     }
     const refuse = (status: number) =>
-      encodeOpenSessionResponse({ tag: req.tag, status, privilege: 0, consoleSessionId: req.consoleSessionId });
+      encodeOpenSessionResponse({
+        tag: req.tag,
+        status,
+        privilege: 0,
+        consoleSessionId: req.consoleSessionId,
+      });
     const suite = matchSuite(req.auth, req.integrity, req.confidentiality);
     if (typeof suite === 'number') return refuse(suite);
     if (req.privilege > PRIV_ADMIN) return refuse(RMCPP_STATUS.INVALID_ROLE);
@@ -136,14 +141,19 @@ export class RmcpPlusHandshake {
     if (s.state === 'active') return fail(RMCPP_STATUS.INVALID_SESSION_ID);
     const key = source.address;
     if (!this.deps.limiter.allowed(key)) {
-      this.deps.onAuthFailure(source, r.username.toString('latin1'), 'too many failed logins from this source');
+      this.deps.onAuthFailure(
+        source,
+        r.username.toString('latin1'),
+        'too many failed logins from this source',
+      );
       return fail(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
     }
     // Every key exchange counts as an attempt until RAKP3 proves the password (RAKP2 alone lets an
     // eavesdropper try passwords offline, and a console that gives up after RAKP2 sends nothing).
     this.deps.limiter.fail(key);
     const requested = r.role & 0x0f;
-    if (requested < 1 || requested > PRIV_ADMIN || (r.role & 0xe0) !== 0) return fail(RMCPP_STATUS.INVALID_ROLE);
+    if (requested < 1 || requested > PRIV_ADMIN || (r.role & 0xe0) !== 0)
+      return fail(RMCPP_STATUS.INVALID_ROLE);
     const account = findAccount(this.deps.accounts(), r.username);
     if (!account) {
       this.deps.onAuthFailure(source, r.username.toString('latin1'), 'unknown user name');
@@ -199,11 +209,19 @@ export class RmcpPlusHandshake {
     // Retransmitted RAKP3 after success: the same RAKP4.
     if (s.state === 'active') {
       if (h.rakp3?.equals(payload) && h.rakp4) return h.rakp4;
-      return encodeRakp4({ tag: r.tag, status: RMCPP_STATUS.INVALID_SESSION_ID, consoleSessionId: s.consoleSessionId });
+      return encodeRakp4({
+        tag: r.tag,
+        status: RMCPP_STATUS.INVALID_SESSION_ID,
+        consoleSessionId: s.consoleSessionId,
+      });
     }
     if (r.status !== 0) {
       // The console rejected our RAKP2 (typically: it holds a different password).
-      this.deps.onAuthFailure(source, s.username, `console aborted the handshake (status 0x${r.status.toString(16)})`);
+      this.deps.onAuthFailure(
+        source,
+        s.username,
+        `console aborted the handshake (status 0x${r.status.toString(16)})`,
+      );
       this.#drop(s);
       return null;
     }
@@ -212,7 +230,11 @@ export class RmcpPlusHandshake {
     if (!constantTimeEqual(expected, r.authCode)) {
       this.deps.onAuthFailure(source, s.username, 'wrong password (RAKP3 auth code)');
       this.#drop(s);
-      return encodeRakp4({ tag: r.tag, status: RMCPP_STATUS.INVALID_INTEGRITY_CHECK, consoleSessionId: s.consoleSessionId });
+      return encodeRakp4({
+        tag: r.tag,
+        status: RMCPP_STATUS.INVALID_INTEGRITY_CHECK,
+        consoleSessionId: s.consoleSessionId,
+      });
     }
     this.deps.limiter.refund(source.address);
     const { k1, k2 } = deriveKeys(s.suite.hash, h.sik);
