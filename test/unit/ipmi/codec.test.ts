@@ -73,10 +73,10 @@ test('IPMI request/response messages round-trip and reject bad checksums', () =>
   assert.equal(res[0], 0x81);
   assert.equal(res[3], 0x20);
   const bad = Buffer.from(req);
-  bad[6] ^= 1;
+  bad.writeUInt8(bad[6]! ^ 1, 6);
   assert.equal(decodeRequest(bad), null);
-  bad[6] ^= 1;
-  bad[2] ^= 1;
+  bad.writeUInt8(bad[6]! ^ 1, 6);
+  bad.writeUInt8(bad[2]! ^ 1, 2);
   assert.equal(decodeRequest(bad), null);
   assert.equal(decodeRequest(hex('2018c881047a')), null); // too short
 });
@@ -202,8 +202,8 @@ test('the whole-packet example of the notes (suite 3, fixed IV) encodes byte for
   assert.deepEqual(openSessionPacket(keys, h, pkt), msg);
   // any flipped bit fails the integrity check
   for (const i of [5, 10, 20, 40, 50, pkt.length - 1]) {
-    const bad = Buffer.from(pkt);
-    bad[i] ^= 0x10;
+    const bad: Buffer = Buffer.from(pkt);
+    bad.writeUInt8(bad[i]! ^ 0x10, i);
     const bh = decodeRmcpPlusHeader(bad);
     assert.equal(bh ? openSessionPacket(keys, bh, bad) : null, null, `byte ${i}`);
   }
