@@ -95,7 +95,7 @@ export class RmcpPlusClient {
     const suite = suiteById(o.suite);
     if (!suite) throw new Error(`unsupported suite ${o.suite}`);
     this.suite = suite;
-    this.consoleSessionId = randomBytes(4).readUInt32LE(0) | 1;
+    this.consoleSessionId = (randomBytes(4).readUInt32LE(0) | 1) >>> 0;
     const open = encodeOpenSessionRequest({
       tag: 1,
       privilege: 0,
