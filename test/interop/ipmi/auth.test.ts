@@ -8,7 +8,10 @@ import { waitFor } from '../../support/wait.ts';
 const IFACES: Array<{ name: string; iface: string[] }> = [
   { name: 'lan', iface: ['-I', 'lan'] },
   { name: 'lanplus', iface: ['-I', 'lanplus'] },
-  ...[1, 2, 3, 15, 16, 17].map((c) => ({ name: `lanplus -C ${c}`, iface: ['-I', 'lanplus', '-C', String(c)] })),
+  ...[1, 2, 3, 15, 16, 17].map((c) => ({
+    name: `lanplus -C ${c}`,
+    iface: ['-I', 'lanplus', '-C', String(c)],
+  })),
 ];
 
 describe('ipmitool: credentials and privileges are enforced', { skip: missingClients('ipmitool') }, () => {
@@ -40,7 +43,10 @@ describe('ipmitool: credentials and privileges are enforced', { skip: missingCli
   }
 
   test('lan reports an unknown user as such', async () => {
-    const r = await ipmitool(bmc.port, ['-I', 'lan'], { username: 'mallory', password: 'x' }, ['power', 'status']);
+    const r = await ipmitool(bmc.port, ['-I', 'lan'], { username: 'mallory', password: 'x' }, [
+      'power',
+      'status',
+    ]);
     assert.match(r.stderr, /Invalid user name/);
   });
 
@@ -63,7 +69,11 @@ describe('ipmitool: credentials and privileges are enforced', { skip: missingCli
     assert.equal(r.stdout, 'Chassis Power is off\n');
   });
 
-  for (const iface of [['-I', 'lanplus'], ['-I', 'lanplus', '-C', '3'], ['-I', 'lan']]) {
+  for (const iface of [
+    ['-I', 'lanplus'],
+    ['-I', 'lanplus', '-C', '3'],
+    ['-I', 'lan'],
+  ]) {
     test(`${iface.join(' ')}: a USER-privilege session reads power but cannot power off`, async () => {
       await bmc.machine.power('On');
       await waitFor(() => bmc.machine.getPowerState() === 'On');
@@ -83,7 +93,9 @@ describe('ipmitool: credentials and privileges are enforced', { skip: missingCli
   }
 });
 
-test('ipmitool lan -A NONE works only when allowAuthTypeNone is set', { skip: missingClients('ipmitool') }, async () => {
+test('ipmitool lan -A NONE works only when allowAuthTypeNone is set', {
+  skip: missingClients('ipmitool'),
+}, async () => {
   const bmc = await startTestBmc({ server: { allowAuthTypeNone: true } });
   try {
     const r = await ipmitool(bmc.port, ['-I', 'lan', '-A', 'NONE'], ADMIN, ['power', 'status']);
@@ -94,11 +106,16 @@ test('ipmitool lan -A NONE works only when allowAuthTypeNone is set', { skip: mi
   }
 });
 
-test('ipmitool: repeated wrong passwords from one source are slowed down', { skip: missingClients('ipmitool') }, async () => {
+test('ipmitool: repeated wrong passwords from one source are slowed down', {
+  skip: missingClients('ipmitool'),
+}, async () => {
   const bmc = await startTestBmc({ server: { authRateLimit: { burst: 3, refillMs: 1500 } } });
   try {
     for (let i = 0; i < 3; i++) {
-      const r = await ipmitool(bmc.port, ['-I', 'lanplus'], { username: 'admin', password: `guess${i}` }, ['power', 'status']);
+      const r = await ipmitool(bmc.port, ['-I', 'lanplus'], { username: 'admin', password: `guess${i}` }, [
+        'power',
+        'status',
+      ]);
       assert.notEqual(r.code, 0);
     }
     const locked = await ipmitool(bmc.port, ['-I', 'lanplus', '-C', '17'], ADMIN, ['power', 'status']);
@@ -106,7 +123,8 @@ test('ipmitool: repeated wrong passwords from one source are slowed down', { ski
     const lockedLan = await ipmitool(bmc.port, ['-I', 'lan'], ADMIN, ['power', 'status']);
     assert.notEqual(lockedLan.code, 0);
     await waitFor(
-      async () => (await ipmitool(bmc.port, ['-I', 'lanplus', '-C', '17'], ADMIN, ['power', 'status'])).code === 0,
+      async () =>
+        (await ipmitool(bmc.port, ['-I', 'lanplus', '-C', '17'], ADMIN, ['power', 'status'])).code === 0,
       { timeoutMs: 10_000, intervalMs: 500, what: 'the limit to clear' },
     );
   } finally {

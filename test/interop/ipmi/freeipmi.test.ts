@@ -8,7 +8,18 @@ import { waitFor } from '../../support/wait.ts';
 const UUID = '5d0e3d6a-3f1c-4b3e-9a52-0c4f7f8e2a11';
 
 function auth(bmc: TestBmc, driver: string): string[] {
-  return ['-D', driver, '-h', bmc.hostPort, '-u', ADMIN.username, '-p', ADMIN.password, '--session-timeout=5000', '--retransmission-timeout=500'];
+  return [
+    '-D',
+    driver,
+    '-h',
+    bmc.hostPort,
+    '-u',
+    ADMIN.username,
+    '-p',
+    ADMIN.password,
+    '--session-timeout=5000',
+    '--retransmission-timeout=500',
+  ];
 }
 
 function ok(r: RunResult, what: string): string {
@@ -17,7 +28,9 @@ function ok(r: RunResult, what: string): string {
 }
 
 for (const driver of ['LAN', 'LAN_2_0']) {
-  describe(`FreeIPMI -D ${driver}`, { skip: missingClients('ipmipower', 'ipmi-chassis', 'ipmi-chassis-config', 'bmc-info') }, () => {
+  describe(`FreeIPMI -D ${driver}`, {
+    skip: missingClients('ipmipower', 'ipmi-chassis', 'ipmi-chassis-config', 'bmc-info'),
+  }, () => {
     let bmc: TestBmc;
     before(async () => {
       bmc = await startTestBmc();
@@ -77,10 +90,24 @@ for (const driver of ['LAN', 'LAN_2_0']) {
         ]),
         'commit',
       );
-      assert.deepEqual(bmc.machine.getBootOverride(), { target: 'Cd', persistence: 'Continuous', mode: 'UEFI' });
-      ok(await run('ipmi-chassis-config', [...base, '--commit', '--key-pair=Chassis_Boot_Flags:Boot_Device=HARD-DRIVE']), 'commit');
+      assert.deepEqual(bmc.machine.getBootOverride(), {
+        target: 'Cd',
+        persistence: 'Continuous',
+        mode: 'UEFI',
+      });
+      ok(
+        await run('ipmi-chassis-config', [
+          ...base,
+          '--commit',
+          '--key-pair=Chassis_Boot_Flags:Boot_Device=HARD-DRIVE',
+        ]),
+        'commit',
+      );
       assert.equal(bmc.machine.getBootOverride().target, 'Hdd');
-      const checkout = ok(await run('ipmi-chassis-config', [...base, '--checkout', '--section=Chassis_Boot_Flags']), 'checkout');
+      const checkout = ok(
+        await run('ipmi-chassis-config', [...base, '--checkout', '--section=Chassis_Boot_Flags']),
+        'checkout',
+      );
       assert.match(checkout, /^\s+Boot_Device\s+HARD-DRIVE$/m);
     });
 

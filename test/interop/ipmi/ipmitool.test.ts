@@ -76,15 +76,26 @@ for (const mode of MODES) {
       const m = bmc.machine;
       const cases: Array<[string[], string, object]> = [
         [['pxe'], 'pxe', { target: 'Pxe', persistence: 'Once', mode: 'Legacy' }],
-        [['disk', 'options=efiboot,persistent'], 'disk', { target: 'Hdd', persistence: 'Continuous', mode: 'UEFI' }],
+        [
+          ['disk', 'options=efiboot,persistent'],
+          'disk',
+          { target: 'Hdd', persistence: 'Continuous', mode: 'UEFI' },
+        ],
         [['cdrom'], 'cdrom', { target: 'Cd', persistence: 'Once', mode: 'Legacy' }],
-        [['bios', 'options=efiboot,persistent'], 'bios', { target: 'BiosSetup', persistence: 'Continuous', mode: 'UEFI' }],
+        [
+          ['bios', 'options=efiboot,persistent'],
+          'bios',
+          { target: 'BiosSetup', persistence: 'Continuous', mode: 'UEFI' },
+        ],
         [['cdrom', 'options=efiboot'], 'cdrom', { target: 'Cd', persistence: 'Once', mode: 'UEFI' }],
         [['pxe', 'options=persistent'], 'pxe', { target: 'Pxe', persistence: 'Continuous', mode: 'Legacy' }],
         [['disk'], 'disk', { target: 'Hdd', persistence: 'Once', mode: 'Legacy' }],
       ];
       for (const [args, dev, expected] of cases) {
-        assert.equal(clean(await tool('chassis', 'bootdev', ...args), `bootdev ${args}`), `Set Boot Device to ${dev}\n`);
+        assert.equal(
+          clean(await tool('chassis', 'bootdev', ...args), `bootdev ${args}`),
+          `Set Boot Device to ${dev}\n`,
+        );
         assert.deepEqual(m.getBootOverride(), expected, `bootdev ${args.join(' ')}`);
       }
     });
@@ -112,7 +123,10 @@ for (const mode of MODES) {
       const guid = clean(await tool('mc', 'guid'), 'mc guid');
       assert.match(guid, new RegExp(`^System GUID\\s+: ${UUID}$`, 'm'));
       assert.doesNotMatch(guid, /WARNING/);
-      assert.equal(clean(await tool('raw', '0x06', '0x01'), 'raw'), ' 20 81 01 00 02 bf 00 00 00 56 4b 00 00 00 00\n');
+      assert.equal(
+        clean(await tool('raw', '0x06', '0x01'), 'raw'),
+        ' 20 81 01 00 02 bf 00 00 00 56 4b 00 00 00 00\n',
+      );
       const bad = await tool('raw', '0x06', '0x99');
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /rsp=0xc1\): Invalid command/);

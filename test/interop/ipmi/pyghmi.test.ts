@@ -22,10 +22,16 @@ for step in sys.argv[4:]:
 `;
 
 function pyghmi(port: number, user: { username: string; password: string }, steps: string[]) {
-  return run('/usr/bin/python3', ['-c', SCRIPT, String(port), user.username, user.password, ...steps], 60_000);
+  return run(
+    '/usr/bin/python3',
+    ['-c', SCRIPT, String(port), user.username, user.password, ...steps],
+    60_000,
+  );
 }
 
-test('pyghmi Command: get_power, set_power, set_bootdev, get_bootdev', { skip: missingClients('pyghmi') }, async () => {
+test('pyghmi Command: get_power, set_power, set_bootdev, get_bootdev', {
+  skip: missingClients('pyghmi'),
+}, async () => {
   const bmc = await startTestBmc();
   try {
     const r = await pyghmi(bmc.port, ADMIN, [
@@ -40,7 +46,10 @@ test('pyghmi Command: get_power, set_power, set_bootdev, get_bootdev', { skip: m
       'get_power',
     ]);
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.deepEqual(lines, [
       { powerstate: 'off' },
       { powerstate: 'on' },
@@ -63,7 +72,9 @@ test('pyghmi Command: get_power, set_power, set_bootdev, get_bootdev', { skip: m
   }
 });
 
-test('pyghmi with a wrong password fails and changes nothing', { skip: missingClients('pyghmi') }, async () => {
+test('pyghmi with a wrong password fails and changes nothing', {
+  skip: missingClients('pyghmi'),
+}, async () => {
   const bmc = await startTestBmc();
   try {
     const r = await pyghmi(bmc.port, { username: 'admin', password: 'wrong' }, ['set_power=on']);

@@ -3,7 +3,14 @@ import { createSocket } from 'node:dgram';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
-import { decodeOpenSessionResponse, decodeRakp2, decodeRakp4, encodeOpenSessionRequest, encodeRakp1, encodeRakp3 } from '../../../src/ipmi/codec/handshake.ts';
+import {
+  decodeOpenSessionResponse,
+  decodeRakp2,
+  decodeRakp4,
+  encodeOpenSessionRequest,
+  encodeRakp1,
+  encodeRakp3,
+} from '../../../src/ipmi/codec/handshake.ts';
 import { decodeLan15, encodeLan15 } from '../../../src/ipmi/codec/lan15.ts';
 import { decodeResponse, encodeRequest } from '../../../src/ipmi/codec/message.ts';
 import { encodeAsfPing } from '../../../src/ipmi/codec/rmcp.ts';
@@ -41,11 +48,15 @@ function malformed(pkt: Buffer): string | null {
         return decodeOpenSessionResponse(Buffer.from(p)) ? null : 'bad Open Session Response';
       case 0x13: {
         const r = decodeRakp2(Buffer.from(p));
-        return r && (r.status !== 0 ? p.length === 8 : p.length === 60 || p.length === 72) ? null : 'bad RAKP2';
+        return r && (r.status !== 0 ? p.length === 8 : p.length === 60 || p.length === 72)
+          ? null
+          : 'bad RAKP2';
       }
       case 0x15: {
         const r = decodeRakp4(Buffer.from(p));
-        return r && (r.status !== 0 ? p.length === 8 : p.length === 20 || p.length === 24) ? null : 'bad RAKP4';
+        return r && (r.status !== 0 ? p.length === 8 : p.length === 20 || p.length === 24)
+          ? null
+          : 'bad RAKP4';
       }
       default:
         return `unexpected payload type ${h.payloadType}`;
@@ -89,13 +100,64 @@ test('fuzz: thousands of random and mutated packets never crash the BMC nor get 
     const sid = liveIds[int(liveIds.length)]!;
     return [
       encodeAsfPing(int(256)),
-      encodeLan15({ authType: 0, sequence: 0, sessionId: 0, message: encodeRequest({ netFn: 6, cmd: 0x38, rqSeq: int(64), data: Buffer.from([0x8e, 4]) }) }),
-      encodeLan15({ authType: 0, sequence: 0, sessionId: 0, message: encodeRequest({ netFn: 6, cmd: 0x39, rqSeq: 1, data: Buffer.concat([Buffer.from([2]), Buffer.from('admin'.padEnd(16, '\0'))]) }) }),
-      encodeLan15({ authType: 2, sequence: 0, sessionId: sid, authCode: bytes(16), message: encodeRequest({ netFn: 6, cmd: 0x3a, rqSeq: 2, data: bytes(22) }) }),
-      encodeUnauthenticated(0, encodeRequest({ netFn: 6, cmd: 0x54, rqSeq: 0, data: Buffer.from([0x0e, 0, 0x80 | int(3)]) })),
-      encodeUnauthenticated(0x10, encodeOpenSessionRequest({ tag: int(256), privilege: int(6), consoleSessionId: int(2 ** 32), auth: int(4), integrity: int(5), confidentiality: int(3) })),
-      encodeUnauthenticated(0x12, encodeRakp1({ tag: 1, bmcSessionId: int(2) ? sid : int(2 ** 32), rm: bytes(16), role: int(256), username: Buffer.from(int(2) ? 'admin' : 'x') })),
-      encodeUnauthenticated(0x14, encodeRakp3({ tag: 1, status: int(2) ? 0 : int(256), bmcSessionId: sid, authCode: bytes(int(2) ? 20 : 32) })),
+      encodeLan15({
+        authType: 0,
+        sequence: 0,
+        sessionId: 0,
+        message: encodeRequest({ netFn: 6, cmd: 0x38, rqSeq: int(64), data: Buffer.from([0x8e, 4]) }),
+      }),
+      encodeLan15({
+        authType: 0,
+        sequence: 0,
+        sessionId: 0,
+        message: encodeRequest({
+          netFn: 6,
+          cmd: 0x39,
+          rqSeq: 1,
+          data: Buffer.concat([Buffer.from([2]), Buffer.from('admin'.padEnd(16, '\0'))]),
+        }),
+      }),
+      encodeLan15({
+        authType: 2,
+        sequence: 0,
+        sessionId: sid,
+        authCode: bytes(16),
+        message: encodeRequest({ netFn: 6, cmd: 0x3a, rqSeq: 2, data: bytes(22) }),
+      }),
+      encodeUnauthenticated(
+        0,
+        encodeRequest({ netFn: 6, cmd: 0x54, rqSeq: 0, data: Buffer.from([0x0e, 0, 0x80 | int(3)]) }),
+      ),
+      encodeUnauthenticated(
+        0x10,
+        encodeOpenSessionRequest({
+          tag: int(256),
+          privilege: int(6),
+          consoleSessionId: int(2 ** 32),
+          auth: int(4),
+          integrity: int(5),
+          confidentiality: int(3),
+        }),
+      ),
+      encodeUnauthenticated(
+        0x12,
+        encodeRakp1({
+          tag: 1,
+          bmcSessionId: int(2) ? sid : int(2 ** 32),
+          rm: bytes(16),
+          role: int(256),
+          username: Buffer.from(int(2) ? 'admin' : 'x'),
+        }),
+      ),
+      encodeUnauthenticated(
+        0x14,
+        encodeRakp3({
+          tag: 1,
+          status: int(2) ? 0 : int(256),
+          bmcSessionId: sid,
+          authCode: bytes(int(2) ? 20 : 32),
+        }),
+      ),
       ...captured.slice(-4),
     ];
   };
@@ -116,7 +178,8 @@ test('fuzz: thousands of random and mutated packets never crash the BMC nor get 
         if (p.length) p[p.length - 1]! ^= 0x5a;
         return p;
       case 4: // random session ID, or a live one
-        if (p.length > 13) p.writeUInt32LE(int(2) ? liveIds[int(liveIds.length)]! : int(2 ** 32), int(2) ? 6 : 9);
+        if (p.length > 13)
+          p.writeUInt32LE(int(2) ? liveIds[int(liveIds.length)]! : int(2 ** 32), int(2) ? 6 : 9);
         return p;
       case 5: // append garbage
         return Buffer.concat([p, bytes(1 + int(40))]);

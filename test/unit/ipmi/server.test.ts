@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { decodeOpenSessionResponse, encodeOpenSessionRequest, encodeRakp1 } from '../../../src/ipmi/codec/handshake.ts';
+import {
+  decodeOpenSessionResponse,
+  encodeOpenSessionRequest,
+  encodeRakp1,
+} from '../../../src/ipmi/codec/handshake.ts';
 import { decodeResponse, encodeRequest } from '../../../src/ipmi/codec/message.ts';
 import { encodeAsfPing } from '../../../src/ipmi/codec/rmcp.ts';
 import { encodeUnauthenticated } from '../../../src/ipmi/codec/rmcpplus.ts';
@@ -57,7 +61,10 @@ describe('IPMI server with our own RMCP+ client', () => {
     const c = await rawClient(bmc.port);
     try {
       const ask = async (netFn: number, cmd: number, data: number[]) => {
-        const pkt = encodeUnauthenticated(0, encodeRequest({ netFn, cmd, rqSeq: 0, data: Buffer.from(data) }));
+        const pkt = encodeUnauthenticated(
+          0,
+          encodeRequest({ netFn, cmd, rqSeq: 0, data: Buffer.from(data) }),
+        );
         const reply = await c.exchange(pkt);
         assert.ok(reply, 'answered');
         assert.equal(reply.readUInt32LE(6), 0, 'session-less reply');
@@ -86,7 +93,14 @@ describe('IPMI server with our own RMCP+ client', () => {
         [3, 4, 2, 0x10],
         [2, 2, 1, 0x04],
       ] as const) {
-        const open = encodeOpenSessionRequest({ tag: 5, privilege: 0, consoleSessionId: 99, auth, integrity: integ, confidentiality: conf });
+        const open = encodeOpenSessionRequest({
+          tag: 5,
+          privilege: 0,
+          consoleSessionId: 99,
+          auth,
+          integrity: integ,
+          confidentiality: conf,
+        });
         const reply = await c.exchange(encodeUnauthenticated(0x10, open));
         assert.deepEqual(decodeOpenSessionResponse(reply!.subarray(16)), {
           tag: 5,
@@ -106,7 +120,14 @@ describe('IPMI server with our own RMCP+ client', () => {
     try {
       const open = encodeUnauthenticated(
         0x10,
-        encodeOpenSessionRequest({ tag: 1, privilege: 0, consoleSessionId: 0x1111, auth: 1, integrity: 1, confidentiality: 1 }),
+        encodeOpenSessionRequest({
+          tag: 1,
+          privilege: 0,
+          consoleSessionId: 0x1111,
+          auth: 1,
+          integrity: 1,
+          confidentiality: 1,
+        }),
       );
       const o1 = await c.exchange(open);
       const o2 = await c.exchange(open);
@@ -115,7 +136,13 @@ describe('IPMI server with our own RMCP+ client', () => {
       const sid = decodeOpenSessionResponse(o1.subarray(16))!.bmcSessionId;
       const rakp1 = encodeUnauthenticated(
         0x12,
-        encodeRakp1({ tag: 2, bmcSessionId: sid, rm: Buffer.alloc(16, 3), role: 0x14, username: Buffer.from('admin') }),
+        encodeRakp1({
+          tag: 2,
+          bmcSessionId: sid,
+          rm: Buffer.alloc(16, 3),
+          role: 0x14,
+          username: Buffer.from('admin'),
+        }),
       );
       const r1 = await c.exchange(rakp1);
       const r2 = await c.exchange(rakp1);
@@ -140,13 +167,26 @@ describe('IPMI server with our own RMCP+ client', () => {
   });
 
   test('unknown user: RAKP2 status 0x0D; wrong password: RAKP2 HMAC does not verify', async () => {
-    await assert.rejects(RmcpPlusClient.connect(bmc.port, { username: 'nobody', password: 'x', suite: 3 }), /RAKP2 status 13/);
-    await assert.rejects(RmcpPlusClient.connect(bmc.port, { username: 'admin', password: 'wrong', suite: 17 }), /RAKP 2 HMAC is invalid/);
-    await assert.rejects(RmcpPlusClient.connect(bmc.port, { username: '', password: 'x', suite: 3 }), /RAKP2 status 13/);
+    await assert.rejects(
+      RmcpPlusClient.connect(bmc.port, { username: 'nobody', password: 'x', suite: 3 }),
+      /RAKP2 status 13/,
+    );
+    await assert.rejects(
+      RmcpPlusClient.connect(bmc.port, { username: 'admin', password: 'wrong', suite: 17 }),
+      /RAKP 2 HMAC is invalid/,
+    );
+    await assert.rejects(
+      RmcpPlusClient.connect(bmc.port, { username: '', password: 'x', suite: 3 }),
+      /RAKP2 status 13/,
+    );
   });
 
   test('a USER-level account cannot change power even when asking for ADMIN', async () => {
-    const c = await RmcpPlusClient.connect(bmc.port, { username: READONLY.username, password: READONLY.password, suite: 3 });
+    const c = await RmcpPlusClient.connect(bmc.port, {
+      username: READONLY.username,
+      password: READONLY.password,
+      suite: 3,
+    });
     try {
       assert.equal((await c.request(0x06, 0x3b, [0x04])).completionCode, 0x81);
       assert.equal((await c.request(0x00, 0x02, [0x01])).completionCode, 0xd4);
@@ -176,7 +216,10 @@ test('concurrent sessions are bounded; closing one frees a slot', async () => {
   const a = await RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 });
   const b = await RmcpPlusClient.connect(bmc.port, { ...creds, suite: 17 });
   try {
-    await assert.rejects(RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 }), /Open Session failed: status 1/);
+    await assert.rejects(
+      RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 }),
+      /Open Session failed: status 1/,
+    );
     await a.request(0x06, 0x3c, [...Buffer.from(new Uint32Array([a.bmcSessionId]).buffer)]);
     const c = await RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 });
     c.close();
@@ -191,15 +234,21 @@ test('failed logins from one source are rate limited, then forgiven', async () =
   const bmc = await startTestBmc({ server: { authRateLimit: { burst: 2, refillMs: 300 } } });
   try {
     for (let i = 0; i < 2; i++) {
-      await assert.rejects(RmcpPlusClient.connect(bmc.port, { username: 'admin', password: 'guess', suite: 3 }), /HMAC/);
+      await assert.rejects(
+        RmcpPlusClient.connect(bmc.port, { username: 'admin', password: 'guess', suite: 3 }),
+        /HMAC/,
+      );
     }
     // Even the right password is refused while the source is limited…
     await assert.rejects(RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 }), /RAKP2 status 1\b/);
     // …and accepted again once a token came back.
-    const c = await waitFor(() => RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 }).catch(() => null), {
-      intervalMs: 100,
-      what: 'rate limit to clear',
-    });
+    const c = await waitFor(
+      () => RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 }).catch(() => null),
+      {
+        intervalMs: 100,
+        what: 'rate limit to clear',
+      },
+    );
     c.close();
   } finally {
     await bmc.stop();
@@ -213,7 +262,9 @@ test('accounts are read at every login: a rotated password takes effect without 
     (await RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 })).close();
     accounts[0] = { ...ADMIN, password: 'rotated-secret' };
     await assert.rejects(RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 }), /HMAC/);
-    (await RmcpPlusClient.connect(bmc.port, { username: 'admin', password: 'rotated-secret', suite: 17 })).close();
+    (
+      await RmcpPlusClient.connect(bmc.port, { username: 'admin', password: 'rotated-secret', suite: 17 })
+    ).close();
   } finally {
     await bmc.stop();
   }
