@@ -239,7 +239,7 @@ export class IpmiServer implements PayloadSender {
       return;
     }
     const s = this.#table.get(h.sessionId);
-    if (!s || s.kind !== 'rmcpplus' || s.state !== 'active' || !s.keys || !s.inbound) return;
+    if (s?.kind !== 'rmcpplus' || s.state !== 'active' || !s.keys || !s.inbound) return;
     if (s.source.address !== source.address) return;
     const payload = openSessionPacket(s.keys, h, buf);
     if (!payload || !s.inbound.check(h.sequence)) return;
@@ -300,7 +300,7 @@ export class IpmiServer implements PayloadSender {
       return;
     }
     const s = this.#table.get(p.sessionId);
-    if (!s || s.kind !== 'lan15' || p.authType !== s.authType || s.source.address !== source.address) return;
+    if (s?.kind !== 'lan15' || p.authType !== s.authType || s.source.address !== source.address) return;
     if (!verifyAuthCode(p, s.password)) return;
     if (p.sequence === 0) {
       // A retransmitted Activate Session (its reply was lost): answer it again.

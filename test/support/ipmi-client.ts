@@ -106,7 +106,7 @@ export class RmcpPlusClient {
     });
     const r1 = await this.exchange(encodeUnauthenticated(0x10, open));
     const osr = r1 && decodeOpenSessionResponse(r1.subarray(16));
-    if (!osr || osr.status !== 0) throw new Error(`Open Session failed: status ${osr?.status}`);
+    if (osr?.status !== 0) throw new Error(`Open Session failed: status ${osr?.status}`);
     this.bmcSessionId = osr.bmcSessionId;
     const rm = randomBytes(16);
     const username = Buffer.from(o.username);
@@ -118,7 +118,7 @@ export class RmcpPlusClient {
       ),
     );
     const rakp2 = r2 && decodeRakp2(r2.subarray(16));
-    if (!rakp2 || rakp2.status !== 0) throw new Error(`RAKP2 status ${rakp2?.status}`);
+    if (rakp2?.status !== 0) throw new Error(`RAKP2 status ${rakp2?.status}`);
     const password = Buffer.from(o.password);
     const inputs = {
       hash: suite.hash,
@@ -143,7 +143,7 @@ export class RmcpPlusClient {
       ),
     );
     const rakp4 = r3 && decodeRakp4(r3.subarray(16));
-    if (!rakp4 || rakp4.status !== 0) throw new Error(`RAKP4 status ${rakp4?.status}`);
+    if (rakp4?.status !== 0) throw new Error(`RAKP4 status ${rakp4?.status}`);
     const sik = sessionIntegrityKey(password, inputs);
     if (!rakp4Icv(sik, inputs).equals(rakp4.icv)) throw new Error('RAKP 4 ICV is invalid');
     const { k1, k2 } = deriveKeys(suite.hash, sik);

@@ -75,7 +75,7 @@ export function encodeLan15(p: {
   out.writeUInt32LE(p.sessionId >>> 0, 9);
   if (p.authType !== AUTH_NONE) {
     const code = typeof p.authCode === 'function' ? p.authCode(p.message) : p.authCode;
-    if (!code || code.length !== 16) throw new Error('a 16-byte auth code is required');
+    if (code?.length !== 16) throw new Error('a 16-byte auth code is required');
     code.copy(out, 13);
   }
   out[head - 1] = p.message.length;

@@ -87,7 +87,7 @@ export const appCommands: CommandSpec[] = [
     netFn: NETFN_APP,
     cmd: 0x37,
     name: 'Get System GUID',
-    privilege: 0,
+    privilege: PRIV_USER,
     handler: (_req, ctx) => ok(systemGuid(ctx.machine.getIdentity())),
   },
   {

@@ -134,7 +134,7 @@ export class RmcpPlusHandshake {
     if ('status' in r) return fail(r.status);
     const h = s.handshake;
     // Retransmitted RAKP1: answer with the RAKP2 already sent.
-    if (h && h.rakp1.equals(payload)) {
+    if (h?.rakp1.equals(payload)) {
       s.lastActivity = this.deps.now();
       return h.rakp2;
     }
