@@ -26,7 +26,7 @@ import {
 } from './codec/rmcpplus.ts';
 import { BmcState, deviceGuid } from './commands/bmc-state.ts';
 import { dispatch } from './commands/dispatch.ts';
-import type { CommandContext, CommandResult } from './commands/types.ts';
+import type { CommandContext, CommandResult, CommandSpec } from './commands/types.ts';
 import { randomIv } from './crypto/packet.ts';
 import { activationReply, Lan15Sessions, outboundAuthCode, verifyAuthCode } from './session/lan15.ts';
 import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
@@ -76,6 +76,7 @@ export class IpmiServer implements PayloadSender {
   readonly #lan15: Lan15Sessions;
   readonly #bmc = new BmcState();
   readonly #payloads = new Map<number, PayloadHandler>();
+  readonly #commands = new Map<number, CommandSpec>();
   readonly #contexts = new WeakMap<Session, CommandContext>();
   #socket: Socket | null = null;
   #sweep: NodeJS.Timeout | null = null;
@@ -130,6 +131,14 @@ export class IpmiServer implements PayloadSender {
     if (payloadType === PAYLOAD_IPMI || payloadType >= 0x10)
       throw new Error(`payload type ${payloadType} is reserved`);
     this.#payloads.set(payloadType, handler);
+  }
+
+  /**
+   * Adds (or overrides) a command for this server, e.g. SOL's Activate/Deactivate Payload. Its
+   * handler sees the session in `ctx.session` (an RMCP+ session has `kind: 'rmcpplus'`).
+   */
+  registerCommand(spec: CommandSpec): void {
+    this.#commands.set((spec.netFn << 8) | spec.cmd, spec);
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<{ address: string; port: number }> {
@@ -340,7 +349,7 @@ export class IpmiServer implements PayloadSender {
       reply(encodeResponse(req, r.cc, r.data ?? EMPTY));
       r.after?.();
     };
-    const r = dispatch(req, ctx);
+    const r = dispatch(req, ctx, this.#commands);
     if (r instanceof Promise) {
       r.then(done).catch((err) => this.#log.error({ err }, 'IPMI reply failed'));
     } else {
@@ -383,6 +392,7 @@ export class IpmiServer implements PayloadSender {
       rmcpPlus,
       closeSession: (id) => this.#close(id, 'closed by console'),
       activeSessions: () => this.#table.activeCount(),
+      port: () => this.#port,
     };
   }
 

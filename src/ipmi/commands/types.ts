@@ -53,6 +53,8 @@ export interface CommandContext {
   readonly closeSession: (id: number) => boolean;
   /** Number of active sessions (Get Channel Info). */
   readonly activeSessions: () => number;
+  /** The UDP port the BMC listens on (SOL's Activate Payload reports it). */
+  readonly port: () => number;
 }
 
 export type Handler = (req: IpmiRequest, ctx: CommandContext) => CommandResult | Promise<CommandResult>;

@@ -39,6 +39,7 @@ function setup(privilege = 4, machineOptions: ConstructorParameters<typeof Memor
       return true;
     },
     activeSessions: () => 1,
+    port: () => 623,
   };
   const run = async (netFn: number, cmd: number, data: number[] = [], c: CommandContext = ctx) => {
     const req = decodeRequest(encodeRequest({ netFn, cmd, rqSeq: 1, data: Buffer.from(data) }))!;
