@@ -25,7 +25,7 @@ test('a payload type and commands can be added without touching the session laye
     privilege: 2,
     handler: (_req, ctx) => ({
       cc: 0,
-      data: [ctx.port() & 0xff, ctx.port() >> 8, ctx.session?.id === undefined ? 0 : 1],
+      data: Uint8Array.from([ctx.port() & 0xff, ctx.port() >> 8, ctx.session?.id === undefined ? 0 : 1]),
     }),
   });
   assert.throws(() => bmc.server.registerPayload(0, () => {}), /reserved/);
