@@ -391,6 +391,7 @@ export class IpmiServer implements PayloadSender {
       action,
       rmcpPlus,
       closeSession: (id) => this.#close(id, 'closed by console'),
+      hasSession: (id) => this.#table.get(id)?.state === 'active',
       activeSessions: () => this.#table.activeCount(),
       port: () => this.#port,
     };

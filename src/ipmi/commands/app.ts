@@ -141,6 +141,7 @@ export const appCommands: CommandSpec[] = [
       const own = ctx.session?.id === id;
       // Closing another session needs ADMIN.
       if (!own && (ctx.session?.privilege ?? 0) < PRIV_ADMIN) return fail(CC.INSUFFICIENT_PRIVILEGE);
+      if (!own && !ctx.hasSession(id)) return fail(0x87); // invalid session ID
       return { cc: CC.OK, after: () => void ctx.closeSession(id) };
     },
   },

@@ -51,6 +51,8 @@ export interface CommandContext {
   readonly rmcpPlus: boolean;
   /** Ends a session by BMC session ID after the reply; false when there is no such session. */
   readonly closeSession: (id: number) => boolean;
+  /** Whether an active session has this BMC session ID. */
+  readonly hasSession: (id: number) => boolean;
   /** Number of active sessions (Get Channel Info). */
   readonly activeSessions: () => number;
   /** The UDP port the BMC listens on (SOL's Activate Payload reports it). */

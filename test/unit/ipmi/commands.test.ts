@@ -40,6 +40,7 @@ function setup(privilege = 4, machineOptions: ConstructorParameters<typeof Memor
     },
     activeSessions: () => 1,
     port: () => 623,
+    hasSession: (id) => id === 0x1234 || id === 0x09090909,
   };
   const run = async (netFn: number, cmd: number, data: number[] = [], c: CommandContext = ctx) => {
     const req = decodeRequest(encodeRequest({ netFn, cmd, rqSeq: 1, data: Buffer.from(data) }))!;
@@ -242,6 +243,7 @@ test('Close Session closes only after the reply; another session needs ADMIN', a
   assert.equal((await run(0x06, 0x3c, [9, 9, 9, 9])).cc, 0xd4);
   session.privilege = 4;
   assert.equal((await run(0x06, 0x3c, [9, 9, 9, 9])).cc, 0);
+  assert.equal((await run(0x06, 0x3c, [8, 8, 8, 8])).cc, 0x87);
 });
 
 test('backend errors map to completion codes, and reads that throw never escape', async () => {
