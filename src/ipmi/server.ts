@@ -257,7 +257,7 @@ export class IpmiServer implements PayloadSender {
     if (h.payloadType === PAYLOAD_IPMI) {
       const req = decodeRequest(payload);
       if (!req) return;
-      this.#run(req, this.#context(s), (msg) => this.send(s, PAYLOAD_IPMI, msg));
+      this.#runInSession(s, payload, req, (msg) => this.send(s, PAYLOAD_IPMI, msg));
       return;
     }
     this.#payloads.get(h.payloadType)?.(s, payload, this);
@@ -326,7 +326,7 @@ export class IpmiServer implements PayloadSender {
     if (!s.inbound.check(p.sequence)) return;
     s.inbound.accept(p.sequence);
     s.lastActivity = Date.now();
-    this.#run(req, this.#context(s), (msg) => this.#sendLan15(s, msg));
+    this.#runInSession(s, p.message, req, (msg) => this.#sendLan15(s, msg));
   }
 
   #sendLan15(s: Lan15Session, message: Buffer): void {
@@ -342,6 +342,29 @@ export class IpmiServer implements PayloadSender {
       }),
       s.source,
     );
+  }
+
+  /**
+   * Runs an in-session request once: a retransmission of the last request (same bytes, within
+   * 10 s) gets the cached reply again, or nothing while the first execution is still running.
+   */
+  #runInSession(s: Session, message: Buffer, req: IpmiRequest, reply: (msg: Buffer) => void): void {
+    const now = Date.now();
+    const last = s.lastRequest;
+    if (last && now - last.at < 10_000 && last.message.equals(message)) {
+      if (last.response) reply(last.response);
+      return;
+    }
+    const entry: NonNullable<Session['lastRequest']> = {
+      message: Buffer.from(message),
+      at: now,
+      response: null,
+    };
+    s.lastRequest = entry;
+    this.#run(req, this.#context(s), (msg) => {
+      entry.response = msg;
+      reply(msg);
+    });
   }
 
   #run(req: IpmiRequest, ctx: CommandContext, reply: (msg: Buffer) => void): void {

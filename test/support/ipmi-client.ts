@@ -156,8 +156,8 @@ export class RmcpPlusClient {
   }
 
   /** Builds the next in-session request packet (advancing sequence numbers). */
-  buildRequest(netFn: number, cmd: number, data: number[] = []): Buffer {
-    this.rqSeq = (this.rqSeq + 1) & 0x3f;
+  buildRequest(netFn: number, cmd: number, data: number[] = [], retransmit = false): Buffer {
+    if (!retransmit) this.rqSeq = (this.rqSeq + 1) & 0x3f;
     const msg = encodeRequest({ netFn, cmd, data: Buffer.from(data), rqSeq: this.rqSeq });
     const pkt = encodeSessionPacket(this.keys, 0, this.bmcSessionId, this.seq, msg, randomIv());
     this.seq = (this.seq + 1) >>> 0 || 1;

@@ -269,3 +269,25 @@ test('accounts are read at every login: a rotated password takes effect without 
     await bmc.stop();
   }
 });
+
+test('a retransmitted request (same rqSeq, new packet) is answered again but executed once', async () => {
+  const bmc = await startTestBmc({ machine: { power: 'On' } });
+  const c = await RmcpPlusClient.connect(bmc.port, { ...creds, suite: 3 });
+  try {
+    assert.equal((await c.request(0x06, 0x3b, [0x04])).completionCode, 0);
+    const first = await c.exchange(c.buildRequest(0x00, 0x02, [0x02]));
+    const again = await c.exchange(c.buildRequest(0x00, 0x02, [0x02], true));
+    assert.equal(c.parseReply(first!)?.completionCode, 0);
+    assert.equal(c.parseReply(again!)?.completionCode, 0);
+    assert.equal(c.parseReply(again!)?.rqSeq, c.rqSeq);
+    // a new request with the same content but a new rqSeq runs again
+    assert.equal((await c.request(0x00, 0x02, [0x02])).completionCode, 0);
+    assert.deepEqual(
+      bmc.machine.actionLog.map((a) => a.action),
+      ['PowerCycle', 'PowerCycle'],
+    );
+  } finally {
+    c.close();
+    await bmc.stop();
+  }
+});
