@@ -148,26 +148,29 @@ export class RmcpPlusHandshake {
       );
       return fail(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
     }
-    // Every key exchange counts as an attempt until RAKP3 proves the password (RAKP2 alone lets an
-    // eavesdropper try passwords offline, and a console that gives up after RAKP2 sends nothing).
-    this.deps.limiter.fail(key);
     const requested = r.role & 0x0f;
     if (requested < 1 || requested > PRIV_ADMIN || (r.role & 0xe0) !== 0)
       return fail(RMCPP_STATUS.INVALID_ROLE);
     const account = findAccount(this.deps.accounts(), r.username);
     if (!account) {
+      this.deps.limiter.fail(key);
       this.deps.onAuthFailure(source, r.username.toString('latin1'), 'unknown user name');
       this.#drop(s);
       return fail(RMCPP_STATUS.UNAUTHORIZED_NAME);
     }
     const limit = roleLimit(account.role);
-    const nameOnly = (r.role & 0x10) !== 0;
-    if (!nameOnly && requested > limit) {
+    if (requested > limit) {
+      // Refuse at once rather than granting a session that fails later at Set Session Privilege
+      // Level: ipmitool then names the problem, FreeIPMI prints "privilege level cannot be
+      // obtained", and pyghmi retries at OPERATOR by itself (it does so on 0x09).
       this.deps.onAuthFailure(source, account.username, 'requested privilege above the user limit');
       this.#drop(s);
-      return fail(RMCPP_STATUS.UNAUTHORIZED_ROLE);
+      return fail((r.role & 0x10) !== 0 ? RMCPP_STATUS.INVALID_ROLE : RMCPP_STATUS.UNAUTHORIZED_ROLE);
     }
     if (requested > s.openPrivilege) return fail(RMCPP_STATUS.UNAUTHORIZED_ROLE);
+    // Every RAKP2 sent counts as a failed attempt until RAKP3 proves the password: RAKP2 lets its
+    // receiver test passwords offline, and a console that finds it wrong may just go away.
+    this.deps.limiter.fail(key);
     const password = Buffer.from(account.password, 'utf8');
     const rc = randomBytes(16);
     const inputs = this.#inputs(s, r.rm, rc, r.role, r.username);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
-import { ADMIN, startTestBmc, type TestBmc } from '../../support/ipmi-bmc.ts';
+import { ADMIN, READONLY, startTestBmc, type TestBmc } from '../../support/ipmi-bmc.ts';
 import { type RunResult, run } from '../../support/ipmi-run.ts';
 import { waitFor } from '../../support/wait.ts';
 
@@ -66,6 +66,21 @@ for (const driver of ['LAN', 'LAN_2_0']) {
       const r = await run('ipmipower', [...args, '--on']);
       assert.match(r.stdout + r.stderr, /password invalid|password verification timeout/);
       assert.equal(bmc.machine.actionLog.length, before);
+    });
+
+    test('ipmipower with a USER-level account: a clear privilege error, no change', async () => {
+      const before = bmc.machine.actionLog.length;
+      const args = auth(bmc, driver).map((a) =>
+        a === ADMIN.username ? READONLY.username : a === ADMIN.password ? READONLY.password : a,
+      );
+      const r = await run('ipmipower', [...args, '--on']);
+      assert.equal(r.stdout, '127.0.0.1: privilege level cannot be obtained for this user\n');
+      assert.equal(bmc.machine.actionLog.length, before);
+      // at USER level it may read the power state
+      assert.match(
+        ok(await run('ipmipower', [...args, '--privilege-level=USER', '--stat']), 'stat'),
+        /^127\.0\.0\.1: (on|off)$/m,
+      );
     });
 
     test('ipmi-chassis --get-chassis-status and --get-boot-flags', async () => {

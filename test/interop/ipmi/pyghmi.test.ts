@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
-import { ADMIN, startTestBmc } from '../../support/ipmi-bmc.ts';
+import { ADMIN, OPERATOR, READONLY, startTestBmc } from '../../support/ipmi-bmc.ts';
 import { run } from '../../support/ipmi-run.ts';
 
 // pyghmi's Command with its default negotiation (suite 17 first, then 3); prints one JSON line per call.
@@ -81,6 +81,29 @@ test('pyghmi with a wrong password fails and changes nothing', {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Incorrect password|Unauthorized|password/i);
     assert.equal(bmc.machine.actionLog.length, 0);
+  } finally {
+    await bmc.stop();
+  }
+});
+
+test('pyghmi: an OPERATOR account logs in (pyghmi retries at OPERATOR), a USER account cannot', {
+  skip: missingClients('pyghmi'),
+}, async () => {
+  const bmc = await startTestBmc();
+  try {
+    const op = await pyghmi(bmc.port, OPERATOR, ['set_power=on', 'get_power']);
+    assert.equal(op.code, 0, op.stderr);
+    assert.deepEqual(
+      op.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+      [{ powerstate: 'on' }, { powerstate: 'on' }],
+    );
+    const user = await pyghmi(bmc.port, READONLY, ['set_power=off']);
+    assert.notEqual(user.code, 0);
+    assert.match(user.stderr, /Invalid role/);
+    assert.equal(bmc.machine.getPowerState(), 'On');
   } finally {
     await bmc.stop();
   }

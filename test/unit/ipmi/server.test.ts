@@ -181,12 +181,14 @@ describe('IPMI server with our own RMCP+ client', () => {
     );
   });
 
-  test('a USER-level account cannot change power even when asking for ADMIN', async () => {
-    const c = await RmcpPlusClient.connect(bmc.port, {
-      username: READONLY.username,
-      password: READONLY.password,
-      suite: 3,
-    });
+  test('a USER-level account: ADMIN refused at RAKP2, a USER session cannot change power', async () => {
+    const user = { username: READONLY.username, password: READONLY.password };
+    await assert.rejects(RmcpPlusClient.connect(bmc.port, { ...user, suite: 3 }), /RAKP2 status 9\b/);
+    await assert.rejects(
+      RmcpPlusClient.connect(bmc.port, { ...user, suite: 17, privilege: 3 }),
+      /RAKP2 status 9\b/,
+    );
+    const c = await RmcpPlusClient.connect(bmc.port, { ...user, suite: 3, privilege: 2 });
     try {
       assert.equal((await c.request(0x06, 0x3b, [0x04])).completionCode, 0x81);
       assert.equal((await c.request(0x00, 0x02, [0x01])).completionCode, 0xd4);
