@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import pino, { type Logger } from 'pino';
-import type { AccountSource, ActionContext, Machine } from '../machine/index.ts';
+import { type AccountSource, type ActionContext, type Machine, validateAccount } from '../machine/index.ts';
 import { AUTH_NONE, decodeLan15, encodeLan15 } from './codec/lan15.ts';
 import { decodeRequest, encodeResponse, type IpmiRequest } from './codec/message.ts';
 import {
@@ -82,7 +82,15 @@ export class IpmiServer implements PayloadSender {
   #sweep: NodeJS.Timeout | null = null;
   #port = 0;
 
+  /**
+   * Throws when an account cannot be used over IPMI (user name over 16 bytes, password over 20,
+   * empty fields), naming the account and the limit: a configuration error, reported at start.
+   */
   constructor(options: IpmiServerOptions) {
+    for (const a of options.accounts()) {
+      const problem = validateAccount(a);
+      if (problem) throw new Error(`IPMI account ${JSON.stringify(a.username ?? '')}: ${problem}`);
+    }
     this.#machine = options.machine;
     this.#accounts = options.accounts;
     this.#log = options.logger ?? pino({ level: 'silent' });

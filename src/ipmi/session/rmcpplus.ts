@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AccountSource, BmcAccount } from '../../machine/index.ts';
+import { type AccountSource, type BmcAccount, validateAccount } from '../../machine/index.ts';
 import {
   decodeOpenSessionRequest,
   decodeRakp1,
@@ -42,7 +42,11 @@ export interface HandshakeDeps {
 export function findAccount(accounts: readonly BmcAccount[], name: Buffer): BmcAccount | undefined {
   if (name.length === 0) return undefined;
   const text = name.toString('latin1');
-  return accounts.find((a) => a.username === text && Buffer.byteLength(a.username) === name.length);
+  // Accounts beyond the IPMI limits (possible after a rotation) can never log in.
+  return accounts.find(
+    (a) =>
+      a.username === text && Buffer.byteLength(a.username) === name.length && validateAccount(a) === null,
+  );
 }
 
 /**

@@ -293,3 +293,73 @@ test('a retransmitted request (same rqSeq, new packet) is answered again but exe
     await bmc.stop();
   }
 });
+
+test('accounts beyond the IPMI limits are refused at configuration time with a clear error', async () => {
+  const { IpmiServer } = await import('../../../src/ipmi/server.ts');
+  const { MemoryMachine } = await import('../../support/memory-machine.ts');
+  const machine = new MemoryMachine();
+  const make = (a: BmcAccount) => () => new IpmiServer({ machine, accounts: () => [a] });
+  assert.throws(
+    make({ username: 'admin', password: 'x'.repeat(21), role: 'Administrator' }),
+    /"admin": password is 21 bytes; IPMI allows at most 20/,
+  );
+  assert.throws(
+    make({ username: 'u'.repeat(17), password: 'pw', role: 'Administrator' }),
+    /username is 17 bytes; IPMI allows at most 16/,
+  );
+  assert.doesNotThrow(make({ username: 'u'.repeat(16), password: 'p'.repeat(20), role: 'Operator' }));
+});
+
+test('a 16-byte user name and a 20-byte password work end to end', async () => {
+  const account: BmcAccount = {
+    username: 'abcdefghijklmnop',
+    password: '01234567890123456789',
+    role: 'Administrator',
+  };
+  const bmc = await startTestBmc({ accounts: [account] });
+  try {
+    for (const suite of [3, 17]) {
+      const c = await RmcpPlusClient.connect(bmc.port, {
+        username: account.username,
+        password: account.password,
+        suite,
+      });
+      assert.equal((await c.request(0x00, 0x01)).completionCode, 0);
+      c.close();
+    }
+  } finally {
+    await bmc.stop();
+  }
+});
+
+test('IPMI 1.5: challenge refused for auth type NONE and for passwords over 16 bytes; MD5 for others', async () => {
+  const { encodeLan15, decodeLan15 } = await import('../../../src/ipmi/codec/lan15.ts');
+  const long: BmcAccount = { username: 'long', password: '01234567890123456789', role: 'Administrator' };
+  const bmc = await startTestBmc({ accounts: [ADMIN, long] });
+  const c = await rawClient(bmc.port);
+  try {
+    const challenge = async (authType: number, user: string) => {
+      const name = Buffer.alloc(16);
+      name.write(user);
+      const msg = encodeRequest({
+        netFn: 6,
+        cmd: 0x39,
+        rqSeq: 1,
+        data: Buffer.concat([Buffer.from([authType]), name]),
+      });
+      const reply = await c.exchange(encodeLan15({ authType: 0, sequence: 0, sessionId: 0, message: msg }));
+      return decodeResponse(decodeLan15(reply!)!.message)!;
+    };
+    const ok = await challenge(2, 'admin');
+    assert.equal(ok.completionCode, 0);
+    assert.equal(ok.data.length, 20);
+    assert.notEqual(ok.data.readUInt32LE(0), 0);
+    assert.equal((await challenge(0, 'admin')).completionCode, 0xcc);
+    assert.equal((await challenge(2, 'long')).completionCode, 0xcc);
+    assert.equal((await challenge(2, 'nobody')).completionCode, 0x81);
+    assert.equal((await challenge(2, '')).completionCode, 0x82);
+  } finally {
+    c.close();
+    await bmc.stop();
+  }
+});
