@@ -154,13 +154,18 @@ export class IpmiServer implements PayloadSender {
     const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     socket.on('error', (err) => this.#log.error({ err }, 'IPMI socket error'));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, host, () => {
-        socket.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(port, host, () => {
+          socket.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
     this.#socket = socket;
     const a = socket.address();
     this.#port = a.port;

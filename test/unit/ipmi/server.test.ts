@@ -363,3 +363,17 @@ test('IPMI 1.5: challenge refused for auth type NONE and for passwords over 16 b
     await bmc.stop();
   }
 });
+
+test('listen rejects cleanly when the port is taken, and the server can listen elsewhere', async () => {
+  const bmc = await startTestBmc();
+  const { IpmiServer } = await import('../../../src/ipmi/server.ts');
+  const other = new IpmiServer({ machine: bmc.machine, accounts: () => [ADMIN] });
+  try {
+    await assert.rejects(other.listen(bmc.port), /EADDRINUSE/);
+    const { port } = await other.listen(0);
+    assert.notEqual(port, bmc.port);
+  } finally {
+    await other.close();
+    await bmc.stop();
+  }
+});
