@@ -142,6 +142,27 @@ export class KubeVirtMachine implements Machine {
     return vm;
   }
 
+  /**
+   * For a write: the cached VM, or, when the cache has not seen it yet (created a moment ago), the
+   * VM read from the API and put into the cache. A write costs a request anyway; reads never do this.
+   */
+  async #vmForWrite(): Promise<VirtualMachine> {
+    try {
+      return this.#vm();
+    } catch (err) {
+      if (!(isMachineError(err) && err.code === 'NotFound')) throw err;
+      let vm: VirtualMachine;
+      try {
+        vm = await this.#c.api.get<VirtualMachine>(VM_KIND, this.#c.namespace, this.name);
+      } catch (getErr) {
+        if (getErr instanceof KubeApiError && getErr.status === 404) throw err;
+        throw toMachineError(getErr, `Reading VirtualMachine ${this.#c.namespace}/${this.name}`);
+      }
+      this.#c.vms.observe(vm);
+      return this.#vm();
+    }
+  }
+
   #vmi(): VirtualMachineInstance | undefined {
     return this.#c.vmis.get(this.name);
   }
@@ -258,7 +279,7 @@ export class KubeVirtMachine implements Machine {
     if (!SUPPORTED_ACTIONS.includes(action)) {
       throw new NotSupportedError(`KubeVirt has no way to perform ${action} on a VM.`);
     }
-    this.#vm();
+    await this.#vmForWrite();
     await this.#serial(async () => {
       const vm = this.#vm();
       const vmi = this.#vmi();
@@ -335,7 +356,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   async setBootOverride(request: BootOverrideRequest, ctx?: ActionContext): Promise<BootOverride> {
-    const vm0 = this.#vm();
+    const vm0 = await this.#vmForWrite();
     if (request.target !== undefined && !bootTargetsOf(vm0).includes(request.target)) {
       throw new NotSupportedError(missingDeviceMessage(request.target));
     }
@@ -391,7 +412,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   async setSecureBoot(enabled: boolean, ctx?: ActionContext): Promise<SecureBootState> {
-    this.#vm();
+    await this.#vmForWrite();
     await this.#serial(() => this.#patchVm('Changing secure boot', (vm) => secureBootOps(vm, enabled)));
     this.#c.logger?.info(
       { vm: `${this.#c.namespace}/${this.name}`, enabled, actor: ctx?.actor },
@@ -409,7 +430,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   async insertMedia(slotId: string, request: InsertMediaRequest, ctx?: ActionContext): Promise<MediaSlot> {
-    const vm0 = this.#vm();
+    const vm0 = await this.#vmForWrite();
     this.#requireDrive(slotId, vm0);
     const url = parseMediaUrl(request.image);
     if (request.writeProtected === false) throw new NotSupportedError('A CD-ROM is always write-protected.');
@@ -477,7 +498,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   async ejectMedia(slotId: string, ctx?: ActionContext): Promise<MediaSlot> {
-    this.#requireDrive(slotId, this.#vm());
+    this.#requireDrive(slotId, await this.#vmForWrite());
     return this.#serial(async () => {
       await this.#patchVm('Ejecting the image', (vm) => driveVolumeOps(vm, null, isLiveVmi(this.#vmi())));
       await this.#collectGarbage(undefined);

@@ -111,7 +111,9 @@ export class UserClient {
     }
   }
 
-  async listDataVolumes(vmName: string): Promise<{ metadata: { name: string } ; status?: { phase?: string } }[]> {
+  async listDataVolumes(
+    vmName: string,
+  ): Promise<{ metadata: { name: string }; status?: { phase?: string } }[]> {
     const list = (await this.api.listNamespacedCustomObject({
       group: 'cdi.kubevirt.io',
       version: 'v1beta1',
@@ -124,14 +126,28 @@ export class UserClient {
 
   async mergePatchVm(name: string, patch: object): Promise<VirtualMachine> {
     return this.api.patchNamespacedCustomObject(
-      { group: 'kubevirt.io', version: 'v1', namespace: NAMESPACE, plural: 'virtualmachines', name, body: patch },
+      {
+        group: 'kubevirt.io',
+        version: 'v1',
+        namespace: NAMESPACE,
+        plural: 'virtualmachines',
+        name,
+        body: patch,
+      },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   }
 
   async jsonPatchVm(name: string, ops: object[]): Promise<VirtualMachine> {
     return this.api.patchNamespacedCustomObject(
-      { group: 'kubevirt.io', version: 'v1', namespace: NAMESPACE, plural: 'virtualmachines', name, body: ops },
+      {
+        group: 'kubevirt.io',
+        version: 'v1',
+        namespace: NAMESPACE,
+        plural: 'virtualmachines',
+        name,
+        body: ops,
+      },
       setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
     );
   }

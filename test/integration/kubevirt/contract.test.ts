@@ -1,6 +1,12 @@
 import { startSimCluster } from '../../../src/sim/index.ts';
+import {
+  loadKubeConfig,
+  startBackend,
+  UserClient,
+  uniqueName,
+  vmManifest,
+} from '../../support/kubevirt-fixtures.ts';
 import { describeMachineContract } from '../../support/machine-contract.ts';
-import { loadKubeConfig, startBackend, UserClient, uniqueName, vmManifest } from '../../support/kubevirt-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
 // The shared Machine contract, run against a KubeVirt VM in the embedded cluster, for the two run

@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
+import { isMachineError, type Machine, type PowerState } from '../../../src/machine/index.ts';
+import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import {
+  loadKubeConfig,
+  NAMESPACE,
+  startBackend,
+  UserClient,
+  uniqueName,
+  type VmOptions,
+  vmManifest,
+} from '../../support/kubevirt-fixtures.ts';
+import { waitFor } from '../../support/wait.ts';
+
+let sim: SimCluster;
+let user: UserClient;
+let backend: KubeVirtBackend;
+
+before(async () => {
+  sim = await startSimCluster({ timing: 'fast' });
+  const kc = loadKubeConfig(sim.kubeconfigPath);
+  user = new UserClient(kc);
+  backend = await startBackend(kc);
+});
+after(async () => {
+  await backend?.stop();
+  await sim?.stop();
+});
+
+const settle = (m: Machine, state: PowerState) =>
+  waitFor(
+    () => {
+      try {
+        return m.getPowerState() === state;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 10_000, what: `power state ${state}` },
+  );
+
+async function newVm(options: VmOptions): Promise<{ name: string; m: Machine }> {
+  const name = uniqueName('pw');
+  await user.createVm(vmManifest(name, options));
+  const m = backend.machine(name);
+  return { name, m };
+}
+
+const vmiUid = async (name: string) => (await user.getVmi(name))?.metadata?.uid;
+
+const rejectsWith = (p: Promise<unknown>, code: string, message?: RegExp) =>
+  assert.rejects(p, (err) => {
+    assert.ok(isMachineError(err), String(err));
+    assert.equal(err.code, code, err.message);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+
+/** The backend's own writes to the VM object itself (not its subresources) since `since`. */
+function vmObjectWrites(name: string, since: number): string[] {
+  return sim.stats
+    .requests()
+    .slice(since)
+    .filter(
+      (r) =>
+        r.userAgent?.startsWith('kubevirtbmc') &&
+        r.method !== 'GET' &&
+        r.path.split('?')[0] === `/apis/kubevirt.io/v1/namespaces/${NAMESPACE}/virtualmachines/${name}`,
+    )
+    .map((r) => `${r.method} ${r.path}`);
+}
+
+const STRATEGIES: { label: string; options: VmOptions; initial: PowerState }[] = [
+  { label: 'Always', options: { runStrategy: 'Always' }, initial: 'On' },
+  { label: 'RerunOnFailure', options: { runStrategy: 'RerunOnFailure' }, initial: 'On' },
+  { label: 'Manual', options: { runStrategy: 'Manual' }, initial: 'Off' },
+  { label: 'Halted', options: { runStrategy: 'Halted' }, initial: 'Off' },
+  { label: 'Once', options: { runStrategy: 'Once' }, initial: 'On' },
+  { label: 'running: true', options: { running: true }, initial: 'On' },
+  { label: 'running: false', options: { running: false }, initial: 'Off' },
+];
+
+for (const { label, options, initial } of STRATEGIES) {
+  describe(`power actions, run strategy ${label}`, () => {
+    test('every action from Off and from On, through KubeVirt’s subresources only', async () => {
+      const since = sim.stats.requests().length;
+      const { name, m } = await newVm(options);
+      await settle(m, initial);
+      if (initial === 'Off') {
+        // Actions that need a running machine are refused; off-actions are no-ops costing nothing.
+        for (const action of ['GracefulRestart', 'ForceRestart', 'Pause', 'Resume'] as const) {
+          await rejectsWith(m.power(action), 'InvalidState');
+        }
+        const before = backend.apiRequestCount;
+        await m.power('GracefulShutdown');
+        await m.power('ForceOff');
+        assert.equal(backend.apiRequestCount, before, 'no request for an action that has nothing to do');
+        await m.power('On');
+        await settle(m, 'On');
+      }
+
+      await m.power('Pause');
+      await settle(m, 'Paused');
+      await rejectsWith(m.power('GracefulRestart'), 'InvalidState');
+      await m.power('Resume');
+      await settle(m, 'On');
+
+      // A soft reboot and a reset keep the VMI; the guest reboots inside it.
+      const uid = await vmiUid(name);
+      assert.ok(uid);
+      await m.power('GracefulRestart');
+      await m.power('ForceRestart');
+      await settle(m, 'On');
+      assert.equal(await vmiUid(name), uid, 'softreboot and reset keep the VMI');
+      assert.match(sim.consoleTranscript(NAMESPACE, name), /reboot|reset/i);
+
+      if (label === 'Once') {
+        // KubeVirt refuses restarts for Once; its message reaches the BMC user.
+        await rejectsWith(
+          m.power('PowerCycle'),
+          'InvalidState',
+          /Once does not support manual restart requests/,
+        );
+      } else {
+        await m.power('PowerCycle');
+        await waitFor(
+          async () => {
+            const now = await vmiUid(name);
+            return now && now !== uid && m.getPowerState() === 'On';
+          },
+          { timeoutMs: 10_000, what: 'a new VMI after a power cycle' },
+        );
+      }
+
+      await m.power('GracefulShutdown');
+      await settle(m, 'Off');
+      await m.power('On');
+      await settle(m, 'On');
+      await m.power('ForceOff');
+      await settle(m, 'Off');
+      assert.equal(await user.getVmi(name), null, 'the VMI is gone after a force off');
+
+      const vm = await user.getVm(name);
+      if (label === 'Manual' || label === 'RerunOnFailure') {
+        assert.equal(vm.spec?.runStrategy, label, 'the run strategy is never rewritten');
+      }
+      assert.deepEqual(vmObjectWrites(name, since), [], 'power actions never write the VM object itself');
+    });
+  });
+}
+
+describe('KubeVirt’s own refusals and guest-initiated changes', () => {
+  test('Once: after the guest shut down, KubeVirt refuses a start; the message is kept', async () => {
+    const { name, m } = await newVm({ runStrategy: 'Once' });
+    await settle(m, 'On');
+    sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
+    await settle(m, 'Off');
+    await rejectsWith(m.power('On'), 'InvalidState', /Once does not support manual start requests/);
+    assert.equal(m.getPowerState(), 'Off');
+    await rejectsWith(m.power('PowerCycle'), 'InvalidState', /Once does not support manual start requests/);
+  });
+
+  test('RerunOnFailure: a crashed guest comes back by itself; one that shut down stays off', async () => {
+    const { name, m } = await newVm({ runStrategy: 'RerunOnFailure' });
+    await settle(m, 'On');
+    const first = await vmiUid(name);
+    sim.faults.guestExit(NAMESPACE, name, 'Failed');
+    await waitFor(
+      async () => {
+        const uid = await vmiUid(name);
+        return uid && uid !== first && m.getPowerState() === 'On';
+      },
+      { timeoutMs: 10_000, what: 'rerun after a crash' },
+    );
+    sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
+    await settle(m, 'Off');
+    await m.power('On');
+    await settle(m, 'On');
+  });
+
+  test('Manual: a guest shutdown is Off, and On starts it again', async () => {
+    const { name, m } = await newVm({ runStrategy: 'Manual' });
+    await m.power('On');
+    await settle(m, 'On');
+    sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
+    await settle(m, 'Off');
+    await m.power('On');
+    await settle(m, 'On');
+  });
+
+  test('an unsupported action (NMI) is NotSupported and sends nothing', async () => {
+    const { m } = await newVm({ runStrategy: 'Always' });
+    await settle(m, 'On');
+    const before = backend.apiRequestCount;
+    await rejectsWith(m.power('Nmi'), 'NotSupported');
+    assert.equal(backend.apiRequestCount, before);
+  });
+
+  test('a VM that does not exist: reads and writes are NotFound; it is picked up when created', async () => {
+    const name = uniqueName('late');
+    const m = backend.machine(name);
+    assert.equal(backend.machine(name), m, 'the same object for the same name');
+    assert.throws(
+      () => m.getPowerState(),
+      (err) => isMachineError(err) && err.code === 'NotFound',
+    );
+    await rejectsWith(m.power('On'), 'NotFound');
+    const events: string[] = [];
+    m.on((e) => events.push(e.type === 'availability' ? `availability:${e.available}` : e.type));
+    await user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
+    await settle(m, 'Off');
+    await waitFor(() => events.includes('availability:true'), { what: 'availability event' });
+    await user.deleteVm(name);
+    await waitFor(() => events.includes('availability:false'), { what: 'VM deleted event' });
+    assert.throws(
+      () => m.getPowerState(),
+      (err) => isMachineError(err) && err.code === 'NotFound',
+    );
+  });
+});
