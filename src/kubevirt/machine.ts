@@ -538,7 +538,10 @@ export class KubeVirtMachine implements Machine {
             : {}),
         },
         // CDI's HTTP source reads the user name and password from these keys.
-        stringData: { accessKeyId: credentials.user, secretKey: credentials.password },
+        data: {
+          accessKeyId: Buffer.from(credentials.user).toString('base64'),
+          secretKey: Buffer.from(credentials.password).toString('base64'),
+        },
       });
     } catch (err) {
       throw toMachineError(err, 'Storing the image credentials');
