@@ -451,11 +451,7 @@ export class KubeVirtMachine implements Machine {
       }
       const vm = this.#vm();
       const name = dataVolumeName(this.name, SLOT_ID, url.redacted, Date.now());
-      let secretRef: string | undefined;
-      if (credentials) {
-        secretRef = `${name}-auth`;
-        await this.#createSecret(secretRef, vm, credentials);
-      }
+      const secretRef = credentials ? `${name}-auth` : undefined;
       let dv: DataVolume;
       try {
         dv = await this.#c.api.create<DataVolume>(
@@ -471,8 +467,15 @@ export class KubeVirtMachine implements Machine {
           }),
         );
       } catch (err) {
-        if (secretRef) await this.#deleteQuietly(SECRET_KIND, secretRef);
         throw toMachineError(err, 'Creating the DataVolume for the image');
+      }
+      if (secretRef && credentials) {
+        try {
+          await this.#createSecret(secretRef, dv, credentials);
+        } catch (err) {
+          await this.#deleteDataVolume(name);
+          throw err;
+        }
       }
       this.#c.dvs.observe(dv);
       this.#pendingMedia = { image: url.redacted, protocol: url.protocol };
@@ -511,9 +514,13 @@ export class KubeVirtMachine implements Machine {
     });
   }
 
+  /**
+   * The image credentials, in the Secret CDI's HTTP source reads. It is owned by its DataVolume, so
+   * the garbage collector deletes it with the DataVolume and the agent never needs to delete Secrets.
+   */
   async #createSecret(
     name: string,
-    vm: VirtualMachine,
+    dv: DataVolume,
     credentials: { user: string; password: string },
   ): Promise<void> {
     try {
@@ -524,14 +531,14 @@ export class KubeVirtMachine implements Machine {
         metadata: {
           name,
           labels: { [LABEL_VM]: this.name },
-          ...(vm.metadata?.uid
+          ...(dv.metadata?.uid
             ? {
                 ownerReferences: [
                   {
-                    apiVersion: 'kubevirt.io/v1',
-                    kind: 'VirtualMachine',
-                    name: this.name,
-                    uid: vm.metadata.uid,
+                    apiVersion: 'cdi.kubevirt.io/v1beta1',
+                    kind: 'DataVolume',
+                    name: dv.metadata.name ?? name,
+                    uid: dv.metadata.uid,
                   },
                 ],
               }
@@ -548,7 +555,7 @@ export class KubeVirtMachine implements Machine {
     }
   }
 
-  async #deleteQuietly(kind: typeof SECRET_KIND | typeof DV_KIND, name: string): Promise<void> {
+  async #deleteQuietly(kind: typeof DV_KIND, name: string): Promise<void> {
     try {
       await this.#c.api.delete(kind, this.#c.namespace, name);
     } catch (err) {
@@ -560,11 +567,10 @@ export class KubeVirtMachine implements Machine {
 
   async #deleteDataVolume(name: string): Promise<void> {
     await this.#deleteQuietly(DV_KIND, name);
-    await this.#deleteQuietly(SECRET_KIND, `${name}-auth`).catch(() => undefined);
     this.#c.dvs.forget(name);
   }
 
-  /** Deletes this VM's media DataVolumes (and their credential Secrets) that nothing references. */
+  /** Deletes this VM's media DataVolumes that nothing references (their credential Secrets follow by GC). */
   async #collectGarbage(keep: string | undefined): Promise<void> {
     const vm = this.#c.vms.get(this.name);
     if (!vm) return;

@@ -177,7 +177,7 @@ describe('virtual media through CDI DataVolumes', () => {
     });
   });
 
-  test('credentials go to a Secret referenced by the DataVolume, never into the URL; eject deletes it', async () => {
+  test('credentials go to a Secret referenced and owned by the DataVolume, never into the URL; eject deletes both', async () => {
     const { name, m } = await vm({ runStrategy: 'Halted' });
     const accepted = await m.insertMedia('Cd', { image: 'http://alice:s3cret@images.example/private.iso' });
     assert.ok(!JSON.stringify(accepted).includes('s3cret'));
@@ -197,10 +197,19 @@ describe('virtual media through CDI DataVolumes', () => {
     });
     assert.equal(Buffer.from(secret.data?.accessKeyId ?? '', 'base64').toString(), 'alice');
     assert.equal(Buffer.from(secret.data?.secretKey ?? '', 'base64').toString(), 's3cret');
+    assert.equal(secret.metadata?.ownerReferences?.[0]?.kind, 'DataVolume', 'owned by its DataVolume');
     await m.ejectMedia('Cd');
-    await assert.rejects(
-      core.readNamespacedSecret({ namespace: NAMESPACE, name: dv.spec.source.http.secretRef! }),
-      (err: { code?: number }) => err.code === 404,
+    // The garbage collector deletes the Secret with its DataVolume.
+    await waitFor(
+      async () => {
+        try {
+          await core.readNamespacedSecret({ namespace: NAMESPACE, name: dv.spec.source.http.secretRef! });
+          return false;
+        } catch (err) {
+          return (err as { code?: number }).code === 404;
+        }
+      },
+      { what: 'the credentials Secret deleted' },
     );
   });
 
