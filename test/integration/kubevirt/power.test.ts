@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
+import { KubeApi } from '../../../src/kubevirt/kube-api.ts';
 import { isMachineError, type Machine, type PowerState } from '../../../src/machine/index.ts';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import {
@@ -218,5 +220,77 @@ describe('KubeVirt’s own refusals and guest-initiated changes', () => {
       () => m.getPowerState(),
       (err) => isMachineError(err) && err.code === 'NotFound',
     );
+  });
+});
+
+describe('change events come from the watch', () => {
+  test('a stop by someone else, a boot change by another agent, and media progress all arrive as events', async () => {
+    const { name, m } = await newVm({ runStrategy: 'Always' });
+    await settle(m, 'On');
+    const events: string[] = [];
+    m.on((e) => {
+      if (e.type === 'power') events.push(`power:${e.state}`);
+      if (e.type === 'boot') events.push(`boot:${e.override.target}/${e.override.persistence}`);
+      if (e.type === 'media') events.push(`media:${e.slot.state}`);
+    });
+    const virtctl = new KubeApi(loadKubeConfig(sim.kubeconfigPath));
+    await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'stop', {});
+    await settle(m, 'Off');
+    await waitFor(() => events.includes('power:Off'), { what: 'power Off event' });
+    assert.ok(events.includes('power:PoweringOff'), events.join(' '));
+    assert.ok(events.indexOf('power:PoweringOff') < events.indexOf('power:Off'), events.join(' '));
+
+    // Another agent (a second backend) sets a boot override: this machine hears of it.
+    const other = await startBackend(loadKubeConfig(sim.kubeconfigPath));
+    try {
+      await other.machine(name).setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
+    } finally {
+      await other.stop();
+    }
+    await waitFor(() => events.includes('boot:Pxe/Continuous'), { what: 'boot event' });
+    assert.deepEqual(
+      { target: m.getBootOverride().target, persistence: m.getBootOverride().persistence },
+      { target: 'Pxe', persistence: 'Continuous' },
+    );
+
+    await m.insertMedia('Cd', { image: 'http://images.example/e.iso' });
+    await waitFor(() => events.includes('media:Inserted'), {
+      timeoutMs: 10_000,
+      what: 'media Inserted event',
+    });
+    assert.ok(events.includes('media:Inserting'), events.join(' '));
+    assert.ok(events.indexOf('media:Inserting') < events.indexOf('media:Inserted'));
+  });
+});
+
+describe('start()', () => {
+  test('an unreachable API server: start() rejects within its bound, with a clear error', async () => {
+    const kc = loadKubeConfig(sim.kubeconfigPath);
+    const cluster = kc.getCurrentCluster()!;
+    const dead = new KubeConfig();
+    dead.loadFromOptions({
+      clusters: [{ ...cluster, server: 'https://127.0.0.1:9' }],
+      users: kc.users,
+      contexts: kc.contexts,
+      currentContext: kc.currentContext,
+    });
+    const b = new KubeVirtBackend({
+      kubeConfig: dead,
+      namespace: NAMESPACE,
+      syncTimeoutMs: 500,
+      initialBackoffMs: 50,
+    });
+    try {
+      await assert.rejects(
+        b.start(),
+        /could not list virtualmachines\.kubevirt\.io in namespace default.*unreachable/s,
+      );
+      assert.throws(
+        () => b.machine('x').getPowerState(),
+        (err) => isMachineError(err) && err.code === 'BackendUnavailable',
+      );
+    } finally {
+      await b.stop();
+    }
   });
 });
