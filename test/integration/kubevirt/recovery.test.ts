@@ -114,6 +114,27 @@ describe('watch cache recovery', () => {
   });
 });
 
+describe('a failing write', () => {
+  test('429 on a power action: BackendUnavailable (retryable), nothing changed; the retry works', async () => {
+    await m.power('Resume').catch(() => undefined);
+    await settle('On', 'running');
+    sim.faults.failNext(1, 429, { path: /\/stop$/, method: 'PUT' });
+    await assert.rejects(
+      m.power('GracefulShutdown'),
+      (err: Error & { code?: string; retryable?: boolean }) => {
+        assert.equal(err.code, 'BackendUnavailable');
+        assert.equal(err.retryable, true);
+        return true;
+      },
+    );
+    assert.equal(m.getPowerState(), 'On');
+    await m.power('GracefulShutdown');
+    await settle('Off', 'after the retry');
+    await m.power('On');
+    await settle('On', 'on again');
+  });
+});
+
 describe('reads cost nothing', () => {
   test('thousands of reads make zero API requests; a write makes one', async () => {
     await m.power('Resume');
