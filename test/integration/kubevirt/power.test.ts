@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
@@ -291,6 +292,35 @@ describe('start()', () => {
       );
     } finally {
       await b.stop();
+    }
+  });
+
+  test('a server that accepts connections and never answers: start() still gives up, stop() returns', {
+    timeout: 20_000,
+  }, async () => {
+    const sockets = new Set<Socket>();
+    const blackhole = createServer((socket) => {
+      // accept and say nothing
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    const port = (blackhole.address() as AddressInfo).port;
+    const kc = loadKubeConfig(sim.kubeconfigPath);
+    const cluster = kc.getCurrentCluster()!;
+    const silent = new KubeConfig();
+    silent.loadFromOptions({
+      clusters: [{ ...cluster, server: `https://127.0.0.1:${port}` }],
+      users: kc.users,
+      contexts: kc.contexts,
+      currentContext: kc.currentContext,
+    });
+    const b = new KubeVirtBackend({ kubeConfig: silent, namespace: NAMESPACE, syncTimeoutMs: 300 });
+    try {
+      await assert.rejects(b.start(), /could not list/);
+    } finally {
+      await b.stop();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => blackhole.close(resolve));
     }
   });
 });
