@@ -84,6 +84,11 @@ export class SharedInformer<T extends KubeObject> {
     return this.#available;
   }
 
+  /** The newest resourceVersion this cache has seen (list, events, bookmarks). */
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
   get lastError(): string | null {
     return this.#lastError;
   }
