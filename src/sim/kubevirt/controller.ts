@@ -107,6 +107,9 @@ export class KubeVirtSim {
       if (e.type !== 'DELETED') this.enqueue(`dv/${ns}/${name}`);
       for (const vm of this.reg.store.list('kubevirt.io/virtualmachines', ns))
         this.enqueue(`vm/${ns}/${vm.metadata.name}`);
+      // hotplugged volumes of running VMIs wait for their DataVolume
+      for (const vmi of this.reg.store.list('kubevirt.io/virtualmachineinstances', ns))
+        this.enqueue(`vmi/${ns}/${vmi.metadata.name}`);
     }
   }
 
@@ -441,7 +444,7 @@ export class KubeVirtSim {
       if (v.containerDisk) return `containerDisk ${v.containerDisk.image}`;
       if (v.dataVolume) {
         const dv = this.reg.tryGet(this.DV, ns, v.dataVolume.name);
-        if (!dv || dv.status?.phase !== 'Succeeded') return undefined;
+        if (dv?.status?.phase !== 'Succeeded') return undefined;
         return dv.spec?.source?.http?.url ?? `DataVolume ${v.dataVolume.name}`;
       }
       if (v.persistentVolumeClaim) return `PVC ${v.persistentVolumeClaim.claimName}`;
