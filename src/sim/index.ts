@@ -12,6 +12,7 @@ import { GarbageCollector } from './controllers/gc.ts';
 import { KubeletSim } from './controllers/kubelet.ts';
 import { WorkloadControllers } from './controllers/workloads.ts';
 import { badRequest } from './errors.ts';
+import { EventRecorder } from './events.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { installKubeVirtAdmission } from './kubevirt/admission.ts';
 import { KubeVirtSim } from './kubevirt/controller.ts';
@@ -62,7 +63,7 @@ export interface SimCluster {
     reset(): void;
   };
   serviceEndpoints(namespace: string, name: string): Record<string, string>;
-  /** Serial console transcript of a VMI's guest so far (what `virtctl console` would have shown). */
+  /** Serial console transcript of the latest guest of that VMI name (kept after the VMI is gone). */
   consoleTranscript(namespace: string, name: string): string;
   /** A kubeconfig (YAML) holding a token for a ServiceAccount, as the kubelet gives agent pods. */
   serviceAccountKubeconfig(namespace: string, name: string): string;
@@ -207,7 +208,8 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
   installKubeVirtAdmission(reg);
 
   const gc = new GarbageCollector(reg, sched);
-  const kubevirt = new KubeVirtSim(reg, sched, delays);
+  const events = new EventRecorder(reg);
+  const kubevirt = new KubeVirtSim(reg, sched, delays, events);
   const kubevirtApi = new KubeVirtApi(reg, kubevirt);
   let serverUrl = '';
   let httpsUrl = '';
@@ -217,7 +219,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       kubeconfigYaml(httpsUrl, tls.cert, `system:serviceaccount:${ns}:${sa}`, tokenFor(ns, sa), ns),
     delays,
   });
-  const workloads = new WorkloadControllers(reg, sched, delays, kubelet);
+  const workloads = new WorkloadControllers(reg, sched, delays, kubelet, events);
 
   const tls = selfSignedCert();
   const api = new ApiServer({
@@ -312,9 +314,8 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     },
     serviceEndpoints: (namespace, name) => workloads.serviceEndpoints(namespace, name),
     consoleTranscript: (namespace, name) => {
-      const vmi = reg.tryGet(kubevirt.VMI, namespace, name);
-      if (!vmi) return '';
-      return kubevirt.guests.get(vmi.metadata.uid)?.console.transcript ?? '';
+      const uid = kubevirt.latestGuest.get(`${namespace}/${name}`);
+      return (uid && kubevirt.guests.get(uid)?.console.transcript) || '';
     },
     serviceAccountKubeconfig: (namespace, name) =>
       kubeconfigYaml(

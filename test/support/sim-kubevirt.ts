@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import type { SimCluster } from '../../src/sim/index.ts';
+import { waitFor } from './wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
@@ -111,4 +112,12 @@ export function vmManifest(
       },
     },
   };
+}
+
+/** waitFor with margins for a loaded 2-core machine: 15 s budget, 10 ms between polls (callers may override). */
+export function simWait<T>(
+  check: () => T | Promise<T>,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+) {
+  return waitFor(check, { timeoutMs: 15_000, intervalMs: 10, ...opts });
 }

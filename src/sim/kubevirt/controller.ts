@@ -3,6 +3,7 @@
  * phase lifecycle, hotplug volumes, DataVolume imports, and each guest's serial console.
  */
 import { randomUUID } from 'node:crypto';
+import type { EventRecorder } from '../events.ts';
 import { clone, deepEqual } from '../patch.ts';
 import type { Registry } from '../registry.ts';
 import type { ResourceType } from '../resources.ts';
@@ -74,12 +75,15 @@ export class KubeVirtSim {
   private readonly vmiTimers = new Set<string>();
   private readonly dvTimers = new Set<string>();
   readonly guests = new Map<string, GuestState>();
+  /** `namespace/name` → uid of the latest VMI with that name (its guest outlives the VMI object). */
+  readonly latestGuest = new Map<string, string>();
   private readonly unsubscribe: () => void;
 
   constructor(
     private readonly reg: Registry,
     private readonly sched: Scheduler,
     private readonly delays: Delays,
+    private readonly events?: EventRecorder,
   ) {
     this.VM = reg.type('kubevirt.io', 'virtualmachines');
     this.VMI = reg.type('kubevirt.io', 'virtualmachineinstances');
@@ -232,6 +236,16 @@ export class KubeVirtSim {
     this.reg.delete(this.VMI, vmi.metadata.namespace, vmi.metadata.name, {
       preconditions: { uid: vmi.metadata.uid },
     });
+    const vm = this.reg.tryGet(this.VM, vmi.metadata.namespace, vmi.metadata.name);
+    if (vm) {
+      this.events?.record(
+        vm,
+        'Normal',
+        'SuccessfulDelete',
+        `Stopped the virtual machine by deleting the virtual machine instance ${vmi.metadata.uid}`,
+        'virtualmachine-controller',
+      );
+    }
   }
 
   reconcileVm(ns: string, name: string): void {
@@ -310,6 +324,13 @@ export class KubeVirtSim {
     let created = false;
     if (wantStart && !vmi && dvState === 'ready') {
       this.createVmi(vm, startPaused);
+      this.events?.record(
+        vm,
+        'Normal',
+        'SuccessfulCreate',
+        `Started the virtual machine by creating the new virtual machine instance ${name}`,
+        'virtualmachine-controller',
+      );
       created = true;
       vmi = this.reg.tryGet(this.VMI, ns, name);
     }
@@ -495,6 +516,7 @@ export class KubeVirtSim {
         }),
       };
       this.guests.set(uid, g);
+      this.latestGuest.set(`${ns}/${name}`, uid);
       if (this.guests.size > 200) {
         const [oldest] = this.guests.keys();
         this.guests.delete(oldest!);
@@ -664,6 +686,7 @@ export class KubeVirtSim {
         });
       } else if (next === 'Running') {
         this.phase(cur, 'Running', (s) => this.runningStatus(cur, s));
+        this.events?.record(cur, 'Normal', 'Started', 'VirtualMachineInstance started.', 'virt-handler');
         this.boot(cur);
         const paused = cur.spec?.startStrategy === 'Paused';
         if (paused) this.setPaused(cur, true);
@@ -855,6 +878,13 @@ export class KubeVirtSim {
         });
       } else if (phase === 'ImportScheduled') {
         if (failing) {
+          this.events?.record(
+            cur,
+            'Warning',
+            'Error',
+            `Unable to connect to http data source: ${url}`,
+            'datavolume-import-controller',
+          );
           write({
             phase: 'Failed',
             progress: 'N/A',
@@ -877,13 +907,20 @@ export class KubeVirtSim {
       } else if (phase === 'ImportInProgress') {
         const pct = Number.parseFloat(cur.status?.progress ?? '0');
         const nextPct = Math.min(100, pct + 23.71);
-        if (nextPct >= 100)
+        if (nextPct >= 100) {
+          this.events?.record(
+            cur,
+            'Normal',
+            'ImportSucceeded',
+            'Import Successful',
+            'datavolume-import-controller',
+          );
           write({
             phase: 'Succeeded',
             progress: '100.0%',
             conditions: conds('True', 'False', 'True', 'Completed', 'Import Complete'),
           });
-        else write({ progress: `${nextPct.toFixed(2)}%` });
+        } else write({ progress: `${nextPct.toFixed(2)}%` });
       }
     });
   }

@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { kubectl } from '../../support/sim-kubectl.ts';
-import { vmManifest } from '../../support/sim-kubevirt.ts';
-import { waitFor } from '../../support/wait.ts';
+import { vmManifest, simWait as waitFor } from '../../support/sim-kubevirt.ts';
 
 const BIN = new URL('../../../bin/kubevirtbmc.js', import.meta.url).pathname;
 

@@ -5,8 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import { missingClients } from '../../support/clients.ts';
 import { kubectl } from '../../support/sim-kubectl.ts';
-import { SimHttp, vmManifest } from '../../support/sim-kubevirt.ts';
-import { waitFor } from '../../support/wait.ts';
+import { SimHttp, vmManifest, simWait as waitFor } from '../../support/sim-kubevirt.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
@@ -155,6 +154,19 @@ describe('run strategies', () => {
     await waitPrintable('halted', 'Running');
   });
 
+  test('Halted with start {paused: true}: the VM starts paused (Paused), via a status Start request', async () => {
+    await createVm(vmManifest('pstart', { runStrategy: 'Halted' }));
+    await waitPrintable('pstart', 'Stopped');
+    assert.equal((await http.sub('virtualmachines', NS, 'pstart', 'start', { paused: true })).status, 202);
+    await waitPrintable('pstart', 'Paused');
+    const vm = (await http.vm(NS, 'pstart')).json;
+    assert.equal(vm.spec.runStrategy, 'Always');
+    assert.equal(vm.status.stateChangeRequests, undefined);
+    assert.equal((await http.vmi(NS, 'pstart')).json.spec.startStrategy, 'Paused');
+    assert.equal((await http.sub('virtualmachineinstances', NS, 'pstart', 'unpause')).status, 200);
+    await waitPrintable('pstart', 'Running');
+  });
+
   test('Manual: starts only on request; stop keeps the strategy; after the guest powers off, start makes a new VMI', async () => {
     await createVm(vmManifest('manual', { runStrategy: 'Manual' }));
     await waitPrintable('manual', 'Stopped');
@@ -258,6 +270,21 @@ describe('run strategies', () => {
     );
   });
 
+  test('deleting a running VM stops its VMI first (VM finalizer), then both are gone', async () => {
+    await createVm(vmManifest('bye', { runStrategy: 'Always' }));
+    const v = await runningVmi('bye');
+    assert.deepEqual((await http.vm(NS, 'bye')).json.metadata.finalizers, [
+      'kubevirt.io/virtualMachineControllerFinalize',
+    ]);
+    assert.deepEqual(v.metadata.finalizers, ['kubevirt.io/foregroundDeleteVirtualMachine']);
+    const d = await http.req('DELETE', `${VMS}/bye`);
+    assert.equal(d.status, 200);
+    assert.ok(d.json.metadata.deletionTimestamp, 'the VM waits for its controller');
+    await noVmi('bye');
+    await waitFor(async () => (await http.vm(NS, 'bye')).status === 404, { what: 'VM gone' });
+    assert.match(cluster.consoleTranscript(NS, 'bye'), /Power down/);
+  });
+
   test('start/stop/restart on a missing VM → 404; bad option bodies → 400', async () => {
     refusal(
       await http.sub('virtualmachines', NS, 'ghost', 'start'),
@@ -319,6 +346,12 @@ describe('VMI subresources', () => {
   test('pause/unpause/softreboot/reset: 200 with an empty body, and KubeVirt refusals', async () => {
     await createVm(vmManifest('subs', { runStrategy: 'Always' }));
     await runningVmi('subs');
+    const info = await http.req(
+      'GET',
+      `/apis/subresources.kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/subs/guestosinfo`,
+    );
+    assert.equal(info.status, 200);
+    assert.equal(info.json.os.id, 'fedora');
     const p = await http.sub('virtualmachineinstances', NS, 'subs', 'pause');
     assert.equal(p.status, 200);
     assert.equal(p.text, '');
@@ -698,6 +731,65 @@ describe('CDI DataVolumes and hotplug', () => {
         );
       },
       { what: 'RestartRequired cleared by restart' },
+    );
+  });
+
+  test('addvolume/removevolume edit the VM spec (hotpluggable) and the running VMI follows', async () => {
+    await http.req('POST', DVS, {
+      apiVersion: 'cdi.kubevirt.io/v1beta1',
+      kind: 'DataVolume',
+      metadata: { name: 'extra' },
+      spec: { source: { blank: {} }, storage: {} },
+    });
+    await createVm(vmManifest('addv', { runStrategy: 'Always' }));
+    const vmi = await runningVmi('addv');
+    refusal(
+      await http.sub('virtualmachines', NS, 'addv', 'addvolume', { disk: { disk: { bus: 'scsi' } } }),
+      400,
+      'AddVolumeOptions requires name to be set',
+    );
+    const add = await http.sub('virtualmachines', NS, 'addv', 'addvolume', {
+      name: 'extra',
+      disk: { disk: { bus: 'scsi' } },
+      volumeSource: { dataVolume: { name: 'extra' } },
+    });
+    assert.equal(add.status, 202);
+    const spec = (await http.vm(NS, 'addv')).json.spec.template.spec;
+    assert.deepEqual(
+      spec.volumes.find((v: Obj) => v.name === 'extra'),
+      { name: 'extra', dataVolume: { name: 'extra', hotpluggable: true } },
+    );
+    assert.ok(spec.domain.devices.disks.some((d: Obj) => d.name === 'extra'));
+    refusal(
+      await http.sub('virtualmachines', NS, 'addv', 'addvolume', {
+        name: 'extra',
+        disk: { disk: {} },
+        volumeSource: { dataVolume: { name: 'extra' } },
+      }),
+      409,
+      conflictVm('addv', 'Unable to add volume [extra] because volume with that name already exists'),
+    );
+    await waitFor(
+      async () =>
+        ((await http.vmi(NS, 'addv')).json.status?.volumeStatus ?? []).some(
+          (v: Obj) => v.name === 'extra' && v.phase === 'Ready',
+        ),
+      { what: 'attached' },
+    );
+    assert.equal((await http.vmi(NS, 'addv')).json.metadata.uid, vmi.metadata.uid);
+    assert.equal(
+      (await http.sub('virtualmachines', NS, 'addv', 'removevolume', { name: 'extra' })).status,
+      202,
+    );
+    await waitFor(
+      async () =>
+        !((await http.vmi(NS, 'addv')).json.status?.volumeStatus ?? []).some((v: Obj) => v.name === 'extra'),
+      { what: 'detached' },
+    );
+    refusal(
+      await http.sub('virtualmachines', NS, 'addv', 'removevolume', { name: 'rootdisk' }),
+      409,
+      conflictVm('addv', 'Unable to remove volume [rootdisk] because it is not hotpluggable'),
     );
   });
 
