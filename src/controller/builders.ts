@@ -127,8 +127,18 @@ export function agentRules(opts: {
   const vms = [...new Set(opts.vms)].sort();
   const secrets = [...new Set(opts.secrets)].sort();
   const rules: unknown[] = [
-    { apiGroups: ['kubevirt.io'], resources: ['virtualmachines'], resourceNames: vms, verbs: ['get', 'list', 'watch', 'patch', 'update'] },
-    { apiGroups: ['kubevirt.io'], resources: ['virtualmachineinstances'], resourceNames: vms, verbs: ['get', 'list', 'watch', 'patch'] },
+    {
+      apiGroups: ['kubevirt.io'],
+      resources: ['virtualmachines'],
+      resourceNames: vms,
+      verbs: ['get', 'list', 'watch', 'patch', 'update'],
+    },
+    {
+      apiGroups: ['kubevirt.io'],
+      resources: ['virtualmachineinstances'],
+      resourceNames: vms,
+      verbs: ['get', 'list', 'watch', 'patch'],
+    },
     {
       apiGroups: ['subresources.kubevirt.io'],
       resources: ['virtualmachines/start', 'virtualmachines/stop', 'virtualmachines/restart'],
@@ -148,19 +158,38 @@ export function agentRules(opts: {
       verbs: ['get', 'update'],
     },
     // Virtual media: DataVolume names are generated per insert, and RBAC cannot limit create by name.
-    { apiGroups: ['cdi.kubevirt.io'], resources: ['datavolumes'], verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'] },
+    {
+      apiGroups: ['cdi.kubevirt.io'],
+      resources: ['datavolumes'],
+      verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'],
+    },
     { apiGroups: [''], resources: ['secrets'], resourceNames: secrets, verbs: ['get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   ];
   if (opts.bmc !== null) {
-    rules.push({ apiGroups: ['bmc.kubevirt.io'], resources: ['virtualmachinebmcs'], resourceNames: [opts.bmc], verbs: ['get', 'list', 'watch'] });
+    rules.push({
+      apiGroups: ['bmc.kubevirt.io'],
+      resources: ['virtualmachinebmcs'],
+      resourceNames: [opts.bmc],
+      verbs: ['get', 'list', 'watch'],
+    });
   } else {
-    rules.push({ apiGroups: ['bmc.kubevirt.io'], resources: ['virtualmachinebmcs'], verbs: ['get', 'list', 'watch'] });
+    rules.push({
+      apiGroups: ['bmc.kubevirt.io'],
+      resources: ['virtualmachinebmcs'],
+      verbs: ['get', 'list', 'watch'],
+    });
   }
   return rules;
 }
 
-export function role(namespace: string, name: string, labels: Record<string, string>, owners: OwnerReference[], rules: unknown[]): KObject {
+export function role(
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  owners: OwnerReference[],
+  rules: unknown[],
+): KObject {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
@@ -169,7 +198,12 @@ export function role(namespace: string, name: string, labels: Record<string, str
   };
 }
 
-export function roleBinding(namespace: string, name: string, labels: Record<string, string>, owners: OwnerReference[]): KObject {
+export function roleBinding(
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  owners: OwnerReference[],
+): KObject {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -200,7 +234,12 @@ function agentDeployment(opts: {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: opts.name, namespace: opts.namespace, labels: opts.labels, ownerReferences: opts.owners },
+    metadata: {
+      name: opts.name,
+      namespace: opts.namespace,
+      labels: opts.labels,
+      ownerReferences: opts.owners,
+    },
     spec: {
       replicas: opts.replicas,
       selector: { matchLabels: opts.selector },
@@ -273,7 +312,11 @@ export function perVmDeployment(bmc: VirtualMachineBMC, replicas: number, settin
   const containerPorts: ContainerPort[] = [];
   if (ports.ipmi) containerPorts.push({ name: 'ipmi', containerPort: ports.ipmi, protocol: 'UDP' });
   if (ports.redfish)
-    containerPorts.push({ name: spec.tlsSecret ? 'redfish-tls' : 'redfish', containerPort: ports.redfish, protocol: 'TCP' });
+    containerPorts.push({
+      name: spec.tlsSecret ? 'redfish-tls' : 'redfish',
+      containerPort: ports.redfish,
+      protocol: 'TCP',
+    });
   containerPorts.push({ name: 'metrics', containerPort: AGENT_METRICS_PORT, protocol: 'TCP' });
   return agentDeployment({
     namespace: ns,
@@ -321,7 +364,9 @@ export function sharedDeployment(
 
 /** Shared objects are owned by every BMC they serve, so they go when the last one goes. */
 export function sharedOwners(bmcs: readonly VirtualMachineBMC[]): OwnerReference[] {
-  return [...bmcs].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((b) => ownerRef(b, false));
+  return [...bmcs]
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    .map((b) => ownerRef(b, false));
 }
 
 export function sharedLabels(): Record<string, string> {
@@ -363,7 +408,8 @@ export function bmcService(bmc: VirtualMachineBMC, placement: Placement, slot: n
     selector: agentSelector(placement, bmc.metadata.name),
     ports: svcPorts,
   };
-  if (spec.serviceType === 'LoadBalancer' && spec.loadBalancerIP) svcSpec.loadBalancerIP = spec.loadBalancerIP;
+  if (spec.serviceType === 'LoadBalancer' && spec.loadBalancerIP)
+    svcSpec.loadBalancerIP = spec.loadBalancerIP;
   return {
     apiVersion: 'v1',
     kind: 'Service',

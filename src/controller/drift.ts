@@ -33,7 +33,10 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   }
   const ka = Object.keys(a as object).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
   const kb = Object.keys(b as object).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
 }
 
 /** The parts of an object the controller owns, besides metadata: by kind. */
@@ -59,7 +62,8 @@ function ownersEqual(desired: KObject, live: KObject): boolean {
 /** A human-readable reason when `live` has drifted from `desired`, or null when it has not. */
 export function driftOf(desired: KObject, live: KObject): string | null {
   if (!contains(desired.metadata.labels ?? {}, live.metadata.labels ?? {})) return 'labels changed';
-  if (!contains(desired.metadata.annotations ?? {}, live.metadata.annotations ?? {})) return 'annotations changed';
+  if (!contains(desired.metadata.annotations ?? {}, live.metadata.annotations ?? {}))
+    return 'annotations changed';
   if (!ownersEqual(desired, live)) return 'owner references changed';
   const body = ownedBody(desired);
   const liveBody = ownedBody(live);

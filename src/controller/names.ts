@@ -14,7 +14,8 @@ export const SHARED_AGENT_NAME = 'kubevirtbmc-agent';
  */
 export function dnsLabel(wanted: string, source: string): string {
   const cleaned = wanted.toLowerCase().replace(/[^a-z0-9-]/g, '-');
-  if (cleaned === wanted && cleaned.length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(cleaned)) return cleaned;
+  if (cleaned === wanted && cleaned.length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(cleaned))
+    return cleaned;
   const hash = createHash('sha256').update(source).digest('hex').slice(0, 8);
   const head = cleaned.slice(0, 63 - hash.length - 1).replace(/-+$/, '');
   return `${head}-${hash}`;

@@ -11,6 +11,7 @@ import {
   agentRules,
   bmcPorts,
   bmcService,
+  ownerRef,
   perVmDeployment,
   perVmLabels,
   role,
@@ -20,10 +21,9 @@ import {
   sharedLabels,
   sharedOwners,
   slotOfPorts,
-  ownerRef,
 } from './builders.ts';
 import { authSecretProblem, tlsSecretProblem } from './credentials.ts';
-import { driftOf, mergeForUpdate, needsRecreate, deepEqual } from './drift.ts';
+import { deepEqual, driftOf, mergeForUpdate, needsRecreate } from './drift.ts';
 import { bmcObjectName, SHARED_AGENT_NAME } from './names.ts';
 import {
   type BmcStatus,
@@ -104,7 +104,11 @@ export class Reconciler {
     return this.#opts.placement;
   }
 
-  async reconcileNamespace(namespace: string, state: ClusterState, writer: ClusterWriter): Promise<ReconcileResult> {
+  async reconcileNamespace(
+    namespace: string,
+    state: ClusterState,
+    writer: ClusterWriter,
+  ): Promise<ReconcileResult> {
     const result: ReconcileResult = { created: 0, updated: 0, deleted: 0, statusWrites: 0, errors: [] };
     const placement = this.#opts.placement;
     const bmcs = state
@@ -127,7 +131,13 @@ export class Reconciler {
         const secrets = [spec.secret, ...(spec.tlsSecret ? [spec.tlsSecret] : [])];
         desired.push(
           serviceAccount(namespace, name, labels, owners),
-          role(namespace, name, labels, owners, agentRules({ vms: [spec.vm], secrets, bmc: p.bmc.metadata.name })),
+          role(
+            namespace,
+            name,
+            labels,
+            owners,
+            agentRules({ vms: [spec.vm], secrets, bmc: p.bmc.metadata.name }),
+          ),
           roleBinding(namespace, name, labels, owners),
           perVmDeployment(p.bmc, p.active ? 1 : 0, this.#opts.agent),
         );
@@ -181,7 +191,12 @@ export class Reconciler {
         const owner = bmcOf(want, bmcs);
         if (owner) {
           await writer
-            .event(owner, 'Normal', 'DriftCorrected', `${want.kind} ${want.metadata.name}: ${drift}; restored`)
+            .event(
+              owner,
+              'Normal',
+              'DriftCorrected',
+              `${want.kind} ${want.metadata.name}: ${drift}; restored`,
+            )
             .catch(() => {});
         }
       } catch (err) {
@@ -252,7 +267,16 @@ export class Reconciler {
       }
     }
     const current = bmc.status?.placement === 'shared' ? slotOfPorts(bmc.status?.ports) : null;
-    return { bmc, vmOk, vmMessage, secretOk, secretReason, secretMessage, active: vmOk && secretOk, slot: current };
+    return {
+      bmc,
+      vmOk,
+      vmMessage,
+      secretOk,
+      secretReason,
+      secretMessage,
+      active: vmOk && secretOk,
+      slot: current,
+    };
   }
 
   async #writeStatus(
@@ -275,13 +299,25 @@ export class Reconciler {
     const available = Number(deploy?.status?.availableReplicas ?? deploy?.status?.readyReplicas ?? 0);
     let agent: [ConditionStatus, string, string];
     if (!p.active) {
-      agent = ['False', 'AgentScaledDown', `agent not running: ${!p.vmOk ? 'the VirtualMachine is missing' : 'the credentials Secret is not usable'}`];
+      agent = [
+        'False',
+        'AgentScaledDown',
+        `agent not running: ${!p.vmOk ? 'the VirtualMachine is missing' : 'the credentials Secret is not usable'}`,
+      ];
     } else if (!deploy) {
       agent = ['False', 'AgentCreating', `creating Deployment ${agentName}`];
     } else if (available >= 1) {
-      agent = ['True', 'AgentRunning', `Deployment ${agentName} has ${available} available replica${available === 1 ? '' : 's'}`];
+      agent = [
+        'True',
+        'AgentRunning',
+        `Deployment ${agentName} has ${available} available replica${available === 1 ? '' : 's'}`,
+      ];
     } else {
-      agent = ['False', 'AgentStarting', `Deployment ${agentName} has no available replica yet (kubectl -n ${bmc.metadata.namespace} describe deployment ${agentName})`];
+      agent = [
+        'False',
+        'AgentStarting',
+        `Deployment ${agentName} has no available replica yet (kubectl -n ${bmc.metadata.namespace} describe deployment ${agentName})`,
+      ];
     }
     const hasEndpoint = endpoints.ipmi !== undefined || endpoints.redfish !== undefined;
     let ready: [ConditionStatus, string, string];
@@ -293,11 +329,18 @@ export class Reconciler {
       ready = [
         'True',
         'BMCReady',
-        [endpoints.ipmi && `IPMI at ${endpoints.ipmi}`, endpoints.redfish && `Redfish at ${endpoints.redfish}`].filter(Boolean).join(', '),
+        [
+          endpoints.ipmi && `IPMI at ${endpoints.ipmi}`,
+          endpoints.redfish && `Redfish at ${endpoints.redfish}`,
+        ]
+          .filter(Boolean)
+          .join(', '),
       ];
 
     const old = bmc.status ?? {};
-    const now = (this.#opts.now ?? (() => new Date()))().toISOString().replace(/\.\d+Z$/, 'Z');
+    const now = (this.#opts.now ?? (() => new Date()))()
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z');
     const cond = (type: string, [status, reason, message]: [ConditionStatus, string, string]): Condition => {
       const prev = old.conditions?.find((c) => c.type === type);
       return {
@@ -306,13 +349,22 @@ export class Reconciler {
         reason,
         message,
         observedGeneration: generation,
-        lastTransitionTime: prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
+        lastTransitionTime:
+          prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
       };
     };
     const conditions = [
       cond('Ready', ready),
-      cond('VirtualMachineAvailable', p.vmOk ? ['True', 'VirtualMachineFound', p.vmMessage] : ['False', 'VirtualMachineNotFound', p.vmMessage]),
-      cond('SecretAvailable', p.secretOk ? ['True', 'SecretValid', p.secretMessage] : ['False', p.secretReason, p.secretMessage]),
+      cond(
+        'VirtualMachineAvailable',
+        p.vmOk
+          ? ['True', 'VirtualMachineFound', p.vmMessage]
+          : ['False', 'VirtualMachineNotFound', p.vmMessage],
+      ),
+      cond(
+        'SecretAvailable',
+        p.secretOk ? ['True', 'SecretValid', p.secretMessage] : ['False', p.secretReason, p.secretMessage],
+      ),
       cond('AgentAvailable', agent),
     ];
     const next: BmcStatus = {
@@ -320,9 +372,14 @@ export class Reconciler {
       placement,
       agent: agentName,
       service: svcName,
-      ...(svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None' ? { clusterIP: svc.spec.clusterIP as string } : {}),
+      ...(svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None'
+        ? { clusterIP: svc.spec.clusterIP as string }
+        : {}),
       ...(endpoints.loadBalancerIP ? { loadBalancerIP: endpoints.loadBalancerIP } : {}),
-      ports: { ...(ports.ipmi ? { ipmi: ports.ipmi } : {}), ...(ports.redfish ? { redfish: ports.redfish } : {}) },
+      ports: {
+        ...(ports.ipmi ? { ipmi: ports.ipmi } : {}),
+        ...(ports.redfish ? { redfish: ports.redfish } : {}),
+      },
       endpoints: {
         ...(endpoints.ipmi ? { ipmi: endpoints.ipmi } : {}),
         ...(endpoints.redfish ? { redfish: endpoints.redfish } : {}),
@@ -346,7 +403,12 @@ export class Reconciler {
       if (prev && prev.status === c.status && prev.reason === c.reason) continue;
       if (!prev && c.status === 'True' && c.type !== 'Ready') continue;
       await writer
-        .event(bmc, c.status === 'False' ? 'Warning' : 'Normal', c.reason, `${c.type}=${c.status}: ${c.message}`)
+        .event(
+          bmc,
+          c.status === 'False' ? 'Warning' : 'Normal',
+          c.reason,
+          `${c.type}=${c.status}: ${c.message}`,
+        )
         .catch(() => {});
     }
   }
@@ -387,7 +449,8 @@ export function serviceEndpoints(
   }
   const ingress = svc.status?.loadBalancer?.ingress?.[0] as { ip?: string; hostname?: string } | undefined;
   const lb = ingress?.ip ?? ingress?.hostname;
-  const host = lb ?? (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None' ? (svc.spec.clusterIP as string) : undefined);
+  const host =
+    lb ?? (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None' ? (svc.spec.clusterIP as string) : undefined);
   if (!host) return {};
   return {
     ...(ipmiPort ? { ipmi: `${host}:${ipmiPort.port}` } : {}),

@@ -115,7 +115,12 @@ export interface VirtualMachineBMC extends KObject {
   status?: BmcStatus;
 }
 
-export const CONDITION_TYPES = ['Ready', 'VirtualMachineAvailable', 'SecretAvailable', 'AgentAvailable'] as const;
+export const CONDITION_TYPES = [
+  'Ready',
+  'VirtualMachineAvailable',
+  'SecretAvailable',
+  'AgentAvailable',
+] as const;
 
 /** Defaults the CRD schema applies, applied again here for objects that bypassed it. */
 export function effectiveSpec(spec: BmcSpec): {
