@@ -105,15 +105,26 @@ export class BmcController {
     this.client = new KubeClient(options.kubeConfig, 'kubevirtbmc-controller');
     const warnLogger = this.#log ? { warn: (o: object, m: string) => this.#log?.warn(o, m) } : undefined;
     this.#bmcs = new Informer(this.client, { path: `/apis/${API_VERSION}/${PLURAL}`, logger: warnLogger });
-    this.#vms = new Informer(this.client, { path: '/apis/kubevirt.io/v1/virtualmachines', logger: warnLogger });
+    this.#vms = new Informer(this.client, {
+      path: '/apis/kubevirt.io/v1/virtualmachines',
+      logger: warnLogger,
+    });
     this.#secrets = new Informer(this.client, { path: '/api/v1/secrets', logger: warnLogger });
     this.#owned = new Map(
       Object.entries(OWNED_PATHS).map(([kind, path]) => [
         kind,
-        new Informer<KObject>(this.client, { path, labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`, logger: warnLogger }),
+        new Informer<KObject>(this.client, {
+          path,
+          labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
+          logger: warnLogger,
+        }),
       ]),
     );
-    this.#reconciler = new Reconciler({ placement: options.placement, agent: options.agent, logger: this.#log });
+    this.#reconciler = new Reconciler({
+      placement: options.placement,
+      agent: options.agent,
+      logger: this.#log,
+    });
     this.#writer = new ApiWriter(this.client, (kind, ns, name, obj) => {
       this.#overlay.set(`${kind}/${ns}/${name}`, { obj, rv: rvOf(obj), at: Date.now() });
     });
@@ -137,7 +148,11 @@ export class BmcController {
         labelNames: ['method', 'code'],
         registers: [this.registry],
       }),
-      leader: new Gauge({ name: 'kubevirtbmc_controller_is_leader', help: '1 when this replica is the active leader', registers: [this.registry] }),
+      leader: new Gauge({
+        name: 'kubevirtbmc_controller_is_leader',
+        help: '1 when this replica is the active leader',
+        registers: [this.registry],
+      }),
       bmcs: new Gauge({
         name: 'kubevirtbmc_controller_bmcs',
         help: 'VirtualMachineBMCs by Ready condition',
@@ -153,7 +168,9 @@ export class BmcController {
         },
       }),
     };
-    this.client.onRequest((method, _path, status) => this.#metrics.requests.inc({ method, code: String(status) }));
+    this.client.onRequest((method, _path, status) =>
+      this.#metrics.requests.inc({ method, code: String(status) }),
+    );
 
     const le = options.leaderElection;
     this.#elector = le
@@ -192,7 +209,8 @@ export class BmcController {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    if (this.#o.metricsPort !== null && this.#o.metricsPort !== undefined) await this.#listen(this.#o.metricsPort);
+    if (this.#o.metricsPort !== null && this.#o.metricsPort !== undefined)
+      await this.#listen(this.#o.metricsPort);
     const enqueueNs = (o: { metadata: { namespace?: string } }) => {
       if (o.metadata.namespace) this.#queue.add(o.metadata.namespace);
     };
@@ -202,7 +220,11 @@ export class BmcController {
     });
     this.#vms.on((_t, o) => {
       const ns = o.metadata.namespace ?? '';
-      if (this.#autoCreateMatches(o) || this.#bmcs.list(ns).some((b) => effectiveSpec(b.spec).vm === o.metadata.name)) enqueueNs(o);
+      if (
+        this.#autoCreateMatches(o) ||
+        this.#bmcs.list(ns).some((b) => effectiveSpec(b.spec).vm === o.metadata.name)
+      )
+        enqueueNs(o);
     });
     this.#secrets.on((_t, o) => {
       const ns = o.metadata.namespace ?? '';
@@ -242,7 +264,9 @@ export class BmcController {
     for (const o of [...this.#bmcs.list(), ...[...this.#owned.values()].flatMap((i) => i.list())]) {
       if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
     }
-    if (this.#o.autoCreateLabel) for (const vm of this.#vms.list()) if (this.#autoCreateMatches(vm)) namespaces.add(vm.metadata.namespace ?? '');
+    if (this.#o.autoCreateLabel)
+      for (const vm of this.#vms.list())
+        if (this.#autoCreateMatches(vm)) namespaces.add(vm.metadata.namespace ?? '');
     for (const ns of namespaces) this.#queue.add(ns);
     this.#queue.start();
   }
@@ -288,7 +312,8 @@ export class BmcController {
           }
           for (const [key, e] of this.#overlay) {
             const [k, n, name] = key.split('/') as [string, string, string];
-            if (k === kind && n === ns && !seen.has(name) && e.obj && Date.now() - e.at <= 30_000) out.push(e.obj);
+            if (k === kind && n === ns && !seen.has(name) && e.obj && Date.now() - e.at <= 30_000)
+              out.push(e.obj);
           }
         }
         return out;
@@ -304,18 +329,33 @@ export class BmcController {
       const r = await this.#reconciler.reconcileNamespace(ns, this.#state(), this.#writer);
       if (r.errors.length > 0) {
         this.#metrics.reconciles.inc({ result: 'error' });
-        this.#log?.warn({ namespace: ns, errors: r.errors.map((e) => e.message).slice(0, 3) }, 'reconcile had errors; retrying');
+        this.#log?.warn(
+          { namespace: ns, errors: r.errors.map((e) => e.message).slice(0, 3) },
+          'reconcile had errors; retrying',
+        );
         this.#queue.retry(ns);
       } else {
         this.#metrics.reconciles.inc({ result: 'success' });
         this.#queue.forget(ns);
         if (r.created + r.updated + r.deleted + r.statusWrites > 0) {
-          this.#log?.info({ namespace: ns, created: r.created, updated: r.updated, deleted: r.deleted, statusWrites: r.statusWrites }, 'reconciled');
+          this.#log?.info(
+            {
+              namespace: ns,
+              created: r.created,
+              updated: r.updated,
+              deleted: r.deleted,
+              statusWrites: r.statusWrites,
+            },
+            'reconciled',
+          );
         }
       }
     } catch (err) {
       this.#metrics.reconciles.inc({ result: 'error' });
-      this.#log?.warn({ namespace: ns, err: String((err as Error).message ?? err) }, 'reconcile failed; retrying');
+      this.#log?.warn(
+        { namespace: ns, err: String((err as Error).message ?? err) },
+        'reconcile failed; retrying',
+      );
       this.#queue.retry(ns);
     } finally {
       end();
@@ -336,7 +376,8 @@ export class BmcController {
     for (const vm of this.#vms.list(ns)) {
       if (!this.#autoCreateMatches(vm) || vm.metadata.deletionTimestamp) continue;
       const name = vm.metadata.name;
-      if (bmcs.some((b) => effectiveSpec(b.spec).vm === name) || this.#overlay.has(`${KIND}/${ns}/${name}`)) continue;
+      if (bmcs.some((b) => effectiveSpec(b.spec).vm === name) || this.#overlay.has(`${KIND}/${ns}/${name}`))
+        continue;
       const secretName = `${name}-bmc-auth`;
       if (!this.#secrets.get(ns, secretName)) {
         await this.#writer.create({
@@ -364,7 +405,9 @@ export class BmcController {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
       } else if (url === '/readyz') {
         const ok = this.synced;
-        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'caches not synced\n');
+        res
+          .writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' })
+          .end(ok ? 'ok\n' : 'caches not synced\n');
       } else if (url === '/metrics') {
         this.registry
           .metrics()

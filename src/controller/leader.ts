@@ -109,7 +109,10 @@ export class LeaderElector {
   #setLeading(leading: boolean): void {
     if (leading === this.#leading) return;
     this.#leading = leading;
-    this.#o.logger?.info({ identity: this.#o.identity, lease: `${this.#o.namespace}/${this.#o.name}` }, leading ? 'became leader' : 'stopped leading');
+    this.#o.logger?.info(
+      { identity: this.#o.identity, lease: `${this.#o.namespace}/${this.#o.name}` },
+      leading ? 'became leader' : 'stopped leading',
+    );
     if (leading) this.#o.onStartedLeading();
     else this.#o.onStoppedLeading();
   }

@@ -87,7 +87,12 @@ export class ApiWriter implements ClusterWriter {
     this.#onWrite(KIND, bmc.metadata.namespace ?? 'default', bmc.metadata.name, out);
   }
 
-  async event(bmc: VirtualMachineBMC, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async event(
+    bmc: VirtualMachineBMC,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
     await postEvent(this.#client, bmc, type, reason, message, this.#component);
   }
 }

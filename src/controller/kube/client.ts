@@ -109,7 +109,12 @@ export class KubeClient {
             ...p.headers,
             Accept: 'application/json',
             'User-Agent': this.#userAgent,
-            ...(payload ? { 'Content-Type': options.contentType ?? 'application/json', 'Content-Length': payload.length } : {}),
+            ...(payload
+              ? {
+                  'Content-Type': options.contentType ?? 'application/json',
+                  'Content-Length': payload.length,
+                }
+              : {}),
           },
           signal: options.signal,
           timeout: options.timeoutMs ?? 30_000,
@@ -130,7 +135,13 @@ export class KubeClient {
             if (status >= 200 && status < 300) resolve(body as T);
             else {
               const s = (body ?? {}) as { reason?: string; message?: string };
-              reject(new KubeApiError(status, s.reason ?? String(status), s.message ?? `HTTP ${status} on ${method} ${path}`));
+              reject(
+                new KubeApiError(
+                  status,
+                  s.reason ?? String(status),
+                  s.message ?? `HTTP ${status} on ${method} ${path}`,
+                ),
+              );
             }
           });
           res.on('error', reject);
@@ -159,7 +170,12 @@ export class KubeClient {
     return new Promise<void>((resolve, reject) => {
       const req = lib.request(
         url,
-        { method: 'GET', agent: p.agent, headers: { ...p.headers, Accept: 'application/json', 'User-Agent': this.#userAgent }, signal },
+        {
+          method: 'GET',
+          agent: p.agent,
+          headers: { ...p.headers, Accept: 'application/json', 'User-Agent': this.#userAgent },
+          signal,
+        },
         (res) => {
           const status = res.statusCode ?? 0;
           for (const l of this.#listeners) l('WATCH', path, status);
@@ -170,7 +186,10 @@ export class KubeClient {
               let reason = String(status);
               let message = `HTTP ${status} on watch ${path}`;
               try {
-                const s = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { reason?: string; message?: string };
+                const s = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+                  reason?: string;
+                  message?: string;
+                };
                 reason = s.reason ?? reason;
                 message = s.message ?? message;
               } catch {}

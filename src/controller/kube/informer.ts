@@ -60,7 +60,8 @@ export class Informer<T extends WatchedObject> {
 
   list(namespace?: string): T[] {
     const out: T[] = [];
-    for (const o of this.#items.values()) if (namespace === undefined || o.metadata.namespace === namespace) out.push(o);
+    for (const o of this.#items.values())
+      if (namespace === undefined || o.metadata.namespace === namespace) out.push(o);
     return out;
   }
 
@@ -98,9 +99,13 @@ export class Informer<T extends WatchedObject> {
   }
 
   async #list(): Promise<void> {
-    const list = await this.#client.request<{ metadata?: { resourceVersion?: string }; items?: T[] }>('GET', this.#opts.path, {
-      query: { labelSelector: this.#opts.labelSelector, fieldSelector: this.#opts.fieldSelector },
-    });
+    const list = await this.#client.request<{ metadata?: { resourceVersion?: string }; items?: T[] }>(
+      'GET',
+      this.#opts.path,
+      {
+        query: { labelSelector: this.#opts.labelSelector, fieldSelector: this.#opts.fieldSelector },
+      },
+    );
     const seen = new Set<string>();
     for (const item of list.items ?? []) {
       const k = this.#key(item);
@@ -108,7 +113,8 @@ export class Informer<T extends WatchedObject> {
       const old = this.#items.get(k);
       this.#items.set(k, item);
       if (!old) this.#emit('add', item);
-      else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.#emit('update', item, old);
+      else if (old.metadata.resourceVersion !== item.metadata.resourceVersion)
+        this.#emit('update', item, old);
     }
     for (const [k, old] of [...this.#items]) {
       if (!seen.has(k)) {
@@ -177,7 +183,8 @@ export class Informer<T extends WatchedObject> {
             { path: this.#opts.path, err: String((err as Error).message ?? err), retryInMs: this.#backoffMs },
             'list/watch failed; retrying',
           );
-          if (!this.#synced || err instanceof KubeApiError) needList = needList || !(err instanceof KubeApiError && err.code === 404);
+          if (!this.#synced || err instanceof KubeApiError)
+            needList = needList || !(err instanceof KubeApiError && err.code === 404);
           await new Promise((r) => setTimeout(r, this.#backoffMs));
         }
       }
