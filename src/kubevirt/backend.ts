@@ -1,0 +1,153 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { Machine } from '../machine/index.ts';
+import { type InformerEvent, SharedInformer } from './informer.ts';
+import { KubeApi } from './kube-api.ts';
+import { KubeVirtMachine, type MachineContext } from './machine.ts';
+import {
+  type DataVolume,
+  DV_KIND,
+  type KubeObject,
+  LABEL_VM,
+  type VirtualMachine,
+  type VirtualMachineInstance,
+  VM_KIND,
+  VMI_KIND,
+} from './types.ts';
+
+export interface KubeVirtBackendOptions {
+  /** From @kubernetes/client-node 1.4. */
+  kubeConfig: KubeConfig;
+  /** Watch scope. */
+  namespace: string;
+  /**
+   * When set, watch only this VM (fieldSelector metadata.name=<vm>) and its media DataVolumes
+   * (labelSelector bmc.kubevirt.io/vm=<vm>), so a Role limited by resourceNames suffices.
+   */
+  vmName?: string;
+  logger?: Logger;
+  /** How long `start()` waits for the first list of each kind (default 30 s). */
+  syncTimeoutMs?: number;
+  /** Reconnect backoff of the watch caches (defaults 200 ms doubling up to 30 s). */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Per-request timeout for non-watch requests (default 30 s). */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * KubeVirt VMs as Machines. One watch cache per kind (VirtualMachine, VirtualMachineInstance,
+ * DataVolume) serves every machine of the backend; reads never make API requests.
+ */
+export class KubeVirtBackend {
+  readonly #o: KubeVirtBackendOptions;
+  readonly #api: KubeApi;
+  readonly #vms: SharedInformer<VirtualMachine>;
+  readonly #vmis: SharedInformer<VirtualMachineInstance>;
+  readonly #dvs: SharedInformer<DataVolume>;
+  readonly #machines = new Map<string, KubeVirtMachine>();
+  readonly #context: MachineContext;
+  #started = false;
+  #synced = false;
+
+  constructor(options: KubeVirtBackendOptions) {
+    this.#o = options;
+    this.#api = new KubeApi(options.kubeConfig, { timeoutMs: options.requestTimeoutMs ?? 30_000 });
+    const common = {
+      api: this.#api,
+      namespace: options.namespace,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.initialBackoffMs !== undefined ? { initialBackoffMs: options.initialBackoffMs } : {}),
+      ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
+    };
+    const byName = options.vmName ? { fieldSelector: `metadata.name=${options.vmName}` } : {};
+    this.#vms = new SharedInformer<VirtualMachine>({ ...common, kind: VM_KIND, ...byName });
+    this.#vmis = new SharedInformer<VirtualMachineInstance>({ ...common, kind: VMI_KIND, ...byName });
+    this.#dvs = new SharedInformer<DataVolume>({
+      ...common,
+      kind: DV_KIND,
+      labelSelector: options.vmName ? `${LABEL_VM}=${options.vmName}` : LABEL_VM,
+    });
+    this.#context = {
+      api: this.#api,
+      namespace: options.namespace,
+      vms: this.#vms,
+      vmis: this.#vmis,
+      dvs: this.#dvs,
+      ...(options.logger ? { logger: options.logger } : {}),
+      synced: () => this.#synced,
+      features: { resetSupported: true, softRebootSupported: true },
+    };
+    const route = (nameOf: (o: KubeObject) => string | undefined) => (event: InformerEvent<KubeObject>) => {
+      const name = nameOf(event.object);
+      if (name) this.#machines.get(name)?.refresh();
+    };
+    this.#vms.on(route((o) => o.metadata?.name));
+    this.#vmis.on(route((o) => o.metadata?.name));
+    this.#dvs.on(route((o) => o.metadata?.labels?.[LABEL_VM]));
+  }
+
+  /** Starts the watch caches; resolves once each kind has been listed (bounded wait). */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    for (const informer of [this.#vms, this.#vmis, this.#dvs]) informer.start();
+    const timeout = this.#o.syncTimeoutMs ?? 30_000;
+    try {
+      await Promise.all([this.#vms, this.#vmis, this.#dvs].map((i) => i.waitForSync(timeout)));
+    } catch (err) {
+      throw new Error(
+        `The KubeVirt backend could not read the cluster (namespace ${this.#o.namespace}): ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    this.#synced = true;
+    for (const m of this.#machines.values()) m.refresh();
+    this.#o.logger?.info(
+      {
+        namespace: this.#o.namespace,
+        vm: this.#o.vmName,
+        vms: this.#vms.list().length,
+        cdi: this.#dvs.available,
+      },
+      'KubeVirt caches synced',
+    );
+  }
+
+  /** The machine for a VM; the same object for the same name, usable before the VM exists. */
+  machine(name: string): Machine {
+    let m = this.#machines.get(name);
+    if (!m) {
+      m = new KubeVirtMachine(this.#context, name);
+      this.#machines.set(name, m);
+      m.refresh();
+    }
+    return m;
+  }
+
+  /** Names of the VMs currently in the cache. */
+  vmNames(): string[] {
+    return this.#vms
+      .list()
+      .map((vm) => vm.metadata?.name ?? '')
+      .filter((n) => n.length > 0);
+  }
+
+  async stop(): Promise<void> {
+    for (const m of this.#machines.values()) m.dispose();
+    await Promise.all([this.#vms.stop(), this.#vmis.stop(), this.#dvs.stop()]);
+  }
+
+  /** API requests this backend made (lists, watches, writes, console connections). */
+  get apiRequestCount(): number {
+    return this.#api.requestCount;
+  }
+
+  /** Watch-cache counters per kind, for diagnostics. */
+  get cacheStats(): Record<string, { lists: number; watches: number; failures: number; expired: number }> {
+    return {
+      virtualmachines: this.#vms.stats,
+      virtualmachineinstances: this.#vmis.stats,
+      datavolumes: this.#dvs.stats,
+    };
+  }
+}

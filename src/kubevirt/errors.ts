@@ -1,0 +1,101 @@
+import {
+  BackendUnavailableError,
+  ConflictError,
+  InvalidArgumentError,
+  InvalidStateError,
+  type MachineError,
+  NotFoundError,
+  NotSupportedError,
+} from '../machine/index.ts';
+
+/**
+ * A failed Kubernetes or KubeVirt API request: the HTTP status (0 when the server could not be
+ * reached) and the `Status` body's reason and message.
+ */
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly details: { name?: string; kind?: string } | undefined;
+
+  constructor(status: number, reason: string, message: string, details?: { name?: string; kind?: string }) {
+    super(message);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+    this.details = details;
+  }
+
+  /** Parses a response body that should be a `Status`; falls back to the raw text. */
+  static fromResponse(status: number, body: string): KubeApiError {
+    try {
+      const parsed = JSON.parse(body) as {
+        kind?: string;
+        reason?: string;
+        message?: string;
+        details?: object;
+      };
+      if (parsed && typeof parsed === 'object' && typeof parsed.message === 'string') {
+        return new KubeApiError(status, parsed.reason ?? '', parsed.message, parsed.details as never);
+      }
+    } catch {
+      // not JSON
+    }
+    const text = body.trim().slice(0, 500);
+    return new KubeApiError(status, '', text || `HTTP ${status}`);
+  }
+}
+
+/** Whether the error is a write that lost a race (stale resourceVersion, failed JSON-patch `test`). */
+export function isWriteConflict(err: unknown): boolean {
+  if (!(err instanceof KubeApiError)) return false;
+  if (err.status === 409 && err.reason === 'Conflict') return true;
+  // A failed `test` op: 422 from the API server; KubeVirt's own patches say 409 or 500 with this text.
+  return (
+    /test operation does not apply|testing value .* failed|test failed/i.test(err.message) &&
+    (err.status === 422 || err.status === 409 || err.status === 500)
+  );
+}
+
+/**
+ * Maps a failed API request to the Machine's typed error, keeping the server's message (KubeVirt's
+ * own words, such as "VM is not running") so a BMC user sees why.
+ *
+ * | HTTP status / reason                                   | Machine error       |
+ * |--------------------------------------------------------|---------------------|
+ * | 404                                                    | NotFound            |
+ * | 409 Conflict / AlreadyExists, failed JSON-patch test   | Conflict            |
+ * | 409 other (KubeVirt refusing the action in this state) | InvalidState        |
+ * | 500 "stop/start already underway"                      | Conflict            |
+ * | 400, 422 (validation, admission webhooks)              | InvalidArgument     |
+ * | 403 (RBAC denies it)                                   | NotSupported        |
+ * | 401, 429, other 5xx, no connection                     | BackendUnavailable  |
+ */
+export function toMachineError(err: unknown, what: string): MachineError {
+  if (!(err instanceof KubeApiError)) {
+    const message = err instanceof Error ? err.message : String(err);
+    return new BackendUnavailableError(`${what} failed: ${message}`, { cause: err });
+  }
+  const message = `${what}: ${err.message}`;
+  const options = { cause: err };
+  if (isWriteConflict(err)) return new ConflictError(message, options);
+  switch (err.status) {
+    case 404:
+      return new NotFoundError(message, options);
+    case 409:
+      if (err.reason === 'AlreadyExists') return new ConflictError(message, options);
+      return new InvalidStateError(message, options);
+    case 400:
+    case 422:
+      return new InvalidArgumentError(message, options);
+    case 403:
+      return new NotSupportedError(
+        `${message} (the agent's service account is not allowed to do this)`,
+        options,
+      );
+    case 500:
+      if (/already underway/i.test(err.message)) return new ConflictError(message, options);
+      return new BackendUnavailableError(message, options);
+    default:
+      return new BackendUnavailableError(message, options);
+  }
+}

@@ -1,0 +1,2 @@
+export { KubeVirtBackend, type KubeVirtBackendOptions } from './backend.ts';
+export { KubeVirtMachine } from './machine.ts';

@@ -1,0 +1,126 @@
+import type { DiskInfo, Inventory, MachineIdentity, NicInfo, ProcessorInfo } from '../machine/index.ts';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance } from './types.ts';
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** Parses a Kubernetes quantity ("2Gi", "512M", "1e9") into bytes; null when it is not one. */
+export function parseQuantity(q: string | undefined): number | null {
+  if (!q) return null;
+  const m = /^([0-9]+(?:\.[0-9]+)?)(?:[eE]([0-9]+))?([kMGTPE]i?)?$/.exec(q.trim());
+  if (!m) return null;
+  const unit = UNITS[m[3] ?? ''];
+  if (unit === undefined) return null;
+  const value = Number(m[1]) * (m[2] ? 10 ** Number(m[2]) : 1) * unit;
+  return Number.isFinite(value) ? Math.round(value) : null;
+}
+
+function architectureOf(arch: string | undefined): ProcessorInfo['architecture'] {
+  if (!arch || arch === 'amd64' || arch === 'x86_64') return 'x86-64';
+  if (arch === 'arm64' || arch === 'aarch64') return 'ARM';
+  return 'other';
+}
+
+/** The MAC in lower-case colon form, or null. */
+function normaliseMac(mac: string | undefined): string | null {
+  if (!mac) return null;
+  const hex = mac.toLowerCase().replace(/[^0-9a-f]/g, '');
+  if (hex.length !== 12) return null;
+  return hex.match(/../g)!.join(':');
+}
+
+/**
+ * Inventory from the VM spec (CPU topology, memory, disks, NICs as declared) and the VMI status
+ * (MACs and IPs the running guest really has).
+ */
+export function inventoryOf(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  dvs: ReadonlyMap<string, DataVolume>,
+): Inventory {
+  const spec = vm.spec?.template?.spec;
+  const domain = spec?.domain ?? {};
+  const cpu = domain.cpu ?? {};
+  const running = vmi && vmi.status?.phase === 'Running' ? vmi : undefined;
+  const processors: ProcessorInfo = {
+    sockets: cpu.sockets ?? 1,
+    coresPerSocket: cpu.cores ?? 1,
+    threadsPerCore: cpu.threads ?? 1,
+    model: cpu.model ?? 'KubeVirt vCPU',
+    architecture: architectureOf(spec?.architecture),
+  };
+  const memoryBytes =
+    parseQuantity(domain.memory?.guest) ??
+    parseQuantity(domain.resources?.requests?.memory) ??
+    parseQuantity(domain.resources?.limits?.memory) ??
+    0;
+
+  const statusByName = new Map((running?.status?.interfaces ?? []).map((s) => [s.name ?? '', s]));
+  const nics: NicInfo[] = (domain.devices?.interfaces ?? []).map((iface) => {
+    const status = statusByName.get(iface.name);
+    const ips = status?.ipAddresses ?? (status?.ipAddress ? [status.ipAddress] : []);
+    return {
+      id: iface.name,
+      name: iface.name,
+      mac: normaliseMac(status?.mac) ?? normaliseMac(iface.macAddress),
+      ipv4: ips.filter((ip) => !ip.includes(':')),
+      ipv6: ips.filter((ip) => ip.includes(':')),
+      linkUp: !!status && status.linkState !== 'down',
+    };
+  });
+
+  const volumes = new Map((spec?.volumes ?? []).map((v) => [v.name, v]));
+  const templates = new Map(
+    (vm.spec?.dataVolumeTemplates ?? []).map((t) => [t.metadata?.name ?? '', t.spec] as const),
+  );
+  const disks: DiskInfo[] = (domain.devices?.disks ?? []).map((disk) => {
+    const kind: DiskInfo['kind'] = disk.cdrom ? 'cdrom' : disk.lun ? 'lun' : 'disk';
+    const bus = disk.disk?.bus ?? disk.cdrom?.bus ?? disk.lun?.bus ?? null;
+    const volume = volumes.get(disk.name);
+    let size: number | null = null;
+    if (volume?.dataVolume) {
+      const dvSpec = templates.get(volume.dataVolume.name) ?? dvs.get(volume.dataVolume.name)?.spec;
+      size = parseQuantity(
+        dvSpec?.storage?.resources?.requests?.storage ?? dvSpec?.pvc?.resources?.requests?.storage,
+      );
+    } else if (volume?.emptyDisk) {
+      size = parseQuantity(volume.emptyDisk.capacity);
+    }
+    return { id: disk.name, name: disk.name, kind, bus, sizeBytes: size };
+  });
+  return { processors, memoryBytes, nics, disks };
+}
+
+/**
+ * Identity: UUID from `firmware.uuid` (else the VMI's, which KubeVirt fills in, else the VM's own
+ * uid, which is stable for the VM's lifetime), serial from `firmware.serial` (else the VM uid).
+ */
+export function identityOf(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): MachineIdentity {
+  const name = vm.metadata?.name ?? '';
+  const namespace = vm.metadata?.namespace ?? '';
+  const firmware = vm.spec?.template?.spec?.domain?.firmware;
+  const uid = (vm.metadata?.uid ?? '').toLowerCase();
+  const uuid = (firmware?.uuid ?? vmi?.spec?.domain?.firmware?.uuid ?? uid).toLowerCase();
+  return {
+    id: `${namespace}/${name}`,
+    name,
+    namespace,
+    uuid,
+    serial: firmware?.serial || uid || name,
+    manufacturer: 'KubeVirt',
+    model: 'VirtualMachine',
+  };
+}

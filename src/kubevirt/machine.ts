@@ -1,0 +1,690 @@
+import type { Logger } from 'pino';
+import {
+  type ActionContext,
+  applyBootRequest,
+  BackendUnavailableError,
+  type BootCapabilities,
+  type BootOverride,
+  type BootOverrideRequest,
+  ConflictError,
+  type ConsoleStream,
+  type InsertMediaRequest,
+  InvalidArgumentError,
+  InvalidStateError,
+  type Inventory,
+  isMachineError,
+  type Machine,
+  type MachineEvent,
+  MachineEventHub,
+  type MachineIdentity,
+  type MediaSlot,
+  NotFoundError,
+  NotSupportedError,
+  type PowerAction,
+  type PowerState,
+  parseMediaUrl,
+  type SecureBootState,
+} from '../machine/index.ts';
+import {
+  bootChangePending,
+  bootModeOf,
+  bootModeOps,
+  bootOverrideOf,
+  bootTargetsOf,
+  missingDeviceMessage,
+  onceConsumed,
+  parseStoredOverride,
+  planBootOrder,
+  type StoredBootOverride,
+  secureBootOf,
+  secureBootOps,
+} from './boot.ts';
+import { KubeVirtConsole } from './console.ts';
+import { isWriteConflict, KubeApiError, toMachineError } from './errors.ts';
+import type { SharedInformer } from './informer.ts';
+import { identityOf, inventoryOf } from './inventory.ts';
+import { annotationOps, guardedPatch, type PatchOp } from './json-patch.ts';
+import type { KubeApi } from './kube-api.ts';
+import {
+  DRIVE_IN_USE_MESSAGE,
+  dataVolumeManifest,
+  dataVolumeName,
+  driveVolumeOps,
+  hasCdrom,
+  isMediaDataVolumeName,
+  mediaDrive,
+  mediaSlotOf,
+  NO_DRIVE_MESSAGE,
+  orphanedDataVolumes,
+  SLOT_ID,
+} from './media.ts';
+import { isUnsupportedRoute, planPower, runPowerPlan, SUPPORTED_ACTIONS } from './power.ts';
+import { isLiveVmi, powerStateOf, runStrategyOf } from './power-state.ts';
+import {
+  ANNOTATION_BOOT_OVERRIDE,
+  type DataVolume,
+  DV_KIND,
+  LABEL_VM,
+  SECRET_KIND,
+  type VirtualMachine,
+  type VirtualMachineInstance,
+  VM_KIND,
+} from './types.ts';
+
+/** What a machine needs from its backend: the API and the shared caches. */
+export interface MachineContext {
+  readonly api: KubeApi;
+  readonly namespace: string;
+  readonly vms: SharedInformer<VirtualMachine>;
+  readonly vmis: SharedInformer<VirtualMachineInstance>;
+  readonly dvs: SharedInformer<DataVolume>;
+  readonly logger?: Logger;
+  readonly synced: () => boolean;
+  /** Per-cluster facts learnt from refusals (KubeVirt before 1.5 has no VMI reset). */
+  readonly features: { resetSupported: boolean; softRebootSupported: boolean };
+}
+
+const MAX_WRITE_ATTEMPTS = 6;
+
+interface Snapshot {
+  readonly exists: boolean;
+  readonly power: PowerState | null;
+  readonly boot: string;
+  readonly secureBoot: string;
+  readonly slot: string;
+  readonly inventory: string;
+}
+
+/** A short-lived expectation after an accepted action, until the cache shows KubeVirt's reaction. */
+interface Expectation {
+  readonly state: PowerState;
+  readonly from: readonly PowerState[];
+  readonly vmVersion: string | undefined;
+  readonly vmiVersion: string | undefined;
+  readonly until: number;
+}
+
+/**
+ * One KubeVirt VirtualMachine as a Machine. Reads answer from the shared watch caches; writes are
+ * KubeVirt subresource calls or JSON patches guarded by the VM's resourceVersion, serialised per
+ * machine and retried against fresh state on conflict.
+ */
+export class KubeVirtMachine implements Machine {
+  readonly name: string;
+  readonly #c: MachineContext;
+  readonly #events = new MachineEventHub();
+  readonly #consoles = new Set<KubeVirtConsole>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #snapshot: Snapshot | null = null;
+  #expect: Expectation | null = null;
+  #expectTimer: NodeJS.Timeout | null = null;
+  #restoreTimer: NodeJS.Timeout | null = null;
+  #restoring = false;
+  #restoreFailures = 0;
+  #pendingMedia: { image: string; protocol: 'HTTP' | 'HTTPS' } | null = null;
+  #stopped = false;
+
+  constructor(context: MachineContext, name: string) {
+    this.#c = context;
+    this.name = name;
+  }
+
+  // --- cache access ----------------------------------------------------------------------------
+
+  #vm(): VirtualMachine {
+    if (!this.#c.synced()) {
+      throw new BackendUnavailableError('The KubeVirt backend has not synced with the cluster yet.');
+    }
+    const vm = this.#c.vms.get(this.name);
+    if (!vm) {
+      throw new NotFoundError(`VirtualMachine ${this.#c.namespace}/${this.name} does not exist.`);
+    }
+    return vm;
+  }
+
+  #vmi(): VirtualMachineInstance | undefined {
+    return this.#c.vmis.get(this.name);
+  }
+
+  #dataVolumes(): Map<string, DataVolume> {
+    const out = new Map<string, DataVolume>();
+    for (const dv of this.#c.dvs.list()) {
+      const name = dv.metadata?.name;
+      if (name && dv.metadata?.labels?.[LABEL_VM] === this.name) out.set(name, dv);
+    }
+    return out;
+  }
+
+  // --- reads -----------------------------------------------------------------------------------
+
+  getIdentity(): MachineIdentity {
+    return identityOf(this.#vm(), this.#vmi());
+  }
+
+  getPowerState(): PowerState {
+    const vm = this.#vm();
+    const vmi = this.#vmi();
+    const computed = powerStateOf(vm, vmi);
+    const e = this.#expect;
+    if (
+      e &&
+      Date.now() < e.until &&
+      e.from.includes(computed) &&
+      vm.metadata?.resourceVersion === e.vmVersion &&
+      vmi?.metadata?.resourceVersion === e.vmiVersion
+    ) {
+      return e.state;
+    }
+    return computed;
+  }
+
+  getSupportedPowerActions(): readonly PowerAction[] {
+    return SUPPORTED_ACTIONS;
+  }
+
+  getBootOverride(): BootOverride {
+    return bootOverrideOf(this.#vm(), this.#vmi());
+  }
+
+  getBootCapabilities(): BootCapabilities {
+    return { targets: bootTargetsOf(this.#vm()), modes: ['UEFI', 'Legacy'], secureBoot: true };
+  }
+
+  getSecureBoot(): SecureBootState {
+    const spec = this.#vm().spec?.template?.spec;
+    return { supported: true, enabled: bootModeOf(spec) === 'UEFI' && secureBootOf(spec) };
+  }
+
+  getMediaSlots(): readonly MediaSlot[] {
+    const vm = this.#vm();
+    const slot = mediaSlotOf(vm, this.#dataVolumes(), this.#vmi(), this.#pendingMedia);
+    return slot ? [slot] : [];
+  }
+
+  getInventory(): Inventory {
+    return inventoryOf(this.#vm(), this.#vmi(), this.#dataVolumes());
+  }
+
+  on(listener: (event: MachineEvent) => void): () => void {
+    return this.#events.on(listener);
+  }
+
+  // --- writes ----------------------------------------------------------------------------------
+
+  /** Runs writes one at a time for this machine, so its own writes never race each other. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Edits the VM with a JSON patch computed from its current state and guarded by its
+   * resourceVersion. On a conflict (someone else wrote in between) it re-reads the VM from the API
+   * and recomputes, so the other writer's change is kept and ours lands on the right elements.
+   */
+  async #patchVm(what: string, compute: (vm: VirtualMachine) => PatchOp[]): Promise<VirtualMachine> {
+    let vm = this.#vm();
+    for (let attempt = 1; ; attempt++) {
+      const ops = compute(vm);
+      if (ops.length === 0) return vm;
+      try {
+        const updated = await this.#c.api.jsonPatch<VirtualMachine>(
+          VM_KIND,
+          this.#c.namespace,
+          this.name,
+          guardedPatch(vm.metadata?.resourceVersion, ops),
+        );
+        this.#c.vms.observe(updated);
+        return updated;
+      } catch (err) {
+        if (!isWriteConflict(err)) throw toMachineError(err, what);
+        if (attempt >= MAX_WRITE_ATTEMPTS) {
+          throw new ConflictError(`${what}: the VM kept changing under us; try again.`, { cause: err });
+        }
+        this.#c.logger?.debug({ vm: this.name, attempt }, 'VM changed concurrently; re-reading it');
+        await new Promise((r) => setTimeout(r, 20 * attempt * Math.random()));
+        try {
+          vm = await this.#c.api.get<VirtualMachine>(VM_KIND, this.#c.namespace, this.name);
+          this.#c.vms.observe(vm);
+        } catch (getErr) {
+          throw toMachineError(getErr, what);
+        }
+      }
+    }
+  }
+
+  async power(action: PowerAction, ctx?: ActionContext): Promise<void> {
+    if (!SUPPORTED_ACTIONS.includes(action)) {
+      throw new NotSupportedError(`KubeVirt has no way to perform ${action} on a VM.`);
+    }
+    this.#vm();
+    await this.#serial(async () => {
+      const vm = this.#vm();
+      const vmi = this.#vmi();
+      const state = this.getPowerState();
+      const plan = planPower(action, {
+        state,
+        strategy: runStrategyOf(vm),
+        bootChangePending: bootChangePending(vm, vmi) || this.#oncePending(vm, vmi),
+        resetSupported: this.#c.features.resetSupported,
+        softRebootSupported: this.#c.features.softRebootSupported,
+      });
+      if (plan.kind === 'invalid') throw new InvalidStateError(plan.message);
+      if (plan.kind === 'call') {
+        try {
+          const step = await runPowerPlan(
+            plan.steps,
+            (s) => this.#c.api.kubevirtAction(s.resource, this.#c.namespace, this.name, s.action, s.body),
+            (s, err) => {
+              if (isUnsupportedRoute(err)) {
+                if (s.action === 'reset') this.#c.features.resetSupported = false;
+                if (s.action === 'softreboot') this.#c.features.softRebootSupported = false;
+              }
+              this.#c.logger?.info(
+                { vm: this.name, action: s.action, reason: err.message },
+                'falling back to a restart',
+              );
+            },
+          );
+          this.#expectAfter(step.action, state, vm, vmi);
+        } catch (err) {
+          if (!(err instanceof KubeApiError && plan.alreadyDone?.test(err.message))) {
+            throw toMachineError(err, `KubeVirt refused ${action}`);
+          }
+        }
+      }
+      this.#c.logger?.info(
+        { vm: `${this.#c.namespace}/${this.name}`, action, actor: ctx?.actor, source: ctx?.source },
+        'power action',
+      );
+      this.#events.emit({ type: 'powerAction', action, ...(ctx ? { context: ctx } : {}) });
+    });
+    this.refresh();
+  }
+
+  /** Right after an accepted start/stop, report the transition until the cache shows KubeVirt's reaction. */
+  #expectAfter(
+    action: string,
+    state: PowerState,
+    vm: VirtualMachine,
+    vmi: VirtualMachineInstance | undefined,
+  ): void {
+    let expectation: Pick<Expectation, 'state' | 'from'> | null = null;
+    if (action === 'start') expectation = { state: 'PoweringOn', from: ['Off', 'PoweringOff'] };
+    else if (action === 'stop') expectation = { state: 'PoweringOff', from: ['On', 'PoweringOn', 'Paused'] };
+    if (!expectation?.from.includes(state)) return;
+    this.#expect = {
+      ...expectation,
+      vmVersion: vm.metadata?.resourceVersion,
+      vmiVersion: vmi?.metadata?.resourceVersion,
+      until: Date.now() + 10_000,
+    };
+    if (this.#expectTimer) clearTimeout(this.#expectTimer);
+    this.#expectTimer = setTimeout(() => {
+      this.#expect = null;
+      this.refresh();
+    }, 10_050);
+    this.#expectTimer.unref();
+  }
+
+  /** A boot-once set but not yet applied by any VMI: a restart must create a new VMI. */
+  #oncePending(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): boolean {
+    const stored = parseStoredOverride(vm.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
+    return !!stored && stored.persistence === 'Once' && !onceConsumed(vm, stored, vmi);
+  }
+
+  async setBootOverride(request: BootOverrideRequest, ctx?: ActionContext): Promise<BootOverride> {
+    const vm0 = this.#vm();
+    if (request.target !== undefined && !bootTargetsOf(vm0).includes(request.target)) {
+      throw new NotSupportedError(missingDeviceMessage(request.target));
+    }
+    const result = await this.#serial(async () => {
+      let next: BootOverride | null = null;
+      await this.#patchVm('Changing the boot override', (vm) => {
+        const vmi = this.#vmi();
+        const spec = vm.spec?.template?.spec;
+        const current = bootOverrideOf(vm, vmi);
+        next = applyBootRequest(current, request);
+        if (next.mode === 'Legacy' && bootModeOf(spec) === 'UEFI' && secureBootOf(spec)) {
+          throw new InvalidStateError('Secure boot is enabled; disable it before switching to Legacy mode.');
+        }
+        const stored = parseStoredOverride(vm.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
+        const consumed = !!stored && onceConsumed(vm, stored, vmi);
+        const ops: PatchOp[] = [];
+        if (next.target !== current.target || next.persistence !== current.persistence || consumed) {
+          const nextStored = this.#storedFor(next, current, stored, consumed, vmi);
+          const plan = planBootOrder(vm, nextStored, mediaDrive(vm)?.disk);
+          ops.push(...plan.ops, ...annotationOps(vm.metadata?.annotations, plan.annotations));
+        }
+        ops.push(...bootModeOps(vm, next.mode));
+        return ops;
+      });
+      return next!;
+    });
+    this.#c.logger?.info(
+      { vm: `${this.#c.namespace}/${this.name}`, override: result, actor: ctx?.actor },
+      'boot override set',
+    );
+    this.refresh();
+    return result;
+  }
+
+  #storedFor(
+    next: BootOverride,
+    current: BootOverride,
+    stored: StoredBootOverride | null,
+    consumed: boolean,
+    vmi: VirtualMachineInstance | undefined,
+  ): StoredBootOverride | null {
+    if (next.persistence === 'Disabled' || next.target === 'None') return null;
+    const target = next.target;
+    if (next.persistence === 'Continuous') return { target, persistence: 'Continuous' };
+    // Once: remember what to return to, and which VMI must not count as the consuming start.
+    let previous: StoredBootOverride['previous'] = null;
+    if (current.persistence === 'Continuous' && current.target !== 'None') {
+      previous = { target: current.target, persistence: 'Continuous' };
+    } else if (current.persistence === 'Once' && stored && !consumed) {
+      previous = stored.previous ?? null;
+    }
+    return { target, persistence: 'Once', vmiUid: vmi?.metadata?.uid ?? null, previous };
+  }
+
+  async setSecureBoot(enabled: boolean, ctx?: ActionContext): Promise<SecureBootState> {
+    this.#vm();
+    await this.#serial(() => this.#patchVm('Changing secure boot', (vm) => secureBootOps(vm, enabled)));
+    this.#c.logger?.info(
+      { vm: `${this.#c.namespace}/${this.name}`, enabled, actor: ctx?.actor },
+      'secure boot set',
+    );
+    this.refresh();
+    return this.getSecureBoot();
+  }
+
+  #requireDrive(slotId: string, vm: VirtualMachine): void {
+    if (!hasCdrom(vm)) throw new NotSupportedError(NO_DRIVE_MESSAGE);
+    if (slotId !== SLOT_ID)
+      throw new InvalidArgumentError(`There is no virtual media slot ${slotId}; the slot is ${SLOT_ID}.`);
+    if (!mediaDrive(vm)) throw new NotSupportedError(DRIVE_IN_USE_MESSAGE);
+  }
+
+  async insertMedia(slotId: string, request: InsertMediaRequest, ctx?: ActionContext): Promise<MediaSlot> {
+    const vm0 = this.#vm();
+    this.#requireDrive(slotId, vm0);
+    const url = parseMediaUrl(request.image);
+    if (request.writeProtected === false) throw new NotSupportedError('A CD-ROM is always write-protected.');
+    if (!this.#c.dvs.available) {
+      throw new NotSupportedError(
+        'The cluster does not serve CDI DataVolumes (cdi.kubevirt.io/v1beta1); install CDI to use virtual media.',
+      );
+    }
+    const credentials = credentialsOf(request);
+    return this.#serial(async () => {
+      const current = this.getMediaSlots()[0];
+      if (
+        current &&
+        current.image === url.redacted &&
+        (current.state === 'Inserted' || current.state === 'Inserting')
+      ) {
+        return current;
+      }
+      const vm = this.#vm();
+      const name = dataVolumeName(this.name, SLOT_ID, url.redacted, Date.now());
+      let secretRef: string | undefined;
+      if (credentials) {
+        secretRef = `${name}-auth`;
+        await this.#createSecret(secretRef, vm, credentials);
+      }
+      let dv: DataVolume;
+      try {
+        dv = await this.#c.api.create<DataVolume>(
+          DV_KIND,
+          this.#c.namespace,
+          dataVolumeManifest({
+            namespace: this.#c.namespace,
+            name,
+            vm,
+            slotId: SLOT_ID,
+            url: url.redacted,
+            ...(secretRef ? { secretRef } : {}),
+          }),
+        );
+      } catch (err) {
+        if (secretRef) await this.#deleteQuietly(SECRET_KIND, secretRef);
+        throw toMachineError(err, 'Creating the DataVolume for the image');
+      }
+      this.#c.dvs.observe(dv);
+      this.#pendingMedia = { image: url.redacted, protocol: url.protocol };
+      try {
+        await this.#patchVm('Attaching the image to the CD-ROM', (fresh) => {
+          if (!mediaDrive(fresh)) throw new NotSupportedError(DRIVE_IN_USE_MESSAGE);
+          return driveVolumeOps(fresh, name, isLiveVmi(this.#vmi()));
+        });
+      } catch (err) {
+        await this.#deleteDataVolume(name);
+        throw isMachineError(err) ? err : toMachineError(err, 'Attaching the image');
+      } finally {
+        this.#pendingMedia = null;
+      }
+      this.#c.logger?.info(
+        { vm: `${this.#c.namespace}/${this.name}`, image: url.redacted, dataVolume: name, actor: ctx?.actor },
+        'virtual media inserted',
+      );
+      await this.#collectGarbage(name);
+      this.refresh();
+      return this.getMediaSlots()[0]!;
+    });
+  }
+
+  async ejectMedia(slotId: string, ctx?: ActionContext): Promise<MediaSlot> {
+    this.#requireDrive(slotId, this.#vm());
+    return this.#serial(async () => {
+      await this.#patchVm('Ejecting the image', (vm) => driveVolumeOps(vm, null, isLiveVmi(this.#vmi())));
+      await this.#collectGarbage(undefined);
+      this.#c.logger?.info(
+        { vm: `${this.#c.namespace}/${this.name}`, actor: ctx?.actor },
+        'virtual media ejected',
+      );
+      this.refresh();
+      return this.getMediaSlots()[0]!;
+    });
+  }
+
+  async #createSecret(
+    name: string,
+    vm: VirtualMachine,
+    credentials: { user: string; password: string },
+  ): Promise<void> {
+    try {
+      await this.#c.api.create(SECRET_KIND, this.#c.namespace, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
+        metadata: {
+          name,
+          labels: { [LABEL_VM]: this.name },
+          ...(vm.metadata?.uid
+            ? {
+                ownerReferences: [
+                  {
+                    apiVersion: 'kubevirt.io/v1',
+                    kind: 'VirtualMachine',
+                    name: this.name,
+                    uid: vm.metadata.uid,
+                  },
+                ],
+              }
+            : {}),
+        },
+        // CDI's HTTP source reads the user name and password from these keys.
+        stringData: { accessKeyId: credentials.user, secretKey: credentials.password },
+      });
+    } catch (err) {
+      throw toMachineError(err, 'Storing the image credentials');
+    }
+  }
+
+  async #deleteQuietly(kind: typeof SECRET_KIND | typeof DV_KIND, name: string): Promise<void> {
+    try {
+      await this.#c.api.delete(kind, this.#c.namespace, name);
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 404)) {
+        this.#c.logger?.warn({ err: String(err), kind: kind.plural, name }, 'could not delete');
+      }
+    }
+  }
+
+  async #deleteDataVolume(name: string): Promise<void> {
+    await this.#deleteQuietly(DV_KIND, name);
+    await this.#deleteQuietly(SECRET_KIND, `${name}-auth`).catch(() => undefined);
+    this.#c.dvs.forget(name);
+  }
+
+  /** Deletes this VM's media DataVolumes (and their credential Secrets) that nothing references. */
+  async #collectGarbage(keep: string | undefined): Promise<void> {
+    const vm = this.#c.vms.get(this.name);
+    if (!vm) return;
+    for (const name of orphanedDataVolumes(vm, this.#dataVolumes().values(), keep)) {
+      if (isMediaDataVolumeName(this.name, name)) await this.#deleteDataVolume(name);
+    }
+  }
+
+  async openConsole(): Promise<ConsoleStream> {
+    const vm = this.#vm();
+    if (vm.spec?.template?.spec?.domain?.devices?.autoattachSerialConsole === false) {
+      throw new NotSupportedError('This VM has no serial console (autoattachSerialConsole is false).');
+    }
+    const console = new KubeVirtConsole(
+      {
+        api: this.#c.api,
+        namespace: this.#c.namespace,
+        name: this.name,
+        ...(this.#c.logger ? { logger: this.#c.logger } : {}),
+      },
+      (c) => this.#consoles.delete(c),
+    );
+    this.#consoles.add(console);
+    console.update(this.#vmi());
+    return console;
+  }
+
+  // --- change tracking -------------------------------------------------------------------------
+
+  /**
+   * Recomputes what the machine reports from the caches and emits an event for each change. Called
+   * by the backend on every cache event concerning this VM, its VMI or its DataVolumes.
+   */
+  refresh(): void {
+    if (this.#stopped || !this.#c.synced()) return;
+    const vm = this.#c.vms.get(this.name);
+    const vmi = this.#vmi();
+    for (const c of this.#consoles) c.update(vm ? vmi : undefined);
+    const next = this.#take(vm);
+    const previous = this.#snapshot;
+    this.#snapshot = next;
+    if (vm) this.#maybeRestoreAfterOnce(vm, vmi);
+    if (!previous) return;
+    if (previous.exists !== next.exists) {
+      this.#events.emit(
+        next.exists
+          ? { type: 'availability', available: true }
+          : {
+              type: 'availability',
+              available: false,
+              reason: `VirtualMachine ${this.#c.namespace}/${this.name} was deleted`,
+            },
+      );
+    }
+    if (!next.exists) return;
+    if (previous.power !== next.power && next.power) {
+      this.#events.emit({ type: 'power', state: next.power, previous: previous.power ?? 'Off' });
+    }
+    if (previous.boot !== next.boot) this.#events.emit({ type: 'boot', override: this.getBootOverride() });
+    if (previous.secureBoot !== next.secureBoot)
+      this.#events.emit({ type: 'secureBoot', state: this.getSecureBoot() });
+    if (previous.slot !== next.slot) {
+      const slot = this.getMediaSlots()[0];
+      if (slot) this.#events.emit({ type: 'media', slot });
+    }
+    if (previous.inventory !== next.inventory) this.#events.emit({ type: 'inventory' });
+  }
+
+  #take(vm: VirtualMachine | undefined): Snapshot {
+    if (!vm) return { exists: false, power: null, boot: '', secureBoot: '', slot: '', inventory: '' };
+    return {
+      exists: true,
+      power: this.getPowerState(),
+      boot: JSON.stringify(this.getBootOverride()),
+      secureBoot: JSON.stringify(this.getSecureBoot()),
+      slot: JSON.stringify(this.getMediaSlots()),
+      inventory: JSON.stringify(this.getInventory()),
+    };
+  }
+
+  /**
+   * Once a new VMI has started with a boot-once override, puts the previous boot order back (and the
+   * previous override). It runs from whatever state the cache shows, so an agent that restarted in
+   * between does it too.
+   */
+  #maybeRestoreAfterOnce(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): void {
+    const stored = parseStoredOverride(vm.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
+    if (!stored || !onceConsumed(vm, stored, vmi) || this.#restoring || this.#restoreTimer) return;
+    this.#restoring = true;
+    void this.#serial(() =>
+      this.#patchVm('Restoring the boot order after a boot-once', (fresh) => {
+        const s = parseStoredOverride(fresh.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
+        if (!s || !onceConsumed(fresh, s, this.#vmi())) return [];
+        const plan = planBootOrder(fresh, s.previous ?? null, mediaDrive(fresh)?.disk);
+        return [...plan.ops, ...annotationOps(fresh.metadata?.annotations, plan.annotations)];
+      }),
+    )
+      .then(() => {
+        this.#restoreFailures = 0;
+        this.#c.logger?.info(
+          { vm: `${this.#c.namespace}/${this.name}` },
+          'boot-once consumed; boot order restored',
+        );
+      })
+      .catch((err) => {
+        this.#restoreFailures++;
+        this.#c.logger?.warn(
+          { vm: this.name, err: String(err) },
+          'could not restore the boot order yet; retrying',
+        );
+        const delay = Math.min(30_000, 250 * 2 ** Math.min(this.#restoreFailures, 7));
+        this.#restoreTimer = setTimeout(() => {
+          this.#restoreTimer = null;
+          this.refresh();
+        }, delay);
+        this.#restoreTimer.unref();
+      })
+      .finally(() => {
+        this.#restoring = false;
+        this.refresh();
+      });
+  }
+
+  /** Stops timers and ends open consoles (the backend is stopping). */
+  dispose(): void {
+    this.#stopped = true;
+    if (this.#expectTimer) clearTimeout(this.#expectTimer);
+    if (this.#restoreTimer) clearTimeout(this.#restoreTimer);
+    for (const c of this.#consoles) c.end('the BMC backend stopped');
+    this.#consoles.clear();
+  }
+}
+
+function credentialsOf(request: InsertMediaRequest): { user: string; password: string } | null {
+  if (request.username || request.password) {
+    return { user: request.username ?? '', password: request.password ?? '' };
+  }
+  try {
+    const url = new URL(request.image);
+    if (url.username || url.password) {
+      return { user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+    }
+  } catch {
+    // parseMediaUrl already rejected a malformed URL
+  }
+  return null;
+}
