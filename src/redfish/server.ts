@@ -1,0 +1,601 @@
+import { createHash, randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { type AccountSource, isMachineError, type MachineError } from '../machine/index.ts';
+import { errorBody, fail, message, RedfishError } from './messages.ts';
+import { applyPaging, applySelect, expand, NO_QUERY, parseQuery, type QueryOptions } from './query.ts';
+import {
+  type Ctx,
+  type Json,
+  type Principal,
+  type Privilege,
+  type Reply,
+  type ResourceDef,
+  ROLE_PRIVILEGES,
+  type ServiceState,
+} from './resource.ts';
+import { RESOURCES } from './resources/index.ts';
+import { schemaUriForType } from './schemas.ts';
+import { AccountChecker, parseBasic, SessionStore } from './sessions.ts';
+import { TaskStore } from './tasks.ts';
+import { type RedfishSystems, Topology } from './topology.ts';
+
+export type { RedfishSystems } from './topology.ts';
+
+/**
+ * The Redfish service: HTTP(S) on node:http directly (no framework: it is faster for this traffic
+ * and lets the 'clientError' hook answer request methods Node's parser refuses). This file owns
+ * the protocol: authentication (Basic and sessions), routing to the resource files, headers
+ * (OData-Version, ETag, Allow, Link), conditional requests, query options, body limits and the
+ * DMTF error format. What each URI serves lives in `resources/`, one file per resource.
+ */
+export interface RedfishServerOptions {
+  systems: RedfishSystems;
+  accounts: AccountSource;
+  logger?: Logger;
+  sessionTimeoutSeconds?: number; // default 1800
+  tls?: { cert: string | Buffer; key: string | Buffer }; // HTTPS when given
+  /** Most sessions open at once (default 256); login beyond it is 503 SessionLimitExceeded. */
+  maxSessions?: number;
+  /** Failed logins that lock an account (default 5; 0 disables), for `lockoutSeconds` (default 60). */
+  lockoutThreshold?: number;
+  lockoutSeconds?: number;
+}
+
+export const MAX_BODY_BYTES = 64 * 1024;
+const JSON_TYPE = 'application/json;charset=utf-8';
+const REALM = 'Basic realm="kubevirtbmc Redfish"';
+
+interface Route {
+  readonly def: ResourceDef;
+  readonly re: RegExp;
+  readonly names: string[];
+  readonly literal: string | null;
+}
+
+function compile(def: ResourceDef): Route {
+  const names: string[] = [];
+  const source = def.uri
+    .replace(/[.$]/g, (c) => `\\${c}`)
+    .replace(/\{(\w+)\}/g, (_, n: string) => {
+      names.push(n);
+      return '([^/]+)';
+    });
+  return { def, re: new RegExp(`^${source}$`), names, literal: names.length === 0 ? def.uri : null };
+}
+
+export function allowedMethods(def: ResourceDef): string[] {
+  const m: string[] = [];
+  if (def.get || def.raw || def.monitor) m.push('GET', 'HEAD');
+  if (def.post) m.push('POST');
+  if (def.patch) m.push('PATCH');
+  if (def.delete) m.push('DELETE');
+  return m;
+}
+
+/** `/redfish/v1/Systems/` → `/redfish/v1/Systems`; the service root keeps its slash. */
+export function normalisePath(raw: string): string | null {
+  let p: string;
+  try {
+    p = decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+  if (p.includes('/../') || p.endsWith('/..') || p.includes('//')) return null;
+  while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+  if (p === '/redfish/v1') return '/redfish/v1/';
+  return p;
+}
+
+export class RedfishServer {
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly #log: Logger;
+  readonly #topology: Topology;
+  readonly #checker: AccountChecker;
+  readonly #state: ServiceState;
+  readonly #literal = new Map<string, Route>();
+  readonly #patterns: Route[] = [];
+  readonly #tls: RedfishServerOptions['tls'];
+  #server: http.Server | https.Server | null = null;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(options: RedfishServerOptions) {
+    this.#log = options.logger ?? pino({ level: 'silent' });
+    this.#topology = new Topology(options.systems);
+    this.#tls = options.tls;
+    const lockout = {
+      threshold: options.lockoutThreshold ?? 5,
+      durationSeconds: options.lockoutSeconds ?? 60,
+      resetAfterSeconds: options.lockoutSeconds ?? 60,
+    };
+    this.#checker = new AccountChecker(options.accounts, lockout);
+    const timeout = options.sessionTimeoutSeconds ?? 1800;
+    if (!(timeout >= 1)) throw new Error('sessionTimeoutSeconds must be at least 1');
+    const topology = this.#topology;
+    const checker = this.#checker;
+    this.#state = {
+      uuid: serviceUuid(options.systems),
+      sessionTimeoutSeconds: timeout,
+      maxSessions: options.maxSessions ?? 256,
+      lockout,
+      tls: !!options.tls,
+      systems: () => topology.all(),
+      findSystem: (id) => topology.bySystem(id),
+      findByManager: (id) => topology.byManager(id),
+      findByChassis: (id) => topology.byChassis(id),
+      sessions: new SessionStore(timeout, options.maxSessions ?? 256),
+      tasks: new TaskStore(),
+      accounts: options.accounts,
+      checker,
+    };
+    for (const def of RESOURCES) {
+      const route = compile(def);
+      if (route.literal) this.#literal.set(route.literal, route);
+      else this.#patterns.push(route);
+    }
+    this.handler = (req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        this.#log.error({ err }, 'redfish: unhandled error');
+        if (!res.headersSent) this.#sendError(res, new RedfishError(500, message('InternalError')), 'GET');
+        else res.destroy();
+      });
+    };
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<{ address: string; port: number }> {
+    if (this.#server) throw new Error('RedfishServer is already listening');
+    const server = this.#tls
+      ? https.createServer({ cert: this.#tls.cert, key: this.#tls.key, minVersion: 'TLSv1.2' }, this.handler)
+      : http.createServer(this.handler);
+    server.keepAliveTimeout = 30_000;
+    server.headersTimeout = 20_000;
+    server.requestTimeout = 60_000;
+    server.maxHeadersCount = 100;
+    server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket) =>
+      this.#clientError(err, socket),
+    );
+    server.on('connection', (s: Socket) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    server.on('secureConnection', (s: Socket) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#server = server;
+    const a = server.address() as AddressInfo;
+    this.#log.info({ address: a.address, port: a.port, tls: !!this.#tls }, 'redfish: listening');
+    return { address: a.address, port: a.port };
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+    await closed;
+  }
+
+  // --- request handling ------------------------------------------------------------------------
+
+  #route(path: string): { route: Route; params: Record<string, string> } | null {
+    const literal = this.#literal.get(path);
+    if (literal) return { route: literal, params: {} };
+    for (const route of this.#patterns) {
+      const m = route.re.exec(path);
+      if (!m) continue;
+      const params: Record<string, string> = {};
+      route.names.forEach((n, i) => {
+        params[n] = m[i + 1] ?? '';
+      });
+      return { route, params };
+    }
+    return null;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    res.setHeader('OData-Version', '4.0');
+    const url = req.url ?? '/';
+    const qmark = url.indexOf('?');
+    const rawPath = qmark < 0 ? url : url.slice(0, qmark);
+    const search = qmark < 0 ? '' : url.slice(qmark);
+    try {
+      const path = normalisePath(rawPath);
+      if (path === null) throw fail(400, 'ResourceMissingAtURI', [rawPath.slice(0, 200)]);
+      const odataVersion = req.headers['odata-version'];
+      if (odataVersion !== undefined && odataVersion !== '4.0')
+        throw fail(412, 'HeaderInvalid', ['OData-Version']);
+      const found = this.#route(path);
+      const anonymousRead = found?.route.def.auth === false && (method === 'GET' || method === 'HEAD');
+      const anonymousPost = found?.route.def.post?.anonymous === true && method === 'POST';
+      let principal: Principal | null = null;
+      if (!anonymousRead && !anonymousPost) principal = this.#authenticate(req);
+      else if (req.headers['x-auth-token'] || req.headers.authorization) {
+        // Credentials on an open URI are still checked, so a revoked token is noticed early.
+        principal = this.#authenticate(req);
+      }
+      if (!found) throw fail(404, 'ResourceMissingAtURI', [path]);
+      const { route, params } = found;
+      const def = route.def;
+      const allow = allowedMethods(def);
+      res.setHeader('Allow', allow.join(', '));
+      if (!allow.includes(method)) throw fail(405, 'OperationNotAllowed');
+      const ctx: Ctx = {
+        path,
+        params,
+        service: this.#state,
+        principal,
+        actor: {
+          actor: principal?.user ?? 'anonymous',
+          source: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+          protocol: 'redfish',
+        },
+      };
+      if (method === 'GET' || method === 'HEAD') {
+        await this.#drain(req);
+        this.#read(req, res, ctx, def, path, search, method === 'HEAD');
+        return;
+      }
+      const body = await this.#readBody(req);
+      if (method === 'PATCH') {
+        const patch = def.patch!;
+        this.#authorize(ctx, patch.privilege);
+        const parsed = this.#parseJson(req, body);
+        if (parsed === undefined) throw fail(400, 'NoOperation');
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+          throw fail(400, 'UnrecognizedRequestBody');
+        }
+        if (def.get) this.#checkIfMatch(req, def.get(ctx));
+        const reply = await this.#guard(() => patch.run(ctx, parsed as Json));
+        if (reply) this.#sendReply(res, reply, method);
+        else this.#read(req, res, ctx, def, path, '', false, 200);
+        return;
+      }
+      if (method === 'POST') {
+        const post = def.post!;
+        if (!post.anonymous) this.#authorize(ctx, post.privilege);
+        const parsed = this.#parseJson(req, body);
+        if (
+          parsed !== undefined &&
+          (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+        ) {
+          throw fail(400, 'UnrecognizedRequestBody');
+        }
+        const reply = await this.#guard(() => post.run(ctx, parsed as Json | undefined));
+        this.#sendReply(res, reply ?? { status: 204 }, method);
+        return;
+      }
+      if (method === 'DELETE') {
+        const del = def.delete!;
+        this.#authorize(ctx, del.privilege);
+        const reply = await this.#guard(() => del.run(ctx, undefined));
+        this.#sendReply(res, reply ?? { status: 204 }, method);
+        return;
+      }
+      throw fail(405, 'OperationNotAllowed');
+    } catch (err) {
+      const e = this.#toRedfishError(err);
+      if (e.status >= 500) this.#log.error({ err, method, path: rawPath }, 'redfish: request failed');
+      this.#sendError(res, e, method);
+      if (e.status === 413) req.socket.end();
+    }
+  }
+
+  #read(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: Ctx,
+    def: ResourceDef,
+    path: string,
+    search: string,
+    head: boolean,
+    status = 200,
+  ): void {
+    if (def.monitor) {
+      this.#sendReply(res, def.monitor(ctx), head ? 'HEAD' : 'GET');
+      return;
+    }
+    if (def.raw) {
+      const raw = def.raw(ctx);
+      res.statusCode = 200;
+      res.setHeader('Content-Type', raw.contentType);
+      res.setHeader('Cache-Control', 'no-cache');
+      res.setHeader('Content-Length', Buffer.byteLength(raw.body));
+      res.end(head ? undefined : raw.body);
+      return;
+    }
+    if (def.getPrivilege) this.#authorize(ctx, def.getPrivilege);
+    const body = def.get!(ctx);
+    const query = search ? parseQuery(search) : NO_QUERY;
+    const { json, etag } = render(body);
+    if (ctx.principal && etagListMatches(req.headers['if-none-match'], etag) && status === 200) {
+      res.statusCode = 304;
+      res.setHeader('ETag', etag);
+      res.end();
+      return;
+    }
+    const out = query === NO_QUERY ? json : JSON.stringify(this.#applyQuery(ctx, body, etag, path, query));
+    res.statusCode = status;
+    res.setHeader('Content-Type', JSON_TYPE);
+    res.setHeader('ETag', etag);
+    res.setHeader('Cache-Control', 'no-cache');
+    const link = typeof body['@odata.type'] === 'string' ? schemaUriForType(body['@odata.type']) : null;
+    if (link) res.setHeader('Link', `<${link}>; rel=describedby`);
+    res.setHeader('Content-Length', Buffer.byteLength(out));
+    res.end(head ? undefined : out);
+  }
+
+  #applyQuery(ctx: Ctx, body: Json, etag: string, path: string, q: QueryOptions): Json {
+    let out: Json = '@odata.id' in body ? { '@odata.etag': etag, ...body } : body;
+    out = applyPaging(out, path, q);
+    if (q.expand) {
+      out = expand(out, q.expand.mode, q.expand.levels, (uri) => this.#renderFor(ctx, uri));
+    }
+    if (q.select) out = applySelect(out, q.select);
+    return out;
+  }
+
+  /** A resource as `ctx.principal` may read it, for `$expand`; null when absent or forbidden. */
+  #renderFor(ctx: Ctx, uri: string): Json | null {
+    const path = normalisePath(uri);
+    if (!path) return null;
+    const found = this.#route(path);
+    if (!found?.route.def.get) return null;
+    const sub: Ctx = { ...ctx, path, params: found.params };
+    try {
+      if (found.route.def.getPrivilege) this.#authorize(sub, found.route.def.getPrivilege);
+      const body = found.route.def.get(sub);
+      return { ...body, '@odata.etag': render(body).etag };
+    } catch {
+      return null;
+    }
+  }
+
+  #authenticate(req: IncomingMessage): Principal {
+    const token = req.headers['x-auth-token'];
+    if (typeof token === 'string' && token.length > 0) {
+      const session = token.length <= 256 ? this.#state.sessions.touch(token) : undefined;
+      const account = session ? this.#checker.find(session.username) : undefined;
+      if (!session || !account) {
+        if (session) this.#state.sessions.delete(session.id);
+        throw this.#unauthorized();
+      }
+      return { user: account.username, role: account.role, sessionId: session.id };
+    }
+    const basic = parseBasic(req.headers.authorization);
+    if (basic) {
+      const result = this.#checker.check(basic.username, basic.password);
+      if (result.ok) return { user: result.account.username, role: result.account.role, sessionId: null };
+      this.#log.warn(
+        { source: req.socket.remoteAddress, locked: result.locked },
+        'redfish: failed Basic authentication',
+      );
+    }
+    throw this.#unauthorized();
+  }
+
+  #unauthorized(): RedfishError {
+    return new RedfishError(401, message('NoValidSession'), { 'WWW-Authenticate': REALM });
+  }
+
+  #authorize(ctx: Ctx, privilege: Privilege | ((ctx: Ctx) => Privilege)): void {
+    const p = ctx.principal;
+    const needed = typeof privilege === 'function' ? privilege(ctx) : privilege;
+    if (!p) throw this.#unauthorized();
+    if (!ROLE_PRIVILEGES[p.role].includes(needed)) throw fail(403, 'InsufficientPrivilege');
+  }
+
+  #checkIfMatch(req: IncomingMessage, current: Json): void {
+    const header = req.headers['if-match'];
+    if (header === undefined) return;
+    const { etag } = render(current);
+    if (!etagListMatches(header, etag)) throw fail(412, 'PreconditionFailed');
+  }
+
+  #parseJson(req: IncomingMessage, body: Buffer): unknown {
+    if (body.length === 0) return undefined;
+    const type = (req.headers['content-type'] ?? '').toLowerCase();
+    const media = type.split(';')[0]?.trim() ?? '';
+    if (media !== 'application/json') {
+      throw new RedfishError(415, message('HeaderInvalid', ['Content-Type']));
+    }
+    try {
+      return JSON.parse(body.toString('utf8'));
+    } catch {
+      throw fail(400, 'MalformedJSON');
+    }
+  }
+
+  async #guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.#toRedfishError(err);
+    }
+  }
+
+  #readBody(req: IncomingMessage): Promise<Buffer> {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      req.resume();
+      return Promise.reject(fail(413, 'PayloadTooLarge'));
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let over = false;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_BODY_BYTES) {
+          over = true;
+          chunks.length = 0;
+          return;
+        }
+        if (!over) chunks.push(chunk);
+      });
+      req.on('end', () => (over ? reject(fail(413, 'PayloadTooLarge')) : resolve(Buffer.concat(chunks))));
+      req.on('error', reject);
+    });
+  }
+
+  /** GET ignores a body, but it must be consumed (bounded) to keep the connection usable. */
+  #drain(req: IncomingMessage): Promise<void> {
+    if (
+      req.readableEnded ||
+      (req.headers['content-length'] === undefined && !req.headers['transfer-encoding'])
+    ) {
+      req.resume();
+      return Promise.resolve();
+    }
+    return this.#readBody(req).then(() => undefined);
+  }
+
+  #toRedfishError(err: unknown): RedfishError {
+    if (err instanceof RedfishError) return err;
+    if (isMachineError(err)) return machineErrorToRedfish(err);
+    return new RedfishError(500, message('InternalError'));
+  }
+
+  #sendReply(res: ServerResponse, reply: Reply, method: string): void {
+    res.statusCode = reply.status;
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+    if (reply.body === undefined || reply.status === 204) {
+      res.removeHeader('Content-Type');
+      res.end();
+      return;
+    }
+    const json = JSON.stringify(reply.body);
+    res.setHeader('Content-Type', JSON_TYPE);
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('Content-Length', Buffer.byteLength(json));
+    res.end(method === 'HEAD' ? undefined : json);
+  }
+
+  #sendError(res: ServerResponse, err: RedfishError, method: string): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.removeHeader('ETag');
+    if (err.status !== 405) res.removeHeader('Allow');
+    this.#sendReply(res, { status: err.status, body: errorBody(err.infos), headers: err.headers }, method);
+  }
+
+  #clientError(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Socket): void {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    let infos = [message('UnrecognizedRequestBody')];
+    let allow: string[] | null = null;
+    if (err.code === 'HPE_INVALID_METHOD') {
+      // Node's parser refuses method tokens it does not know; the service still answers with the
+      // methods the URI supports.
+      const line = err.rawPacket?.toString('latin1').split('\r\n')[0] ?? '';
+      const target = line.split(' ')[1] ?? '';
+      const path = normalisePath(target.split('?')[0] ?? '');
+      const found = path ? this.#route(path) : null;
+      if (found) {
+        status = 405;
+        allow = allowedMethods(found.route.def);
+        infos = [message('OperationNotAllowed')];
+      } else {
+        status = 404;
+        infos = [message('ResourceMissingAtURI', [path ?? target.slice(0, 200)])];
+      }
+    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      infos = [message('HeaderInvalid', ['(too large)'])];
+    }
+    const body = JSON.stringify(errorBody(infos));
+    const reason = http.STATUS_CODES[status] ?? 'Error';
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nOData-Version: 4.0\r\nContent-Type: ${JSON_TYPE}\r\n` +
+        (allow ? `Allow: ${allow.join(', ')}\r\n` : '') +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+}
+
+/** Maps a Machine error to a status and Base message (the table in `src/machine/errors.ts`). */
+export function machineErrorToRedfish(err: MachineError): RedfishError {
+  const withDetail = (
+    status: number,
+    info: ReturnType<typeof message>,
+    headers: Record<string, string> = {},
+  ) => new RedfishError(status, { ...info, Resolution: err.message }, headers);
+  switch (err.code) {
+    case 'NotSupported':
+      return withDetail(400, message('GeneralError'));
+    case 'InvalidState':
+    case 'Conflict':
+      return withDetail(409, message('ResourceInUse'));
+    case 'InvalidArgument':
+      return withDetail(400, message('GeneralError'));
+    case 'NotFound':
+      return withDetail(404, message('GeneralError'));
+    case 'BackendUnavailable':
+      return withDetail(503, message('ServiceTemporarilyUnavailable', ['5']), { 'Retry-After': '5' });
+  }
+}
+
+// --- representation and ETags ----------------------------------------------------------------------
+
+const renderCache = new Map<string, string>();
+
+/**
+ * JSON text of a resource with `@odata.etag` and the strong ETag derived from the content (so it
+ * changes exactly when the representation does). Hashes are cached by content.
+ */
+export function render(body: Json): { json: string; etag: string } {
+  const plain = JSON.stringify(body);
+  if (!('@odata.id' in body)) return { json: plain, etag: etagOf(plain) };
+  const etag = etagOf(plain);
+  return { json: `{"@odata.etag":${JSON.stringify(etag)},${plain.slice(1)}`, etag };
+}
+
+function etagOf(plain: string): string {
+  let etag = renderCache.get(plain);
+  if (etag === undefined) {
+    etag = `"${createHash('sha1').update(plain).digest('base64url').slice(0, 20)}"`;
+    if (renderCache.size > 2048) renderCache.clear();
+    renderCache.set(plain, etag);
+  }
+  return etag;
+}
+
+/** Strong comparison of an If-Match / If-None-Match list against the current ETag. */
+export function etagListMatches(header: string | string[] | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const value = Array.isArray(header) ? header.join(',') : header;
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .some((t) => t === '*' || t === etag);
+}
+
+/** Stable per machine in single mode (derived from its UUID), random per process otherwise. */
+function serviceUuid(systems: RedfishSystems): string {
+  let seed: string;
+  try {
+    if (systems.kind === 'aggregate') return randomUUID();
+    seed = systems.machine.getIdentity().uuid;
+  } catch {
+    return randomUUID();
+  }
+  const h = createHash('sha256').update(`kubevirtbmc-redfish:${seed}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
