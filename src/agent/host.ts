@@ -86,6 +86,9 @@ export class AgentHost {
   #server: http.Server | null = null;
   #chain: Promise<void> = Promise.resolve();
   #synced = false;
+  #lastDefs: readonly BmcDefinition[] = [];
+  #retryTimer: NodeJS.Timeout | null = null;
+  #retryDelayMs = 0;
   readonly #m: {
     bmcs: Gauge<string>;
     actions: Counter<'bmc' | 'reason' | 'protocol' | 'result'>;
@@ -147,6 +150,7 @@ export class AgentHost {
   }
 
   async #sync(defs: readonly BmcDefinition[]): Promise<void> {
+    this.#lastDefs = defs;
     const wanted = new Map(defs.map((d) => [d.key, d]));
     for (const [key, r] of [...this.#running]) {
       const d = wanted.get(key);
@@ -216,7 +220,8 @@ export class AgentHost {
       r.machine = auditedMachine(base, (e) => this.#audit(def, e));
     } catch (err) {
       r.problems.push(`machine backend: ${(err as Error).message}`);
-      log?.error({ err: String((err as Error).message) }, 'machine backend failed to start');
+      log?.error({ err: String((err as Error).message) }, 'machine backend failed to start; retrying');
+      this.#scheduleRetry(def.key);
       return;
     }
     if (def.ipmiPort > 0) {
@@ -241,6 +246,23 @@ export class AgentHost {
       }
     }
     if (def.redfishPort > 0) await this.#startRedfish(r);
+  }
+
+  /** A BMC whose backend failed to start is restarted later, with capped exponential backoff. */
+  #scheduleRetry(key: string): void {
+    if (this.#retryTimer) return;
+    this.#retryDelayMs = Math.min(30_000, this.#retryDelayMs ? this.#retryDelayMs * 2 : 1000);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#chain = this.#chain
+        .then(async () => {
+          const r = this.#running.get(key);
+          if (r && !r.machine) await this.#stopOne(key);
+          await this.#sync(this.#lastDefs);
+        })
+        .catch(() => {});
+    }, this.#retryDelayMs);
+    this.#retryTimer.unref();
   }
 
   #tlsOf(r: Running): { cert: string; key: string } | undefined {
@@ -399,6 +421,7 @@ export class AgentHost {
   }
 
   async stop(): Promise<void> {
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
     await this.#chain;
     for (const key of [...this.#running.keys()]) await this.#stopOne(key);
     if (this.#server) {
