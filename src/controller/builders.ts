@@ -164,6 +164,9 @@ export function agentRules(opts: {
       verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'],
     },
     { apiGroups: [''], resources: ['secrets'], resourceNames: secrets, verbs: ['get', 'list', 'watch'] },
+    // Credentials of a virtual-media image go in a new Secret (owned by the VM) that CDI reads.
+    // Create only: the agent can neither read nor delete Secrets it was not given by name.
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   ];
   if (opts.bmc !== null) {
