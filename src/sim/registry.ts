@@ -85,6 +85,7 @@ export class Registry {
   readonly store = new Store();
   private readonly types = new Map<string, ResourceType>();
   private readonly admissions = new Map<string, Admission[]>();
+  private readonly defaulters = new Map<string, Array<(obj: Obj, old: Obj | undefined) => void>>();
   /** Called when the set of served types changes (CRD added/removed). */
   onTypesChanged: () => void = () => {};
 
@@ -120,6 +121,14 @@ export class Registry {
     const list = this.admissions.get(k) ?? [];
     list.push(fn);
     this.admissions.set(k, list);
+  }
+
+  /** A defaulting step run on every create and update of a type (like the built-in strategies' defaulting). */
+  addDefaulter(group: string, plural: string, fn: (obj: Obj, old: Obj | undefined) => void): void {
+    const k = storageKey({ group, plural });
+    const list = this.defaulters.get(k) ?? [];
+    list.push(fn);
+    this.defaulters.set(k, list);
   }
 
   lookup(group: string, version: string, plural: string): ResourceType | undefined {
@@ -302,6 +311,7 @@ export class Registry {
     else delete obj.metadata.generation;
     obj.apiVersion = apiVersionOf(t);
     obj.kind = t.kind;
+    for (const fn of this.defaulters.get(key) ?? []) fn(obj, undefined);
     this.validate(t, obj, undefined, opts);
     if (opts.fieldManager) this.recordManager(obj, opts.fieldManager, 'Update');
     if (opts.dryRun) return this.present(t, obj);
@@ -398,6 +408,7 @@ export class Registry {
       };
       if (!deepEqual(strip(out), strip(current))) out.metadata.generation = current.metadata.generation + 1;
     }
+    for (const fn of this.defaulters.get(storageKey(t)) ?? []) fn(out, current);
     this.validate(t, out, current, opts);
     if (
       deepEqual(stripForCompare(out), stripForCompare(current)) ||
