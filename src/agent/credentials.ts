@@ -24,7 +24,10 @@ interface SecretObject {
 
 function decode(secret: SecretObject, key: string): string | undefined {
   const v = secret.data?.[key];
-  return typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : undefined;
+  if (typeof v === 'string') return Buffer.from(v, 'base64').toString('utf8');
+  // The API server folds stringData into data; tolerate a server (or test double) that does not.
+  const plain = (secret.stringData as Record<string, unknown> | undefined)?.[key];
+  return typeof plain === 'string' ? plain : undefined;
 }
 
 export function accountFromSecret(

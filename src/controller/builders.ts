@@ -306,7 +306,6 @@ export function perVmDeployment(bmc: VirtualMachineBMC, replicas: number, settin
     `--vm=${ns}/${spec.vm}`,
     `--auth-secret=${spec.secret}`,
     `--bmc=${bmc.metadata.name}`,
-    '--address=0.0.0.0',
     `--ipmi-port=${ports.ipmi ?? 0}`,
     `--redfish-port=${ports.redfish ?? 0}`,
     `--metrics-port=${AGENT_METRICS_PORT}`,
@@ -359,7 +358,7 @@ export function sharedDeployment(
     selector: agentSelector('shared', ''),
     owners: sharedOwners(owners),
     replicas,
-    args: ['agent', `--namespace=${namespace}`, '--address=0.0.0.0', `--metrics-port=${AGENT_METRICS_PORT}`],
+    args: ['agent', `--namespace=${namespace}`, `--metrics-port=${AGENT_METRICS_PORT}`],
     ports,
     settings,
   });
