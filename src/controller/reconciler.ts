@@ -397,15 +397,21 @@ export class Reconciler {
     }
     await writer.patchStatus(bmc, patch);
     result.statusWrites++;
-    // One Event per condition that changed, so `kubectl describe vmbmc` tells the story.
+    // Events tell the story in `kubectl describe vmbmc`: Ready changes, and the dependencies
+    // (VM, Secret, agent) failing or recovering. Transient start-up states are Normal events.
     for (const c of conditions) {
       const prev = old.conditions?.find((x) => x.type === c.type);
       if (prev && prev.status === c.status && prev.reason === c.reason) continue;
-      if (!prev && c.status === 'True' && c.type !== 'Ready') continue;
+      if (c.type !== 'Ready') {
+        if (c.status === 'True' && (!prev || prev.status === 'True' || TRANSIENT_REASONS.has(prev.reason)))
+          continue;
+        if (c.type === 'AgentAvailable' && c.status === 'False' && prev?.status !== 'True') continue;
+      }
+      const transient = TRANSIENT_REASONS.has(c.reason);
       await writer
         .event(
           bmc,
-          c.status === 'False' ? 'Warning' : 'Normal',
+          c.status === 'False' && !transient ? 'Warning' : 'Normal',
           c.reason,
           `${c.type}=${c.status}: ${c.message}`,
         )
@@ -413,6 +419,8 @@ export class Reconciler {
     }
   }
 }
+
+const TRANSIENT_REASONS = new Set(['AgentCreating', 'AgentStarting', 'ServicePending']);
 
 function normalise(s: BmcStatus): unknown {
   return JSON.parse(JSON.stringify(s ?? {}));

@@ -29,7 +29,9 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
   }
 
   async function deployments(): Promise<string[]> {
-    return (await c.getJson(['-n', NS, 'deployments'])).items.map((d: { metadata: { name: string } }) => d.metadata.name).sort();
+    return (await c.getJson(['-n', NS, 'deployments'])).items
+      .map((d: { metadata: { name: string } }) => d.metadata.name)
+      .sort();
   }
 
   async function powerStatus(bmc: string, user: string, pw: string): Promise<string> {
@@ -59,7 +61,11 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
   test('per-vm: one agent per BMC, each answering with its own credentials', async () => {
     await runController('per-vm');
     for (const b of ['bmc-a', 'bmc-b'])
-      await c.kubectlOk(['-n', NS, 'wait', '--for=condition=Ready', `vmbmc/${b}`, '--timeout=120s'], undefined, 130_000);
+      await c.kubectlOk(
+        ['-n', NS, 'wait', '--for=condition=Ready', `vmbmc/${b}`, '--timeout=120s'],
+        undefined,
+        130_000,
+      );
     assert.deepEqual(await deployments(), ['vbmc-bmc-a', 'vbmc-bmc-b']);
     assert.equal(await powerStatus('bmc-a', 'alice', 'pw-a'), 'Chassis Power is off');
     assert.equal(await powerStatus('bmc-b', 'bob', 'pw-b'), 'Chassis Power is off');
@@ -90,8 +96,15 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
       what: 'only the shared agent left',
     });
     for (const b of ['bmc-a', 'bmc-b']) {
-      await waitFor(async () => (await c.getJson(['-n', NS, 'vmbmc', b])).status?.placement === 'shared', { timeoutMs: 30_000, intervalMs: 200 });
-      await c.kubectlOk(['-n', NS, 'wait', '--for=condition=Ready', `vmbmc/${b}`, '--timeout=120s'], undefined, 130_000);
+      await waitFor(async () => (await c.getJson(['-n', NS, 'vmbmc', b])).status?.placement === 'shared', {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
+      await c.kubectlOk(
+        ['-n', NS, 'wait', '--for=condition=Ready', `vmbmc/${b}`, '--timeout=120s'],
+        undefined,
+        130_000,
+      );
     }
     const after = await c.getJson(['-n', NS, 'vmbmc']);
     assert.deepEqual(
@@ -102,10 +115,20 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
     const pa = (await c.getJson(['-n', NS, 'vmbmc', 'bmc-a'])).status.ports;
     const pb = (await c.getJson(['-n', NS, 'vmbmc', 'bmc-b'])).status.ports;
     assert.notEqual(pa.ipmi, pb.ipmi);
-    await waitFor(async () => (await powerStatus('bmc-a', 'alice', 'pw-a')) === 'Chassis Power is off', { timeoutMs: 30_000, intervalMs: 500 });
-    await waitFor(async () => (await powerStatus('bmc-b', 'bob', 'pw-b')) === 'Chassis Power is off', { timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor(async () => (await powerStatus('bmc-a', 'alice', 'pw-a')) === 'Chassis Power is off', {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
+    await waitFor(async () => (await powerStatus('bmc-b', 'bob', 'pw-b')) === 'Chassis Power is off', {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
     const wrong = (await c.getJson(['-n', NS, 'vmbmc', 'bmc-a'])).status;
-    assert.notEqual((await ipmitool(wrong.endpoints.ipmi, 'bob', 'pw-b', 'power', 'status')).code, 0, "bmc-b's user cannot log in to bmc-a");
+    assert.notEqual(
+      (await ipmitool(wrong.endpoints.ipmi, 'bob', 'pw-b', 'power', 'status')).code,
+      0,
+      "bmc-b's user cannot log in to bmc-a",
+    );
   });
 
   test('shared → per-vm migrates back', async () => {
@@ -115,8 +138,18 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
       intervalMs: 300,
       what: 'per-vm agents back',
     });
-    await waitFor(async () => (await c.getJson(['-n', NS, 'vmbmc', 'bmc-a'])).status?.placement === 'per-vm', { timeoutMs: 30_000, intervalMs: 200 });
-    await c.kubectlOk(['-n', NS, 'wait', '--for=condition=Ready', 'vmbmc/bmc-a', '--timeout=120s'], undefined, 130_000);
-    await waitFor(async () => (await powerStatus('bmc-a', 'alice', 'pw-a')) === 'Chassis Power is off', { timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor(
+      async () => (await c.getJson(['-n', NS, 'vmbmc', 'bmc-a'])).status?.placement === 'per-vm',
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    await c.kubectlOk(
+      ['-n', NS, 'wait', '--for=condition=Ready', 'vmbmc/bmc-a', '--timeout=120s'],
+      undefined,
+      130_000,
+    );
+    await waitFor(async () => (await powerStatus('bmc-a', 'alice', 'pw-a')) === 'Chassis Power is off', {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
   });
 });
