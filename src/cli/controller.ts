@@ -44,7 +44,7 @@ interface ControllerFlags {
   leaderElectionNamespace?: string;
   leaderElectionId: string;
   metricsPort: number;
-  metricsAddress: string;
+  metricsAddress?: string;
   logLevel: string;
 }
 
@@ -89,7 +89,7 @@ export function registerController(program: Command): void {
       port,
       8080,
     )
-    .option('--metrics-address <ip>', 'address for the metrics server', '0.0.0.0')
+    .option('--metrics-address <ip>', 'address for the metrics server (default: $POD_IP, else 127.0.0.1)')
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
     .addHelpText(
       'after',
@@ -126,7 +126,7 @@ Examples:
             }
           : null,
         metricsPort: mapped(flags.metricsPort),
-        metricsHost: flags.metricsAddress,
+        metricsHost: flags.metricsAddress ?? (process.env.POD_IP || '127.0.0.1'),
         logger: log,
       });
       try {
