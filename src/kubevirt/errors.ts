@@ -48,7 +48,8 @@ export class KubeApiError extends Error {
 /** Whether the error is a write that lost a race (stale resourceVersion, failed JSON-patch `test`). */
 export function isWriteConflict(err: unknown): boolean {
   if (!(err instanceof KubeApiError)) return false;
-  if (err.status === 409 && err.reason === 'Conflict') return true;
+  // KubeVirt's refusals are 409 Conflict too ("…: VM is not running"): only a stale write counts.
+  if (err.status === 409 && /the object has been modified/i.test(err.message)) return true;
   // A failed `test` op: 422 from the API server; KubeVirt's own patches say 409 or 500 with this text.
   return (
     /test operation does not apply|testing value .* failed|test failed/i.test(err.message) &&

@@ -227,7 +227,12 @@ export class SharedInformer<T extends KubeObject> {
     this.stats.lists++;
     let list: KubeList<T>;
     try {
-      list = await this.#o.api.list<KubeList<T>>(this.kind, this.#o.namespace, this.#query());
+      list = await this.#o.api.list<KubeList<T>>(
+        this.kind,
+        this.#o.namespace,
+        this.#query(),
+        this.#stop.signal,
+      );
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404 && !err.details?.name) {
         if (this.#available) {

@@ -65,7 +65,13 @@ export class KubeApi {
   async request<T = unknown>(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
-    options: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string } = {},
+    options: {
+      query?: Record<string, string | undefined>;
+      body?: unknown;
+      contentType?: string;
+      /** Aborts the request early (e.g. the backend is stopping). */
+      signal?: AbortSignal;
+    } = {},
   ): Promise<T> {
     const url = new URL(this.server() + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
@@ -78,7 +84,8 @@ export class KubeApi {
       ctx.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
       ctx.setBody(JSON.stringify(options.body));
     }
-    ctx.setSignal(AbortSignal.timeout(this.#timeoutMs));
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    ctx.setSignal(options.signal ? AbortSignal.any([timeout, options.signal]) : timeout);
     this.#count++;
     let status: number;
     let text: string;
@@ -100,8 +107,16 @@ export class KubeApi {
     }
   }
 
-  list<T>(kind: ResourceKind, namespace: string, query: Record<string, string | undefined>): Promise<T> {
-    return this.request<T>('GET', KubeApi.collectionPath(kind, namespace), { query });
+  list<T>(
+    kind: ResourceKind,
+    namespace: string,
+    query: Record<string, string | undefined>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    return this.request<T>('GET', KubeApi.collectionPath(kind, namespace), {
+      query,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   get<T>(kind: ResourceKind, namespace: string, name: string): Promise<T> {

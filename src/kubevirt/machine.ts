@@ -142,6 +142,27 @@ export class KubeVirtMachine implements Machine {
     return vm;
   }
 
+  /**
+   * For a write: the cached VM, or, when the cache has not seen it yet (created a moment ago), the
+   * VM read from the API and put into the cache. A write costs a request anyway; reads never do this.
+   */
+  async #vmForWrite(): Promise<VirtualMachine> {
+    try {
+      return this.#vm();
+    } catch (err) {
+      if (!(isMachineError(err) && err.code === 'NotFound')) throw err;
+      let vm: VirtualMachine;
+      try {
+        vm = await this.#c.api.get<VirtualMachine>(VM_KIND, this.#c.namespace, this.name);
+      } catch (getErr) {
+        if (getErr instanceof KubeApiError && getErr.status === 404) throw err;
+        throw toMachineError(getErr, `Reading VirtualMachine ${this.#c.namespace}/${this.name}`);
+      }
+      this.#c.vms.observe(vm);
+      return this.#vm();
+    }
+  }
+
   #vmi(): VirtualMachineInstance | undefined {
     return this.#c.vmis.get(this.name);
   }
@@ -258,7 +279,7 @@ export class KubeVirtMachine implements Machine {
     if (!SUPPORTED_ACTIONS.includes(action)) {
       throw new NotSupportedError(`KubeVirt has no way to perform ${action} on a VM.`);
     }
-    this.#vm();
+    await this.#vmForWrite();
     await this.#serial(async () => {
       const vm = this.#vm();
       const vmi = this.#vmi();
@@ -335,7 +356,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   async setBootOverride(request: BootOverrideRequest, ctx?: ActionContext): Promise<BootOverride> {
-    const vm0 = this.#vm();
+    const vm0 = await this.#vmForWrite();
     if (request.target !== undefined && !bootTargetsOf(vm0).includes(request.target)) {
       throw new NotSupportedError(missingDeviceMessage(request.target));
     }
@@ -391,7 +412,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   async setSecureBoot(enabled: boolean, ctx?: ActionContext): Promise<SecureBootState> {
-    this.#vm();
+    await this.#vmForWrite();
     await this.#serial(() => this.#patchVm('Changing secure boot', (vm) => secureBootOps(vm, enabled)));
     this.#c.logger?.info(
       { vm: `${this.#c.namespace}/${this.name}`, enabled, actor: ctx?.actor },
@@ -409,7 +430,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   async insertMedia(slotId: string, request: InsertMediaRequest, ctx?: ActionContext): Promise<MediaSlot> {
-    const vm0 = this.#vm();
+    const vm0 = await this.#vmForWrite();
     this.#requireDrive(slotId, vm0);
     const url = parseMediaUrl(request.image);
     if (request.writeProtected === false) throw new NotSupportedError('A CD-ROM is always write-protected.');
@@ -430,11 +451,7 @@ export class KubeVirtMachine implements Machine {
       }
       const vm = this.#vm();
       const name = dataVolumeName(this.name, SLOT_ID, url.redacted, Date.now());
-      let secretRef: string | undefined;
-      if (credentials) {
-        secretRef = `${name}-auth`;
-        await this.#createSecret(secretRef, vm, credentials);
-      }
+      const secretRef = credentials ? `${name}-auth` : undefined;
       let dv: DataVolume;
       try {
         dv = await this.#c.api.create<DataVolume>(
@@ -450,8 +467,15 @@ export class KubeVirtMachine implements Machine {
           }),
         );
       } catch (err) {
-        if (secretRef) await this.#deleteQuietly(SECRET_KIND, secretRef);
         throw toMachineError(err, 'Creating the DataVolume for the image');
+      }
+      if (secretRef && credentials) {
+        try {
+          await this.#createSecret(secretRef, dv, credentials);
+        } catch (err) {
+          await this.#deleteDataVolume(name);
+          throw err;
+        }
       }
       this.#c.dvs.observe(dv);
       this.#pendingMedia = { image: url.redacted, protocol: url.protocol };
@@ -477,7 +501,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   async ejectMedia(slotId: string, ctx?: ActionContext): Promise<MediaSlot> {
-    this.#requireDrive(slotId, this.#vm());
+    this.#requireDrive(slotId, await this.#vmForWrite());
     return this.#serial(async () => {
       await this.#patchVm('Ejecting the image', (vm) => driveVolumeOps(vm, null, isLiveVmi(this.#vmi())));
       await this.#collectGarbage(undefined);
@@ -490,9 +514,13 @@ export class KubeVirtMachine implements Machine {
     });
   }
 
+  /**
+   * The image credentials, in the Secret CDI's HTTP source reads. It is owned by its DataVolume, so
+   * the garbage collector deletes it with the DataVolume and the agent never needs to delete Secrets.
+   */
   async #createSecret(
     name: string,
-    vm: VirtualMachine,
+    dv: DataVolume,
     credentials: { user: string; password: string },
   ): Promise<void> {
     try {
@@ -503,28 +531,31 @@ export class KubeVirtMachine implements Machine {
         metadata: {
           name,
           labels: { [LABEL_VM]: this.name },
-          ...(vm.metadata?.uid
+          ...(dv.metadata?.uid
             ? {
                 ownerReferences: [
                   {
-                    apiVersion: 'kubevirt.io/v1',
-                    kind: 'VirtualMachine',
-                    name: this.name,
-                    uid: vm.metadata.uid,
+                    apiVersion: 'cdi.kubevirt.io/v1beta1',
+                    kind: 'DataVolume',
+                    name: dv.metadata.name ?? name,
+                    uid: dv.metadata.uid,
                   },
                 ],
               }
             : {}),
         },
         // CDI's HTTP source reads the user name and password from these keys.
-        stringData: { accessKeyId: credentials.user, secretKey: credentials.password },
+        data: {
+          accessKeyId: Buffer.from(credentials.user).toString('base64'),
+          secretKey: Buffer.from(credentials.password).toString('base64'),
+        },
       });
     } catch (err) {
       throw toMachineError(err, 'Storing the image credentials');
     }
   }
 
-  async #deleteQuietly(kind: typeof SECRET_KIND | typeof DV_KIND, name: string): Promise<void> {
+  async #deleteQuietly(kind: typeof DV_KIND, name: string): Promise<void> {
     try {
       await this.#c.api.delete(kind, this.#c.namespace, name);
     } catch (err) {
@@ -536,11 +567,10 @@ export class KubeVirtMachine implements Machine {
 
   async #deleteDataVolume(name: string): Promise<void> {
     await this.#deleteQuietly(DV_KIND, name);
-    await this.#deleteQuietly(SECRET_KIND, `${name}-auth`).catch(() => undefined);
     this.#c.dvs.forget(name);
   }
 
-  /** Deletes this VM's media DataVolumes (and their credential Secrets) that nothing references. */
+  /** Deletes this VM's media DataVolumes that nothing references (their credential Secrets follow by GC). */
   async #collectGarbage(keep: string | undefined): Promise<void> {
     const vm = this.#c.vms.get(this.name);
     if (!vm) return;

@@ -1,0 +1,44 @@
+import { startSimCluster } from '../../../src/sim/index.ts';
+import {
+  loadKubeConfig,
+  startBackend,
+  UserClient,
+  uniqueName,
+  vmManifest,
+} from '../../support/kubevirt-fixtures.ts';
+import { describeMachineContract } from '../../support/machine-contract.ts';
+import { waitFor } from '../../support/wait.ts';
+
+// The shared Machine contract, run against a KubeVirt VM in the embedded cluster, for the two run
+// strategies a powered-off VM usually has. Each run gets its own cluster.
+for (const runStrategy of ['Halted', 'Manual'] as const) {
+  describeMachineContract(
+    `KubeVirt VM (runStrategy ${runStrategy})`,
+    async () => {
+      const sim = await startSimCluster({ timing: 'fast' });
+      const kc = loadKubeConfig(sim.kubeconfigPath);
+      const name = uniqueName('contract');
+      await new UserClient(kc).createVm(vmManifest(name, { runStrategy }));
+      const backend = await startBackend(kc);
+      const machine = backend.machine(name);
+      await waitFor(
+        () => {
+          try {
+            return machine.getPowerState() === 'Off';
+          } catch {
+            return false;
+          }
+        },
+        { what: 'the VM in the cache' },
+      );
+      return {
+        machine,
+        async dispose() {
+          await backend.stop();
+          await sim.stop();
+        },
+      };
+    },
+    { settleMs: 15_000 },
+  );
+}

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
+import { KubeApi } from '../../../src/kubevirt/kube-api.ts';
+import type { Machine, PowerState } from '../../../src/machine/index.ts';
+import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import {
+  loadKubeConfig,
+  NAMESPACE,
+  startBackend,
+  UserClient,
+  uniqueName,
+  vmManifest,
+} from '../../support/kubevirt-fixtures.ts';
+import { waitFor } from '../../support/wait.ts';
+
+// Recovery of the watch caches from the sim's faults, always checked by what a BMC user sees: the
+// power state follows a change made by someone else while (or right after) the watch was broken.
+
+let sim: SimCluster;
+let user: UserClient;
+let virtctl: KubeApi;
+let backend: KubeVirtBackend;
+let name: string;
+let m: Machine;
+
+const settle = (state: PowerState, what: string) =>
+  waitFor(() => m.getPowerState() === state, { timeoutMs: 15_000, what: `${what}: power state ${state}` });
+
+const totals = () => {
+  const s = (
+    backend as unknown as {
+      cacheStats: Record<string, { lists: number; watches: number; failures: number; expired: number }>;
+    }
+  ).cacheStats;
+  return Object.values(s).reduce(
+    (a, b) => ({
+      lists: a.lists + b.lists,
+      watches: a.watches + b.watches,
+      failures: a.failures + b.failures,
+      expired: a.expired + b.expired,
+    }),
+    { lists: 0, watches: 0, failures: 0, expired: 0 },
+  );
+};
+
+before(async () => {
+  sim = await startSimCluster({ timing: 'fast' });
+  const kc = loadKubeConfig(sim.kubeconfigPath);
+  user = new UserClient(kc);
+  virtctl = new KubeApi(kc);
+  name = uniqueName('rec');
+  await user.createVm(vmManifest(name, { runStrategy: 'Manual' }));
+  backend = await startBackend(kc);
+  m = backend.machine(name);
+  await settle('Off', 'initial');
+  // The three watches are open on the server (not only requested), so dropping them drops ours.
+  await waitFor(
+    () => sim.stats.requests().filter((r) => r.verb === 'watch' && r.status === 200).length >= 3,
+    {
+      what: 'watches established',
+    },
+  );
+});
+after(async () => {
+  await backend?.stop();
+  await sim?.stop();
+});
+
+describe('watch cache recovery', () => {
+  test('dropped watches: resumed, and a change made meanwhile is seen', async () => {
+    const before = totals();
+    sim.faults.dropWatches();
+    await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'start');
+    await settle('On', 'after dropped watches');
+    assert.ok(totals().watches > before.watches, 'the watches were re-established');
+  });
+
+  test('410 Expired (history compacted): relisted, with no hot loop', async () => {
+    const before = totals();
+    await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'stop');
+    sim.faults.compact();
+    sim.faults.dropWatches();
+    await settle('Off', 'after 410');
+    sim.faults.failNext(3, 410, { path: /virtualmachineinstances$/, method: 'GET' });
+    sim.faults.dropWatches();
+    await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'start');
+    await settle('On', 'after HTTP 410s');
+    const after = totals();
+    assert.ok(after.lists > before.lists, 'relisted');
+    assert.ok(after.lists - before.lists < 20, `bounded relists: ${after.lists - before.lists}`);
+  });
+
+  test('500s on list and watch (where client-node’s informer stops for good): retried with backoff', async () => {
+    const before = totals();
+    sim.faults.failNext(4, 500, { path: /virtualmachines$/, method: 'GET' });
+    sim.faults.dropWatches();
+    await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'stop', { gracePeriod: 0 });
+    await settle('Off', 'after 500s');
+    assert.ok(totals().failures > before.failures, 'the failures were seen, and survived');
+    // A power action works right after.
+    await m.power('On');
+    await settle('On', 'power on after recovery');
+  });
+
+  test('API server restart: reconnected, state correct afterwards', async () => {
+    await sim.faults.restart();
+    await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'stop');
+    await settle('Off', 'after a server restart');
+    await m.power('On');
+    await settle('On', 'power on after the restart');
+    await m.power('Pause');
+    await settle('Paused', 'pause after the restart');
+  });
+});
+
+describe('a failing write', () => {
+  test('429 on a power action: BackendUnavailable (retryable), nothing changed; the retry works', async () => {
+    await m.power('Resume').catch(() => undefined);
+    await settle('On', 'running');
+    sim.faults.failNext(1, 429, { path: /\/stop$/, method: 'PUT' });
+    await assert.rejects(
+      m.power('GracefulShutdown'),
+      (err: Error & { code?: string; retryable?: boolean }) => {
+        assert.equal(err.code, 'BackendUnavailable');
+        assert.equal(err.retryable, true);
+        return true;
+      },
+    );
+    assert.equal(m.getPowerState(), 'On');
+    await m.power('GracefulShutdown');
+    await settle('Off', 'after the retry');
+    await m.power('On');
+    await settle('On', 'on again');
+  });
+});
+
+describe('reads cost nothing', () => {
+  test('thousands of reads make zero API requests; a write makes one', async () => {
+    await m.power('Resume');
+    await settle('On', 'resumed');
+    const count = backend.apiRequestCount;
+    sim.stats.reset();
+    for (let i = 0; i < 2000; i++) {
+      m.getPowerState();
+      m.getBootOverride();
+      m.getBootCapabilities();
+      m.getSecureBoot();
+      m.getMediaSlots();
+      m.getInventory();
+      m.getIdentity();
+    }
+    assert.equal(backend.apiRequestCount, count, 'the backend counted no request');
+    assert.deepEqual(
+      sim.stats.requests().map((r) => `${r.method} ${r.path}`),
+      [],
+      'the API server saw no request',
+    );
+    await m.power('ForceOff');
+    assert.equal(backend.apiRequestCount, count + 1, 'one request for one action');
+    const seen = sim.stats.requests().map((r) => `${r.method} ${r.path}`);
+    assert.deepEqual(seen, [
+      `PUT /apis/subresources.kubevirt.io/v1/namespaces/${NAMESPACE}/virtualmachines/${name}/stop`,
+    ]);
+  });
+});
