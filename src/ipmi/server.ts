@@ -1,13 +1,16 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import pino, { type Logger } from 'pino';
-import type { AccountSource, ActionContext, Machine } from '../machine/index.ts';
-import { BmcState, deviceGuid } from './commands/bmc-state.ts';
-import { dispatch } from './commands/dispatch.ts';
-import type { CommandContext, CommandResult } from './commands/types.ts';
+import { type AccountSource, type ActionContext, type Machine, validateAccount } from '../machine/index.ts';
 import { AUTH_NONE, decodeLan15, encodeLan15 } from './codec/lan15.ts';
 import { decodeRequest, encodeResponse, type IpmiRequest } from './codec/message.ts';
-import { decodeAsfPing, decodeRmcpHeader, encodeAsfPong, RMCP_CLASS_ASF, RMCP_CLASS_IPMI } from './codec/rmcp.ts';
+import {
+  decodeAsfPing,
+  decodeRmcpHeader,
+  encodeAsfPong,
+  RMCP_CLASS_ASF,
+  RMCP_CLASS_IPMI,
+} from './codec/rmcp.ts';
 import {
   decodeRmcpPlusHeader,
   encodeSessionPacket,
@@ -21,12 +24,21 @@ import {
   PAYLOAD_RAKP3,
   PAYLOAD_RAKP4,
 } from './codec/rmcpplus.ts';
+import { BmcState, deviceGuid } from './commands/bmc-state.ts';
+import { dispatch } from './commands/dispatch.ts';
+import type { CommandContext, CommandResult, CommandSpec } from './commands/types.ts';
 import { randomIv } from './crypto/packet.ts';
 import { activationReply, Lan15Sessions, outboundAuthCode, verifyAuthCode } from './session/lan15.ts';
 import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
 import { AuthFailureLimiter, type AuthRateLimitOptions } from './session/rate-limit.ts';
 import { RmcpPlusHandshake } from './session/rmcpplus.ts';
-import { type Lan15Session, nextSeq, type RmcpPlusSession, type Session, type Source } from './session/session.ts';
+import {
+  type Lan15Session,
+  nextSeq,
+  type RmcpPlusSession,
+  type Session,
+  type Source,
+} from './session/session.ts';
 import { SessionTable } from './session/table.ts';
 
 export interface IpmiServerOptions {
@@ -64,12 +76,21 @@ export class IpmiServer implements PayloadSender {
   readonly #lan15: Lan15Sessions;
   readonly #bmc = new BmcState();
   readonly #payloads = new Map<number, PayloadHandler>();
+  readonly #commands = new Map<number, CommandSpec>();
   readonly #contexts = new WeakMap<Session, CommandContext>();
   #socket: Socket | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #port = 0;
 
+  /**
+   * Throws when an account cannot be used over IPMI (user name over 16 bytes, password over 20,
+   * empty fields), naming the account and the limit: a configuration error, reported at start.
+   */
   constructor(options: IpmiServerOptions) {
+    for (const a of options.accounts()) {
+      const problem = validateAccount(a);
+      if (problem) throw new Error(`IPMI account ${JSON.stringify(a.username ?? '')}: ${problem}`);
+    }
     this.#machine = options.machine;
     this.#accounts = options.accounts;
     this.#log = options.logger ?? pino({ level: 'silent' });
@@ -85,7 +106,10 @@ export class IpmiServer implements PayloadSender {
       accounts: this.#accounts,
       limiter: this.#limiter,
       onAuthFailure: (source: Source, username: string, reason: string) =>
-        this.#log.warn({ source: `${source.address}:${source.port}`, user: username, reason }, 'IPMI login failed'),
+        this.#log.warn(
+          { source: `${source.address}:${source.port}`, user: username, reason },
+          'IPMI login failed',
+        ),
       onEvict: (s: Session) => this.#ended(s, 'evicted to make room'),
       now: Date.now,
     };
@@ -112,8 +136,17 @@ export class IpmiServer implements PayloadSender {
 
   /** Registers the handler of an RMCP+ payload type other than IPMI (e.g. SOL = 1). */
   registerPayload(payloadType: number, handler: PayloadHandler): void {
-    if (payloadType === PAYLOAD_IPMI || payloadType >= 0x10) throw new Error(`payload type ${payloadType} is reserved`);
+    if (payloadType === PAYLOAD_IPMI || payloadType >= 0x10)
+      throw new Error(`payload type ${payloadType} is reserved`);
     this.#payloads.set(payloadType, handler);
+  }
+
+  /**
+   * Adds (or overrides) a command for this server, e.g. SOL's Activate/Deactivate Payload. Its
+   * handler sees the session in `ctx.session` (an RMCP+ session has `kind: 'rmcpplus'`).
+   */
+  registerCommand(spec: CommandSpec): void {
+    this.#commands.set((spec.netFn << 8) | spec.cmd, spec);
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<{ address: string; port: number }> {
@@ -121,13 +154,18 @@ export class IpmiServer implements PayloadSender {
     const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     socket.on('error', (err) => this.#log.error({ err }, 'IPMI socket error'));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, host, () => {
-        socket.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(port, host, () => {
+          socket.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
     this.#socket = socket;
     const a = socket.address();
     this.#port = a.port;
@@ -156,7 +194,14 @@ export class IpmiServer implements PayloadSender {
     if (!session.keys) return;
     const seq = session.outboundSeq;
     session.outboundSeq = nextSeq(seq);
-    const pkt = encodeSessionPacket(session.keys, payloadType, session.consoleSessionId, seq, payload, randomIv());
+    const pkt = encodeSessionPacket(
+      session.keys,
+      payloadType,
+      session.consoleSessionId,
+      seq,
+      payload,
+      randomIv(),
+    );
     this.#raw(pkt, session.source);
   }
 
@@ -216,7 +261,7 @@ export class IpmiServer implements PayloadSender {
       return;
     }
     const s = this.#table.get(h.sessionId);
-    if (!s || s.kind !== 'rmcpplus' || s.state !== 'active' || !s.keys || !s.inbound) return;
+    if (s?.kind !== 'rmcpplus' || s.state !== 'active' || !s.keys || !s.inbound) return;
     if (s.source.address !== source.address) return;
     const payload = openSessionPacket(s.keys, h, buf);
     if (!payload || !s.inbound.check(h.sequence)) return;
@@ -225,7 +270,7 @@ export class IpmiServer implements PayloadSender {
     if (h.payloadType === PAYLOAD_IPMI) {
       const req = decodeRequest(payload);
       if (!req) return;
-      this.#run(req, this.#context(s), (msg) => this.send(s, PAYLOAD_IPMI, msg));
+      this.#runInSession(s, payload, req, (msg) => this.send(s, PAYLOAD_IPMI, msg));
       return;
     }
     this.#payloads.get(h.payloadType)?.(s, payload, this);
@@ -277,11 +322,16 @@ export class IpmiServer implements PayloadSender {
       return;
     }
     const s = this.#table.get(p.sessionId);
-    if (!s || s.kind !== 'lan15' || p.authType !== s.authType || s.source.address !== source.address) return;
+    if (s?.kind !== 'lan15' || p.authType !== s.authType || s.source.address !== source.address) return;
     if (!verifyAuthCode(p, s.password)) return;
     if (p.sequence === 0) {
       // A retransmitted Activate Session (its reply was lost): answer it again.
-      if (req.netFn === 0x06 && req.cmd === 0x3a && req.data.length === 22 && req.data.subarray(2, 18).equals(s.challenge)) {
+      if (
+        req.netFn === 0x06 &&
+        req.cmd === 0x3a &&
+        req.data.length === 22 &&
+        req.data.subarray(2, 18).equals(s.challenge)
+      ) {
         this.#sendLan15(s, encodeResponse(req, 0, activationReply(s)));
       }
       return;
@@ -289,7 +339,7 @@ export class IpmiServer implements PayloadSender {
     if (!s.inbound.check(p.sequence)) return;
     s.inbound.accept(p.sequence);
     s.lastActivity = Date.now();
-    this.#run(req, this.#context(s), (msg) => this.#sendLan15(s, msg));
+    this.#runInSession(s, p.message, req, (msg) => this.#sendLan15(s, msg));
   }
 
   #sendLan15(s: Lan15Session, message: Buffer): void {
@@ -307,12 +357,35 @@ export class IpmiServer implements PayloadSender {
     );
   }
 
+  /**
+   * Runs an in-session request once: a retransmission of the last request (same bytes, within
+   * 10 s) gets the cached reply again, or nothing while the first execution is still running.
+   */
+  #runInSession(s: Session, message: Buffer, req: IpmiRequest, reply: (msg: Buffer) => void): void {
+    const now = Date.now();
+    const last = s.lastRequest;
+    if (last && now - last.at < 10_000 && last.message.equals(message)) {
+      if (last.response) reply(last.response);
+      return;
+    }
+    const entry: NonNullable<Session['lastRequest']> = {
+      message: Buffer.from(message),
+      at: now,
+      response: null,
+    };
+    s.lastRequest = entry;
+    this.#run(req, this.#context(s), (msg) => {
+      entry.response = msg;
+      reply(msg);
+    });
+  }
+
   #run(req: IpmiRequest, ctx: CommandContext, reply: (msg: Buffer) => void): void {
     const done = (r: CommandResult) => {
       reply(encodeResponse(req, r.cc, r.data ?? EMPTY));
       r.after?.();
     };
-    const r = dispatch(req, ctx);
+    const r = dispatch(req, ctx, this.#commands);
     if (r instanceof Promise) {
       r.then(done).catch((err) => this.#log.error({ err }, 'IPMI reply failed'));
     } else {
@@ -354,7 +427,9 @@ export class IpmiServer implements PayloadSender {
       action,
       rmcpPlus,
       closeSession: (id) => this.#close(id, 'closed by console'),
+      hasSession: (id) => this.#table.get(id)?.state === 'active',
       activeSessions: () => this.#table.activeCount(),
+      port: () => this.#port,
     };
   }
 
@@ -368,7 +443,12 @@ export class IpmiServer implements PayloadSender {
 
   #opened(s: Session): void {
     this.#log.info(
-      { session: s.id.toString(16), user: s.username, source: `${s.source.address}:${s.source.port}`, kind: s.kind },
+      {
+        session: s.id.toString(16),
+        user: s.username,
+        source: `${s.source.address}:${s.source.port}`,
+        kind: s.kind,
+      },
       'IPMI session opened',
     );
   }
@@ -381,7 +461,8 @@ export class IpmiServer implements PayloadSender {
   }
 
   #ended(s: Session, reason: string): void {
-    if (s.state === 'active') this.#log.info({ session: s.id.toString(16), user: s.username, reason }, 'IPMI session ended');
+    if (s.state === 'active')
+      this.#log.info({ session: s.id.toString(16), user: s.username, reason }, 'IPMI session ended');
     for (const l of s.closeListeners.splice(0)) {
       try {
         l(reason);

@@ -119,7 +119,13 @@ export function decodeRakp1(p: Buffer): Rakp1 | { tag: number; bmcSessionId: num
   };
 }
 
-export function encodeRakp1(r: { tag: number; bmcSessionId: number; rm: Uint8Array; role: number; username: Uint8Array }): Buffer {
+export function encodeRakp1(r: {
+  tag: number;
+  bmcSessionId: number;
+  rm: Uint8Array;
+  role: number;
+  username: Uint8Array;
+}): Buffer {
   const p = Buffer.alloc(28 + r.username.length);
   p[0] = r.tag;
   p.writeUInt32LE(r.bmcSessionId >>> 0, 4);
@@ -168,7 +174,14 @@ export function decodeRakp2(p: Buffer): Rakp2 | null {
   if (p.length < 8) return null;
   const status = p[1]!;
   if (status !== 0) {
-    return { tag: p[0]!, status, consoleSessionId: p.readUInt32LE(4), rc: Buffer.alloc(0), guid: Buffer.alloc(0), authCode: Buffer.alloc(0) };
+    return {
+      tag: p[0]!,
+      status,
+      consoleSessionId: p.readUInt32LE(4),
+      rc: Buffer.alloc(0),
+      guid: Buffer.alloc(0),
+      authCode: Buffer.alloc(0),
+    };
   }
   if (p.length < 40) return null;
   return {
@@ -193,7 +206,12 @@ export function decodeRakp3(p: Buffer): Rakp3 | null {
   return { tag: p[0]!, status: p[1]!, bmcSessionId: p.readUInt32LE(4), authCode: Buffer.from(p.subarray(8)) };
 }
 
-export function encodeRakp3(r: { tag: number; status: number; bmcSessionId: number; authCode?: Uint8Array }): Buffer {
+export function encodeRakp3(r: {
+  tag: number;
+  status: number;
+  bmcSessionId: number;
+  authCode?: Uint8Array;
+}): Buffer {
   const code = r.authCode ?? new Uint8Array(0);
   const p = Buffer.alloc(8 + code.length);
   p[0] = r.tag;
@@ -204,7 +222,12 @@ export function encodeRakp3(r: { tag: number; status: number; bmcSessionId: numb
 }
 
 /** RAKP4: 8 + ICV bytes on success, 8 bytes on error. */
-export function encodeRakp4(r: { tag: number; status: number; consoleSessionId: number; icv?: Uint8Array }): Buffer {
+export function encodeRakp4(r: {
+  tag: number;
+  status: number;
+  consoleSessionId: number;
+  icv?: Uint8Array;
+}): Buffer {
   const icv = r.status === 0 ? (r.icv ?? new Uint8Array(0)) : new Uint8Array(0);
   const p = Buffer.alloc(8 + icv.length);
   p[0] = r.tag;
@@ -214,7 +237,9 @@ export function encodeRakp4(r: { tag: number; status: number; consoleSessionId: 
   return p;
 }
 
-export function decodeRakp4(p: Buffer): { tag: number; status: number; consoleSessionId: number; icv: Buffer } | null {
+export function decodeRakp4(
+  p: Buffer,
+): { tag: number; status: number; consoleSessionId: number; icv: Buffer } | null {
   if (p.length < 8) return null;
   return { tag: p[0]!, status: p[1]!, consoleSessionId: p.readUInt32LE(4), icv: Buffer.from(p.subarray(8)) };
 }

@@ -24,7 +24,12 @@ export interface Lan15Packet {
 export function decodeLan15(buf: Buffer): Lan15Packet | null {
   if (buf.length < 14) return null;
   const authType = buf[4]!;
-  if (authType !== AUTH_NONE && authType !== AUTH_MD2 && authType !== AUTH_MD5 && authType !== AUTH_PASSWORD) {
+  if (
+    authType !== AUTH_NONE &&
+    authType !== AUTH_MD2 &&
+    authType !== AUTH_MD5 &&
+    authType !== AUTH_PASSWORD
+  ) {
     return null;
   }
   const sequence = buf.readUInt32LE(5);
@@ -70,7 +75,7 @@ export function encodeLan15(p: {
   out.writeUInt32LE(p.sessionId >>> 0, 9);
   if (p.authType !== AUTH_NONE) {
     const code = typeof p.authCode === 'function' ? p.authCode(p.message) : p.authCode;
-    if (!code || code.length !== 16) throw new Error('a 16-byte auth code is required');
+    if (code?.length !== 16) throw new Error('a 16-byte auth code is required');
     code.copy(out, 13);
   }
   out[head - 1] = p.message.length;

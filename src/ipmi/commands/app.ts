@@ -51,7 +51,8 @@ export const appCommands: CommandSpec[] = [
       // bit7 = "set this state"; system states 0x00–0x0F, 0x20, 0x21, 0x2A, 0x7F; device 0x00–0x03, 0x2A.
       if (sys & 0x80) {
         const s = sys & 0x7f;
-        if (!(s <= 0x0f || s === 0x20 || s === 0x21 || s === 0x2a || s === 0x7f)) return fail(CC.INVALID_DATA_FIELD);
+        if (!(s <= 0x0f || s === 0x20 || s === 0x21 || s === 0x2a || s === 0x7f))
+          return fail(CC.INVALID_DATA_FIELD);
         ctx.bmc.acpi.system = s;
       }
       if (dev & 0x80) {
@@ -86,7 +87,7 @@ export const appCommands: CommandSpec[] = [
     netFn: NETFN_APP,
     cmd: 0x37,
     name: 'Get System GUID',
-    privilege: 0,
+    privilege: PRIV_USER,
     handler: (_req, ctx) => ok(systemGuid(ctx.machine.getIdentity())),
   },
   {
@@ -140,6 +141,7 @@ export const appCommands: CommandSpec[] = [
       const own = ctx.session?.id === id;
       // Closing another session needs ADMIN.
       if (!own && (ctx.session?.privilege ?? 0) < PRIV_ADMIN) return fail(CC.INSUFFICIENT_PRIVILEGE);
+      if (!own && !ctx.hasSession(id)) return fail(0x87); // invalid session ID
       return { cc: CC.OK, after: () => void ctx.closeSession(id) };
     },
   },

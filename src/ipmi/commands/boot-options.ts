@@ -5,13 +5,13 @@ import { CC, type CommandResult, type CommandSpec, fail, NETFN_CHASSIS, ok } fro
 
 /** Boot flags byte 2 bits5:2 → Machine boot target. */
 export const DEVICE_TO_TARGET: Record<number, BootTarget> = {
-  0x0: 'None',
-  0x1: 'Pxe',
-  0x2: 'Hdd',
-  0x3: 'Hdd', // hard disk, safe mode
-  0x5: 'Cd',
-  0x6: 'BiosSetup',
-  0x8: 'Cd', // remote CD/DVD
+  0: 'None',
+  1: 'Pxe',
+  2: 'Hdd',
+  3: 'Hdd', // hard disk, safe mode
+  5: 'Cd',
+  6: 'BiosSetup',
+  8: 'Cd', // remote CD/DVD
 };
 
 /** Machine boot target → boot flags device selector. UEFI HTTP has no IPMI code: shown as PXE (network). */
@@ -29,7 +29,8 @@ const PARAM_VERSION = 0x01;
 /** Parameter 5 (boot flags, 5 bytes) from the Machine's override plus the BMC-kept extra bits. */
 export function encodeBootFlags(o: BootOverride, extras: Buffer): Buffer {
   const valid = o.persistence !== 'Disabled';
-  const b1 = (valid ? 0x80 : 0) | (o.persistence === 'Continuous' ? 0x40 : 0) | (o.mode === 'UEFI' ? 0x20 : 0);
+  const b1 =
+    (valid ? 0x80 : 0) | (o.persistence === 'Continuous' ? 0x40 : 0) | (o.mode === 'UEFI' ? 0x20 : 0);
   const device = valid ? TARGET_TO_DEVICE[o.target] : 0;
   const b2 = (extras[0]! & 0xc3) | (device << 2);
   return Buffer.from([b1, b2, extras[1]!, extras[2]!, extras[3]!]);

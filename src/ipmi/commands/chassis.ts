@@ -5,12 +5,12 @@ import { CC, type CommandResult, type CommandSpec, fail, NETFN_CHASSIS, ok } fro
 
 /** Chassis Control request byte → Machine power action. */
 export const CHASSIS_CONTROL: Record<number, PowerAction> = {
-  0x00: 'ForceOff', // power down
-  0x01: 'On', // power up
-  0x02: 'PowerCycle', // off then on; from Off the machine just powers on (cc 0), as the Machine contract says
-  0x03: 'ForceRestart', // hard reset
-  0x04: 'Nmi', // pulse diagnostic interrupt
-  0x05: 'GracefulShutdown', // soft shutdown via ACPI
+  0: 'ForceOff', // power down
+  1: 'On', // power up
+  2: 'PowerCycle', // off then on; from Off the machine just powers on (cc 0), as the Machine contract says
+  3: 'ForceRestart', // hard reset
+  4: 'Nmi', // pulse diagnostic interrupt
+  5: 'GracefulShutdown', // soft shutdown via ACPI
 };
 
 export const chassisCommands: CommandSpec[] = [
@@ -53,7 +53,8 @@ export const chassisCommands: CommandSpec[] = [
       } catch (err) {
         return fail(completionCodeFor(err));
       }
-      if (action === 'On' || action === 'PowerCycle' || action === 'ForceRestart') ctx.bmc.lastPowerOnByIpmi = true;
+      if (action === 'On' || action === 'PowerCycle' || action === 'ForceRestart')
+        ctx.bmc.lastPowerOnByIpmi = true;
       return ok();
     },
   },

@@ -27,12 +27,17 @@ const NO_PRIVILEGE: CommandResult = { cc: CC.INSUFFICIENT_PRIVILEGE };
 
 /**
  * Runs one request: netFn 0x2C (PICMG/HPM/VSO probes) → exactly 0xC1 before anything else;
- * unknown → 0xC1; below the command's privilege → 0xD4; Machine errors → their completion code.
+ * unknown → 0xC1; `extra` (a server's registered commands, e.g. SOL's) win over the built-ins; below the command's privilege → 0xD4; Machine errors → their completion code.
  * Never throws.
  */
-export function dispatch(req: IpmiRequest, ctx: CommandContext): CommandResult | Promise<CommandResult> {
+export function dispatch(
+  req: IpmiRequest,
+  ctx: CommandContext,
+  extra?: ReadonlyMap<number, CommandSpec>,
+): CommandResult | Promise<CommandResult> {
   if (req.netFn === NETFN_PICMG || (req.netFn & 1) === 1) return INVALID;
-  const spec = TABLE.get((req.netFn << 8) | req.cmd);
+  const key = (req.netFn << 8) | req.cmd;
+  const spec = extra?.get(key) ?? TABLE.get(key);
   if (!spec) return INVALID;
   const privilege = ctx.session ? ctx.session.privilege : 0;
   if (spec.privilege > privilege) return NO_PRIVILEGE;

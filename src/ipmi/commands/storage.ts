@@ -7,8 +7,25 @@ import { CC, type CommandSpec, fail, NETFN_STORAGE, ok } from './types.ts';
  * itself (an empty repository makes ipmitool try to rebuild it and fail). The SEL is empty.
  */
 export const MC_LOCATOR_RECORD = Buffer.from([
-  0x01, 0x00, 0x51, 0x12, 0x0b, // record ID 1, SDR version 1.5, type 0x12, 11 body bytes
-  0x20, 0x00, 0x00, 0xbf, 0x00, 0x00, 0x00, 0x06, 0x01, 0x00, 0xc3, 0x42, 0x4d, 0x43, // "BMC"
+  0x01,
+  0x00,
+  0x51,
+  0x12,
+  0x0b, // record ID 1, SDR version 1.5, type 0x12, 11 body bytes
+  0x20,
+  0x00,
+  0x00,
+  0xbf,
+  0x00,
+  0x00,
+  0x00,
+  0x06,
+  0x01,
+  0x00,
+  0xc3,
+  0x42,
+  0x4d,
+  0x43, // "BMC"
 ]);
 MC_LOCATOR_RECORD[4] = MC_LOCATOR_RECORD.length - 5;
 
@@ -84,7 +101,8 @@ export const storageCommands: CommandSpec[] = [
       if (recordId !== 0 && recordId !== 1) return fail(CC.NOT_PRESENT);
       if (offset > MC_LOCATOR_RECORD.length) return fail(CC.PARAMETER_OUT_OF_RANGE);
       if (count !== 0xff && count > MAX_READ) return fail(CC.CANNOT_RETURN_BYTES);
-      const end = count === 0xff ? MC_LOCATOR_RECORD.length : Math.min(offset + count, MC_LOCATOR_RECORD.length);
+      const end =
+        count === 0xff ? MC_LOCATOR_RECORD.length : Math.min(offset + count, MC_LOCATOR_RECORD.length);
       return ok([0xff, 0xff, ...MC_LOCATOR_RECORD.subarray(offset, end)]);
     },
   },
@@ -129,7 +147,8 @@ export const storageCommands: CommandSpec[] = [
       if (req.data.length !== 6) return fail(CC.DATA_LENGTH_INVALID);
       const r = req.data.readUInt16LE(0);
       if (r !== ctx.bmc.selReservation) return fail(CC.RESERVATION_INVALID);
-      if (req.data[2] !== 0x43 || req.data[3] !== 0x4c || req.data[4] !== 0x52) return fail(CC.INVALID_DATA_FIELD);
+      if (req.data[2] !== 0x43 || req.data[3] !== 0x4c || req.data[4] !== 0x52)
+        return fail(CC.INVALID_DATA_FIELD);
       return ok([0x01]); // erasure completed
     },
   },

@@ -51,8 +51,12 @@ export interface CommandContext {
   readonly rmcpPlus: boolean;
   /** Ends a session by BMC session ID after the reply; false when there is no such session. */
   readonly closeSession: (id: number) => boolean;
+  /** Whether an active session has this BMC session ID. */
+  readonly hasSession: (id: number) => boolean;
   /** Number of active sessions (Get Channel Info). */
   readonly activeSessions: () => number;
+  /** The UDP port the BMC listens on (SOL's Activate Payload reports it). */
+  readonly port: () => number;
 }
 
 export type Handler = (req: IpmiRequest, ctx: CommandContext) => CommandResult | Promise<CommandResult>;
@@ -67,7 +71,9 @@ export interface CommandSpec {
 }
 
 export function ok(data?: Uint8Array | number[]): CommandResult {
-  return data === undefined ? { cc: CC.OK } : { cc: CC.OK, data: data instanceof Uint8Array ? data : Uint8Array.from(data) };
+  return data === undefined
+    ? { cc: CC.OK }
+    : { cc: CC.OK, data: data instanceof Uint8Array ? data : Uint8Array.from(data) };
 }
 
 export function fail(cc: number): CommandResult {

@@ -8,7 +8,12 @@ export function pad16(password: Uint8Array): Buffer {
 }
 
 /** MD5(P16 ‖ SID ‖ MSG ‖ SEQ ‖ P16), SID and SEQ as the 4 LE header bytes. */
-export function md5AuthCode(password: Uint8Array, sessionId: number, sequence: number, message: Uint8Array): Buffer {
+export function md5AuthCode(
+  password: Uint8Array,
+  sessionId: number,
+  sequence: number,
+  message: Uint8Array,
+): Buffer {
   const p = pad16(password);
   const sid = Buffer.allocUnsafe(4);
   sid.writeUInt32LE(sessionId >>> 0, 0);

@@ -39,7 +39,16 @@ function roleAndName(i: RakpInputs): Buffer {
 
 /** RAKP2 key-exchange auth code: HMAC(Kuid, SIDm ‖ SIDc ‖ Rm ‖ Rc ‖ GUIDc ‖ ROLEm ‖ ULENm ‖ UNAMEm). */
 export function rakp2AuthCode(kuid: Uint8Array, i: RakpInputs): Buffer {
-  return hmac(i.hash, kuid, u32le(i.consoleSessionId), u32le(i.bmcSessionId), i.rm, i.rc, i.guid, roleAndName(i));
+  return hmac(
+    i.hash,
+    kuid,
+    u32le(i.consoleSessionId),
+    u32le(i.bmcSessionId),
+    i.rm,
+    i.rc,
+    i.guid,
+    roleAndName(i),
+  );
 }
 
 /** RAKP3 auth code: HMAC(Kuid, Rc ‖ SIDm ‖ ROLEm ‖ ULENm ‖ UNAMEm). */

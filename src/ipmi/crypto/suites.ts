@@ -84,10 +84,15 @@ export const RMCPP_STATUS = {
  */
 export function matchSuite(auth: number, integrity: number, confidentiality: number): CipherSuite | number {
   if (auth !== AUTH_ALG_HMAC_SHA1 && auth !== AUTH_ALG_HMAC_SHA256) return RMCPP_STATUS.INVALID_AUTH_ALG;
-  if (integrity !== INTEGRITY_NONE && integrity !== INTEGRITY_HMAC_SHA1_96 && integrity !== INTEGRITY_HMAC_SHA256_128) {
+  if (
+    integrity !== INTEGRITY_NONE &&
+    integrity !== INTEGRITY_HMAC_SHA1_96 &&
+    integrity !== INTEGRITY_HMAC_SHA256_128
+  ) {
     return RMCPP_STATUS.INVALID_INTEGRITY_ALG;
   }
-  if (confidentiality !== CONF_NONE && confidentiality !== CONF_AES_CBC_128) return RMCPP_STATUS.INVALID_CONF_ALG;
+  if (confidentiality !== CONF_NONE && confidentiality !== CONF_AES_CBC_128)
+    return RMCPP_STATUS.INVALID_CONF_ALG;
   const s = CIPHER_SUITES.find(
     (c) => c.auth === auth && c.integrity === integrity && c.confidentiality === confidentiality,
   );

@@ -69,6 +69,15 @@ export class Lan15Sessions {
       this.deps.onAuthFailure(source, name.toString('latin1'), 'unknown user name');
       return { cc: 0x81 }; // invalid user name
     }
+    if (Buffer.byteLength(account.password) > 16) {
+      // 1.5 auth codes hold 16 password bytes: the rest would not be checked. Use RMCP+.
+      this.deps.onAuthFailure(
+        source,
+        account.username,
+        'password longer than 16 bytes cannot be used with IPMI 1.5',
+      );
+      return { cc: 0xcc };
+    }
     this.#sweep();
     if (this.#challenges.size >= MAX_CHALLENGES) {
       const oldest = this.#challenges.keys().next().value;
@@ -183,7 +192,10 @@ export function verifyAuthCode(packet: Lan15Packet, password: Buffer): boolean {
   if (!packet.authCode) return false;
   if (packet.authType === AUTH_PASSWORD) return constantTimeEqual(packet.authCode, pad16(password));
   if (packet.authType === AUTH_MD5) {
-    return constantTimeEqual(packet.authCode, md5AuthCode(password, packet.sessionId, packet.sequence, packet.message));
+    return constantTimeEqual(
+      packet.authCode,
+      md5AuthCode(password, packet.sessionId, packet.sequence, packet.message),
+    );
   }
   return false;
 }

@@ -19,7 +19,10 @@ export class AuthFailureLimiter {
   readonly #max: number;
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
 
-  constructor(options: AuthRateLimitOptions = {}, readonly now: () => number = Date.now) {
+  constructor(
+    options: AuthRateLimitOptions = {},
+    readonly now: () => number = Date.now,
+  ) {
     this.#burst = options.burst ?? 6;
     this.#refillMs = options.refillMs ?? 5000;
     this.#max = options.maxSources ?? 4096;

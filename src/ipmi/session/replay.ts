@@ -15,7 +15,8 @@ export class SequenceWindow {
     this.#width = Math.min(width, 32);
     this.#started = start !== undefined;
     this.#highest = start !== undefined ? (start - 1) >>> 0 : 0;
-    this.#seen = 0;
+    // the number before the first expected one counts as used
+    this.#seen = start !== undefined ? 1 : 0;
   }
 
   /** Whether `seq` would be accepted, without changing state. */

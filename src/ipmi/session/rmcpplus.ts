@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AccountSource, BmcAccount } from '../../machine/index.ts';
+import { type AccountSource, type BmcAccount, validateAccount } from '../../machine/index.ts';
 import {
   decodeOpenSessionRequest,
   decodeRakp1,
@@ -42,7 +42,11 @@ export interface HandshakeDeps {
 export function findAccount(accounts: readonly BmcAccount[], name: Buffer): BmcAccount | undefined {
   if (name.length === 0) return undefined;
   const text = name.toString('latin1');
-  return accounts.find((a) => a.username === text && Buffer.byteLength(a.username) === name.length);
+  // Accounts beyond the IPMI limits (possible after a rotation) can never log in.
+  return accounts.find(
+    (a) =>
+      a.username === text && Buffer.byteLength(a.username) === name.length && validateAccount(a) === null,
+  );
 }
 
 /**
@@ -79,7 +83,12 @@ export class RmcpPlusHandshake {
       }
     }
     const refuse = (status: number) =>
-      encodeOpenSessionResponse({ tag: req.tag, status, privilege: 0, consoleSessionId: req.consoleSessionId });
+      encodeOpenSessionResponse({
+        tag: req.tag,
+        status,
+        privilege: 0,
+        consoleSessionId: req.consoleSessionId,
+      });
     const suite = matchSuite(req.auth, req.integrity, req.confidentiality);
     if (typeof suite === 'number') return refuse(suite);
     if (req.privilege > PRIV_ADMIN) return refuse(RMCPP_STATUS.INVALID_ROLE);
@@ -129,35 +138,43 @@ export class RmcpPlusHandshake {
     if ('status' in r) return fail(r.status);
     const h = s.handshake;
     // Retransmitted RAKP1: answer with the RAKP2 already sent.
-    if (h && h.rakp1.equals(payload)) {
+    if (h?.rakp1.equals(payload)) {
       s.lastActivity = this.deps.now();
       return h.rakp2;
     }
     if (s.state === 'active') return fail(RMCPP_STATUS.INVALID_SESSION_ID);
     const key = source.address;
     if (!this.deps.limiter.allowed(key)) {
-      this.deps.onAuthFailure(source, r.username.toString('latin1'), 'too many failed logins from this source');
+      this.deps.onAuthFailure(
+        source,
+        r.username.toString('latin1'),
+        'too many failed logins from this source',
+      );
       return fail(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
     }
-    // Every key exchange counts as an attempt until RAKP3 proves the password (RAKP2 alone lets an
-    // eavesdropper try passwords offline, and a console that gives up after RAKP2 sends nothing).
-    this.deps.limiter.fail(key);
     const requested = r.role & 0x0f;
-    if (requested < 1 || requested > PRIV_ADMIN || (r.role & 0xe0) !== 0) return fail(RMCPP_STATUS.INVALID_ROLE);
+    if (requested < 1 || requested > PRIV_ADMIN || (r.role & 0xe0) !== 0)
+      return fail(RMCPP_STATUS.INVALID_ROLE);
     const account = findAccount(this.deps.accounts(), r.username);
     if (!account) {
+      this.deps.limiter.fail(key);
       this.deps.onAuthFailure(source, r.username.toString('latin1'), 'unknown user name');
       this.#drop(s);
       return fail(RMCPP_STATUS.UNAUTHORIZED_NAME);
     }
     const limit = roleLimit(account.role);
-    const nameOnly = (r.role & 0x10) !== 0;
-    if (!nameOnly && requested > limit) {
+    if (requested > limit) {
+      // Refuse at once rather than granting a session that fails later at Set Session Privilege
+      // Level: ipmitool then names the problem, FreeIPMI prints "privilege level cannot be
+      // obtained", and pyghmi retries at OPERATOR by itself (it does so on 0x09).
       this.deps.onAuthFailure(source, account.username, 'requested privilege above the user limit');
       this.#drop(s);
-      return fail(RMCPP_STATUS.UNAUTHORIZED_ROLE);
+      return fail((r.role & 0x10) !== 0 ? RMCPP_STATUS.INVALID_ROLE : RMCPP_STATUS.UNAUTHORIZED_ROLE);
     }
     if (requested > s.openPrivilege) return fail(RMCPP_STATUS.UNAUTHORIZED_ROLE);
+    // Every RAKP2 sent counts as a failed attempt until RAKP3 proves the password: RAKP2 lets its
+    // receiver test passwords offline, and a console that finds it wrong may just go away.
+    this.deps.limiter.fail(key);
     const password = Buffer.from(account.password, 'utf8');
     const rc = randomBytes(16);
     const inputs = this.#inputs(s, r.rm, rc, r.role, r.username);
@@ -199,11 +216,19 @@ export class RmcpPlusHandshake {
     // Retransmitted RAKP3 after success: the same RAKP4.
     if (s.state === 'active') {
       if (h.rakp3?.equals(payload) && h.rakp4) return h.rakp4;
-      return encodeRakp4({ tag: r.tag, status: RMCPP_STATUS.INVALID_SESSION_ID, consoleSessionId: s.consoleSessionId });
+      return encodeRakp4({
+        tag: r.tag,
+        status: RMCPP_STATUS.INVALID_SESSION_ID,
+        consoleSessionId: s.consoleSessionId,
+      });
     }
     if (r.status !== 0) {
       // The console rejected our RAKP2 (typically: it holds a different password).
-      this.deps.onAuthFailure(source, s.username, `console aborted the handshake (status 0x${r.status.toString(16)})`);
+      this.deps.onAuthFailure(
+        source,
+        s.username,
+        `console aborted the handshake (status 0x${r.status.toString(16)})`,
+      );
       this.#drop(s);
       return null;
     }
@@ -212,7 +237,11 @@ export class RmcpPlusHandshake {
     if (!constantTimeEqual(expected, r.authCode)) {
       this.deps.onAuthFailure(source, s.username, 'wrong password (RAKP3 auth code)');
       this.#drop(s);
-      return encodeRakp4({ tag: r.tag, status: RMCPP_STATUS.INVALID_INTEGRITY_CHECK, consoleSessionId: s.consoleSessionId });
+      return encodeRakp4({
+        tag: r.tag,
+        status: RMCPP_STATUS.INVALID_INTEGRITY_CHECK,
+        consoleSessionId: s.consoleSessionId,
+      });
     }
     this.deps.limiter.refund(source.address);
     const { k1, k2 } = deriveKeys(s.suite.hash, h.sik);

@@ -33,6 +33,11 @@ export interface SessionCommon {
   /** Current privilege level (starts at USER). */
   privilege: number;
   lastActivity: number;
+  /**
+   * The last IPMI request and its reply (null while it runs). A console that times out resends the
+   * same message (same rqSeq) in a new packet: it must get the same answer, not a second execution.
+   */
+  lastRequest?: { readonly message: Buffer; readonly at: number; response: Buffer | null };
   /** Called once when the session ends (Close Session, idle timeout, server close). */
   readonly closeListeners: Array<(reason: string) => void>;
 }
