@@ -195,7 +195,7 @@ export const MESSAGES = {
     "The value '%1' for the parameter %2 is not a format that the parameter can accept.",
     2,
     'Warning',
-    'Correct the value for the query parameter in the request and resubmit the request.',
+    'Correct the value for the query parameter in the request and resubmit the request if the operation failed.',
   ),
   HeaderInvalid: m(
     "Header '%1' is invalid.",

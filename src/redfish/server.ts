@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { type AccountSource, isMachineError, type MachineError } from '../machine/index.ts';
+import { etagListMatches, render } from './etag.ts';
 import { errorBody, fail, message, RedfishError } from './messages.ts';
 import { applyPaging, applySelect, expand, NO_QUERY, parseQuery, type QueryOptions } from './query.ts';
 import {
@@ -223,8 +224,13 @@ export class RedfishServer {
       let principal: Principal | null = null;
       if (!anonymousRead && !anonymousPost) principal = this.#authenticate(req);
       else if (req.headers['x-auth-token'] || req.headers.authorization) {
-        // Credentials on an open URI are still checked, so a revoked token is noticed early.
-        principal = this.#authenticate(req);
+        // Valid credentials on an open URI count (for $expand and privileges); stale ones are ignored
+        // there, so a client holding an expired token can still read the root and log in again.
+        try {
+          principal = this.#authenticate(req);
+        } catch {
+          principal = null;
+        }
       }
       if (!found) throw fail(404, 'ResourceMissingAtURI', [path]);
       const { route, params } = found;
@@ -243,6 +249,15 @@ export class RedfishServer {
           protocol: 'redfish',
         },
       };
+      if (method !== 'GET' && method !== 'HEAD') {
+        // Every change is logged (who, what, outcome); bodies and headers never are (they hold secrets).
+        res.once('finish', () =>
+          this.#log.info(
+            { user: principal?.user ?? null, source: ctx.actor.source, method, path, status: res.statusCode },
+            'redfish: request',
+          ),
+        );
+      }
       if (method === 'GET' || method === 'HEAD') {
         await this.#drain(req);
         this.#read(req, res, ctx, def, path, search, method === 'HEAD');
@@ -550,41 +565,6 @@ export function machineErrorToRedfish(err: MachineError): RedfishError {
     case 'BackendUnavailable':
       return withDetail(503, message('ServiceTemporarilyUnavailable', ['5']), { 'Retry-After': '5' });
   }
-}
-
-// --- representation and ETags ----------------------------------------------------------------------
-
-const renderCache = new Map<string, string>();
-
-/**
- * JSON text of a resource with `@odata.etag` and the strong ETag derived from the content (so it
- * changes exactly when the representation does). Hashes are cached by content.
- */
-export function render(body: Json): { json: string; etag: string } {
-  const plain = JSON.stringify(body);
-  if (!('@odata.id' in body)) return { json: plain, etag: etagOf(plain) };
-  const etag = etagOf(plain);
-  return { json: `{"@odata.etag":${JSON.stringify(etag)},${plain.slice(1)}`, etag };
-}
-
-function etagOf(plain: string): string {
-  let etag = renderCache.get(plain);
-  if (etag === undefined) {
-    etag = `"${createHash('sha1').update(plain).digest('base64url').slice(0, 20)}"`;
-    if (renderCache.size > 2048) renderCache.clear();
-    renderCache.set(plain, etag);
-  }
-  return etag;
-}
-
-/** Strong comparison of an If-Match / If-None-Match list against the current ETag. */
-export function etagListMatches(header: string | string[] | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  const value = Array.isArray(header) ? header.join(',') : header;
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .some((t) => t === '*' || t === etag);
 }
 
 /** Stable per machine in single mode (derived from its UUID), random per process otherwise. */

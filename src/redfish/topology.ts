@@ -14,8 +14,6 @@ export type RedfishSystems =
 export class Topology {
   readonly #systems: RedfishSystems;
   readonly #single: SystemEntry | null;
-  #cacheKey: readonly Machine[] | null = null;
-  #cache: SystemEntry[] = [];
 
   constructor(systems: RedfishSystems) {
     this.#systems = systems;
@@ -32,18 +30,20 @@ export class Topology {
   all(): readonly SystemEntry[] {
     if (this.#single) return [this.#single];
     if (this.#systems.kind !== 'aggregate') return [];
-    const machines = this.#systems.machines();
-    if (machines !== this.#cacheKey) {
-      this.#cacheKey = machines;
-      this.#cache = machines
-        .map((machine) => {
+    // Read on every request: the agent may add or remove machines at any time.
+    return this.#systems
+      .machines()
+      .flatMap((machine) => {
+        // A machine that cannot say who it is (not synced, deleted) is left out until it can.
+        try {
           const { namespace, name } = machine.getIdentity();
           const id = aggregateId(namespace, name);
-          return { id, managerId: id, chassisId: id, machine };
-        })
-        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    }
-    return this.#cache;
+          return [{ id, managerId: id, chassisId: id, machine }];
+        } catch {
+          return [];
+        }
+      })
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   bySystem(id: string): SystemEntry | undefined {

@@ -89,6 +89,7 @@ export function renderSystem(s: SystemEntry): Json {
       '#ComputerSystem.Reset': {
         target: `${base}/Actions/ComputerSystem.Reset`,
         'ResetType@Redfish.AllowableValues': redfishResetTypes(m),
+        '@Redfish.ActionInfo': `${base}/ResetActionInfo`,
       },
     },
   };

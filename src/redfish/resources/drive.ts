@@ -1,22 +1,27 @@
-import type { DiskInfo } from '../../machine/index.ts';
+import type { DiskInfo, Machine } from '../../machine/index.ts';
 import { fail } from '../messages.ts';
 import { collection, type Json, type ResourceDef, systemOf, systemUri } from '../resource.ts';
 import { collectionType, odataType } from '../schemas.ts';
 import { safeId } from '../topology.ts';
 
 /**
- * DriveCollection and Drive (`Storage/1/Drives/{DriveId}`): one per VM disk. `Protocol` follows the
- * disk bus (virtio is a PCIe device); `MediaType` (HDD/SSD) is not known for a virtual disk and is
- * left out.
+ * DriveCollection and Drive (`Storage/1/Drives/{DriveId}`): one per VM disk (CD-ROM drives are the
+ * virtual media, not drives). `Protocol` follows the disk bus (virtio is a PCIe device; unknown
+ * buses are `OEM`); `MediaType` is `HDD`, which is what a Linux guest reports for a virtio disk
+ * (rotational), so Ironic's root-device hints agree with the guest.
  */
 const PROTOCOL: Record<string, string> = { virtio: 'PCIe', sata: 'SATA', scsi: 'SAS', usb: 'USB' };
+
+export function storageDisks(machine: Machine): DiskInfo[] {
+  return machine.getInventory().disks.filter((d) => d.kind !== 'cdrom');
+}
 
 function findDisk(ctx: Parameters<typeof systemOf>[0]): { uri: string; disk: DiskInfo; id: string } {
   const s = systemOf(ctx);
   if (ctx.params.StorageId !== '1')
     throw fail(404, 'ResourceNotFound', ['Storage', ctx.params.StorageId ?? '']);
   const id = ctx.params.DriveId ?? '';
-  const disk = s.machine.getInventory().disks.find((d) => safeId(d.id) === id);
+  const disk = storageDisks(s.machine).find((d) => safeId(d.id) === id);
   if (!disk) throw fail(404, 'ResourceNotFound', ['Drive', id]);
   return { uri: `${systemUri(s)}/Storage/1/Drives/${id}`, disk, id };
 }
@@ -32,7 +37,7 @@ export const drives: ResourceDef = {
       collectionType('DriveCollection'),
       uri,
       'Drive Collection',
-      s.machine.getInventory().disks.map((d) => `${uri}/${safeId(d.id)}`),
+      storageDisks(s.machine).map((d) => `${uri}/${safeId(d.id)}`),
     );
   },
 };
@@ -46,15 +51,12 @@ export const drive: ResourceDef = {
       '@odata.type': odataType('Drive'),
       Id: id,
       Name: disk.name,
-      Model: disk.kind === 'cdrom' ? 'Virtual CD-ROM' : 'Virtual disk',
-      Status: {
-        State: disk.sizeBytes === null && disk.kind !== 'cdrom' ? 'Absent' : 'Enabled',
-        Health: 'OK',
-      },
+      Model: disk.kind === 'lun' ? 'Virtual LUN' : 'Virtual disk',
+      MediaType: 'HDD',
+      Protocol: (disk.bus ? PROTOCOL[disk.bus] : undefined) ?? 'OEM',
+      Status: { State: disk.sizeBytes === null ? 'Absent' : 'Enabled', Health: 'OK' },
     };
     if (disk.sizeBytes !== null) body.CapacityBytes = disk.sizeBytes;
-    const protocol = disk.bus ? PROTOCOL[disk.bus] : undefined;
-    if (protocol) body.Protocol = protocol;
     return body;
   },
 };

@@ -1,6 +1,7 @@
 import type { ResourceDef } from '../resource.ts';
 import { accountService } from './account-service.ts';
-import { bios } from './bios.ts';
+import { managerInsertMediaInfo, resetActionInfo, systemInsertMediaInfo } from './action-info.ts';
+import { bios, biosSettings } from './bios.ts';
 import { chassis, chassisCollection } from './chassis.ts';
 import { computerSystem } from './computer-system.ts';
 import { computerSystemReset } from './computer-system-reset.ts';
@@ -19,10 +20,12 @@ import { session, sessionMembers, sessions } from './session.ts';
 import { sessionService } from './session-service.ts';
 import { simpleStorage, simpleStorageCollection } from './simple-storage.ts';
 import { storage, storageCollection } from './storage.ts';
+import { storageController, storageControllers } from './storage-controller.ts';
 import { systems } from './systems.ts';
 import { task, taskMonitor, tasks } from './task.ts';
 import { taskService } from './task-service.ts';
 import { managerVirtualMedia, systemVirtualMedia } from './virtual-media.ts';
+import { volumes } from './volume.ts';
 
 /** Every URI the service answers, in the order the tree reads. */
 export const RESOURCES: readonly ResourceDef[] = [
@@ -33,7 +36,9 @@ export const RESOURCES: readonly ResourceDef[] = [
   systems,
   computerSystem,
   computerSystemReset,
+  resetActionInfo,
   bios,
+  biosSettings,
   secureBoot,
   ethernetInterfaces,
   ethernetInterface,
@@ -47,10 +52,15 @@ export const RESOURCES: readonly ResourceDef[] = [
   storage,
   drives,
   drive,
+  storageControllers,
+  storageController,
+  volumes,
   ...systemVirtualMedia,
+  systemInsertMediaInfo,
   managers,
   manager,
   ...managerVirtualMedia,
+  managerInsertMediaInfo,
   chassisCollection,
   chassis,
   sessionService,

@@ -26,7 +26,7 @@ export const odataServiceDocument: ResourceDef = {
 };
 
 /** Schemas referenced by the payloads besides the resource types (enums, messages, annotations). */
-const SUPPORT_SCHEMAS = ['Resource', 'Message', 'Settings', 'ActionInfo'];
+const SUPPORT_SCHEMAS = ['Resource', 'Message', 'Settings'];
 
 function metadataDocument(): string {
   const refs: string[] = [];

@@ -2,10 +2,11 @@ import type { DiskInfo } from '../../machine/index.ts';
 import { fail } from '../messages.ts';
 import { collection, type Json, type ResourceDef, systemOf, systemUri } from '../resource.ts';
 import { collectionType, odataType } from '../schemas.ts';
+import { storageDisks } from './drive.ts';
 
 /**
- * SimpleStorageCollection and SimpleStorage: the VM's disks as the `Devices` of one virtual
- * controller, `1` (Ironic's inspection sums `Devices[*].CapacityBytes` for local_gb).
+ * SimpleStorageCollection and SimpleStorage: the VM's disks (not its CD-ROMs, which are the virtual
+ * media) as the `Devices` of one virtual controller, `1` (Ironic's inspection sums `Devices[*].CapacityBytes` for local_gb).
  */
 export function diskDevice(d: DiskInfo): Json {
   const dev: Json = {
@@ -38,7 +39,7 @@ export const simpleStorage: ResourceDef = {
       '@odata.type': odataType('SimpleStorage'),
       Id: id,
       Name: 'Virtual disk controller',
-      Devices: s.machine.getInventory().disks.map(diskDevice),
+      Devices: storageDisks(s.machine).map(diskDevice),
       Status: { State: 'Enabled', Health: 'OK' },
     };
   },

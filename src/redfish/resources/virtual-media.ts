@@ -77,6 +77,7 @@ export function renderVirtualMedia(uri: string, slot: MediaSlot): Json {
         target: `${uri}/Actions/VirtualMedia.InsertMedia`,
         'TransferProtocolType@Redfish.AllowableValues': ['HTTP', 'HTTPS'],
         'TransferMethod@Redfish.AllowableValues': ['Stream', 'Upload'],
+        '@Redfish.ActionInfo': `${uri}/InsertMediaActionInfo`,
       },
       '#VirtualMedia.EjectMedia': { target: `${uri}/Actions/VirtualMedia.EjectMedia` },
     },
