@@ -44,6 +44,19 @@ export function accountFromSecret(
   return { account: { username, password, role: 'Administrator' }, problem: null };
 }
 
+const FIRST_SYNC_WAIT_MS = 10_000;
+
+async function firstSync(informer: Informer<SecretObject>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    informer.start(),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, FIRST_SYNC_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** Watches one Secret (a field-selected watch, so a Role limited to that name suffices). */
 export class SecretCredentials implements CredentialSource {
   readonly #informer: Informer<SecretObject>;
@@ -95,8 +108,12 @@ export class SecretCredentials implements CredentialSource {
     if (changed) this.#onChange(problem);
   }
 
+  /**
+   * Waits (bounded) for the first read. If the Secret cannot be read yet (e.g. RBAC not yet in
+   * place), the BMC starts refusing logins and picks the credentials up when the read succeeds.
+   */
   async start(): Promise<void> {
-    await this.#informer.start();
+    await firstSync(this.#informer);
     this.#refresh();
   }
 
@@ -167,7 +184,7 @@ export class SecretTls {
   }
 
   async start(): Promise<void> {
-    await this.#informer.start();
+    await firstSync(this.#informer);
     this.#read();
   }
 
