@@ -87,16 +87,29 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
 
   test('a rotated password is accepted and the old one refused, without an agent restart', async () => {
     const pod = (await c.getJson(['pods', '-l', 'bmc.kubevirt.io/placement=shared'])).items[0];
+    const loaded = async () =>
+      (await c.getJson(['events'])).items.filter(
+        (e: { involvedObject: { name: string }; reason: string }) =>
+          e.involvedObject.name === 'sample-vm-bmc' && e.reason === 'CredentialsLoaded',
+      ).length;
+    const before = await loaded();
     await c.kubectlOk(
       ['apply', '-f', '-'],
       secretYaml('default', 'sample-vm-bmc-auth', 'admin', 'rotated-pw-2'),
     );
+    // The agent says when it applied the change (an Event); no guessing with failed logins, which
+    // the BMC rate-limits.
+    await waitFor(async () => (await loaded()) > before, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      what: 'CredentialsLoaded Event',
+    });
     await waitFor(
       async () =>
         (await ipmitool(status.endpoints.ipmi, 'admin', 'rotated-pw-2', 'power', 'status')).code === 0,
       {
         timeoutMs: 20_000,
-        intervalMs: 300,
+        intervalMs: 1500,
         what: 'the new password accepted',
       },
     );
@@ -104,9 +117,13 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
     assert.notEqual(old.code, 0);
     const rf = await curl(`${status.endpoints.redfish}/redfish/v1/Systems/1`, 'admin', 'change-me-now');
     assert.equal(rf.stdout.trim().split('\n').at(-1), '401');
-    const same = (await c.getJson(['pods', '-l', 'bmc.kubevirt.io/placement=shared'])).items[0];
-    assert.equal(same.metadata.uid, pod.metadata.uid, 'same agent pod');
-    assert.equal(same.status.containerStatuses[0].restartCount, 0);
+    const now = (await c.getJson(['pods', '-l', 'bmc.kubevirt.io/placement=shared'])).items;
+    assert.deepEqual(
+      now.map((p: { metadata: { uid: string } }) => p.metadata.uid),
+      [pod.metadata.uid],
+      'the same agent pod',
+    );
+    assert.equal(now[0].status.containerStatuses[0].restartCount, 0);
   });
 
   test('a Secret over the IPMI limits is a clear condition, not a crash loop', async () => {

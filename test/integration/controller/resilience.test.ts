@@ -16,7 +16,11 @@ describe('controller resilience', { skip: missingClients('kubectl'), timeout: 30
     n++;
     await c.kubectlOk(
       ['apply', '-f', '-'],
-      [vmYaml('default', `vm${n}`), secretYaml('default', `auth${n}`, 'admin', 'pw'), bmcYaml('default', `bmc${n}`, `vm${n}`, `auth${n}`)].join('---\n'),
+      [
+        vmYaml('default', `vm${n}`),
+        secretYaml('default', `auth${n}`, 'admin', 'pw'),
+        bmcYaml('default', `bmc${n}`, `vm${n}`, `auth${n}`),
+      ].join('---\n'),
     );
     await c.kubectlOk(['wait', '--for=condition=Ready', `vmbmc/bmc${n}`, '--timeout=60s'], undefined, 70_000);
   }
