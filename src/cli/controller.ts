@@ -104,7 +104,16 @@ Examples:
     )
     .action(async (flags: ControllerFlags) => {
       const log = makeLogger('kubevirtbmc-controller', flags.logLevel);
-      const kc = loadKubeConfig(flags.kubeconfig);
+      let kc: KubeConfig;
+      try {
+        kc = loadKubeConfig(flags.kubeconfig);
+      } catch (err) {
+        process.stderr.write(
+          `kubevirtbmc controller: cannot load the kubeconfig: ${(err as Error).message}\n`,
+        );
+        process.exitCode = 2;
+        return;
+      }
       const image =
         flags.agentImage ??
         process.env.KUBEVIRTBMC_AGENT_IMAGE ??
