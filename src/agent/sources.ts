@@ -27,13 +27,20 @@ interface BmcObject {
   [k: string]: unknown;
 }
 
-/** The definition of a BMC placed on the shared agent, or null when it is not (yet) ours to serve. */
-export function definitionFromBmc(b: BmcObject): BmcDefinition | null {
+/**
+ * The definition of a BMC placed on the shared agent, or null when it is not (yet) ours to serve.
+ * With `ports` given (standalone, no controller), those are used instead of the status.
+ */
+export function definitionFromBmc(
+  b: BmcObject,
+  ports?: { ipmi: number; redfish: number },
+): BmcDefinition | null {
   const ns = b.metadata.namespace ?? 'default';
   const vm = b.spec?.virtualMachineRef?.name;
   const secret = b.spec?.authSecretRef?.name;
   if (!vm || !secret || b.metadata.deletionTimestamp) return null;
-  if (b.status?.placement !== 'shared' || !b.status.ports) return null;
+  const assigned = ports ?? (b.status?.placement === 'shared' ? b.status.ports : undefined);
+  if (!assigned) return null;
   const ipmiOn = b.spec?.ipmi?.enabled !== false;
   const redfishOn = b.spec?.redfish?.enabled !== false;
   const tlsName = b.spec?.redfish?.tlsSecretRef?.name;
@@ -49,36 +56,70 @@ export function definitionFromBmc(b: BmcObject): BmcDefinition | null {
     },
     credentials: { kind: 'secret', name: secret },
     tls: tlsName && redfishOn ? { kind: 'secret', name: tlsName } : null,
-    ipmiPort: ipmiOn ? (b.status.ports.ipmi ?? 0) : 0,
-    redfishPort: redfishOn ? (b.status.ports.redfish ?? 0) : 0,
+    ipmiPort: ipmiOn ? (assigned.ipmi ?? 0) : 0,
+    redfishPort: redfishOn ? (assigned.redfish ?? 0) : 0,
   };
+}
+
+export interface NamespaceSourceOptions {
+  /**
+   * Standalone (no controller): serve every BMC of the namespace, the i-th on base+i. Each BMC
+   * keeps its offset while it exists; a new one takes the lowest free offset.
+   */
+  basePorts?: { ipmi: number; redfish: number };
+  logger?: Logger;
 }
 
 export class NamespaceSource {
   readonly #informer: Informer<BmcObject>;
   readonly #onChange: (defs: BmcDefinition[]) => void;
+  readonly #base: { ipmi: number; redfish: number } | undefined;
+  readonly #offsets = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(
     client: KubeClient,
     namespace: string,
     onChange: (defs: BmcDefinition[]) => void,
-    logger?: Logger,
+    options: NamespaceSourceOptions = {},
   ) {
+    this.#base = options.basePorts;
     this.#onChange = onChange;
     this.#informer = new Informer(client, {
       path: `/apis/bmc.kubevirt.io/v1beta1/namespaces/${namespace}/virtualmachinebmcs`,
-      logger,
+      ...(options.logger ? { logger: options.logger } : {}),
     });
     this.#informer.on(() => this.#schedule());
   }
 
   definitions(): BmcDefinition[] {
-    return this.#informer
+    const items = this.#informer
       .list()
-      .map(definitionFromBmc)
-      .filter((d): d is BmcDefinition => d !== null)
-      .sort((a, b) => a.key.localeCompare(b.key));
+      .slice()
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const base = this.#base;
+    if (!base) {
+      return items.map((b) => definitionFromBmc(b)).filter((d): d is BmcDefinition => d !== null);
+    }
+    const names = new Set(items.map((b) => b.metadata.name));
+    for (const n of [...this.#offsets.keys()]) if (!names.has(n)) this.#offsets.delete(n);
+    const used = new Set(this.#offsets.values());
+    const out: BmcDefinition[] = [];
+    for (const b of items) {
+      let off = this.#offsets.get(b.metadata.name);
+      if (off === undefined) {
+        off = 0;
+        while (used.has(off)) off++;
+        used.add(off);
+        this.#offsets.set(b.metadata.name, off);
+      }
+      const d = definitionFromBmc(b, {
+        ipmi: base.ipmi > 0 ? base.ipmi + off : 0,
+        redfish: base.redfish > 0 ? base.redfish + off : 0,
+      });
+      if (d) out.push(d);
+    }
+    return out;
   }
 
   /** Changes often come in bursts (the controller writes many statuses): apply them together. */

@@ -97,13 +97,17 @@ Modes:
                  --username admin --password-file ./bmc-password --ipmi-port 6230 --redfish-port 8000
                A BMC for a VM of any cluster, no controller or CRD needed.
   per-vm       kubevirtbmc agent --vm NS/VM --bmc BMC --auth-secret SECRET   (what the controller runs)
-  shared       kubevirtbmc agent --namespace NS   (every VirtualMachineBMC of NS, each on its own ports)
+  shared       kubevirtbmc agent --namespace NS   (what the controller runs: every VirtualMachineBMC of NS
+               placed on the shared agent, each on the ports recorded in its status)
+  namespace    kubevirtbmc agent --namespace NS --kubeconfig ~/.kube/config --ipmi-port 6230 --redfish-port 8000
+               every VirtualMachineBMC of NS without a controller: the i-th (by name) on 6230+i and
+               8000+i, credentials from each one's Secret; GET /status lists who is where
 
 Ports below 1024 need privileges; in a pod the controller uses 10623/UDP, 10080/TCP (10443 with TLS)
 and 8081/TCP. Audit: every power, boot and media action is logged and recorded as a Kubernetes Event
 (who, from where, over which protocol). See docs/agent.md.`,
     )
-    .action(async (flags: AgentFlags) => {
+    .action(async (flags: AgentFlags, cmd: Command) => {
       const log = makeLogger('kubevirtbmc-agent', flags.logLevel);
       if (!flags.vm && !flags.namespace) return fail('give --vm NAMESPACE/NAME or --namespace NAMESPACE');
       if (flags.vm && flags.namespace) return fail('--vm and --namespace are exclusive');
@@ -203,7 +207,15 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
             },
           ]);
         } else {
-          source = new NamespaceSource(client, flags.namespace!, (defs) => void host.sync(defs), log);
+          // Ports given on the command line: standalone, every BMC of the namespace on base+i.
+          // Otherwise: the shared agent of a controller, ports from each BMC's status.
+          const explicit =
+            cmd.getOptionValueSource('ipmiPort') === 'cli' ||
+            cmd.getOptionValueSource('redfishPort') === 'cli';
+          source = new NamespaceSource(client, flags.namespace!, (defs) => void host.sync(defs), {
+            logger: log,
+            ...(explicit ? { basePorts: { ipmi: flags.ipmiPort, redfish: flags.redfishPort } } : {}),
+          });
           await source.start();
         }
       } catch (err) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
-import { curl, freePort, ipmitool, REPO, run, TestCluster, vmYaml } from './helpers.ts';
+import { bmcYaml, curl, freePort, ipmitool, REPO, run, secretYaml, TestCluster, vmYaml } from './helpers.ts';
 
 const BIN = join(REPO, 'bin/kubevirtbmc.js');
 
@@ -132,6 +132,107 @@ describe('standalone agent', { skip: missingClients('kubectl', 'ipmitool'), time
         .once('error', reject)
         .listen(port, '127.0.0.1', () => s.close(() => resolve()));
     });
+  });
+});
+
+/** Two consecutive free ports (base and base+1) for `protocol`. */
+async function freePair(protocol: 'tcp' | 'udp'): Promise<number> {
+  const dgram = await import('node:dgram');
+  const net = await import('node:net');
+  const free = (p: number) =>
+    new Promise<boolean>((resolve) => {
+      if (protocol === 'udp') {
+        const s = dgram.createSocket('udp4');
+        s.once('error', () => resolve(false));
+        s.bind(p, '127.0.0.1', () => s.close(() => resolve(true)));
+      } else {
+        const s = net.createServer().once('error', () => resolve(false));
+        s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+      }
+    });
+  for (;;) {
+    const p = await freePort(protocol);
+    if (p < 65535 && (await free(p + 1))) return p;
+  }
+}
+
+describe('agent serving every VirtualMachineBMC of a namespace, without a controller', {
+  skip: missingClients('kubectl', 'ipmitool'),
+  timeout: 300_000,
+}, () => {
+  let c: TestCluster;
+  let agent: ChildProcess;
+  let health = '';
+  let ipmiBase = 0;
+
+  before(async () => {
+    c = await TestCluster.start();
+    await c.kubectlOk(['apply', '-k', 'deploy/crd/']);
+    await c.kubectlOk(
+      ['apply', '-f', '-'],
+      [
+        vmYaml('default', 'vm-a'),
+        vmYaml('default', 'vm-b'),
+        secretYaml('default', 'auth-a', 'alice', 'pw-a'),
+        secretYaml('default', 'auth-b', 'bob', 'pw-b'),
+        bmcYaml('default', 'bmc-a', 'vm-a', 'auth-a'),
+        bmcYaml('default', 'bmc-b', 'vm-b', 'auth-b'),
+      ].join('---\n'),
+    );
+    ipmiBase = await freePair('udp');
+    const rfBase = await freePair('tcp');
+    const mp = await freePort();
+    health = `http://127.0.0.1:${mp}`;
+    agent = spawn(
+      process.execPath,
+      [
+        BIN,
+        'agent',
+        '--namespace',
+        'default',
+        '--kubeconfig',
+        c.sim.kubeconfigPath,
+        '--ipmi-port',
+        String(ipmiBase),
+        '--redfish-port',
+        String(rfBase),
+        '--metrics-port',
+        String(mp),
+      ],
+      { stdio: 'ignore', env: { ...process.env, POD_IP: '' } },
+    );
+    await waitFor(async () => (await fetch(`${health}/readyz`).catch(() => null))?.status === 200, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: 'agent ready',
+    });
+  });
+  after(async () => {
+    if (agent && agent.exitCode === null) agent.kill('SIGKILL');
+    await c?.stop();
+  });
+
+  test('each BMC on base+i with its own credentials; /status says where', async () => {
+    const st = (await (await fetch(`${health}/status`)).json()) as Array<{
+      key: string;
+      endpoints: { ipmi: string };
+    }>;
+    assert.deepEqual(
+      st.map((s) => [s.key, s.endpoints.ipmi]),
+      [
+        ['default/bmc-a', `127.0.0.1:${ipmiBase}`],
+        ['default/bmc-b', `127.0.0.1:${ipmiBase + 1}`],
+      ],
+    );
+    assert.equal(
+      (await ipmitool(`127.0.0.1:${ipmiBase}`, 'alice', 'pw-a', 'power', 'status')).stdout.trim(),
+      'Chassis Power is off',
+    );
+    assert.equal(
+      (await ipmitool(`127.0.0.1:${ipmiBase + 1}`, 'bob', 'pw-b', 'power', 'status')).stdout.trim(),
+      'Chassis Power is off',
+    );
+    assert.notEqual((await ipmitool(`127.0.0.1:${ipmiBase}`, 'bob', 'pw-b', 'power', 'status')).code, 0);
   });
 });
 
