@@ -141,37 +141,41 @@ export class Informer<T extends WatchedObject> {
         this.#abort = abort;
         let gone = false;
         const timeout = this.#opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 120);
-        await this.#client.stream(
-          this.#opts.path,
-          {
-            watch: 1,
-            resourceVersion: this.#rv || undefined,
-            allowWatchBookmarks: true,
-            timeoutSeconds: timeout,
-            labelSelector: this.#opts.labelSelector,
-            fieldSelector: this.#opts.fieldSelector,
-          },
-          (ev) => {
-            const { type, object } = ev as { type: string; object: T & { code?: number } };
-            if (type === 'ERROR') {
-              if (object?.code === 410) gone = true;
-              abort.abort();
-              return;
-            }
-            if (object?.metadata?.resourceVersion) this.#rv = object.metadata.resourceVersion;
-            if (type === 'BOOKMARK') return;
-            const k = this.#key(object);
-            const old = this.#items.get(k);
-            if (type === 'DELETED') {
-              this.#items.delete(k);
-              this.#emit('delete', old ?? object);
-            } else {
-              this.#items.set(k, object);
-              this.#emit(old ? 'update' : 'add', object, old);
-            }
-          },
-          abort.signal,
-        );
+        // A watch whose connection died silently never ends by itself: end it client-side too.
+        const watchdog = setTimeout(() => abort.abort(), (timeout + 30) * 1000);
+        await this.#client
+          .stream(
+            this.#opts.path,
+            {
+              watch: 1,
+              resourceVersion: this.#rv || undefined,
+              allowWatchBookmarks: true,
+              timeoutSeconds: timeout,
+              labelSelector: this.#opts.labelSelector,
+              fieldSelector: this.#opts.fieldSelector,
+            },
+            (ev) => {
+              const { type, object } = ev as { type: string; object: T & { code?: number } };
+              if (type === 'ERROR') {
+                if (object?.code === 410) gone = true;
+                abort.abort();
+                return;
+              }
+              if (object?.metadata?.resourceVersion) this.#rv = object.metadata.resourceVersion;
+              if (type === 'BOOKMARK') return;
+              const k = this.#key(object);
+              const old = this.#items.get(k);
+              if (type === 'DELETED') {
+                this.#items.delete(k);
+                this.#emit('delete', old ?? object);
+              } else {
+                this.#items.set(k, object);
+                this.#emit(old ? 'update' : 'add', object, old);
+              }
+            },
+            abort.signal,
+          )
+          .finally(() => clearTimeout(watchdog));
         this.#backoffMs = 0;
         if (gone) needList = true;
       } catch (err) {
