@@ -2,6 +2,7 @@
  * Pure builders of the objects the controller owns. Each returns the desired object; the
  * reconciler compares it with the live one and writes only when they differ.
  */
+import { backendRoleRules } from '../kubevirt/rbac.ts';
 import { bmcObjectName, SHARED_AGENT_NAME } from './names.ts';
 import {
   AGENT_IPMI_PORT,
@@ -115,8 +116,10 @@ export function serviceAccount(
 }
 
 /**
- * The agent's permissions: exactly the named VMs (and their instances) and Secrets, the
- * KubeVirt subresources it calls, DataVolumes for virtual media, and Events for its audit trail.
+ * The agent's permissions: what the KubeVirt backend needs for its VMs (`backendRoleRules`, every
+ * VM and VMI verb limited to the named VMs; DataVolumes and image-credential Secrets cannot be, as
+ * their names are generated per insert), plus reading exactly the named Secrets, recording Events
+ * (the audit trail) and reading its VirtualMachineBMC(s).
  */
 export function agentRules(opts: {
   vms: readonly string[];
@@ -126,63 +129,25 @@ export function agentRules(opts: {
 }): unknown[] {
   const vms = [...new Set(opts.vms)].sort();
   const secrets = [...new Set(opts.secrets)].sort();
-  const rules: unknown[] = [
-    {
-      apiGroups: ['kubevirt.io'],
-      resources: ['virtualmachines'],
-      resourceNames: vms,
-      verbs: ['get', 'list', 'watch', 'patch', 'update'],
-    },
-    {
-      apiGroups: ['kubevirt.io'],
-      resources: ['virtualmachineinstances'],
-      resourceNames: vms,
-      verbs: ['get', 'list', 'watch', 'patch'],
-    },
-    {
-      apiGroups: ['subresources.kubevirt.io'],
-      resources: ['virtualmachines/start', 'virtualmachines/stop', 'virtualmachines/restart'],
-      resourceNames: vms,
-      verbs: ['update'],
-    },
-    {
-      apiGroups: ['subresources.kubevirt.io'],
-      resources: [
-        'virtualmachineinstances/pause',
-        'virtualmachineinstances/unpause',
-        'virtualmachineinstances/softreboot',
-        'virtualmachineinstances/reset',
-        'virtualmachineinstances/console',
-      ],
-      resourceNames: vms,
-      verbs: ['get', 'update'],
-    },
-    // Virtual media: DataVolume names are generated per insert, and RBAC cannot limit create by name.
-    {
-      apiGroups: ['cdi.kubevirt.io'],
-      resources: ['datavolumes'],
-      verbs: ['get', 'list', 'watch', 'create', 'delete', 'patch'],
-    },
+  const rules: unknown[] = backendRoleRules(vms[0] ?? '').map((r) =>
+    r.resourceNames ? { ...r, resourceNames: vms } : { ...r },
+  );
+  rules.push(
     { apiGroups: [''], resources: ['secrets'], resourceNames: secrets, verbs: ['get', 'list', 'watch'] },
-    // Credentials of a virtual-media image go in a new Secret (owned by the VM) that CDI reads.
-    // Create only: the agent can neither read nor delete Secrets it was not given by name.
-    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  ];
-  if (opts.bmc !== null) {
-    rules.push({
-      apiGroups: ['bmc.kubevirt.io'],
-      resources: ['virtualmachinebmcs'],
-      resourceNames: [opts.bmc],
-      verbs: ['get', 'list', 'watch'],
-    });
-  } else {
-    rules.push({
-      apiGroups: ['bmc.kubevirt.io'],
-      resources: ['virtualmachinebmcs'],
-      verbs: ['get', 'list', 'watch'],
-    });
-  }
+    opts.bmc !== null
+      ? {
+          apiGroups: ['bmc.kubevirt.io'],
+          resources: ['virtualmachinebmcs'],
+          resourceNames: [opts.bmc],
+          verbs: ['get', 'list', 'watch'],
+        }
+      : {
+          apiGroups: ['bmc.kubevirt.io'],
+          resources: ['virtualmachinebmcs'],
+          verbs: ['get', 'list', 'watch'],
+        },
+  );
   return rules;
 }
 

@@ -68,7 +68,7 @@ describe('per-vm placement', () => {
     }>;
     const vmRule = rules.find((r) => r.resources.includes('virtualmachines'))!;
     assert.deepEqual(vmRule.resourceNames, ['vm1']);
-    const secretRule = rules.find((r) => r.resources.includes('secrets'))!;
+    const secretRule = rules.find((r) => r.resources.includes('secrets') && r.resourceNames)!;
     assert.deepEqual(secretRule.resourceNames, ['vm1-auth']);
     assert.ok(!secretRule.verbs.includes('update'));
     const sub = rules.find((r) => r.resources.includes('virtualmachines/start'))!;
@@ -221,7 +221,10 @@ describe('per-vm placement', () => {
       resources: string[];
       resourceNames?: string[];
     }>;
-    assert.deepEqual(role.find((r) => r.resources.includes('secrets'))!.resourceNames, ['auth', 'tls']);
+    assert.deepEqual(role.find((r) => r.resources.includes('secrets') && r.resourceNames)!.resourceNames, [
+      'auth',
+      'tls',
+    ]);
   });
 
   test('a missing TLS Secret is reported', async () => {
