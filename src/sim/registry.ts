@@ -419,8 +419,8 @@ export class Registry {
     if (opts.dryRun) return this.present(t, out);
     const key = storageKey(t);
     if (out.metadata.deletionTimestamp && (out.metadata.finalizers ?? []).length === 0) {
-      const last = this.store.put(key, this.toStored(out));
-      this.store.remove(key, last.metadata.namespace, last.metadata.name);
+      // the last finalizer is gone: the object is deleted by this write (a single DELETED event)
+      const last = this.store.remove(key, out.metadata.namespace, out.metadata.name, this.toStored(out))!;
       return this.present(t, last);
     }
     return this.present(t, this.store.put(key, this.toStored(out)));

@@ -13,7 +13,15 @@ import {
   openApiV3Index,
   VERSION_INFO,
 } from './discovery.ts';
-import { ApiError, badRequest, expired, internalError, methodNotAllowed, notFound } from './errors.ts';
+import {
+  ApiError,
+  badRequest,
+  expired,
+  internalError,
+  methodNotAllowed,
+  notFound,
+  unsupportedMediaType,
+} from './errors.ts';
 import type { Registry } from './registry.ts';
 import { apiVersionOf, type ResourceType, storageKey } from './resources.ts';
 import { unknownFields } from './schema.ts';
@@ -508,6 +516,15 @@ export class ApiServer {
     t: ResourceType,
   ): Promise<number> {
     const reg = this.o.registry;
+    const bodyType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    if (
+      (info.verb === 'create' || info.verb === 'update') &&
+      bodyType &&
+      !['application/json', '*/*'].includes(bodyType)
+    ) {
+      // e.g. protobuf from client-go: a 415 makes client-go fall back to JSON
+      throw unsupportedMediaType(['application/json', 'application/yaml']);
+    }
     const q = info.query;
     const ns = info.namespace;
     const sub = info.subresource;
@@ -594,6 +611,20 @@ export class ApiServer {
           body = parseJsonBody(raw);
         } else {
           body = undefined;
+        }
+        if (
+          !t.builtin &&
+          t.schema &&
+          q.get('fieldValidation') === 'Strict' &&
+          body &&
+          typeof body === 'object' &&
+          !Array.isArray(body)
+        ) {
+          const unknown = unknownFields(t.schema, body);
+          if (unknown.length)
+            throw badRequest(
+              `strict decoding error: ${unknown.map((f) => `unknown field "${f}"`).join(', ')}`,
+            );
         }
         const r = reg.patch(t, ns, info.name!, ct, body, { ...wopts, force: q.get('force') === 'true' });
         return this.ok(res, r.obj, r.created ? 201 : 200);

@@ -117,7 +117,7 @@ export class Store {
   }
 
   /** Removes obj and emits DELETED carrying its last state with a new resourceVersion. */
-  remove(key: string, ns: string | undefined, name: string): Obj | undefined {
+  remove(key: string, ns: string | undefined, name: string, finalState?: Obj): Obj | undefined {
     const m = this.data.get(key);
     const id = nsName(ns, name);
     const old = m?.get(id);
@@ -125,7 +125,7 @@ export class Store {
     m.delete(id);
     if (old.metadata.uid) this.byUid.delete(old.metadata.uid);
     const rv = ++this.counter;
-    const last = clone(old);
+    const last = clone(finalState ?? old);
     last.metadata.resourceVersion = String(rv);
     this.emit({ rv, key, type: 'DELETED', obj: last, old });
     return clone(last);

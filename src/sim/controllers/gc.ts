@@ -84,7 +84,10 @@ export class GarbageCollector {
 
   sweep(): void {
     const snapshot = [...this.reg.store.all()].map(([k, o]) => [k, o] as [string, Obj]);
-    for (const [key, o] of snapshot) {
+    for (const [key, snap] of snapshot) {
+      // earlier steps of this sweep may have changed or removed it
+      const o = this.reg.store.peek(key, snap.metadata.namespace, snap.metadata.name);
+      if (!o || o.metadata.uid !== snap.metadata.uid) continue;
       const md = o.metadata;
       // 1. dependents whose owners are all absent
       const refs: Obj[] = md.ownerReferences ?? [];
