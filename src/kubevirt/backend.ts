@@ -137,6 +137,14 @@ export class KubeVirtBackend {
     await Promise.all([this.#vms.stop(), this.#vmis.stop(), this.#dvs.stop()]);
   }
 
+  /**
+   * True when every cache has synced and has a watch open: the backend is following the cluster
+   * live (for a readiness probe). While false, reads still answer from the last known state.
+   */
+  get connected(): boolean {
+    return this.#synced && [this.#vms, this.#vmis, this.#dvs].every((i) => i.watching || !i.available);
+  }
+
   /** API requests this backend made (lists, watches, writes, console connections). */
   get apiRequestCount(): number {
     return this.#api.requestCount;

@@ -67,6 +67,7 @@ export class SharedInformer<T extends KubeObject> {
   #syncWaiters: (() => void)[] = [];
   #running: Promise<void> | null = null;
   #watch: AbortController | null = null;
+  #watching = false;
   /** Counters for tests and metrics. */
   readonly stats = { lists: 0, watches: 0, failures: 0, expired: 0 };
 
@@ -82,6 +83,16 @@ export class SharedInformer<T extends KubeObject> {
   /** False when the server does not serve this kind at all (404 on list, e.g. CDI not installed). */
   get available(): boolean {
     return this.#available;
+  }
+
+  /** True while a watch stream is open and delivering (the cache is live, not reconnecting). */
+  get watching(): boolean {
+    return this.#watching;
+  }
+
+  /** The newest resourceVersion this cache has seen (list, events, bookmarks). */
+  get resourceVersion(): string {
+    return this.#resourceVersion;
   }
 
   get lastError(): string | null {
@@ -291,6 +302,7 @@ export class SharedInformer<T extends KubeObject> {
       const finish = (err: unknown) => {
         if (finished) return;
         finished = true;
+        this.#watching = false;
         clearTimeout(watchdog);
         signal.removeEventListener('abort', onAbort);
         controller?.abort();
@@ -334,6 +346,7 @@ export class SharedInformer<T extends KubeObject> {
           controller = c;
           this.#watch = c;
           if (finished) c.abort();
+          else this.#watching = true;
         })
         .catch((err) => finish(err));
     });

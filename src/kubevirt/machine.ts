@@ -43,7 +43,7 @@ import { KubeVirtConsole } from './console.ts';
 import { isWriteConflict, KubeApiError, toMachineError } from './errors.ts';
 import type { SharedInformer } from './informer.ts';
 import { identityOf, inventoryOf } from './inventory.ts';
-import { annotationOps, guardedPatch, type PatchOp } from './json-patch.ts';
+import { annotationOps, guardedPatch, isNewerResourceVersion, type PatchOp } from './json-patch.ts';
 import type { KubeApi } from './kube-api.ts';
 import {
   DRIVE_IN_USE_MESSAGE,
@@ -99,8 +99,6 @@ interface Snapshot {
 interface Expectation {
   readonly state: PowerState;
   readonly from: readonly PowerState[];
-  readonly vmVersion: string | undefined;
-  readonly vmiVersion: string | undefined;
   readonly until: number;
 }
 
@@ -185,16 +183,16 @@ export class KubeVirtMachine implements Machine {
   getPowerState(): PowerState {
     const vm = this.#vm();
     const vmi = this.#vmi();
-    const computed = powerStateOf(vm, vmi);
+    const computed = powerStateOf(vm, vmi, {
+      vmiCacheCurrent: !isNewerResourceVersion(vm.metadata?.resourceVersion, this.#c.vmis.resourceVersion),
+    });
     const e = this.#expect;
-    if (
-      e &&
-      Date.now() < e.until &&
-      e.from.includes(computed) &&
-      vm.metadata?.resourceVersion === e.vmVersion &&
-      vmi?.metadata?.resourceVersion === e.vmiVersion
-    ) {
-      return e.state;
+    // Until KubeVirt's reaction shows in the cache (the computed state leaves where it was), report
+    // the transition the accepted action started; KubeVirt's intermediate writes (e.g. the VMI's
+    // grace period before the stop itself) must not make it flicker back.
+    if (e) {
+      if (Date.now() < e.until && e.from.includes(computed)) return e.state;
+      this.#expect = null; // KubeVirt reacted (or took too long): the cache speaks from now on
     }
     return computed;
   }
@@ -308,7 +306,7 @@ export class KubeVirtMachine implements Machine {
               );
             },
           );
-          this.#expectAfter(step.action, state, vm, vmi);
+          this.#expectAfter(step.action, state);
         } catch (err) {
           if (!(err instanceof KubeApiError && plan.alreadyDone?.test(err.message))) {
             throw toMachineError(err, `KubeVirt refused ${action}`);
@@ -325,22 +323,12 @@ export class KubeVirtMachine implements Machine {
   }
 
   /** Right after an accepted start/stop, report the transition until the cache shows KubeVirt's reaction. */
-  #expectAfter(
-    action: string,
-    state: PowerState,
-    vm: VirtualMachine,
-    vmi: VirtualMachineInstance | undefined,
-  ): void {
+  #expectAfter(action: string, state: PowerState): void {
     let expectation: Pick<Expectation, 'state' | 'from'> | null = null;
     if (action === 'start') expectation = { state: 'PoweringOn', from: ['Off', 'PoweringOff'] };
     else if (action === 'stop') expectation = { state: 'PoweringOff', from: ['On', 'PoweringOn', 'Paused'] };
     if (!expectation?.from.includes(state)) return;
-    this.#expect = {
-      ...expectation,
-      vmVersion: vm.metadata?.resourceVersion,
-      vmiVersion: vmi?.metadata?.resourceVersion,
-      until: Date.now() + 10_000,
-    };
+    this.#expect = { ...expectation, until: Date.now() + 10_000 };
     if (this.#expectTimer) clearTimeout(this.#expectTimer);
     this.#expectTimer = setTimeout(() => {
       this.#expect = null;

@@ -55,6 +55,25 @@ export function stopExpected(vm: VirtualMachine, vmi: VirtualMachineInstance): b
   );
 }
 
+/** KubeVirt's `printableStatus` values, as power states (consulted only while the VMI cache lags). */
+export const PRINTABLE_STATUS: Readonly<Record<string, PowerState>> = {
+  Running: 'On',
+  Migrating: 'On',
+  Paused: 'Paused',
+  Starting: 'PoweringOn',
+  Provisioning: 'PoweringOn',
+  WaitingForVolumeBinding: 'PoweringOn',
+  ErrorUnschedulable: 'PoweringOn',
+  ErrImagePull: 'PoweringOn',
+  ImagePullBackOff: 'PoweringOn',
+  ErrorPvcNotFound: 'PoweringOn',
+  DataVolumeError: 'PoweringOn',
+  CrashLoopBackOff: 'PoweringOn',
+  Stopping: 'PoweringOff',
+  Terminating: 'PoweringOff',
+  Stopped: 'Off',
+};
+
 /**
  * The power state of a VM, from the VM and its VMI as cached. The precedence follows KubeVirt's own
  * `printableStatus` (Terminating, Stopping, Paused, Running, Starting, Stopped), but is computed from
@@ -69,8 +88,24 @@ export function stopExpected(vm: VirtualMachine, vmi: VirtualMachineInstance): b
  * | VMI ""/Pending/Scheduling/Scheduled (Starting)              | PoweringOn  |
  * | no VMI or a final one, a start expected (Starting, CrashLoopBackOff, Provisioning…) | PoweringOn |
  * | no VMI or a final one, no start expected (Stopped, Halted)  | Off         |
+ *
+ * When the VM's status is newer than everything the VMI cache has seen (`vmiCacheCurrent` false)
+ * and says a VMI exists that the cache does not have yet, the VM's `printableStatus` decides, so a
+ * start never flickers to Off between KubeVirt consuming the start request and the VMI arriving.
  */
-export function powerStateOf(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): PowerState {
+export function powerStateOf(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  { vmiCacheCurrent = true }: { vmiCacheCurrent?: boolean } = {},
+): PowerState {
+  if (!vmi && !vmiCacheCurrent && vm.status?.created) {
+    // The VM's status was written after the last VMI event we have: KubeVirt already created a VMI
+    // our VMI watch has not delivered yet. Until it arrives, say at most that it is starting (never
+    // On from the VM alone: the status may also be one step behind a VMI that just went away).
+    const byStatus = PRINTABLE_STATUS[vm.status.printableStatus ?? ''];
+    if (byStatus === 'PoweringOff') return 'PoweringOff';
+    if (byStatus && byStatus !== 'Off') return 'PoweringOn';
+  }
   if (vm.metadata?.deletionTimestamp) return vmi && !isFinal(vmi) ? 'PoweringOff' : 'Off';
   if (vmi && !isFinal(vmi)) {
     if (stopExpected(vm, vmi)) return 'PoweringOff';

@@ -111,6 +111,7 @@ describe('watch cache recovery', () => {
     await settle('On', 'power on after the restart');
     await m.power('Pause');
     await settle('Paused', 'pause after the restart');
+    await waitFor(() => backend.connected, { what: 'every cache watching again' });
   });
 });
 
@@ -132,35 +133,5 @@ describe('a failing write', () => {
     await settle('Off', 'after the retry');
     await m.power('On');
     await settle('On', 'on again');
-  });
-});
-
-describe('reads cost nothing', () => {
-  test('thousands of reads make zero API requests; a write makes one', async () => {
-    await m.power('Resume');
-    await settle('On', 'resumed');
-    const count = backend.apiRequestCount;
-    sim.stats.reset();
-    for (let i = 0; i < 2000; i++) {
-      m.getPowerState();
-      m.getBootOverride();
-      m.getBootCapabilities();
-      m.getSecureBoot();
-      m.getMediaSlots();
-      m.getInventory();
-      m.getIdentity();
-    }
-    assert.equal(backend.apiRequestCount, count, 'the backend counted no request');
-    assert.deepEqual(
-      sim.stats.requests().map((r) => `${r.method} ${r.path}`),
-      [],
-      'the API server saw no request',
-    );
-    await m.power('ForceOff');
-    assert.equal(backend.apiRequestCount, count + 1, 'one request for one action');
-    const seen = sim.stats.requests().map((r) => `${r.method} ${r.path}`);
-    assert.deepEqual(seen, [
-      `PUT /apis/subresources.kubevirt.io/v1/namespaces/${NAMESPACE}/virtualmachines/${name}/stop`,
-    ]);
   });
 });

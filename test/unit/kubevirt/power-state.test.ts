@@ -109,3 +109,29 @@ describe('power state from VM and VMI', () => {
     assert.equal(powerStateOf(deleting, undefined), 'Off');
   });
 });
+
+describe('while the VMI watch lags behind the VM', () => {
+  test('a VM that says its VMI exists is starting, never Off, until the VMI arrives', () => {
+    const started = vm('Manual', {
+      status: { created: true, printableStatus: 'Starting', stateChangeRequests: [] },
+    });
+    assert.equal(powerStateOf(started, undefined, { vmiCacheCurrent: false }), 'PoweringOn');
+    const running = vm('Manual', { status: { created: true, printableStatus: 'Running' } });
+    assert.equal(
+      powerStateOf(running, undefined, { vmiCacheCurrent: false }),
+      'PoweringOn',
+      'never On from the VM alone',
+    );
+    const stopping = vm('Manual', { status: { created: true, printableStatus: 'Stopping' } });
+    assert.equal(powerStateOf(stopping, undefined, { vmiCacheCurrent: false }), 'PoweringOff');
+    // With a current VMI cache, its absence is the truth.
+    assert.equal(powerStateOf(started, undefined, { vmiCacheCurrent: true }), 'Off');
+    // A VM without a VMI by its own account is unaffected.
+    assert.equal(
+      powerStateOf(vm('Manual', { status: { created: false, printableStatus: 'Stopped' } }), undefined, {
+        vmiCacheCurrent: false,
+      }),
+      'Off',
+    );
+  });
+});
