@@ -28,7 +28,13 @@ import { BmcState, deviceGuid } from './commands/bmc-state.ts';
 import { dispatch } from './commands/dispatch.ts';
 import type { CommandContext, CommandResult, CommandSpec } from './commands/types.ts';
 import { randomIv } from './crypto/packet.ts';
-import { activationReply, Lan15Sessions, outboundAuthCode, verifyAuthCode } from './session/lan15.ts';
+import {
+  activationReply,
+  authCodeFor,
+  Lan15Sessions,
+  outboundAuthCode,
+  verifyAuthCode,
+} from './session/lan15.ts';
 import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
 import { AuthFailureLimiter, type AuthRateLimitOptions } from './session/rate-limit.ts';
 import { RmcpPlusHandshake } from './session/rmcpplus.ts';
@@ -303,18 +309,13 @@ export class IpmiServer implements PayloadSender {
       } else {
         // An authenticated refusal, answered in the temporary session.
         const msg = encodeResponse(req, act.reply.cc, EMPTY);
-        const tmp = {
-          authType: pending.authType,
-          password: act.password,
-          id: p.sessionId,
-        } as Lan15Session;
         this.#raw(
           encodeLan15({
             authType: pending.authType,
             sequence: 0,
             sessionId: p.sessionId,
             message: msg,
-            authCode: (m) => outboundAuthCode(tmp, 0, m)!,
+            authCode: (m) => authCodeFor(pending.authType, act.password, p.sessionId, 0, m)!,
           }),
           source,
         );

@@ -96,7 +96,7 @@ export function encodeSessionPacket(
     sequence,
     payloadLength,
   );
-  if (encrypted) encryptPayloadInto(keys.aesKey!, iv, payload, out, 16);
+  if (encrypted) encryptPayloadInto(keys.aesKey!, iv, payload, out, 16, keys);
   else out.set(payload, 16);
   if (authenticated) {
     let o = 16 + payloadLength;
@@ -129,7 +129,7 @@ export function openSessionPacket(keys: SessionKeys, header: RmcpPlusHeader, buf
     return null;
   }
   const field = buf.subarray(16, 16 + header.payloadLength);
-  return encrypted ? decryptPayload(keys.aesKey!, field) : field;
+  return encrypted ? decryptPayload(keys.aesKey!, field, keys) : field;
 }
 
 /** Constant-time comparison for equal-length buffers; false for different lengths. */

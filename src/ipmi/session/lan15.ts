@@ -7,7 +7,7 @@ import { md5AuthCode, pad16 } from '../crypto/auth15.ts';
 import type { AuthFailureLimiter } from './rate-limit.ts';
 import { SequenceWindow } from './replay.ts';
 import { findAccount } from './rmcpplus.ts';
-import { type Lan15Session, nextSeq, PRIV_ADMIN, PRIV_USER, roleLimit, type Source } from './session.ts';
+import { type Lan15Session, PRIV_ADMIN, PRIV_USER, roleLimit, type Source } from './session.ts';
 import type { SessionTable } from './table.ts';
 
 /** Width of the IPMI 1.5 inbound window (±8, as OpenIPMI's lanserv). */
@@ -200,11 +200,20 @@ export function verifyAuthCode(packet: Lan15Packet, password: Buffer): boolean {
   return false;
 }
 
-/** The auth code for a packet the BMC sends in a 1.5 session. */
-export function outboundAuthCode(s: Lan15Session, sequence: number, message: Buffer): Buffer | undefined {
-  if (s.authType === AUTH_NONE) return undefined;
-  if (s.authType === AUTH_PASSWORD) return pad16(s.password);
-  return md5AuthCode(s.password, s.id, sequence, message);
+/** The auth code of a 1.5 packet the BMC sends (undefined for auth type NONE). */
+export function authCodeFor(
+  authType: number,
+  password: Buffer,
+  sessionId: number,
+  sequence: number,
+  message: Buffer,
+): Buffer | undefined {
+  if (authType === AUTH_NONE) return undefined;
+  if (authType === AUTH_PASSWORD) return pad16(password);
+  return md5AuthCode(password, sessionId, sequence, message);
 }
 
-export { nextSeq };
+/** The auth code for a packet the BMC sends in an active 1.5 session. */
+export function outboundAuthCode(s: Lan15Session, sequence: number, message: Buffer): Buffer | undefined {
+  return authCodeFor(s.authType, s.password, s.id, sequence, message);
+}

@@ -112,3 +112,33 @@ test('cipher suites: exact matches only, suite 0 and mismatched families refused
     hex('c001014080 c002014180 c003014181 c00f034080 c010034480 c011034481'),
   );
 });
+
+test('the per-session fast path (ECB + manual CBC, precomputed HMAC pads) equals aes-128-cbc and createHmac', async () => {
+  const { createHmac, randomBytes } = await import('node:crypto');
+  const { integrityCode } = await import('../../../src/ipmi/crypto/packet.ts');
+  for (const hash of ['sha1', 'sha256'] as const) {
+    const keys = {
+      integrityHash: hash,
+      authCodeLength: hash === 'sha1' ? 12 : 16,
+      k1: randomBytes(hash === 'sha1' ? 20 : 32),
+      aesKey: randomBytes(16),
+    };
+    for (let len = 0; len < 70; len++) {
+      const payload = randomBytes(len);
+      const iv = randomBytes(16);
+      const fast = Buffer.alloc(encryptedLength(len));
+      const slow = Buffer.alloc(encryptedLength(len));
+      encryptPayloadInto(keys.aesKey, iv, payload, fast, 0, keys);
+      encryptPayloadInto(keys.aesKey, iv, payload, slow, 0);
+      assert.deepEqual(fast, slow, `encrypt ${len}`);
+      assert.deepEqual(decryptPayload(keys.aesKey, fast, keys), payload, `decrypt ${len}`);
+      assert.deepEqual(decryptPayload(keys.aesKey, fast), payload);
+      const bytes = randomBytes(len + 12);
+      assert.deepEqual(
+        integrityCode(keys, bytes),
+        createHmac(hash, keys.k1).update(bytes).digest().subarray(0, keys.authCodeLength),
+        `hmac ${len}`,
+      );
+    }
+  }
+});
