@@ -89,6 +89,8 @@ export function applySelect(body: Json, select: string[][]): Json {
   const out: Json = {};
   for (const [k, v] of Object.entries(body)) if (KEEP.has(k)) out[k] = v;
   for (const path of select) copyPath(body, out, path);
+  if ('Members' in out && 'Members@odata.count' in body)
+    out['Members@odata.count'] = body['Members@odata.count'];
   return out;
 }
 

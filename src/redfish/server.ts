@@ -214,7 +214,7 @@ export class RedfishServer {
     const search = qmark < 0 ? '' : url.slice(qmark);
     try {
       const path = normalisePath(rawPath);
-      if (path === null) throw fail(400, 'ResourceMissingAtURI', [rawPath.slice(0, 200)]);
+      if (path === null) throw fail(404, 'ResourceMissingAtURI', [rawPath.slice(0, 200)]);
       const odataVersion = req.headers['odata-version'];
       if (odataVersion !== undefined && odataVersion !== '4.0')
         throw fail(412, 'HeaderInvalid', ['OData-Version']);
@@ -342,13 +342,15 @@ export class RedfishServer {
       return;
     }
     const out = query === NO_QUERY ? json : JSON.stringify(this.#applyQuery(ctx, body, etag, path, query));
-    res.statusCode = status;
-    res.setHeader('Content-Type', JSON_TYPE);
-    res.setHeader('ETag', etag);
-    res.setHeader('Cache-Control', 'no-cache');
-    const link = typeof body['@odata.type'] === 'string' ? schemaUriForType(body['@odata.type']) : null;
-    if (link) res.setHeader('Link', `<${link}>; rel=describedby`);
-    res.setHeader('Content-Length', Buffer.byteLength(out));
+    const link = typeof body['@odata.type'] === 'string' ? linkHeader(body['@odata.type']) : null;
+    // One writeHead with every header (OData-Version and Allow were set before) is the hot path.
+    res.writeHead(status, {
+      'Content-Type': JSON_TYPE,
+      ETag: etag,
+      'Cache-Control': 'no-cache',
+      ...(link ? { Link: link } : {}),
+      'Content-Length': Buffer.byteLength(out),
+    });
     res.end(head ? undefined : out);
   }
 
@@ -516,11 +518,12 @@ export class RedfishServer {
     let status = 400;
     let infos = [message('UnrecognizedRequestBody')];
     let allow: string[] | null = null;
-    if (err.code === 'HPE_INVALID_METHOD') {
-      // Node's parser refuses method tokens it does not know; the service still answers with the
-      // methods the URI supports.
-      const line = err.rawPacket?.toString('latin1').split('\r\n')[0] ?? '';
-      const target = line.split(' ')[1] ?? '';
+    const line = err.rawPacket?.toString('latin1').split('\r\n')[0] ?? '';
+    const request = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\/\S*) HTTP\/1\.[01]$/.exec(line);
+    if (err.code === 'HPE_INVALID_METHOD' && request) {
+      // Node's parser refuses method tokens it does not know; a well-formed request line with
+      // such a method still gets the methods its URI supports.
+      const target = request[1] ?? '';
       const path = normalisePath(target.split('?')[0] ?? '');
       const found = path ? this.#route(path) : null;
       if (found) {
@@ -543,6 +546,19 @@ export class RedfishServer {
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
+}
+
+const linkCache = new Map<string, string | null>();
+
+/** `Link: <schema>; rel=describedby` for an `@odata.type` (memoised: the set of types is small). */
+function linkHeader(type: string): string | null {
+  let link = linkCache.get(type);
+  if (link === undefined) {
+    const uri = schemaUriForType(type);
+    link = uri ? `<${uri}>; rel=describedby` : null;
+    if (linkCache.size < 512) linkCache.set(type, link);
+  }
+  return link;
 }
 
 /** Maps a Machine error to a status and Base message (the table in `src/machine/errors.ts`). */

@@ -1,9 +1,10 @@
-import type {
-  BootMode,
-  BootOverrideRequest,
-  BootPersistence,
-  BootTarget,
-  PowerState,
+import {
+  type BootMode,
+  type BootOverrideRequest,
+  type BootPersistence,
+  type BootTarget,
+  isMachineError,
+  type PowerState,
 } from '../../machine/index.ts';
 import { type ExtendedInfo, message, RedfishError } from '../messages.ts';
 import {
@@ -215,7 +216,21 @@ export const computerSystem: ResourceDef = {
     run: async (ctx, body) => {
       const s = systemOf(ctx);
       const request = parseSystemPatch(renderSystem(s), body);
-      if (Object.keys(request).length > 0) await s.machine.setBootOverride(request, ctx.actor);
+      if (Object.keys(request).length === 0) return undefined;
+      try {
+        await s.machine.setBootOverride(request, ctx.actor);
+      } catch (err) {
+        // Legacy mode while secure boot is on: the two settings conflict.
+        if (isMachineError(err) && err.code === 'InvalidState' && request.mode) {
+          const info = message(
+            'PropertyValueConflict',
+            ['BootSourceOverrideMode', 'SecureBootEnable'],
+            ['#/Boot/BootSourceOverrideMode'],
+          );
+          throw new RedfishError(409, { ...info, Resolution: err.message });
+        }
+        throw err;
+      }
       return undefined;
     },
   },

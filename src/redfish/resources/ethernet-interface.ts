@@ -31,7 +31,7 @@ export const ethernetInterface: ResourceDef = {
     const id = ctx.params.EthernetInterfaceId ?? '';
     const nic = s.machine.getInventory().nics.find((n) => safeId(n.id) === id);
     if (!nic) throw fail(404, 'ResourceNotFound', ['EthernetInterface', id]);
-    const mac = nic.mac?.toUpperCase() ?? null;
+    const mac = nic.mac;
     const body: Json = {
       '@odata.id': `${base(ctx)}/${id}`,
       '@odata.type': odataType('EthernetInterface'),

@@ -748,6 +748,37 @@ describe('virtual media', () => {
   });
 });
 
+describe('boot mode and secure boot', () => {
+  test('Legacy while secure boot is on is 409 PropertyValueConflict and changes nothing', async () => {
+    const m = await startRedfish({ machine: { bootMode: 'UEFI' } });
+    try {
+      const on = await m.request('PATCH', `${SYS}/SecureBoot`, { json: { SecureBootEnable: true } });
+      assert.equal(on.status, 200);
+      assert.equal(on.json.SecureBootEnable, true);
+      const r = await m.request('PATCH', SYS, { json: { Boot: { BootSourceOverrideMode: 'Legacy' } } });
+      assert.equal(r.status, 409);
+      assertErrorBody(r.json, 'PropertyValueConflict');
+      assert.equal(m.machine.getBootOverride().mode, 'UEFI');
+      const bad = await m.request('PATCH', `${SYS}/SecureBoot`, { json: { SecureBootEnable: 'yes' } });
+      assert.equal(bad.status, 400);
+      assertErrorBody(bad.json, 'PropertyValueTypeError');
+      const ro = await m.request('PATCH', `${SYS}/SecureBoot`, {
+        json: { SecureBootCurrentBoot: 'Enabled' },
+      });
+      assert.equal(ro.status, 400);
+      assertErrorBody(ro.json, 'PropertyNotWritable');
+      await m.request('PATCH', `${SYS}/SecureBoot`, { json: { SecureBootEnable: false } });
+      const legacy = await m.request('PATCH', SYS, { json: { Boot: { BootSourceOverrideMode: 'Legacy' } } });
+      assert.equal(legacy.json.Boot.BootSourceOverrideMode, 'Legacy', 'read back in the PATCH answer');
+      const sb = await m.request('PATCH', `${SYS}/SecureBoot`, { json: { SecureBootEnable: true } });
+      assert.equal(sb.status, 409, 'secure boot needs UEFI');
+      assert.equal(m.machine.getSecureBoot().enabled, false);
+    } finally {
+      await m.close();
+    }
+  });
+});
+
 describe('reset types', () => {
   test('ResetType@Redfish.AllowableValues lists exactly the machine’s actions; Nmi absent without NMI', async () => {
     const noNmi = await startRedfish({ machine: { supportsNmi: false, power: 'On' } });
@@ -774,5 +805,28 @@ describe('reset types', () => {
     } finally {
       await noNmi.close();
     }
+  });
+});
+
+describe('malformed traffic', () => {
+  test('garbage, oversized headers and bad paths get an answer (or a close), and the service keeps serving', async () => {
+    const garbage = await rawExchange(
+      fx.port,
+      '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n',
+    );
+    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    const huge = await rawExchange(
+      fx.port,
+      `GET ${SYS} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    assert.match(huge, /^HTTP\/1\.1 431 /);
+    const traversal = await fx.request('GET', '/redfish/v1/Systems/../AccountService');
+    assert.equal(traversal.status, 404);
+    const badEscape = await fx.request('GET', '/redfish/v1/Systems/%E0%A4%A');
+    assert.equal(badEscape.status, 404);
+    for (let i = 0; i < 20; i++) {
+      await rawExchange(fx.port, `${'\x00'.repeat(i)}PATCH ${SYS} HTTP/1.1\r\nContent-Length: 5\r\n\r\n{"Bo`);
+    }
+    assert.equal((await fx.request('GET', SYS)).status, 200);
   });
 });

@@ -25,6 +25,15 @@ function checkAll(pages: Map<string, { status: number; json: unknown }>): string
     const body = res.json as Record<string, unknown>;
     if (uri === '/redfish/v1/odata') continue;
     if (body['@odata.id'] !== uri) problems.push(`${uri}: @odata.id is ${String(body['@odata.id'])}`);
+    if (Array.isArray(body.Members) && body['Members@odata.count'] !== body.Members.length) {
+      problems.push(
+        `${uri}: Members@odata.count ${String(body['Members@odata.count'])} for ${body.Members.length}`,
+      );
+    }
+    // Id names the last URI segment (the service root is the one exception: `RootService`).
+    if (typeof body.Id === 'string' && uri !== '/redfish/v1/' && !uri.endsWith(`/${body.Id}`)) {
+      problems.push(`${uri}: Id ${body.Id}`);
+    }
     for (const e of validator.validate(body)) problems.push(`${uri} (${String(body['@odata.type'])}): ${e}`);
   }
   return problems;
