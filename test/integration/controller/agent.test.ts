@@ -10,11 +10,25 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
-import { bmcYaml, curl, freePort, ipmitool, REPO, run, secretYaml, TestCluster, vmYaml } from './helpers.ts';
+import {
+  bmcYaml,
+  curl,
+  freePort,
+  ipmitool,
+  missingTools,
+  REPO,
+  run,
+  secretYaml,
+  TestCluster,
+  vmYaml,
+} from './helpers.ts';
 
 const BIN = join(REPO, 'bin/kubevirtbmc.js');
 
-describe('standalone agent', { skip: missingClients('kubectl', 'ipmitool'), timeout: 300_000 }, () => {
+describe('standalone agent', {
+  skip: missingClients('kubectl', 'ipmitool') || missingTools('curl'),
+  timeout: 300_000,
+}, () => {
   let c: TestCluster;
   let agent: ChildProcess;
   let log = '';

@@ -10,9 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import { BmcController } from '../../../src/controller/controller.ts';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
-import { bmcYaml, ipmitool, run, secretYaml, TestCluster, vmYaml } from './helpers.ts';
+import { bmcYaml, ipmitool, missingTools, run, secretYaml, TestCluster, vmYaml } from './helpers.ts';
 
-const skip = missingClients('kubectl', 'ipmitool');
+const skip = missingClients('kubectl', 'ipmitool') || missingTools('curl', 'openssl');
 const IMAGE = 'ghcr.io/kubevirtbmc/kubevirtbmc:test';
 
 describe('optional features', { skip, timeout: 600_000 }, () => {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,4 +183,21 @@ export async function freePort(protocol: 'tcp' | 'udp' = 'tcp'): Promise<number>
       s.close(() => resolve(p));
     });
   });
+}
+
+/**
+ * Like `missingClients` for the two general tools these tests also drive (curl for "an HTTP GET as a
+ * user types it", openssl to make a certificate): a skip message when absent, a failure under CI=true.
+ */
+export function missingTools(...names: Array<'curl' | 'openssl'>): string | false {
+  const missing = names.filter(
+    (n) =>
+      spawnSync(n, n === 'openssl' ? ['version'] : ['--version'], { stdio: 'ignore', timeout: 10_000 })
+        .status !== 0,
+  );
+  if (missing.length === 0) return false;
+  const message = `MISSING TOOL ${missing.join(', ')}: install with \`apt-get install ${missing.join(' ')}\``;
+  if (process.env.CI === 'true') throw new Error(`${message} (CI=true: a missing tool is a failure)`);
+  console.error(`\n*** SKIPPING: ${message} ***\n`);
+  return message;
 }

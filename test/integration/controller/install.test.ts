@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
-import { bmcYaml, curl, ipmitool, secretYaml, TestCluster, vmYaml } from './helpers.ts';
+import { bmcYaml, curl, ipmitool, missingTools, secretYaml, TestCluster, vmYaml } from './helpers.ts';
 
-const skip = missingClients('kubectl', 'ipmitool');
+const skip = missingClients('kubectl', 'ipmitool') || missingTools('curl');
 
 describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip, timeout: 600_000 }, () => {
   let c: TestCluster;
