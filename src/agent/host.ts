@@ -218,6 +218,7 @@ export class AgentHost {
     try {
       const base = await this.#o.machines.acquire(def.namespace, def.vm);
       r.machine = auditedMachine(base, (e) => this.#audit(def, e));
+      this.#retryDelayMs = 0;
     } catch (err) {
       r.problems.push(`machine backend: ${(err as Error).message}`);
       log?.error({ err: String((err as Error).message) }, 'machine backend failed to start; retrying');
