@@ -240,6 +240,15 @@ export class BmcController {
         enqueueNs(o);
       });
     }
+    // Say plainly what is missing instead of only retrying (the caches keep retrying meanwhile).
+    for (const [path, hint] of [
+      [`/apis/${API_VERSION}`, 'the VirtualMachineBMC CRD is not installed: kubectl apply -k deploy/'],
+      ['/apis/kubevirt.io/v1', 'KubeVirt is not installed in this cluster (no kubevirt.io/v1 API)'],
+    ] as const) {
+      await this.client.request('GET', path).catch((err) => {
+        if ((err as { code?: number }).code === 404) this.#log?.error({ path }, hint);
+      });
+    }
     const all = [this.#bmcs, this.#vms, this.#secrets, ...this.#owned.values()];
     await Promise.all(all.map((i) => i.start()));
     this.#log?.info({ placement: this.#o.placement }, 'caches synced');
