@@ -12,6 +12,7 @@ import { GarbageCollector } from './controllers/gc.ts';
 import { KubeletSim } from './controllers/kubelet.ts';
 import { WorkloadControllers } from './controllers/workloads.ts';
 import { badRequest } from './errors.ts';
+import { EventRecorder } from './events.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { installKubeVirtAdmission } from './kubevirt/admission.ts';
 import { KubeVirtSim } from './kubevirt/controller.ts';
@@ -207,7 +208,8 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
   installKubeVirtAdmission(reg);
 
   const gc = new GarbageCollector(reg, sched);
-  const kubevirt = new KubeVirtSim(reg, sched, delays);
+  const events = new EventRecorder(reg);
+  const kubevirt = new KubeVirtSim(reg, sched, delays, events);
   const kubevirtApi = new KubeVirtApi(reg, kubevirt);
   let serverUrl = '';
   let httpsUrl = '';
@@ -217,7 +219,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       kubeconfigYaml(httpsUrl, tls.cert, `system:serviceaccount:${ns}:${sa}`, tokenFor(ns, sa), ns),
     delays,
   });
-  const workloads = new WorkloadControllers(reg, sched, delays, kubelet);
+  const workloads = new WorkloadControllers(reg, sched, delays, kubelet, events);
 
   const tls = selfSignedCert();
   const api = new ApiServer({

@@ -1,6 +1,7 @@
 /** Patch types: RFC 6902 JSON patch, RFC 7386 merge patch, strategic merge patch (built-ins). Pure. */
 import { ApiError, badRequest } from './errors.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Json = any;
 
 export function clone<T>(v: T): T {

@@ -26,6 +26,7 @@ export interface ResourceType {
   /** Extra field-selector paths besides metadata.name / metadata.namespace. */
   fieldSelectors?: string[];
   /** openAPIV3Schema of the CRD version, for validation. */
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
   schema?: any;
   /** Name of the CRD serving this type. */
   crd?: string;
@@ -190,6 +191,7 @@ export const BUILTIN_TYPES: ResourceType[] = [
 ];
 
 /** Types derived from a stored CRD object (one per served version). */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 export function typesFromCrd(crd: any): ResourceType[] {
   const spec = crd?.spec ?? {};
   const names = spec.names ?? {};

@@ -7,6 +7,7 @@
 import { evaluateRule } from './cel.ts';
 import type { FieldError } from './errors.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Schema = Record<string, any>;
 
 function typeName(v: unknown): string {
@@ -28,6 +29,7 @@ function join(path: string, key: string | number): string {
 }
 
 /** Removes fields the schema does not declare (unless preserve-unknown-fields). */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 export function prune(schema: Schema | undefined, value: any, root = true): any {
   if (!schema || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
@@ -47,6 +49,7 @@ export function prune(schema: Schema | undefined, value: any, root = true): any 
 }
 
 /** Lists the declared-unknown fields (for fieldValidation=Strict). */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 export function unknownFields(schema: Schema | undefined, value: any, path = '', root = true): string[] {
   if (!schema || value === null || typeof value !== 'object') return [];
   if (Array.isArray(value)) {
@@ -68,6 +71,7 @@ export function unknownFields(schema: Schema | undefined, value: any, path = '',
   return out;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[]): void {
   if (v === undefined) return;
   if (v === null) {
@@ -212,6 +216,7 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
 }
 
 /** Validates obj (pruning unknown fields in place). Status is validated only as a subresource write would see it. */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 export function validateAgainstSchema(schema: Schema, obj: any, old: any, _hasStatus: boolean): FieldError[] {
   prune(schema, obj);
   const errs: FieldError[] = [];

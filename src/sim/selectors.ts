@@ -1,6 +1,7 @@
 /** Label and field selectors (k8s.io/apimachinery labels and fields grammar, the parts clients use). */
 import { badRequest } from './errors.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
 
 export type LabelRequirement =
@@ -43,7 +44,7 @@ function splitTop(text: string): string[] {
 }
 
 export function parseLabelSelector(text: string | undefined): LabelSelector {
-  if (!text || !text.trim()) return [];
+  if (!text?.trim()) return [];
   const reqs: LabelSelector = [];
   for (const raw of splitTop(text)) {
     const part = raw.trim();
@@ -54,7 +55,7 @@ export function parseLabelSelector(text: string | undefined): LabelSelector {
       const values = m[3]!
         .split(',')
         .map((v) => v.trim())
-        .filter((v, i, a) => v !== '' || a.length > 1);
+        .filter((v, _i, a) => v !== '' || a.length > 1);
       for (const v of values) checkValue(v, text);
       reqs.push({ op: m[2] as 'in' | 'notin', key: checkKey(m[1]!, text), values });
       continue;
@@ -141,7 +142,7 @@ export interface FieldRequirement {
 
 /** Parses a field selector, allowing only the given field paths (400 like the real server otherwise). */
 export function parseFieldSelector(text: string | undefined, allowed: readonly string[]): FieldRequirement[] {
-  if (!text || !text.trim()) return [];
+  if (!text?.trim()) return [];
   const out: FieldRequirement[] = [];
   for (const raw of text.split(',')) {
     const part = raw.trim();
@@ -157,6 +158,7 @@ export function parseFieldSelector(text: string | undefined, allowed: readonly s
 }
 
 export function fieldValue(obj: Obj, path: string): string {
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
   let cur: any = obj;
   for (const p of path.split('.')) {
     if (cur == null) return '';

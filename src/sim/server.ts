@@ -200,6 +200,7 @@ function readBody(req: IncomingMessage, limit = 3 * 1024 * 1024): Promise<Buffer
   });
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 function parseJsonBody(buf: Buffer): any {
   if (buf.length === 0) return undefined;
   try {

@@ -1,6 +1,7 @@
 /** In-memory object storage with one cluster-wide resourceVersion counter and a bounded event log. */
 import { clone } from './patch.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 export type Obj = Record<string, any>;
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 

@@ -65,7 +65,28 @@ function builtinColumns(t: ResourceType): PrinterColumn[] {
       return [
         { name: 'Type', type: 'string', jsonPath: '.spec.type' },
         { name: 'Cluster-IP', type: 'string', jsonPath: '.spec.clusterIP' },
-        { name: 'Ports', type: 'string', jsonPath: '' },
+        { name: 'External-IP', type: 'string', jsonPath: '.spec.externalIPs' },
+        { name: 'Port(s)', type: 'string', jsonPath: '' },
+      ];
+    case 'apps/replicasets':
+      return [
+        { name: 'Desired', type: 'integer', jsonPath: '.spec.replicas' },
+        { name: 'Current', type: 'integer', jsonPath: '.status.replicas' },
+        { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
+      ];
+    case '/events':
+      return [
+        { name: 'Last Seen', type: 'date', jsonPath: '.lastTimestamp' },
+        { name: 'Type', type: 'string', jsonPath: '.type' },
+        { name: 'Reason', type: 'string', jsonPath: '.reason' },
+        { name: 'Object', type: 'string', jsonPath: '' },
+        { name: 'Message', type: 'string', jsonPath: '.message' },
+      ];
+    case '/persistentvolumeclaims':
+      return [
+        { name: 'Status', type: 'string', jsonPath: '.status.phase' },
+        { name: 'Capacity', type: 'string', jsonPath: '.status.capacity.storage' },
+        { name: 'StorageClass', type: 'string', jsonPath: '.spec.storageClassName' },
       ];
     case '/namespaces':
       return [{ name: 'Status', type: 'string', jsonPath: '.status.phase' }];
@@ -84,7 +105,10 @@ function special(t: ResourceType, col: PrinterColumn, o: Obj): unknown {
   }
   if (key === 'apps/deployments' && col.name === 'Ready')
     return `${o.status?.readyReplicas ?? 0}/${o.spec?.replicas ?? 1}`;
-  if (key === '/services' && col.name === 'Ports') {
+  if (key === '/events' && col.name === 'Object') {
+    return `${String(o.involvedObject?.kind ?? '').toLowerCase()}/${o.involvedObject?.name ?? ''}`;
+  }
+  if (key === '/services' && col.name === 'Port(s)') {
     return (o.spec?.ports ?? []).map((p: Obj) => `${p.port}/${p.protocol ?? 'TCP'}`).join(',') || '<none>';
   }
   return undefined;
@@ -104,7 +128,7 @@ export function toTable(
       type: 'string',
       format: 'name',
       description: 'Name must be unique within a namespace.',
-      priority: 0,
+      priority: t.builtin && t.plural === 'events' ? 1 : 0,
     },
     ...cols.map((c) => ({
       name: c.name,
@@ -114,7 +138,7 @@ export function toTable(
       priority: c.priority ?? 0,
     })),
   ];
-  const hasAge = cols.some((c) => c.name === 'Age');
+  const hasAge = cols.some((c) => c.name === 'Age') || (t.builtin && t.plural === 'events');
   if (!hasAge)
     defs.push({ name: 'Age', type: 'date', format: '', description: 'CreationTimestamp', priority: 0 });
   void priority;
@@ -130,7 +154,7 @@ export function toTable(
       let v: unknown = vals.length === 0 ? null : vals.length === 1 ? vals[0] : vals.join(',');
       if (c.type === 'date' && typeof v === 'string') v = age(v);
       if (v !== null && typeof v === 'object') v = JSON.stringify(v);
-      cells.push(v ?? (c.type === 'integer' || c.type === 'number' ? null : '<none>'));
+      cells.push(v ?? (c.type === 'integer' || c.type === 'number' ? (t.builtin ? 0 : null) : '<none>'));
     }
     if (!hasAge) cells.push(age(o.metadata?.creationTimestamp));
     const object =

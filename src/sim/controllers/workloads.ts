@@ -3,6 +3,7 @@
  * ClusterIP allocation and the Service → pod host-port endpoints the sim records.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { EventRecorder } from '../events.ts';
 import { clone, deepEqual } from '../patch.ts';
 import type { Registry } from '../registry.ts';
 import type { ResourceType } from '../resources.ts';
@@ -54,6 +55,7 @@ export class WorkloadControllers {
     private readonly sched: Scheduler,
     private readonly delays: Delays,
     private readonly kubelet: KubeletSim,
+    private readonly events?: EventRecorder,
   ) {
     this.DEPLOY = reg.type('apps', 'deployments');
     this.RS = reg.type('apps', 'replicasets');
@@ -252,6 +254,13 @@ export class WorkloadControllers {
         },
         { internal: true },
       );
+      this.events?.record(
+        d,
+        'Normal',
+        'ScalingReplicaSet',
+        `Scaled up replica set ${rsName} from 0 to ${desired}`,
+        'deployment-controller',
+      );
     } else if (current.spec.replicas !== desired) {
       current.spec.replicas = desired;
       current = this.reg.update(this.RS, ns, rsName, current, { internal: true });
@@ -330,12 +339,13 @@ export class WorkloadControllers {
     const want = rs.spec.replicas ?? 1;
     for (let i = active.length; i < want; i++) {
       const tpl = clone(rs.spec.template ?? {});
+      const podName = `${name}-${randomBytes(4).toString('hex').slice(0, 5)}`;
       this.reg.create(
         this.POD,
         ns,
         {
           metadata: {
-            name: `${name}-${randomBytes(4).toString('hex').slice(0, 5)}`,
+            name: podName,
             labels: tpl.metadata?.labels ?? {},
             ...(tpl.metadata?.annotations ? { annotations: tpl.metadata.annotations } : {}),
             ownerReferences: [
@@ -352,6 +362,13 @@ export class WorkloadControllers {
           spec: tpl.spec ?? {},
         },
         { internal: true },
+      );
+      this.events?.record(
+        rs,
+        'Normal',
+        'SuccessfulCreate',
+        `Created pod: ${podName}`,
+        'replicaset-controller',
       );
     }
     if (active.length > want) {

@@ -2,6 +2,7 @@
 import { ApiError } from '../errors.ts';
 import type { Registry } from '../registry.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
 
 function deny(webhook: string, causes: Array<{ field: string; message: string }>): ApiError {

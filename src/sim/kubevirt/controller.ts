@@ -3,6 +3,7 @@
  * phase lifecycle, hotplug volumes, DataVolume imports, and each guest's serial console.
  */
 import { randomUUID } from 'node:crypto';
+import type { EventRecorder } from '../events.ts';
 import { clone, deepEqual } from '../patch.ts';
 import type { Registry } from '../registry.ts';
 import type { ResourceType } from '../resources.ts';
@@ -80,6 +81,7 @@ export class KubeVirtSim {
     private readonly reg: Registry,
     private readonly sched: Scheduler,
     private readonly delays: Delays,
+    private readonly events?: EventRecorder,
   ) {
     this.VM = reg.type('kubevirt.io', 'virtualmachines');
     this.VMI = reg.type('kubevirt.io', 'virtualmachineinstances');
@@ -107,6 +109,9 @@ export class KubeVirtSim {
       if (e.type !== 'DELETED') this.enqueue(`dv/${ns}/${name}`);
       for (const vm of this.reg.store.list('kubevirt.io/virtualmachines', ns))
         this.enqueue(`vm/${ns}/${vm.metadata.name}`);
+      // hotplugged volumes of running VMIs wait for their DataVolume
+      for (const vmi of this.reg.store.list('kubevirt.io/virtualmachineinstances', ns))
+        this.enqueue(`vmi/${ns}/${vmi.metadata.name}`);
     }
   }
 
@@ -229,6 +234,16 @@ export class KubeVirtSim {
     this.reg.delete(this.VMI, vmi.metadata.namespace, vmi.metadata.name, {
       preconditions: { uid: vmi.metadata.uid },
     });
+    const vm = this.reg.tryGet(this.VM, vmi.metadata.namespace, vmi.metadata.name);
+    if (vm) {
+      this.events?.record(
+        vm,
+        'Normal',
+        'SuccessfulDelete',
+        `Stopped the virtual machine by deleting the virtual machine instance ${vmi.metadata.uid}`,
+        'virtualmachine-controller',
+      );
+    }
   }
 
   reconcileVm(ns: string, name: string): void {
@@ -307,6 +322,13 @@ export class KubeVirtSim {
     let created = false;
     if (wantStart && !vmi && dvState === 'ready') {
       this.createVmi(vm, startPaused);
+      this.events?.record(
+        vm,
+        'Normal',
+        'SuccessfulCreate',
+        `Started the virtual machine by creating the new virtual machine instance ${name}`,
+        'virtualmachine-controller',
+      );
       created = true;
       vmi = this.reg.tryGet(this.VMI, ns, name);
     }
@@ -441,7 +463,7 @@ export class KubeVirtSim {
       if (v.containerDisk) return `containerDisk ${v.containerDisk.image}`;
       if (v.dataVolume) {
         const dv = this.reg.tryGet(this.DV, ns, v.dataVolume.name);
-        if (!dv || dv.status?.phase !== 'Succeeded') return undefined;
+        if (dv?.status?.phase !== 'Succeeded') return undefined;
         return dv.spec?.source?.http?.url ?? `DataVolume ${v.dataVolume.name}`;
       }
       if (v.persistentVolumeClaim) return `PVC ${v.persistentVolumeClaim.claimName}`;
@@ -661,6 +683,7 @@ export class KubeVirtSim {
         });
       } else if (next === 'Running') {
         this.phase(cur, 'Running', (s) => this.runningStatus(cur, s));
+        this.events?.record(cur, 'Normal', 'Started', 'VirtualMachineInstance started.', 'virt-handler');
         this.boot(cur);
         const paused = cur.spec?.startStrategy === 'Paused';
         if (paused) this.setPaused(cur, true);
@@ -852,6 +875,13 @@ export class KubeVirtSim {
         });
       } else if (phase === 'ImportScheduled') {
         if (failing) {
+          this.events?.record(
+            cur,
+            'Warning',
+            'Error',
+            `Unable to connect to http data source: ${url}`,
+            'datavolume-import-controller',
+          );
           write({
             phase: 'Failed',
             progress: 'N/A',
@@ -874,13 +904,20 @@ export class KubeVirtSim {
       } else if (phase === 'ImportInProgress') {
         const pct = Number.parseFloat(cur.status?.progress ?? '0');
         const nextPct = Math.min(100, pct + 23.71);
-        if (nextPct >= 100)
+        if (nextPct >= 100) {
+          this.events?.record(
+            cur,
+            'Normal',
+            'ImportSucceeded',
+            'Import Successful',
+            'datavolume-import-controller',
+          );
           write({
             phase: 'Succeeded',
             progress: '100.0%',
             conditions: conds('True', 'False', 'True', 'Completed', 'Import Complete'),
           });
-        else write({ progress: `${nextPct.toFixed(2)}%` });
+        } else write({ progress: `${nextPct.toFixed(2)}%` });
       }
     });
   }

@@ -10,6 +10,7 @@ function crd(
   shortNames: string[],
   columns: object[],
   categories = ['all'],
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 ): Record<string, any> {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',

@@ -4,6 +4,7 @@
  * reboots and power-offs. The transcript is kept (bounded) and replayed to each new console.
  */
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
 
 export interface BootDevice {

@@ -100,7 +100,7 @@ export class KubeVirtApi {
 
   private changeRequests(vm: Obj, requests: Obj[]): void {
     const cur = vm.status?.stateChangeRequests;
-    if (cur && cur.length) throw internalError('unable to complete request: stop/start already underway');
+    if (cur?.length) throw internalError('unable to complete request: stop/start already underway');
     const ops: Obj[] = [];
     if (vm.status === undefined)
       ops.push(

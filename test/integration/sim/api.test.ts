@@ -4,8 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import { kubeConfigFor, WIDGET, WIDGET_CRD } from '../../support/sim-fixtures.ts';
-import { waitFor } from '../../support/wait.ts';
+import { simWait as waitFor } from '../../support/sim-kubevirt.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
 
 let cluster: SimCluster;

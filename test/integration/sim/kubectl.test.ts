@@ -9,7 +9,7 @@ import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import { missingClients } from '../../support/clients.ts';
 import { WIDGET_CRD } from '../../support/sim-fixtures.ts';
 import { kubectl, kubectlStream } from '../../support/sim-kubectl.ts';
-import { waitFor } from '../../support/wait.ts';
+import { simWait as waitFor } from '../../support/sim-kubevirt.ts';
 
 const skip = missingClients('kubectl');
 let cluster: SimCluster;
