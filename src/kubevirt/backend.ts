@@ -47,7 +47,8 @@ export class KubeVirtBackend {
   readonly #dvs: SharedInformer<DataVolume>;
   readonly #machines = new Map<string, KubeVirtMachine>();
   readonly #context: MachineContext;
-  #started = false;
+  #starting: Promise<void> | null = null;
+  #stopped = false;
   #synced = false;
 
   constructor(options: KubeVirtBackendOptions) {
@@ -88,18 +89,30 @@ export class KubeVirtBackend {
   }
 
   /** Starts the watch caches; resolves once each kind has been listed (bounded wait). */
-  async start(): Promise<void> {
-    if (this.#started) return;
-    this.#started = true;
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     for (const informer of [this.#vms, this.#vmis, this.#dvs]) informer.start();
     const timeout = this.#o.syncTimeoutMs ?? 30_000;
     try {
       await Promise.all([this.#vms, this.#vmis, this.#dvs].map((i) => i.waitForSync(timeout)));
     } catch (err) {
+      // The caches keep trying: should they sync later, the machines start answering then.
+      void Promise.all([this.#vms, this.#vmis, this.#dvs].map((i) => i.whenSynced())).then(() =>
+        this.#markSynced(),
+      );
       throw new Error(
         `The KubeVirt backend could not read the cluster (namespace ${this.#o.namespace}): ${err instanceof Error ? err.message : String(err)}`,
       );
     }
+    this.#markSynced();
+  }
+
+  #markSynced(): void {
+    if (this.#synced || this.#stopped) return;
     this.#synced = true;
     for (const m of this.#machines.values()) m.refresh();
     this.#o.logger?.info(
@@ -133,6 +146,7 @@ export class KubeVirtBackend {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     for (const m of this.#machines.values()) m.dispose();
     await Promise.all([this.#vms.stop(), this.#vmis.stop(), this.#dvs.stop()]);
   }

@@ -121,6 +121,12 @@ export class SharedInformer<T extends KubeObject> {
     });
   }
 
+  /** Resolves once the first list succeeded (or the kind proved absent), however long it takes. */
+  whenSynced(): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve) => this.#syncWaiters.push(resolve));
+  }
+
   /** Resolves once the first list succeeded (or the kind proved absent); rejects after `timeoutMs`. */
   waitForSync(timeoutMs: number): Promise<void> {
     if (this.#synced) return Promise.resolve();

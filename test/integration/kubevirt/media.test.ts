@@ -145,11 +145,8 @@ describe('virtual media through CDI DataVolumes', () => {
   });
 
   // A hot-plugged image is Inserted only once the VMI reports the volume Ready (as KubeVirt does after
-  // the import and the attachment pod). The sim (as of fc07ca9) does not re-reconcile the VMI when the
-  // DataVolume finishes, so its volumeStatus stays Pending: marked todo until the sim does.
-  test('a hot-plugged image reaches Inserted once the VMI reports the volume Ready', {
-    todo: 'sim: VMI volumeStatus is not updated when a hot-plugged DataVolume succeeds',
-  }, async () => {
+  // the import and the attachment pod), and the guest sees it.
+  test('a hot-plugged image reaches Inserted once the VMI reports the volume Ready', async () => {
     const { name, m } = await vm({ runStrategy: 'Always' });
     await m.insertMedia('Cd', { image: 'https://images.example/live.iso' });
     await waitFor(() => slot(m).state === 'Inserted', { timeoutMs: 10_000, what: 'Inserted' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
+import { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
 import { KubeApi } from '../../../src/kubevirt/kube-api.ts';
 import type { Machine, PowerState } from '../../../src/machine/index.ts';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
@@ -133,5 +133,38 @@ describe('a failing write', () => {
     await settle('Off', 'after the retry');
     await m.power('On');
     await settle('On', 'on again');
+  });
+});
+
+describe('a slow first sync', () => {
+  test('start() gives up within its bound, and the machines answer once the caches sync later', async () => {
+    sim.faults.failNext(6, 500, { path: /virtualmachines$/, method: 'GET' });
+    const late = new KubeVirtBackend({
+      kubeConfig: loadKubeConfig(sim.kubeconfigPath),
+      namespace: NAMESPACE,
+      syncTimeoutMs: 100,
+      initialBackoffMs: 50,
+      maxBackoffMs: 100,
+    });
+    try {
+      await assert.rejects(late.start(), /could not list virtualmachines\.kubevirt\.io.*injected fault/s);
+      const lm = late.machine(name);
+      assert.throws(
+        () => lm.getPowerState(),
+        (err: Error & { code?: string }) => err.code === 'BackendUnavailable',
+      );
+      await waitFor(
+        () => {
+          try {
+            return lm.getPowerState() === m.getPowerState();
+          } catch {
+            return false;
+          }
+        },
+        { timeoutMs: 10_000, what: 'the late backend answering' },
+      );
+    } finally {
+      await late.stop();
+    }
   });
 });
