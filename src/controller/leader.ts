@@ -49,11 +49,11 @@ export class LeaderElector {
 
   constructor(options: LeaderElectorOptions) {
     this.#o = {
-      leaseDurationSeconds: 15,
-      renewDeadlineMs: 10_000,
-      retryPeriodMs: 2_000,
       ...options,
-    } as ResolvedOptions;
+      leaseDurationSeconds: options.leaseDurationSeconds ?? 15,
+      renewDeadlineMs: options.renewDeadlineMs ?? 10_000,
+      retryPeriodMs: options.retryPeriodMs ?? 2_000,
+    };
   }
 
   get isLeader(): boolean {

@@ -239,6 +239,17 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
     const lease = await c.getJson(['-n', 'kubevirtbmc-system', 'lease', 'kubevirtbmc-controller']);
     const leader = lease.spec.holderIdentity as string;
     assert.ok(leader);
+    assert.equal(lease.spec.leaseDurationSeconds, 15);
+    assert.equal(lease.spec.leaseTransitions ?? 0, 0, 'one leader since the start, no flapping');
+    const pods = (await c.getJson(['-n', 'kubevirtbmc-system', 'pods'])).items.map(
+      (p: { metadata: { name: string } }) => p.metadata.name,
+    );
+    const leaders = [];
+    for (const p of pods) {
+      if ((await c.kubectlOk(['-n', 'kubevirtbmc-system', 'logs', p])).includes('"became leader"'))
+        leaders.push(p);
+    }
+    assert.deepEqual(leaders, [leader], 'only the Lease holder ever led');
     await c.kubectlOk(['-n', 'kubevirtbmc-system', 'delete', 'pod', leader, '--wait=false']);
     const next = await waitFor(
       async () => {
@@ -250,6 +261,8 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
       { timeoutMs: 60_000, intervalMs: 300, what: 'a new leader' },
     );
     assert.notEqual(next, leader);
+    const after = await c.getJson(['-n', 'kubevirtbmc-system', 'lease', 'kubevirtbmc-controller']);
+    assert.equal(after.spec.leaseTransitions, 1);
     // The new leader serves a second BMC in the namespace.
     await c.kubectlOk(
       ['apply', '-f', '-'],
