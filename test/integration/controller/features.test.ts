@@ -107,6 +107,34 @@ describe('optional features', { skip, timeout: 600_000 }, () => {
     assert.notEqual(plain.stdout.includes('"RedfishVersion"'), true, 'not served over plain HTTP');
   });
 
+  test('service type NodePort with a fixed Redfish node port', async () => {
+    await c.kubectlOk(
+      ['apply', '-f', '-'],
+      [
+        vmYaml('default', 'vm-np'),
+        secretYaml('default', 'auth-np', 'admin', 'np-pw'),
+        bmcYaml(
+          'default',
+          'bmc-np',
+          'vm-np',
+          'auth-np',
+          '  service: {type: NodePort, redfishNodePort: 30080}\n',
+        ),
+      ].join('---\n'),
+    );
+    await c.kubectlOk(
+      ['wait', '--for=condition=Ready', 'vmbmc/bmc-np', '--timeout=120s'],
+      undefined,
+      130_000,
+    );
+    const svc = await c.getJson(['service', 'vbmc-bmc-np']);
+    assert.equal(svc.spec.type, 'NodePort');
+    const rf = svc.spec.ports.find((p: { name: string }) => p.name === 'redfish');
+    assert.equal(rf.nodePort, 30080);
+    const ipmi = svc.spec.ports.find((p: { name: string }) => p.name === 'ipmi');
+    assert.equal(ipmi.port, 623);
+  });
+
   test('auto-create: a labelled VM gets a BMC and a generated Secret', async () => {
     const yaml = vmYaml('default', 'vm-auto').replace(
       'metadata: {name: vm-auto, namespace: default}',
@@ -145,7 +173,7 @@ describe('optional features', { skip, timeout: 600_000 }, () => {
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
     const m = await (await fetch(`${base}/metrics`)).text();
     assert.match(m, /kubevirtbmc_controller_reconciles_total\{result="success"\} \d+/);
-    assert.match(m, /kubevirtbmc_controller_bmcs\{ready="True"\} 2/);
+    assert.match(m, /kubevirtbmc_controller_bmcs\{ready="True"\} 3/);
     assert.match(m, /kubevirtbmc_controller_is_leader 1/);
   });
 });

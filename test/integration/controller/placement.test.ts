@@ -84,6 +84,32 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
     const other = await run('kubectl', ['--kubeconfig', path, '-n', NS, 'get', 'vm', 'vm-b', '-o', 'name']);
     assert.notEqual(other.code, 0);
     assert.match(other.stderr, /forbidden/i);
+    const ownSecret = await run('kubectl', [
+      '--kubeconfig',
+      path,
+      '-n',
+      NS,
+      'get',
+      'secret',
+      'auth-a',
+      '-o',
+      'name',
+    ]);
+    assert.equal(ownSecret.code, 0, ownSecret.stderr);
+    const otherSecret = await run('kubectl', [
+      '--kubeconfig',
+      path,
+      '-n',
+      NS,
+      'get',
+      'secret',
+      'auth-b',
+      '-o',
+      'name',
+    ]);
+    assert.match(otherSecret.stderr, /forbidden/i, "another BMC's Secret is out of reach");
+    const allVms = await run('kubectl', ['--kubeconfig', path, '-n', NS, 'get', 'vm']);
+    assert.match(allVms.stderr, /forbidden/i, 'listing every VM is out of reach');
   });
 
   test('per-vm → shared migrates both BMCs to one agent, keeping BMCs and Services', async () => {
