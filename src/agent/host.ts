@@ -235,7 +235,7 @@ export class AgentHost {
         try {
           const a = await server.listen(mappedPort(def.ipmiPort, 'UDP'), this.#o.address);
           r.ipmi = server;
-          r.endpoints.ipmi = `${a.address}:${a.port}`;
+          r.endpoints.ipmi = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
           this.#m.up.set({ bmc: def.key, protocol: 'ipmi' }, 1);
           log?.info({ ipmi: r.endpoints.ipmi }, 'IPMI listening');
         } catch (err) {
