@@ -460,9 +460,10 @@ export function serviceEndpoints(
   const host =
     lb ?? (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None' ? (svc.spec.clusterIP as string) : undefined);
   if (!host) return {};
+  const h = host.includes(':') ? `[${host}]` : host;
   return {
-    ...(ipmiPort ? { ipmi: `${host}:${ipmiPort.port}` } : {}),
-    ...(rfPort ? { redfish: `${scheme}://${host}:${rfPort.port}` } : {}),
+    ...(ipmiPort ? { ipmi: `${h}:${ipmiPort.port}` } : {}),
+    ...(rfPort ? { redfish: `${scheme}://${h}:${rfPort.port}` } : {}),
     ...(lb ? { loadBalancerIP: lb } : {}),
   };
 }
