@@ -63,7 +63,7 @@ export interface SimCluster {
     reset(): void;
   };
   serviceEndpoints(namespace: string, name: string): Record<string, string>;
-  /** Serial console transcript of a VMI's guest so far (what `virtctl console` would have shown). */
+  /** Serial console transcript of the latest guest of that VMI name (kept after the VMI is gone). */
   consoleTranscript(namespace: string, name: string): string;
   /** A kubeconfig (YAML) holding a token for a ServiceAccount, as the kubelet gives agent pods. */
   serviceAccountKubeconfig(namespace: string, name: string): string;
@@ -314,9 +314,8 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     },
     serviceEndpoints: (namespace, name) => workloads.serviceEndpoints(namespace, name),
     consoleTranscript: (namespace, name) => {
-      const vmi = reg.tryGet(kubevirt.VMI, namespace, name);
-      if (!vmi) return '';
-      return kubevirt.guests.get(vmi.metadata.uid)?.console.transcript ?? '';
+      const uid = kubevirt.latestGuest.get(`${namespace}/${name}`);
+      return (uid && kubevirt.guests.get(uid)?.console.transcript) || '';
     },
     serviceAccountKubeconfig: (namespace, name) =>
       kubeconfigYaml(

@@ -103,6 +103,11 @@ function special(t: ResourceType, col: PrinterColumn, o: Obj): unknown {
     const cs = o.status?.containerStatuses ?? [];
     return `${cs.filter((c: Obj) => c.ready).length}/${(o.spec?.containers ?? []).length}`;
   }
+  if (key === '/pods' && col.name === 'Status') {
+    if (o.metadata?.deletionTimestamp) return 'Terminating';
+    const cs = (o.status?.containerStatuses ?? []).find((c: Obj) => c.state?.waiting?.reason);
+    return cs?.state.waiting.reason ?? o.status?.phase ?? 'Pending';
+  }
   if (key === 'apps/deployments' && col.name === 'Ready')
     return `${o.status?.readyReplicas ?? 0}/${o.spec?.replicas ?? 1}`;
   if (key === '/events' && col.name === 'Object') {

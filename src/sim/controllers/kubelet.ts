@@ -310,7 +310,7 @@ export class KubeletSim {
         this.pollReadiness(p, c, probe);
       }
     });
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       if (p.readyTimer) clearTimeout(p.readyTimer);
       p.child = undefined;
       if (p.terminating || this.stopping) {

@@ -75,6 +75,8 @@ export class KubeVirtSim {
   private readonly vmiTimers = new Set<string>();
   private readonly dvTimers = new Set<string>();
   readonly guests = new Map<string, GuestState>();
+  /** `namespace/name` → uid of the latest VMI with that name (its guest outlives the VMI object). */
+  readonly latestGuest = new Map<string, string>();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -514,6 +516,7 @@ export class KubeVirtSim {
         }),
       };
       this.guests.set(uid, g);
+      this.latestGuest.set(`${ns}/${name}`, uid);
       if (this.guests.size > 200) {
         const [oldest] = this.guests.keys();
         this.guests.delete(oldest!);

@@ -852,6 +852,70 @@ describe('D9 selectors', () => {
   });
 });
 
+describe('informers (client-node makeInformer) see selector transitions, GC and finalizer deletions', () => {
+  test('a labelled informer gets add when an object enters, delete when it leaves or is collected', async () => {
+    const events: string[] = [];
+    const informer = k8s.makeInformer(
+      kc,
+      `/api/v1/namespaces/${NS}/configmaps`,
+      () => core.listNamespacedConfigMap({ namespace: NS, labelSelector: 'watched=yes' }),
+      'watched=yes',
+    );
+    for (const ev of ['add', 'update', 'delete'] as const)
+      informer.on(ev, (o) => events.push(`${ev}:${o.metadata!.name}`));
+    await informer.start();
+    const owner = await custom.createNamespacedCustomObject({
+      ...WIDGET,
+      namespace: NS,
+      body: widget('inf-owner'),
+    });
+    await core.createNamespacedConfigMap({
+      namespace: NS,
+      body: {
+        metadata: {
+          name: 'inf-dep',
+          labels: { watched: 'yes' },
+          ownerReferences: [
+            {
+              apiVersion: 'test.kubevirtbmc.io/v1',
+              kind: 'Widget',
+              name: 'inf-owner',
+              uid: owner.metadata.uid,
+            },
+          ],
+        },
+      },
+    });
+    await core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'inf-mover' } } });
+    await core.patchNamespacedConfigMap(
+      { namespace: NS, name: 'inf-mover', body: { metadata: { labels: { watched: 'yes' } } } },
+      merge,
+    );
+    await core.patchNamespacedConfigMap(
+      { namespace: NS, name: 'inf-mover', body: { data: { a: 'b' } } },
+      merge,
+    );
+    await core.patchNamespacedConfigMap(
+      { namespace: NS, name: 'inf-mover', body: { metadata: { labels: { watched: 'no' } } } },
+      merge,
+    );
+    await custom.deleteNamespacedCustomObject({ ...WIDGET, namespace: NS, name: 'inf-owner' });
+    await waitFor(() => events.includes('delete:inf-dep') && events.includes('delete:inf-mover'), {
+      what: 'deletes',
+    });
+    await informer.stop();
+    assert.deepEqual(
+      events.filter((e) => e.endsWith('inf-mover')),
+      ['add:inf-mover', 'update:inf-mover', 'delete:inf-mover'],
+    );
+    assert.deepEqual(
+      events.filter((e) => e.endsWith('inf-dep')),
+      ['add:inf-dep', 'delete:inf-dep'],
+    );
+    assert.equal(informer.list(NS).length, 0);
+  });
+});
+
 describe('D10 watch termination, bookmarks, streaming lists', () => {
   test('timeoutSeconds closes the stream cleanly', async () => {
     const w = rawWatch(
@@ -987,6 +1051,47 @@ describe('D14 discovery', () => {
       metadata: { name: 'w-generic', namespace: NS },
     });
     assert.equal((read as Obj).spec.size, 1);
+  });
+
+  test('deleting a CRD stops serving it and removes its objects', async () => {
+    const crd = JSON.parse(JSON.stringify(WIDGET_CRD));
+    crd.metadata.name = 'gadgets.test.kubevirtbmc.io';
+    crd.spec.names = { kind: 'Gadget', plural: 'gadgets', singular: 'gadget' };
+    assert.equal(
+      (await raw('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status,
+      201,
+    );
+    const path = `/apis/test.kubevirtbmc.io/v1/namespaces/${NS}/gadgets`;
+    assert.equal(
+      (
+        await raw('POST', path, {
+          apiVersion: 'test.kubevirtbmc.io/v1',
+          kind: 'Gadget',
+          metadata: { name: 'g1' },
+          spec: { size: 1 },
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await raw(
+          'DELETE',
+          '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.test.kubevirtbmc.io',
+        )
+      ).status,
+      200,
+    );
+    assert.equal((await raw('GET', `${path}/g1`)).status, 404);
+    const disc = (await raw('GET', '/apis/test.kubevirtbmc.io/v1')).json();
+    assert.equal(
+      disc.resources.some((r: Obj) => r.name === 'gadgets'),
+      false,
+    );
+    assert.equal(
+      disc.resources.some((r: Obj) => r.name === 'widgets'),
+      true,
+    );
   });
 
   test('Table output uses CRD printer columns with PartialObjectMetadata rows', async () => {

@@ -173,6 +173,25 @@ describe('kubectl end to end', { skip }, () => {
     assert.match(ok.stdout, /widget.test.kubevirtbmc.io\/w1 condition met/);
   });
 
+  test('apply --server-side, and wait through a streaming list (KUBE_FEATURE_WatchListClient=true)', async () => {
+    const ssa = await k(
+      ['apply', '--server-side', '-f', '-'],
+      widgetYaml(8).replace('name: w1', 'name: w-ssa'),
+    );
+    assert.equal(ssa.code, 0, ssa.stderr);
+    assert.match(ssa.stdout, /widget.test.kubevirtbmc.io\/w-ssa serverside-applied/);
+    const waiting = kubectl(
+      cluster.kubeconfigPath,
+      ['wait', '--for=delete', 'widget/w-ssa', '--timeout=20s'],
+      { cacheDir, env: { KUBE_FEATURE_WatchListClient: 'true' } },
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await k(['delete', 'widget', 'w-ssa', '--wait=false'])).code, 0);
+    const done = await waiting;
+    assert.equal(done.code, 0, done.stderr);
+    assert.ok(cluster.stats.requests().some((q) => q.verb === 'watch' && q.userAgent?.startsWith('kubectl')));
+  });
+
   test('delete waits for finalizers; wait --for=delete returns once gone', async () => {
     assert.equal(
       (await k(['patch', 'widget', 'w1', '--type=merge', '-p', '{"metadata":{"finalizers":["test/hold"]}}']))

@@ -154,6 +154,19 @@ describe('run strategies', () => {
     await waitPrintable('halted', 'Running');
   });
 
+  test('Halted with start {paused: true}: the VM starts paused (Paused), via a status Start request', async () => {
+    await createVm(vmManifest('pstart', { runStrategy: 'Halted' }));
+    await waitPrintable('pstart', 'Stopped');
+    assert.equal((await http.sub('virtualmachines', NS, 'pstart', 'start', { paused: true })).status, 202);
+    await waitPrintable('pstart', 'Paused');
+    const vm = (await http.vm(NS, 'pstart')).json;
+    assert.equal(vm.spec.runStrategy, 'Always');
+    assert.equal(vm.status.stateChangeRequests, undefined);
+    assert.equal((await http.vmi(NS, 'pstart')).json.spec.startStrategy, 'Paused');
+    assert.equal((await http.sub('virtualmachineinstances', NS, 'pstart', 'unpause')).status, 200);
+    await waitPrintable('pstart', 'Running');
+  });
+
   test('Manual: starts only on request; stop keeps the strategy; after the guest powers off, start makes a new VMI', async () => {
     await createVm(vmManifest('manual', { runStrategy: 'Manual' }));
     await waitPrintable('manual', 'Stopped');
@@ -257,6 +270,21 @@ describe('run strategies', () => {
     );
   });
 
+  test('deleting a running VM stops its VMI first (VM finalizer), then both are gone', async () => {
+    await createVm(vmManifest('bye', { runStrategy: 'Always' }));
+    const v = await runningVmi('bye');
+    assert.deepEqual((await http.vm(NS, 'bye')).json.metadata.finalizers, [
+      'kubevirt.io/virtualMachineControllerFinalize',
+    ]);
+    assert.deepEqual(v.metadata.finalizers, ['kubevirt.io/foregroundDeleteVirtualMachine']);
+    const d = await http.req('DELETE', `${VMS}/bye`);
+    assert.equal(d.status, 200);
+    assert.ok(d.json.metadata.deletionTimestamp, 'the VM waits for its controller');
+    await noVmi('bye');
+    await waitFor(async () => (await http.vm(NS, 'bye')).status === 404, { what: 'VM gone' });
+    assert.match(cluster.consoleTranscript(NS, 'bye'), /Power down/);
+  });
+
   test('start/stop/restart on a missing VM → 404; bad option bodies → 400', async () => {
     refusal(
       await http.sub('virtualmachines', NS, 'ghost', 'start'),
@@ -318,6 +346,12 @@ describe('VMI subresources', () => {
   test('pause/unpause/softreboot/reset: 200 with an empty body, and KubeVirt refusals', async () => {
     await createVm(vmManifest('subs', { runStrategy: 'Always' }));
     await runningVmi('subs');
+    const info = await http.req(
+      'GET',
+      `/apis/subresources.kubevirt.io/v1/namespaces/${NS}/virtualmachineinstances/subs/guestosinfo`,
+    );
+    assert.equal(info.status, 200);
+    assert.equal(info.json.os.id, 'fedora');
     const p = await http.sub('virtualmachineinstances', NS, 'subs', 'pause');
     assert.equal(p.status, 200);
     assert.equal(p.text, '');

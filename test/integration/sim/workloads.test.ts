@@ -288,9 +288,68 @@ describe('RBAC for ServiceAccount tokens', () => {
       /cannot update resource "virtualmachines\/start" in API group "subresources.kubevirt.io"/,
     );
     assert.equal((await put('vm1', 'restart')).status, 403);
+    // a ClusterRoleBinding grants cluster-wide reads
+    const nsList = () =>
+      fetch(`${cluster.url}/api/v1/namespaces`, { headers: { Authorization: `Bearer ${token}` } }).then(
+        (x) => x.status,
+      );
+    assert.equal(await nsList(), 403);
+    await http.req('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      metadata: { name: 'ns-reader' },
+      rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }],
+    });
+    await http.req('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      metadata: { name: 'ns-reader' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ns-reader' },
+      subjects: [{ kind: 'ServiceAccount', name: 'limited', namespace: NS }],
+    });
+    assert.equal(await nsList(), 200);
     // deleting the ServiceAccount revokes its token
     await core.deleteNamespacedServiceAccount({ namespace: NS, name: 'limited' });
     assert.equal((await put('vm1', 'stop')).status, 401);
     assert.ok(readFileSync(cluster.kubeconfigPath, 'utf8').includes('certificate-authority-data'));
+  });
+});
+
+describe('stop()', () => {
+  test('stops agent processes and frees the API port and the pods host ports', async () => {
+    const c = await startSimCluster({ timing: 'fast', agentCommand: [process.execPath, STUB] });
+    const h = new SimHttp(c);
+    await h.req('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, {
+      ...deployment,
+      spec: {
+        ...deployment.spec,
+        template: {
+          ...deployment.spec.template,
+          spec: {
+            containers: [
+              { name: 'agent', image: 'kubevirtbmc:dev', ports: [{ name: 'redfish', containerPort: 10080 }] },
+            ],
+          },
+        },
+      },
+    });
+    await h.req('POST', `/api/v1/namespaces/${NS}/services`, {
+      metadata: { name: 'bmc' },
+      spec: { selector: { app: 'bmc' }, ports: [{ port: 80, targetPort: 'redfish' }] },
+    });
+    const ep = await waitFor(() => c.serviceEndpoints(NS, 'bmc')['80/TCP'], { what: 'endpoint' });
+    await waitFor(
+      async () => {
+        try {
+          return (await fetch(`http://${ep}/`)).ok;
+        } catch {
+          return false;
+        }
+      },
+      { what: 'agent up' },
+    );
+    const apiPort = Number(new URL(c.url).port);
+    await c.stop();
+    await assert.rejects(fetch(`http://${ep}/`));
+    await assert.rejects(fetch(`${c.url}/version`));
+    const again = await startSimCluster({ port: apiPort });
+    assert.equal(again.url, c.url);
+    await again.stop();
   });
 });
