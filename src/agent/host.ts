@@ -1,0 +1,433 @@
+/**
+ * The agent host: one process serving one or many BMCs. Each BMC is an IPMI server and a Redfish
+ * server over one Machine, with its credentials (watched Secret or static), an optional TLS
+ * certificate, and an audit trail. `sync()` is level-based: it starts BMCs that are new, restarts
+ * those whose definition changed, and stops those that went away, leaving the others untouched.
+ */
+import http from 'node:http';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { AccountSource } from '../machine/accounts.ts';
+import type { Machine } from '../machine/machine.ts';
+import { type AuditEntry, auditedMachine, describeAudit } from './audit.ts';
+import { type CredentialSource, SecretCredentials, SecretTls, StaticCredentials } from './credentials.ts';
+import type { KubeClient } from './kube/client.ts';
+import { mappedPort } from './ports.ts';
+
+export interface ListeningServer {
+  listen(port: number, host?: string): Promise<{ address: string; port: number }>;
+  close(): Promise<void>;
+}
+
+/** Constructors of the protocol servers (the IPMI and Redfish modules), injected by the CLI. */
+export interface ProtocolServers {
+  ipmi?: (o: { machine: Machine; accounts: AccountSource; logger?: Logger }) => ListeningServer;
+  redfish?: (o: {
+    machine: Machine;
+    accounts: AccountSource;
+    logger?: Logger;
+    tls?: { cert: string; key: string };
+  }) => ListeningServer;
+}
+
+/** Where Machines come from (the KubeVirt backend), reference-counted per VM. */
+export interface MachineProvider {
+  acquire(namespace: string, vm: string): Promise<Machine>;
+  release(namespace: string, vm: string): Promise<void>;
+}
+
+export interface BmcDefinition {
+  /** Unique in this agent, e.g. `ns/bmc-name` or `ns/vm` for standalone. */
+  readonly key: string;
+  readonly namespace: string;
+  readonly vm: string;
+  /** The object Events go to: the VirtualMachineBMC, or the VM in standalone mode. */
+  readonly eventTarget: { apiVersion: string; kind: string; name: string; uid?: string };
+  readonly credentials:
+    | { kind: 'secret'; name: string }
+    | { kind: 'static'; username: string; password: string };
+  readonly tls: { kind: 'secret'; name: string } | { kind: 'pem'; cert: string; key: string } | null;
+  /** Container ports; 0 disables the protocol. */
+  readonly ipmiPort: number;
+  readonly redfishPort: number;
+}
+
+export interface AgentHostOptions {
+  client: KubeClient | null;
+  servers: ProtocolServers;
+  machines: MachineProvider | null;
+  address: string;
+  logger?: Logger;
+  registry?: Registry;
+}
+
+interface Running {
+  def: BmcDefinition;
+  signature: string;
+  credentials: CredentialSource;
+  tls: SecretTls | null;
+  machine: Machine | null;
+  ipmi: ListeningServer | null;
+  redfish: ListeningServer | null;
+  endpoints: { ipmi?: string; redfish?: string };
+  problems: string[];
+  eventTimes: number[];
+}
+
+function signature(def: BmcDefinition): string {
+  return JSON.stringify(def);
+}
+
+export class AgentHost {
+  readonly registry: Registry;
+  readonly #o: AgentHostOptions;
+  readonly #log: Logger | undefined;
+  readonly #running = new Map<string, Running>();
+  #server: http.Server | null = null;
+  #chain: Promise<void> = Promise.resolve();
+  #synced = false;
+  #lastDefs: readonly BmcDefinition[] = [];
+  #retryTimer: NodeJS.Timeout | null = null;
+  #retryDelayMs = 0;
+  readonly #m: {
+    bmcs: Gauge<string>;
+    actions: Counter<'bmc' | 'reason' | 'protocol' | 'result'>;
+    credentialChanges: Counter<'bmc'>;
+    up: Gauge<'bmc' | 'protocol'>;
+  };
+
+  constructor(options: AgentHostOptions) {
+    this.#o = options;
+    this.#log = options.logger;
+    this.registry = options.registry ?? new Registry();
+    this.#m = {
+      bmcs: new Gauge({
+        name: 'kubevirtbmc_agent_bmcs',
+        help: 'BMCs served by this agent',
+        registers: [this.registry],
+        collect: () => this.#m.bmcs.set(this.#running.size),
+      }),
+      actions: new Counter({
+        name: 'kubevirtbmc_agent_actions_total',
+        help: 'Write actions (power, boot, media) requested by BMC clients, by result',
+        labelNames: ['bmc', 'reason', 'protocol', 'result'],
+        registers: [this.registry],
+      }),
+      credentialChanges: new Counter({
+        name: 'kubevirtbmc_agent_credential_changes_total',
+        help: 'Credential changes applied without restart',
+        labelNames: ['bmc'],
+        registers: [this.registry],
+      }),
+      up: new Gauge({
+        name: 'kubevirtbmc_agent_endpoint_up',
+        help: '1 when the protocol endpoint of a BMC is listening',
+        labelNames: ['bmc', 'protocol'],
+        registers: [this.registry],
+      }),
+    };
+  }
+
+  /** BMCs being served, with where each protocol listens and any problem. */
+  status(): Array<{ key: string; endpoints: { ipmi?: string; redfish?: string }; problems: string[] }> {
+    return [...this.#running.values()].map((r) => ({
+      key: r.def.key,
+      endpoints: r.endpoints,
+      problems: [...r.problems, ...(r.credentials.problem() ? [r.credentials.problem()!] : [])],
+    }));
+  }
+
+  get ready(): boolean {
+    return this.#synced;
+  }
+
+  /** Serves exactly `defs`; serialised, so overlapping calls apply in order. */
+  sync(defs: readonly BmcDefinition[]): Promise<void> {
+    this.#chain = this.#chain
+      .then(() => this.#sync(defs))
+      .catch((err) => this.#log?.error({ err: String(err) }, 'sync failed'));
+    return this.#chain;
+  }
+
+  async #sync(defs: readonly BmcDefinition[]): Promise<void> {
+    this.#lastDefs = defs;
+    const wanted = new Map(defs.map((d) => [d.key, d]));
+    for (const [key, r] of [...this.#running]) {
+      const d = wanted.get(key);
+      if (!d || signature(d) !== r.signature) await this.#stopOne(key);
+    }
+    for (const d of defs) if (!this.#running.has(d.key)) await this.#startOne(d);
+    this.#synced = true;
+  }
+
+  async #startOne(def: BmcDefinition): Promise<void> {
+    const log = this.#log?.child({ bmc: def.key });
+    const client = this.#o.client;
+    let credentials: CredentialSource;
+    if (def.credentials.kind === 'static') {
+      credentials = new StaticCredentials(def.credentials.username, def.credentials.password);
+    } else {
+      if (!client) throw new Error('a Secret needs API access');
+      credentials = new SecretCredentials(client, def.namespace, def.credentials.name, {
+        logger: log,
+        onChange: (problem) => {
+          this.#m.credentialChanges.inc({ bmc: def.key });
+          if (problem) {
+            log?.warn({ problem }, 'credentials unusable: every login is refused until the Secret is fixed');
+            void this.#event(
+              def,
+              'Warning',
+              'CredentialsInvalid',
+              `${problem}; every login is refused until it is fixed`,
+            );
+          } else {
+            log?.info('credentials loaded');
+            void this.#event(
+              def,
+              'Normal',
+              'CredentialsLoaded',
+              'credentials loaded from the Secret and applied',
+            );
+          }
+        },
+      });
+    }
+    const r: Running = {
+      def,
+      signature: signature(def),
+      credentials,
+      tls: null,
+      machine: null,
+      ipmi: null,
+      redfish: null,
+      endpoints: {},
+      problems: [],
+      eventTimes: [],
+    };
+    this.#running.set(def.key, r);
+    await credentials.start();
+    if (def.tls?.kind === 'secret' && client) {
+      r.tls = new SecretTls(client, def.namespace, def.tls.name, () => void this.#restartRedfish(r), log);
+      await r.tls.start();
+    }
+    if (!this.#o.machines) {
+      r.problems.push('no machine backend in this build: only health and metrics are served');
+      log?.warn('no machine backend available; the BMC protocols are not served');
+      return;
+    }
+    try {
+      const base = await this.#o.machines.acquire(def.namespace, def.vm);
+      r.machine = auditedMachine(base, (e) => this.#audit(def, e));
+      this.#retryDelayMs = 0;
+    } catch (err) {
+      r.problems.push(`machine backend: ${(err as Error).message}`);
+      log?.error({ err: String((err as Error).message) }, 'machine backend failed to start; retrying');
+      this.#scheduleRetry(def.key);
+      return;
+    }
+    if (def.ipmiPort > 0) {
+      if (this.#o.servers.ipmi) {
+        const server = this.#o.servers.ipmi({
+          machine: r.machine,
+          accounts: credentials.accounts,
+          logger: log,
+        });
+        try {
+          const a = await server.listen(mappedPort(def.ipmiPort, 'UDP'), this.#o.address);
+          r.ipmi = server;
+          r.endpoints.ipmi = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+          this.#m.up.set({ bmc: def.key, protocol: 'ipmi' }, 1);
+          log?.info({ ipmi: r.endpoints.ipmi }, 'IPMI listening');
+        } catch (err) {
+          r.problems.push(`IPMI: ${(err as Error).message}`);
+          log?.error({ err: String((err as Error).message) }, 'IPMI failed to listen');
+        }
+      } else {
+        r.problems.push('IPMI is not available in this build');
+      }
+    }
+    if (def.redfishPort > 0) await this.#startRedfish(r);
+  }
+
+  /** A BMC whose backend failed to start is restarted later, with capped exponential backoff. */
+  #scheduleRetry(key: string): void {
+    if (this.#retryTimer) return;
+    this.#retryDelayMs = Math.min(30_000, this.#retryDelayMs ? this.#retryDelayMs * 2 : 1000);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#chain = this.#chain
+        .then(async () => {
+          const r = this.#running.get(key);
+          if (r && !r.machine) await this.#stopOne(key);
+          await this.#sync(this.#lastDefs);
+        })
+        .catch(() => {});
+    }, this.#retryDelayMs);
+    this.#retryTimer.unref();
+  }
+
+  #tlsOf(r: Running): { cert: string; key: string } | undefined {
+    if (r.def.tls?.kind === 'pem') return { cert: r.def.tls.cert, key: r.def.tls.key };
+    return r.tls?.value ?? undefined;
+  }
+
+  async #startRedfish(r: Running): Promise<void> {
+    const def = r.def;
+    const log = this.#log?.child({ bmc: def.key });
+    if (!this.#o.servers.redfish || !r.machine) {
+      if (!this.#o.servers.redfish) r.problems.push('Redfish is not available in this build');
+      return;
+    }
+    const tls = this.#tlsOf(r);
+    if (def.tls && !tls) {
+      r.problems.push('Redfish TLS Secret has no usable tls.crt/tls.key: Redfish not served');
+      log?.warn('Redfish TLS certificate missing; Redfish not served until the Secret is fixed');
+      return;
+    }
+    const server = this.#o.servers.redfish({
+      machine: r.machine,
+      accounts: r.credentials.accounts,
+      logger: log,
+      ...(tls ? { tls } : {}),
+    });
+    try {
+      const a = await server.listen(mappedPort(def.redfishPort, 'TCP'), this.#o.address);
+      r.redfish = server;
+      r.endpoints.redfish = `${tls ? 'https' : 'http'}://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+      this.#m.up.set({ bmc: def.key, protocol: 'redfish' }, 1);
+      log?.info({ redfish: r.endpoints.redfish }, 'Redfish listening');
+    } catch (err) {
+      r.problems.push(`Redfish: ${(err as Error).message}`);
+      log?.error({ err: String((err as Error).message) }, 'Redfish failed to listen');
+    }
+  }
+
+  /** A new certificate: serve it (the listener restarts on the same port). */
+  async #restartRedfish(r: Running): Promise<void> {
+    if (this.#running.get(r.def.key) !== r) return;
+    this.#chain = this.#chain.then(async () => {
+      if (r.redfish) {
+        await r.redfish.close().catch(() => {});
+        r.redfish = null;
+        delete r.endpoints.redfish;
+      }
+      r.problems = r.problems.filter((p) => !p.startsWith('Redfish'));
+      await this.#startRedfish(r);
+      this.#log?.info({ bmc: r.def.key }, 'Redfish certificate changed; reloaded');
+    });
+    await this.#chain;
+  }
+
+  async #stopOne(key: string): Promise<void> {
+    const r = this.#running.get(key);
+    if (!r) return;
+    this.#running.delete(key);
+    await Promise.all([r.ipmi?.close(), r.redfish?.close()].map((p) => p?.catch(() => {})));
+    await r.credentials.stop().catch(() => {});
+    await r.tls?.stop().catch(() => {});
+    if (r.machine) await this.#o.machines?.release(r.def.namespace, r.def.vm).catch(() => {});
+    this.#m.up.remove({ bmc: key, protocol: 'ipmi' });
+    this.#m.up.remove({ bmc: key, protocol: 'redfish' });
+    this.#log?.info({ bmc: key }, 'stopped serving');
+  }
+
+  #audit(def: BmcDefinition, e: AuditEntry): void {
+    const message = describeAudit(e);
+    this.#m.actions.inc({
+      bmc: def.key,
+      reason: e.reason,
+      protocol: e.ctx?.protocol ?? 'unknown',
+      result: e.ok ? 'success' : 'failure',
+    });
+    this.#log?.info(
+      {
+        bmc: def.key,
+        reason: e.reason,
+        actor: e.ctx?.actor,
+        source: e.ctx?.source,
+        protocol: e.ctx?.protocol,
+        ok: e.ok,
+      },
+      message,
+    );
+    void this.#event(def, e.ok ? 'Normal' : 'Warning', e.ok ? e.reason : `${e.reason}Failed`, message);
+  }
+
+  /** Posts an Event, at most 30 per BMC per minute (the log keeps everything). */
+  async #event(
+    def: BmcDefinition,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const client = this.#o.client;
+    const r = this.#running.get(def.key);
+    if (!client || !r) return;
+    const now = Date.now();
+    r.eventTimes = r.eventTimes.filter((t) => now - t < 60_000);
+    if (r.eventTimes.length >= 30) return;
+    r.eventTimes.push(now);
+    const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    try {
+      await client.request('POST', `/api/v1/namespaces/${def.namespace}/events`, {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { generateName: `${def.eventTarget.name}.`, namespace: def.namespace },
+          involvedObject: { ...def.eventTarget, namespace: def.namespace },
+          type,
+          reason,
+          message: message.slice(0, 1024),
+          source: { component: 'kubevirtbmc-agent' },
+          reportingComponent: 'kubevirtbmc-agent',
+          reportingInstance: process.env.POD_NAME ?? 'kubevirtbmc-agent',
+          firstTimestamp: ts,
+          lastTimestamp: ts,
+          count: 1,
+        },
+      });
+    } catch (err) {
+      this.#log?.debug({ err: String((err as Error).message) }, 'could not record an Event');
+    }
+  }
+
+  /** /healthz (process alive), /readyz (every BMC listening), /metrics (Prometheus), /status (JSON). */
+  async listenHealth(port: number): Promise<{ address: string; port: number }> {
+    this.#server = http.createServer((req, res) => {
+      const url = (req.url ?? '/').split('?')[0];
+      if (url === '/healthz' || url === '/livez') {
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+      } else if (url === '/readyz') {
+        const ok = this.#synced;
+        res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : 'starting\n');
+      } else if (url === '/metrics') {
+        this.registry
+          .metrics()
+          .then((t) => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(t))
+          .catch(() => res.writeHead(500).end());
+      } else if (url === '/status') {
+        res
+          .writeHead(200, { 'Content-Type': 'application/json' })
+          .end(`${JSON.stringify(this.status(), null, 2)}\n`);
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.#server!.once('error', reject);
+      this.#server!.listen(mappedPort(port, 'TCP'), this.#o.address, () => resolve());
+    });
+    const a = this.#server.address() as { address: string; port: number };
+    return { address: a.address, port: a.port };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    await this.#chain;
+    for (const key of [...this.#running.keys()]) await this.#stopOne(key);
+    if (this.#server) {
+      await new Promise<void>((r) => this.#server!.close(() => r()));
+      this.#server.closeAllConnections?.();
+    }
+  }
+}

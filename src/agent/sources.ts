@@ -1,0 +1,143 @@
+/**
+ * Where an agent learns which BMCs to serve: every VirtualMachineBMC of a namespace placed on the
+ * shared agent (watched; ports from each BMC's status, allocated by the controller).
+ */
+import type { Logger } from 'pino';
+import type { BmcDefinition } from './host.ts';
+import type { KubeClient } from './kube/client.ts';
+import { Informer } from './kube/informer.ts';
+
+interface BmcObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+  };
+  spec?: {
+    virtualMachineRef?: { name?: string };
+    authSecretRef?: { name?: string };
+    ipmi?: { enabled?: boolean };
+    redfish?: { enabled?: boolean; tlsSecretRef?: { name?: string } };
+  };
+  status?: { placement?: string; ports?: { ipmi?: number; redfish?: number } };
+  [k: string]: unknown;
+}
+
+/**
+ * The definition of a BMC placed on the shared agent, or null when it is not (yet) ours to serve.
+ * With `ports` given (standalone, no controller), those are used instead of the status.
+ */
+export function definitionFromBmc(
+  b: BmcObject,
+  ports?: { ipmi: number; redfish: number },
+): BmcDefinition | null {
+  const ns = b.metadata.namespace ?? 'default';
+  const vm = b.spec?.virtualMachineRef?.name;
+  const secret = b.spec?.authSecretRef?.name;
+  if (!vm || !secret || b.metadata.deletionTimestamp) return null;
+  const assigned = ports ?? (b.status?.placement === 'shared' ? b.status.ports : undefined);
+  if (!assigned) return null;
+  const ipmiOn = b.spec?.ipmi?.enabled !== false;
+  const redfishOn = b.spec?.redfish?.enabled !== false;
+  const tlsName = b.spec?.redfish?.tlsSecretRef?.name;
+  return {
+    key: `${ns}/${b.metadata.name}`,
+    namespace: ns,
+    vm,
+    eventTarget: {
+      apiVersion: 'bmc.kubevirt.io/v1beta1',
+      kind: 'VirtualMachineBMC',
+      name: b.metadata.name,
+      uid: b.metadata.uid,
+    },
+    credentials: { kind: 'secret', name: secret },
+    tls: tlsName && redfishOn ? { kind: 'secret', name: tlsName } : null,
+    ipmiPort: ipmiOn ? (assigned.ipmi ?? 0) : 0,
+    redfishPort: redfishOn ? (assigned.redfish ?? 0) : 0,
+  };
+}
+
+export interface NamespaceSourceOptions {
+  /**
+   * Standalone (no controller): serve every BMC of the namespace, the i-th on base+i. Each BMC
+   * keeps its offset while it exists; a new one takes the lowest free offset.
+   */
+  basePorts?: { ipmi: number; redfish: number };
+  logger?: Logger;
+}
+
+export class NamespaceSource {
+  readonly #informer: Informer<BmcObject>;
+  readonly #onChange: (defs: BmcDefinition[]) => void;
+  readonly #base: { ipmi: number; redfish: number } | undefined;
+  readonly #offsets = new Map<string, number>();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    client: KubeClient,
+    namespace: string,
+    onChange: (defs: BmcDefinition[]) => void,
+    options: NamespaceSourceOptions = {},
+  ) {
+    this.#base = options.basePorts;
+    this.#onChange = onChange;
+    this.#informer = new Informer(client, {
+      path: `/apis/bmc.kubevirt.io/v1beta1/namespaces/${namespace}/virtualmachinebmcs`,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    this.#informer.on(() => this.#schedule());
+  }
+
+  definitions(): BmcDefinition[] {
+    const items = this.#informer
+      .list()
+      .slice()
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const base = this.#base;
+    if (!base) {
+      return items.map((b) => definitionFromBmc(b)).filter((d): d is BmcDefinition => d !== null);
+    }
+    const names = new Set(items.map((b) => b.metadata.name));
+    for (const n of [...this.#offsets.keys()]) if (!names.has(n)) this.#offsets.delete(n);
+    const used = new Set(this.#offsets.values());
+    const out: BmcDefinition[] = [];
+    for (const b of items) {
+      let off = this.#offsets.get(b.metadata.name);
+      if (off === undefined) {
+        off = 0;
+        while (used.has(off)) off++;
+        used.add(off);
+        this.#offsets.set(b.metadata.name, off);
+      }
+      const d = definitionFromBmc(b, {
+        ipmi: base.ipmi > 0 ? base.ipmi + off : 0,
+        redfish: base.redfish > 0 ? base.redfish + off : 0,
+      });
+      if (d) out.push(d);
+    }
+    return out;
+  }
+
+  /** Changes often come in bursts (the controller writes many statuses): apply them together. */
+  #schedule(): void {
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#onChange(this.definitions());
+    }, 50);
+  }
+
+  async start(): Promise<void> {
+    await this.#informer.start();
+    this.#onChange(this.definitions());
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#informer.stop();
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The parts of the agent that come from other modules: the IPMI and Redfish servers and the
+ * KubeVirt machine backend. Kept in one file so the rest of the agent is testable with doubles.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { IpmiServer } from '../ipmi/server.ts';
+import { KubeVirtBackend } from '../kubevirt/index.ts';
+import type { Machine } from '../machine/machine.ts';
+import { RedfishServer } from '../redfish/server.ts';
+import type { MachineProvider, ProtocolServers } from './host.ts';
+
+export interface Wiring {
+  servers: ProtocolServers;
+  machines: MachineProvider | null;
+  /** What this build cannot serve yet, for logs. */
+  missing: string[];
+}
+
+/**
+ * One KubeVirt backend per VM, each watching only its VM (field selector), so a Role whose rules
+ * name that VM suffices. Shared between the BMCs of one VM and stopped with the last of them.
+ */
+export class KubeVirtMachines implements MachineProvider {
+  readonly #kc: KubeConfig;
+  readonly #logger: Logger | undefined;
+  readonly #backends = new Map<string, { backend: KubeVirtBackend; refs: number; ready: Promise<Machine> }>();
+
+  constructor(kc: KubeConfig, logger?: Logger) {
+    this.#kc = kc;
+    this.#logger = logger;
+  }
+
+  acquire(namespace: string, vm: string): Promise<Machine> {
+    const key = `${namespace}/${vm}`;
+    let e = this.#backends.get(key);
+    if (!e) {
+      const backend = new KubeVirtBackend({
+        kubeConfig: this.#kc,
+        namespace,
+        vmName: vm,
+        ...(this.#logger ? { logger: this.#logger.child({ vm: key }) } : {}),
+      });
+      const ready = backend.start().then(() => backend.machine(vm));
+      e = { backend, refs: 0, ready };
+      this.#backends.set(key, e);
+      ready.catch(() => {
+        if (this.#backends.get(key) === e) this.#backends.delete(key);
+      });
+    }
+    e.refs++;
+    return e.ready;
+  }
+
+  async release(namespace: string, vm: string): Promise<void> {
+    const key = `${namespace}/${vm}`;
+    const e = this.#backends.get(key);
+    if (!e) return;
+    if (--e.refs > 0) return;
+    this.#backends.delete(key);
+    await e.backend.stop();
+  }
+}
+
+export function defaultWiring(kc: KubeConfig | null, logger?: Logger): Wiring {
+  return {
+    servers: {
+      ipmi: (o) =>
+        new IpmiServer({
+          machine: o.machine,
+          accounts: o.accounts,
+          ...(o.logger ? { logger: o.logger } : {}),
+        }),
+      redfish: (o) =>
+        new RedfishServer({
+          systems: { kind: 'single', machine: o.machine },
+          accounts: o.accounts,
+          ...(o.logger ? { logger: o.logger } : {}),
+          ...(o.tls ? { tls: o.tls } : {}),
+        }),
+    },
+    machines: kc ? new KubeVirtMachines(kc, logger) : null,
+    missing: [],
+  };
+}

@@ -1,0 +1,441 @@
+/**
+ * The controller process: informers feed a work queue of namespaces; the leader reconciles them.
+ * No periodic resync: work happens only when a watched object changes (or a write failed and is
+ * retried), so an idle cluster costs no API requests beyond the open watches.
+ */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AgentSettings } from './builders.ts';
+import { KubeClient } from './kube/client.ts';
+import { Informer } from './kube/informer.ts';
+import { LeaderElector } from './leader.ts';
+import { WorkQueue } from './queue.ts';
+import { type ClusterState, Reconciler } from './reconciler.ts';
+import {
+  API_VERSION,
+  effectiveSpec,
+  KIND,
+  type KObject,
+  LABEL_AUTO_CREATED,
+  LABEL_MANAGED_BY,
+  MANAGED_BY,
+  PLURAL,
+  type Placement,
+  type VirtualMachineBMC,
+} from './types.ts';
+import { ApiWriter, collectionPath } from './writer.ts';
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  placement: Placement;
+  agent: AgentSettings;
+  /** null: no leader election (a single replica). */
+  leaderElection?: {
+    namespace: string;
+    name?: string;
+    identity?: string;
+    leaseDurationSeconds?: number;
+    renewDeadlineMs?: number;
+    retryPeriodMs?: number;
+  } | null;
+  /** `key` or `key=value`: VMs carrying it get a VirtualMachineBMC (and a generated Secret). */
+  autoCreateLabel?: string | null;
+  logger?: Logger;
+  /** Port for /healthz, /readyz and /metrics; null: no server. */
+  metricsPort?: number | null;
+  metricsHost?: string;
+  workers?: number;
+}
+
+interface OverlayEntry {
+  obj: KObject | null;
+  rv: bigint | null;
+  at: number;
+}
+
+function rvOf(o: { metadata: { resourceVersion?: string } } | null | undefined): bigint | null {
+  try {
+    return o?.metadata.resourceVersion ? BigInt(o.metadata.resourceVersion) : null;
+  } catch {
+    return null;
+  }
+}
+
+const OWNED_PATHS = {
+  Deployment: '/apis/apps/v1/deployments',
+  Service: '/api/v1/services',
+  ServiceAccount: '/api/v1/serviceaccounts',
+  Role: '/apis/rbac.authorization.k8s.io/v1/roles',
+  RoleBinding: '/apis/rbac.authorization.k8s.io/v1/rolebindings',
+} as const;
+
+export class BmcController {
+  readonly client: KubeClient;
+  readonly registry = new Registry();
+  readonly #o: ControllerOptions;
+  readonly #log: Logger | undefined;
+  readonly #bmcs: Informer<VirtualMachineBMC>;
+  readonly #vms: Informer<KObject>;
+  readonly #secrets: Informer<KObject>;
+  readonly #owned: Map<string, Informer<KObject>>;
+  readonly #queue: WorkQueue;
+  readonly #reconciler: Reconciler;
+  readonly #writer: ApiWriter;
+  readonly #elector: LeaderElector | null;
+  /** Results of our own writes, used until the informers catch up, so a quick second pass does not repeat them. */
+  readonly #overlay = new Map<string, OverlayEntry>();
+  #server: http.Server | null = null;
+  #leading = false;
+  #started = false;
+  readonly #metrics: {
+    reconciles: Counter<'result'>;
+    duration: Histogram<string>;
+    requests: Counter<'method' | 'code'>;
+    leader: Gauge<string>;
+    bmcs: Gauge<'ready'>;
+  };
+
+  constructor(options: ControllerOptions) {
+    this.#o = options;
+    this.#log = options.logger;
+    this.client = new KubeClient(options.kubeConfig, 'kubevirtbmc-controller');
+    const warnLogger = this.#log ? { warn: (o: object, m: string) => this.#log?.warn(o, m) } : undefined;
+    this.#bmcs = new Informer(this.client, { path: `/apis/${API_VERSION}/${PLURAL}`, logger: warnLogger });
+    this.#vms = new Informer(this.client, {
+      path: '/apis/kubevirt.io/v1/virtualmachines',
+      logger: warnLogger,
+    });
+    this.#secrets = new Informer(this.client, { path: '/api/v1/secrets', logger: warnLogger });
+    this.#owned = new Map(
+      Object.entries(OWNED_PATHS).map(([kind, path]) => [
+        kind,
+        new Informer<KObject>(this.client, {
+          path,
+          labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
+          logger: warnLogger,
+        }),
+      ]),
+    );
+    this.#reconciler = new Reconciler({
+      placement: options.placement,
+      agent: options.agent,
+      logger: this.#log,
+    });
+    this.#writer = new ApiWriter(this.client, (kind, ns, name, obj) => {
+      this.#overlay.set(`${kind}/${ns}/${name}`, { obj, rv: rvOf(obj), at: Date.now() });
+    });
+    this.#queue = new WorkQueue((ns) => this.#reconcile(ns), options.workers ?? 4);
+    this.#metrics = {
+      reconciles: new Counter({
+        name: 'kubevirtbmc_controller_reconciles_total',
+        help: 'Namespace reconciles by result',
+        labelNames: ['result'],
+        registers: [this.registry],
+      }),
+      duration: new Histogram({
+        name: 'kubevirtbmc_controller_reconcile_duration_seconds',
+        help: 'Time to reconcile one namespace',
+        buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+        registers: [this.registry],
+      }),
+      requests: new Counter({
+        name: 'kubevirtbmc_controller_api_requests_total',
+        help: 'Kubernetes API requests made by the controller',
+        labelNames: ['method', 'code'],
+        registers: [this.registry],
+      }),
+      leader: new Gauge({
+        name: 'kubevirtbmc_controller_is_leader',
+        help: '1 when this replica is the active leader',
+        registers: [this.registry],
+      }),
+      bmcs: new Gauge({
+        name: 'kubevirtbmc_controller_bmcs',
+        help: 'VirtualMachineBMCs by Ready condition',
+        labelNames: ['ready'],
+        registers: [this.registry],
+        collect: () => {
+          const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
+          for (const b of this.#bmcs.list()) {
+            const r = b.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+            counts[r] = (counts[r] ?? 0) + 1;
+          }
+          for (const [k, v] of Object.entries(counts)) this.#metrics.bmcs.set({ ready: k }, v);
+        },
+      }),
+    };
+    this.client.onRequest((method, _path, status) =>
+      this.#metrics.requests.inc({ method, code: String(status) }),
+    );
+
+    const le = options.leaderElection;
+    this.#elector = le
+      ? new LeaderElector({
+          client: this.client,
+          namespace: le.namespace,
+          name: le.name ?? 'kubevirtbmc-controller',
+          identity: le.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`,
+          leaseDurationSeconds: le.leaseDurationSeconds,
+          renewDeadlineMs: le.renewDeadlineMs,
+          retryPeriodMs: le.retryPeriodMs,
+          logger: this.#log,
+          onStartedLeading: () => this.#becomeLeader(),
+          onStoppedLeading: () => this.#stopLeading(),
+        })
+      : null;
+  }
+
+  get isLeader(): boolean {
+    return this.#leading;
+  }
+
+  get identity(): string | null {
+    return this.#elector?.identity ?? null;
+  }
+
+  get synced(): boolean {
+    return [this.#bmcs, this.#vms, this.#secrets, ...this.#owned.values()].every((i) => i.synced);
+  }
+
+  /** Resolves when no reconcile is queued or running. */
+  idle(): Promise<void> {
+    return this.#queue.idle();
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    if (this.#o.metricsPort !== null && this.#o.metricsPort !== undefined)
+      await this.#listen(this.#o.metricsPort);
+    const enqueueNs = (o: { metadata: { namespace?: string } }) => {
+      if (o.metadata.namespace) this.#queue.add(o.metadata.namespace);
+    };
+    this.#bmcs.on((_t, o) => {
+      this.#catchUp(KIND, o);
+      enqueueNs(o);
+    });
+    this.#vms.on((_t, o) => {
+      const ns = o.metadata.namespace ?? '';
+      if (
+        this.#autoCreateMatches(o) ||
+        this.#bmcs.list(ns).some((b) => effectiveSpec(b.spec).vm === o.metadata.name)
+      )
+        enqueueNs(o);
+    });
+    this.#secrets.on((_t, o) => {
+      const ns = o.metadata.namespace ?? '';
+      const refs = this.#bmcs.list(ns).some((b) => {
+        const s = effectiveSpec(b.spec);
+        return s.secret === o.metadata.name || s.tlsSecret === o.metadata.name;
+      });
+      if (refs) enqueueNs(o);
+    });
+    for (const [kind, inf] of this.#owned) {
+      inf.on((type, o) => {
+        this.#catchUp(kind, o, type === 'delete');
+        enqueueNs(o);
+      });
+    }
+    // Say plainly what is missing instead of only retrying (the caches keep retrying meanwhile).
+    for (const [path, hint] of [
+      [`/apis/${API_VERSION}`, 'the VirtualMachineBMC CRD is not installed: kubectl apply -k deploy/'],
+      ['/apis/kubevirt.io/v1', 'KubeVirt is not installed in this cluster (no kubevirt.io/v1 API)'],
+    ] as const) {
+      await this.client.request('GET', path).catch((err) => {
+        if ((err as { code?: number }).code === 404) this.#log?.error({ path }, hint);
+      });
+    }
+    const all = [this.#bmcs, this.#vms, this.#secrets, ...this.#owned.values()];
+    await Promise.all(all.map((i) => i.start()));
+    this.#log?.info({ placement: this.#o.placement }, 'caches synced');
+    if (this.#elector) this.#elector.start();
+    else this.#becomeLeader();
+  }
+
+  async stop(): Promise<void> {
+    this.#queue.stop();
+    await this.#elector?.stop();
+    await Promise.all([this.#bmcs, this.#vms, this.#secrets, ...this.#owned.values()].map((i) => i.stop()));
+    await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
+    this.#server?.closeAllConnections?.();
+    this.client.close();
+  }
+
+  #becomeLeader(): void {
+    this.#leading = true;
+    this.#metrics.leader.set(1);
+    this.#overlay.clear();
+    const namespaces = new Set<string>();
+    for (const o of [...this.#bmcs.list(), ...[...this.#owned.values()].flatMap((i) => i.list())]) {
+      if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
+    }
+    if (this.#o.autoCreateLabel)
+      for (const vm of this.#vms.list())
+        if (this.#autoCreateMatches(vm)) namespaces.add(vm.metadata.namespace ?? '');
+    for (const ns of namespaces) this.#queue.add(ns);
+    this.#queue.start();
+  }
+
+  #stopLeading(): void {
+    this.#leading = false;
+    this.#metrics.leader.set(0);
+    this.#queue.pause();
+  }
+
+  /** Drops an overlay entry once the informer has seen that write (or a later one). */
+  #catchUp(kind: string, o: KObject, deleted = false): void {
+    const key = `${kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    const e = this.#overlay.get(key);
+    if (!e) return;
+    const rv = rvOf(o);
+    if (deleted || e.rv === null || rv === null || rv >= e.rv) this.#overlay.delete(key);
+  }
+
+  #view<T extends KObject>(kind: string, live: T | undefined, ns: string, name: string): T | undefined {
+    const e = this.#overlay.get(`${kind}/${ns}/${name}`);
+    if (!e || Date.now() - e.at > 30_000) return live;
+    if (live && e.rv !== null) {
+      const rv = rvOf(live);
+      if (rv !== null && rv >= e.rv) return live;
+    }
+    return (e.obj ?? undefined) as T | undefined;
+  }
+
+  #state(): ClusterState {
+    return {
+      bmcs: (ns) => this.#bmcs.list(ns).map((b) => this.#view(KIND, b, ns, b.metadata.name) ?? b),
+      vm: (ns, name) => this.#vms.get(ns, name),
+      secret: (ns, name) => this.#secrets.get(ns, name),
+      owned: (ns) => {
+        const out: KObject[] = [];
+        for (const [kind, inf] of this.#owned) {
+          const seen = new Set<string>();
+          for (const o of inf.list(ns)) {
+            seen.add(o.metadata.name);
+            const v = this.#view(kind, o, ns, o.metadata.name);
+            if (v) out.push(v);
+          }
+          for (const [key, e] of this.#overlay) {
+            const [k, n, name] = key.split('/') as [string, string, string];
+            if (k === kind && n === ns && !seen.has(name) && e.obj && Date.now() - e.at <= 30_000)
+              out.push(e.obj);
+          }
+        }
+        return out;
+      },
+    };
+  }
+
+  async #reconcile(ns: string): Promise<void> {
+    if (!this.#leading) return;
+    const end = this.#metrics.duration.startTimer();
+    try {
+      if (this.#o.autoCreateLabel) await this.#autoCreate(ns);
+      const r = await this.#reconciler.reconcileNamespace(ns, this.#state(), this.#writer);
+      if (r.errors.length > 0) {
+        this.#metrics.reconciles.inc({ result: 'error' });
+        this.#log?.warn(
+          { namespace: ns, errors: r.errors.map((e) => e.message).slice(0, 3) },
+          'reconcile had errors; retrying',
+        );
+        this.#queue.retry(ns);
+      } else {
+        this.#metrics.reconciles.inc({ result: 'success' });
+        this.#queue.forget(ns);
+        if (r.created + r.updated + r.deleted + r.statusWrites > 0) {
+          this.#log?.info(
+            {
+              namespace: ns,
+              created: r.created,
+              updated: r.updated,
+              deleted: r.deleted,
+              statusWrites: r.statusWrites,
+            },
+            'reconciled',
+          );
+        }
+      }
+    } catch (err) {
+      this.#metrics.reconciles.inc({ result: 'error' });
+      this.#log?.warn(
+        { namespace: ns, err: String((err as Error).message ?? err) },
+        'reconcile failed; retrying',
+      );
+      this.#queue.retry(ns);
+    } finally {
+      end();
+    }
+  }
+
+  #autoCreateMatches(vm: KObject): boolean {
+    const sel = this.#o.autoCreateLabel;
+    if (!sel) return false;
+    const [k, v] = sel.split('=', 2) as [string, string | undefined];
+    const have = vm.metadata.labels?.[k];
+    return have !== undefined && (v === undefined || have === v);
+  }
+
+  /** VMs carrying the auto-create label get a VirtualMachineBMC `<vm>` and, if needed, a Secret `<vm>-bmc-auth`. */
+  async #autoCreate(ns: string): Promise<void> {
+    const bmcs = this.#bmcs.list(ns);
+    for (const vm of this.#vms.list(ns)) {
+      if (!this.#autoCreateMatches(vm) || vm.metadata.deletionTimestamp) continue;
+      const name = vm.metadata.name;
+      if (bmcs.some((b) => effectiveSpec(b.spec).vm === name) || this.#overlay.has(`${KIND}/${ns}/${name}`))
+        continue;
+      const secretName = `${name}-bmc-auth`;
+      if (!this.#secrets.get(ns, secretName)) {
+        await this.#writer.create({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: secretName, namespace: ns, labels: { [LABEL_AUTO_CREATED]: 'true' } },
+          type: 'Opaque',
+          stringData: { username: 'admin', password: randomBytes(12).toString('base64url').slice(0, 16) },
+        });
+      }
+      await this.#writer.create({
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name, namespace: ns, labels: { [LABEL_AUTO_CREATED]: 'true' } },
+        spec: { virtualMachineRef: { name }, authSecretRef: { name: secretName } },
+      });
+      this.#log?.info({ namespace: ns, vm: name }, 'auto-created a VirtualMachineBMC');
+    }
+  }
+
+  async #listen(port: number): Promise<void> {
+    this.#server = http.createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url === '/healthz' || url === '/livez') {
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+      } else if (url === '/readyz') {
+        const ok = this.synced;
+        res
+          .writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' })
+          .end(ok ? 'ok\n' : 'caches not synced\n');
+      } else if (url === '/metrics') {
+        this.registry
+          .metrics()
+          .then((text) => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text))
+          .catch(() => res.writeHead(500).end());
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.#server!.once('error', reject);
+      this.#server!.listen(port, this.#o.metricsHost ?? '0.0.0.0', () => resolve());
+    });
+  }
+
+  get metricsAddress(): { address: string; port: number } | null {
+    const a = this.#server?.address();
+    return a && typeof a === 'object' ? { address: a.address, port: a.port } : null;
+  }
+}
+
+export { collectionPath };

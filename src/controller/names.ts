@@ -1,0 +1,22 @@
+import { createHash } from 'node:crypto';
+
+/** Name of every per-BMC object (Deployment, Service, ServiceAccount, Role, RoleBinding). */
+export function bmcObjectName(bmcName: string): string {
+  return dnsLabel(`vbmc-${bmcName}`, bmcName);
+}
+
+/** Name of the namespace's shared agent objects. */
+export const SHARED_AGENT_NAME = 'kubevirtbmc-agent';
+
+/**
+ * A DNS-1035 label (≤ 63 chars, lower-case alphanumerics and '-', starting with a letter) from
+ * `wanted`; when `wanted` does not fit as is, a short hash of `source` keeps names distinct.
+ */
+export function dnsLabel(wanted: string, source: string): string {
+  const cleaned = wanted.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  if (cleaned === wanted && cleaned.length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(cleaned))
+    return cleaned;
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 8);
+  const head = cleaned.slice(0, 63 - hash.length - 1).replace(/-+$/, '');
+  return `${head}-${hash}`;
+}

@@ -1,0 +1,485 @@
+/**
+ * The reconcile logic, level-based: given what the cluster holds now (read from caches), compute
+ * every object one namespace's BMCs need, write only what differs, delete what is no longer
+ * wanted, and write each BMC's status when it changed. Running it twice in a row writes nothing.
+ *
+ * The unit of work is a namespace, because shared placement couples its BMCs (one agent, one
+ * Role naming every VM and Secret, distinct ports).
+ */
+import {
+  type AgentSettings,
+  agentRules,
+  bmcPorts,
+  bmcService,
+  ownerRef,
+  perVmDeployment,
+  perVmLabels,
+  role,
+  roleBinding,
+  serviceAccount,
+  sharedDeployment,
+  sharedLabels,
+  sharedOwners,
+  slotOfPorts,
+} from './builders.ts';
+import { authSecretProblem, tlsSecretProblem } from './credentials.ts';
+import { deepEqual, driftOf, mergeForUpdate, needsRecreate } from './drift.ts';
+import { bmcObjectName, SHARED_AGENT_NAME } from './names.ts';
+import {
+  type BmcStatus,
+  type Condition,
+  type ConditionStatus,
+  effectiveSpec,
+  type KObject,
+  type Placement,
+  SHARED_MAX_SLOTS,
+  type VirtualMachineBMC,
+} from './types.ts';
+
+/** Read access to the cluster (informer caches in production, maps in unit tests). */
+export interface ClusterState {
+  bmcs(namespace: string): readonly VirtualMachineBMC[];
+  vm(namespace: string, name: string): KObject | undefined;
+  secret(namespace: string, name: string): KObject | undefined;
+  /** Objects in `namespace` carrying the managed-by label: Deployments, Services, ServiceAccounts, Roles, RoleBindings. */
+  owned(namespace: string): readonly KObject[];
+}
+
+/** Writes. Each call is one API request. */
+export interface ClusterWriter {
+  create(obj: KObject): Promise<KObject>;
+  replace(obj: KObject): Promise<KObject>;
+  delete(obj: KObject): Promise<void>;
+  /** Merge-patches `.status` of a VirtualMachineBMC (null members delete). */
+  patchStatus(bmc: VirtualMachineBMC, status: Record<string, unknown>): Promise<void>;
+  event(bmc: VirtualMachineBMC, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+export interface ReconcilerOptions {
+  placement: Placement;
+  agent: AgentSettings;
+  now?: () => Date;
+  logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+export interface ReconcileResult {
+  created: number;
+  updated: number;
+  deleted: number;
+  statusWrites: number;
+  errors: Error[];
+}
+
+interface BmcPlan {
+  bmc: VirtualMachineBMC;
+  vmOk: boolean;
+  vmMessage: string;
+  secretOk: boolean;
+  secretReason: string;
+  secretMessage: string;
+  active: boolean;
+  slot: number | null;
+}
+
+const ORDER = ['ServiceAccount', 'Role', 'RoleBinding', 'Deployment', 'Service'];
+
+function objKey(o: KObject): string {
+  return `${o.kind}/${o.metadata.name}`;
+}
+
+function byAge(a: VirtualMachineBMC, b: VirtualMachineBMC): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  return ta < tb ? -1 : ta > tb ? 1 : a.metadata.name.localeCompare(b.metadata.name);
+}
+
+export class Reconciler {
+  readonly #opts: ReconcilerOptions;
+
+  constructor(options: ReconcilerOptions) {
+    this.#opts = options;
+  }
+
+  get placement(): Placement {
+    return this.#opts.placement;
+  }
+
+  async reconcileNamespace(
+    namespace: string,
+    state: ClusterState,
+    writer: ClusterWriter,
+  ): Promise<ReconcileResult> {
+    const result: ReconcileResult = { created: 0, updated: 0, deleted: 0, statusWrites: 0, errors: [] };
+    const placement = this.#opts.placement;
+    const bmcs = state
+      .bmcs(namespace)
+      .filter((b) => !b.metadata.deletionTimestamp)
+      .slice()
+      .sort(byAge);
+
+    const plans = bmcs.map((bmc) => this.#plan(namespace, bmc, state));
+    if (placement === 'shared') assignSlots(plans);
+
+    // Desired objects.
+    const desired: KObject[] = [];
+    for (const p of plans) {
+      const name = bmcObjectName(p.bmc.metadata.name);
+      const spec = effectiveSpec(p.bmc.spec);
+      if (placement === 'per-vm') {
+        const labels = perVmLabels(p.bmc.metadata.name);
+        const owners = [ownerRef(p.bmc, true)];
+        const secrets = [spec.secret, ...(spec.tlsSecret ? [spec.tlsSecret] : [])];
+        desired.push(
+          serviceAccount(namespace, name, labels, owners),
+          role(
+            namespace,
+            name,
+            labels,
+            owners,
+            agentRules({ vms: [spec.vm], secrets, bmc: p.bmc.metadata.name }),
+          ),
+          roleBinding(namespace, name, labels, owners),
+          perVmDeployment(p.bmc, p.active ? 1 : 0, this.#opts.agent),
+        );
+      }
+      desired.push(bmcService(p.bmc, placement, p.slot));
+    }
+    if (placement === 'shared' && plans.length > 0) {
+      const labels = sharedLabels();
+      const owners = sharedOwners(bmcs);
+      const vms = plans.map((p) => effectiveSpec(p.bmc.spec).vm);
+      const secrets = plans.flatMap((p) => {
+        const s = effectiveSpec(p.bmc.spec);
+        return [s.secret, ...(s.tlsSecret ? [s.tlsSecret] : [])];
+      });
+      const maxSlot = Math.max(0, ...plans.map((p) => p.slot ?? 0));
+      desired.push(
+        serviceAccount(namespace, SHARED_AGENT_NAME, labels, owners),
+        role(namespace, SHARED_AGENT_NAME, labels, owners, agentRules({ vms, secrets, bmc: null })),
+        roleBinding(namespace, SHARED_AGENT_NAME, labels, owners),
+        sharedDeployment(namespace, bmcs, maxSlot, plans.some((p) => p.active) ? 1 : 0, this.#opts.agent),
+      );
+    }
+    desired.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+
+    // Apply: create or correct what is wanted, then remove what is not (new first, so a placement
+    // migration never leaves a BMC unserved).
+    const live = new Map(state.owned(namespace).map((o) => [objKey(o), o]));
+    const current = new Map<string, KObject>();
+    for (const want of desired) {
+      const have = live.get(objKey(want));
+      try {
+        if (!have) {
+          current.set(objKey(want), await writer.create(want));
+          result.created++;
+          this.#log('info', { namespace, object: objKey(want) }, 'created');
+          continue;
+        }
+        const drift = driftOf(want, have);
+        if (drift === null) {
+          current.set(objKey(want), have);
+          continue;
+        }
+        this.#log('info', { namespace, object: objKey(want), drift }, 'correcting drift');
+        if (needsRecreate(want, have)) {
+          await writer.delete(have);
+          current.set(objKey(want), await writer.create(want));
+        } else {
+          current.set(objKey(want), await writer.replace(mergeForUpdate(want, have)));
+        }
+        result.updated++;
+        const owner = bmcOf(want, bmcs);
+        if (owner) {
+          await writer
+            .event(
+              owner,
+              'Normal',
+              'DriftCorrected',
+              `${want.kind} ${want.metadata.name}: ${drift}; restored`,
+            )
+            .catch(() => {});
+        }
+      } catch (err) {
+        result.errors.push(err as Error);
+        if (have) current.set(objKey(want), have);
+      }
+    }
+    const wanted = new Set(desired.map(objKey));
+    for (const [key, have] of live) {
+      if (wanted.has(key) || have.metadata.deletionTimestamp) continue;
+      try {
+        await writer.delete(have);
+        result.deleted++;
+        this.#log('info', { namespace, object: key }, 'deleted unwanted object');
+      } catch (err) {
+        if ((err as { code?: number }).code !== 404) result.errors.push(err as Error);
+      }
+    }
+
+    // Status.
+    for (const p of plans) {
+      try {
+        await this.#writeStatus(p, placement, current, writer, result);
+      } catch (err) {
+        result.errors.push(err as Error);
+      }
+    }
+    return result;
+  }
+
+  #log(level: 'info' | 'warn', obj: object, msg: string): void {
+    this.#opts.logger?.[level](obj, msg);
+  }
+
+  #plan(namespace: string, bmc: VirtualMachineBMC, state: ClusterState): BmcPlan {
+    const spec = effectiveSpec(bmc.spec);
+    const vm = spec.vm ? state.vm(namespace, spec.vm) : undefined;
+    const vmOk = vm !== undefined && !vm.metadata.deletionTimestamp;
+    const vmMessage = vmOk
+      ? `VirtualMachine ${namespace}/${spec.vm} exists`
+      : `VirtualMachine ${namespace}/${spec.vm} not found: create it or correct spec.virtualMachineRef.name; the agent stays scaled down until it exists`;
+    let secretOk = false;
+    let secretReason = 'SecretValid';
+    let secretMessage = '';
+    const secret = spec.secret ? state.secret(namespace, spec.secret) : undefined;
+    if (!secret) {
+      secretReason = 'SecretNotFound';
+      secretMessage = `Secret ${namespace}/${spec.secret} not found: create it with keys "username" and "password"`;
+    } else {
+      const problem = authSecretProblem(secret);
+      if (problem) {
+        secretReason = 'SecretInvalid';
+        secretMessage = `Secret ${namespace}/${spec.secret} ${problem.startsWith('has ') ? problem : `is not usable: ${problem}`}`;
+      } else if (spec.tlsSecret && spec.redfish) {
+        const tls = state.secret(namespace, spec.tlsSecret);
+        const tlsProblem = tls ? tlsSecretProblem(tls) : 'not found';
+        if (tlsProblem) {
+          secretReason = tls ? 'TLSSecretInvalid' : 'TLSSecretNotFound';
+          secretMessage = `TLS Secret ${namespace}/${spec.tlsSecret} ${tlsProblem === 'not found' ? 'not found: create a kubernetes.io/tls Secret or remove spec.redfish.tlsSecretRef' : tlsProblem}`;
+        } else {
+          secretOk = true;
+        }
+      } else {
+        secretOk = true;
+      }
+      if (secretOk) {
+        secretMessage = `Secret ${namespace}/${spec.secret} holds a valid username and password${spec.tlsSecret && spec.redfish ? ` and TLS Secret ${spec.tlsSecret} a certificate` : ''}`;
+      }
+    }
+    const current = bmc.status?.placement === 'shared' ? slotOfPorts(bmc.status?.ports) : null;
+    return {
+      bmc,
+      vmOk,
+      vmMessage,
+      secretOk,
+      secretReason,
+      secretMessage,
+      active: vmOk && secretOk,
+      slot: current,
+    };
+  }
+
+  async #writeStatus(
+    p: BmcPlan,
+    placement: Placement,
+    current: Map<string, KObject>,
+    writer: ClusterWriter,
+    result: ReconcileResult,
+  ): Promise<void> {
+    const bmc = p.bmc;
+    const generation = bmc.metadata.generation ?? 1;
+    const svcName = bmcObjectName(bmc.metadata.name);
+    const agentName = placement === 'per-vm' ? svcName : SHARED_AGENT_NAME;
+    const svc = current.get(`Service/${svcName}`);
+    const deploy = current.get(`Deployment/${agentName}`);
+    const ports = bmcPorts(bmc, placement, p.slot);
+    const spec = effectiveSpec(bmc.spec);
+    const endpoints = serviceEndpoints(svc, spec.tlsSecret !== null);
+
+    const available = Number(deploy?.status?.availableReplicas ?? deploy?.status?.readyReplicas ?? 0);
+    let agent: [ConditionStatus, string, string];
+    if (!p.active) {
+      agent = [
+        'False',
+        'AgentScaledDown',
+        `agent not running: ${!p.vmOk ? 'the VirtualMachine is missing' : 'the credentials Secret is not usable'}`,
+      ];
+    } else if (!deploy) {
+      agent = ['False', 'AgentCreating', `creating Deployment ${agentName}`];
+    } else if (available >= 1) {
+      agent = [
+        'True',
+        'AgentRunning',
+        `Deployment ${agentName} has ${available} available replica${available === 1 ? '' : 's'}`,
+      ];
+    } else {
+      agent = [
+        'False',
+        'AgentStarting',
+        `Deployment ${agentName} has no available replica yet (kubectl -n ${bmc.metadata.namespace} describe deployment ${agentName})`,
+      ];
+    }
+    const hasEndpoint = endpoints.ipmi !== undefined || endpoints.redfish !== undefined;
+    let ready: [ConditionStatus, string, string];
+    if (!p.vmOk) ready = ['False', 'VirtualMachineNotFound', p.vmMessage];
+    else if (!p.secretOk) ready = ['False', p.secretReason, p.secretMessage];
+    else if (agent[0] !== 'True') ready = ['False', agent[1], agent[2]];
+    else if (!hasEndpoint) ready = ['False', 'ServicePending', `Service ${svcName} has no address yet`];
+    else
+      ready = [
+        'True',
+        'BMCReady',
+        [
+          endpoints.ipmi && `IPMI at ${endpoints.ipmi}`,
+          endpoints.redfish && `Redfish at ${endpoints.redfish}`,
+        ]
+          .filter(Boolean)
+          .join(', '),
+      ];
+
+    const old = bmc.status ?? {};
+    const now = (this.#opts.now ?? (() => new Date()))()
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z');
+    const cond = (type: string, [status, reason, message]: [ConditionStatus, string, string]): Condition => {
+      const prev = old.conditions?.find((c) => c.type === type);
+      return {
+        type,
+        status,
+        reason,
+        message,
+        observedGeneration: generation,
+        lastTransitionTime:
+          prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
+      };
+    };
+    const conditions = [
+      cond('Ready', ready),
+      cond(
+        'VirtualMachineAvailable',
+        p.vmOk
+          ? ['True', 'VirtualMachineFound', p.vmMessage]
+          : ['False', 'VirtualMachineNotFound', p.vmMessage],
+      ),
+      cond(
+        'SecretAvailable',
+        p.secretOk ? ['True', 'SecretValid', p.secretMessage] : ['False', p.secretReason, p.secretMessage],
+      ),
+      cond('AgentAvailable', agent),
+    ];
+    const next: BmcStatus = {
+      observedGeneration: generation,
+      placement,
+      agent: agentName,
+      service: svcName,
+      ...(svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None'
+        ? { clusterIP: svc.spec.clusterIP as string }
+        : {}),
+      ...(endpoints.loadBalancerIP ? { loadBalancerIP: endpoints.loadBalancerIP } : {}),
+      ports: {
+        ...(ports.ipmi ? { ipmi: ports.ipmi } : {}),
+        ...(ports.redfish ? { redfish: ports.redfish } : {}),
+      },
+      endpoints: {
+        ...(endpoints.ipmi ? { ipmi: endpoints.ipmi } : {}),
+        ...(endpoints.redfish ? { redfish: endpoints.redfish } : {}),
+      },
+      conditions,
+    };
+    if (deepEqual(normalise(next), normalise(old as BmcStatus))) return;
+    const patch: Record<string, unknown> = { ...next };
+    for (const k of Object.keys(old)) if (!(k in patch)) patch[k] = null;
+    for (const k of ['ports', 'endpoints'] as const) {
+      const o = (old as BmcStatus)[k] as Record<string, unknown> | undefined;
+      const n = { ...(next[k] as Record<string, unknown>) };
+      for (const kk of Object.keys(o ?? {})) if (!(kk in n)) n[kk] = null;
+      patch[k] = n;
+    }
+    await writer.patchStatus(bmc, patch);
+    result.statusWrites++;
+    // Events tell the story in `kubectl describe vmbmc`: Ready changes, and the dependencies
+    // (VM, Secret, agent) failing or recovering. Transient start-up states are Normal events.
+    for (const c of conditions) {
+      const prev = old.conditions?.find((x) => x.type === c.type);
+      if (prev && prev.status === c.status && prev.reason === c.reason) continue;
+      if (c.type !== 'Ready') {
+        if (c.status === 'True' && (!prev || prev.status === 'True' || TRANSIENT_REASONS.has(prev.reason)))
+          continue;
+        if (c.type === 'AgentAvailable' && c.status === 'False' && prev?.status !== 'True') continue;
+      }
+      const transient = TRANSIENT_REASONS.has(c.reason);
+      await writer
+        .event(
+          bmc,
+          c.status === 'False' && !transient ? 'Warning' : 'Normal',
+          c.reason,
+          `${c.type}=${c.status}: ${c.message}`,
+        )
+        .catch(() => {});
+    }
+  }
+}
+
+const TRANSIENT_REASONS = new Set(['AgentCreating', 'AgentStarting', 'ServicePending']);
+
+function normalise(s: BmcStatus): unknown {
+  return JSON.parse(JSON.stringify(s ?? {}));
+}
+
+function bmcOf(obj: KObject, bmcs: readonly VirtualMachineBMC[]): VirtualMachineBMC | undefined {
+  const ref = obj.metadata.ownerReferences?.find((o) => o.controller);
+  return ref ? bmcs.find((b) => b.metadata.uid === ref.uid) : undefined;
+}
+
+/** Annotation an environment may set on a Service with host-reachable addresses per port ("623/UDP"). */
+export const ENDPOINTS_ANNOTATION = 'sim.kubevirtbmc.io/endpoints';
+
+export function serviceEndpoints(
+  svc: KObject | undefined,
+  tls: boolean,
+): { ipmi?: string; redfish?: string; loadBalancerIP?: string } {
+  if (!svc) return {};
+  const ports: Array<{ name?: string; port: number; protocol?: string }> = svc.spec?.ports ?? [];
+  const ipmiPort = ports.find((p) => p.name === 'ipmi');
+  const rfPort = ports.find((p) => p.name === 'redfish' || p.name === 'redfish-tls');
+  const scheme = tls ? 'https' : 'http';
+  const published = svc.metadata.annotations?.[ENDPOINTS_ANNOTATION];
+  if (published) {
+    try {
+      const map = JSON.parse(published) as Record<string, string>;
+      const out: { ipmi?: string; redfish?: string } = {};
+      if (ipmiPort && map[`${ipmiPort.port}/UDP`]) out.ipmi = map[`${ipmiPort.port}/UDP`];
+      if (rfPort && map[`${rfPort.port}/TCP`]) out.redfish = `${scheme}://${map[`${rfPort.port}/TCP`]}`;
+      if (out.ipmi || out.redfish) return out;
+    } catch {
+      // fall through to the cluster address
+    }
+  }
+  const ingress = svc.status?.loadBalancer?.ingress?.[0] as { ip?: string; hostname?: string } | undefined;
+  const lb = ingress?.ip ?? ingress?.hostname;
+  const host =
+    lb ?? (svc.spec?.clusterIP && svc.spec.clusterIP !== 'None' ? (svc.spec.clusterIP as string) : undefined);
+  if (!host) return {};
+  const h = host.includes(':') ? `[${host}]` : host;
+  return {
+    ...(ipmiPort ? { ipmi: `${h}:${ipmiPort.port}` } : {}),
+    ...(rfPort ? { redfish: `${scheme}://${h}:${rfPort.port}` } : {}),
+    ...(lb ? { loadBalancerIP: lb } : {}),
+  };
+}
+
+/** Shared placement: keep each BMC's recorded slot when it is free, give the others the lowest free ones. */
+export function assignSlots(plans: Array<{ slot: number | null }>): void {
+  const used = new Set<number>();
+  for (const p of plans) {
+    if (p.slot !== null && p.slot < SHARED_MAX_SLOTS && !used.has(p.slot)) used.add(p.slot);
+    else p.slot = null;
+  }
+  let next = 0;
+  for (const p of plans) {
+    if (p.slot !== null) continue;
+    while (used.has(next)) next++;
+    p.slot = next;
+    used.add(next);
+  }
+}

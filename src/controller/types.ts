@@ -1,0 +1,157 @@
+/**
+ * The VirtualMachineBMC API as the controller sees it, and the loose Kubernetes object shape the
+ * controller builds and compares. Plain data, no I/O.
+ */
+
+export const GROUP = 'bmc.kubevirt.io';
+export const VERSION = 'v1beta1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'VirtualMachineBMC';
+export const PLURAL = 'virtualmachinebmcs';
+
+/** Labels on every object the controller owns. */
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'kubevirtbmc-controller';
+export const LABEL_NAME = 'app.kubernetes.io/name';
+export const LABEL_COMPONENT = 'app.kubernetes.io/component';
+/** The BMC a per-BMC object belongs to. */
+export const LABEL_BMC = 'bmc.kubevirt.io/bmc';
+/** `per-vm` or `shared`. */
+export const LABEL_PLACEMENT = 'bmc.kubevirt.io/placement';
+/** Set on VirtualMachineBMCs (and Secrets) the controller created for a labelled VM. */
+export const LABEL_AUTO_CREATED = 'bmc.kubevirt.io/auto-created';
+
+/** Agent container ports (contracts.md). */
+export const AGENT_IPMI_PORT = 10623;
+export const AGENT_REDFISH_PORT = 10080;
+export const AGENT_REDFISH_TLS_PORT = 10443;
+export const AGENT_METRICS_PORT = 8081;
+/** Shared placement: BMC slot i uses IPMI port BASE+2i (UDP) and Redfish port BASE+2i+1 (TCP). */
+export const SHARED_PORT_BASE = 20000;
+export const SHARED_MAX_SLOTS = 4000;
+/** Shared agents declare container ports in blocks of this many slots, so adding a BMC rarely rolls the agent. */
+export const SHARED_SLOT_BLOCK = 16;
+
+export type Placement = 'per-vm' | 'shared';
+export const PLACEMENTS: readonly Placement[] = ['per-vm', 'shared'];
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  [key: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** Any Kubernetes object, loosely typed: the controller only reads the fields it knows. */
+export interface KObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  // biome-ignore lint/suspicious/noExplicitAny: free-form object bodies
+  spec?: any;
+  // biome-ignore lint/suspicious/noExplicitAny: free-form object bodies
+  status?: any;
+  [key: string]: unknown;
+}
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+
+export interface BmcSpec {
+  virtualMachineRef: { name: string };
+  authSecretRef: { name: string };
+  ipmi?: { enabled?: boolean };
+  redfish?: { enabled?: boolean; tlsSecretRef?: { name: string } };
+  service?: {
+    type?: ServiceType;
+    ipmiNodePort?: number;
+    redfishNodePort?: number;
+    loadBalancerIP?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+
+export interface BmcStatus {
+  observedGeneration?: number;
+  placement?: Placement;
+  agent?: string;
+  service?: string;
+  clusterIP?: string;
+  loadBalancerIP?: string;
+  ports?: { ipmi?: number; redfish?: number };
+  endpoints?: { ipmi?: string; redfish?: string };
+  conditions?: Condition[];
+}
+
+export interface VirtualMachineBMC extends KObject {
+  spec: BmcSpec;
+  status?: BmcStatus;
+}
+
+export const CONDITION_TYPES = [
+  'Ready',
+  'VirtualMachineAvailable',
+  'SecretAvailable',
+  'AgentAvailable',
+] as const;
+
+/** Defaults the CRD schema applies, applied again here for objects that bypassed it. */
+export function effectiveSpec(spec: BmcSpec): {
+  vm: string;
+  secret: string;
+  ipmi: boolean;
+  redfish: boolean;
+  tlsSecret: string | null;
+  serviceType: ServiceType;
+  ipmiNodePort: number | null;
+  redfishNodePort: number | null;
+  loadBalancerIP: string | null;
+  serviceLabels: Record<string, string>;
+  serviceAnnotations: Record<string, string>;
+} {
+  return {
+    vm: spec.virtualMachineRef?.name ?? '',
+    secret: spec.authSecretRef?.name ?? '',
+    ipmi: spec.ipmi?.enabled !== false,
+    redfish: spec.redfish?.enabled !== false,
+    tlsSecret: spec.redfish?.tlsSecretRef?.name ?? null,
+    serviceType: spec.service?.type ?? 'ClusterIP',
+    ipmiNodePort: spec.service?.ipmiNodePort ?? null,
+    redfishNodePort: spec.service?.redfishNodePort ?? null,
+    loadBalancerIP: spec.service?.loadBalancerIP ?? null,
+    serviceLabels: spec.service?.labels ?? {},
+    serviceAnnotations: spec.service?.annotations ?? {},
+  };
+}
+
+/** `namespace/name`, the cache key of a namespaced object. */
+export function keyOf(obj: { metadata: { namespace?: string; name: string } }): string {
+  return `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+}

@@ -1,0 +1,203 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { waitFor } from '../../support/wait.ts';
+
+export const REPO = new URL('../../../', import.meta.url).pathname;
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command without blocking the event loop (the embedded cluster answers from this very
+ * process), with a timeout so nothing hangs.
+ */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export class TestCluster {
+  readonly sim: SimCluster;
+  readonly #cache = mkdtempSync(join(tmpdir(), 'kubectl-cache-'));
+
+  constructor(sim: SimCluster) {
+    this.sim = sim;
+  }
+
+  static async start(): Promise<TestCluster> {
+    return new TestCluster(await startSimCluster({ timing: 'fast' }));
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.sim.kubeconfigPath);
+    return kc;
+  }
+
+  /** The real kubectl, as a user types it. */
+  kubectl(args: string[], input?: string, timeoutMs = 60_000): Promise<Run> {
+    return run('kubectl', ['--kubeconfig', this.sim.kubeconfigPath, '--cache-dir', this.#cache, ...args], {
+      input,
+      timeoutMs,
+    });
+  }
+
+  async kubectlOk(args: string[], input?: string, timeoutMs?: number): Promise<string> {
+    const r = await this.kubectl(args, input, timeoutMs);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
+  async getJson(args: string[]): Promise<any> {
+    return JSON.parse(await this.kubectlOk(['get', ...args, '-o', 'json']));
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: JSON from kubectl
+  async tryGet(args: string[]): Promise<any | null> {
+    const r = await this.kubectl(['get', ...args, '-o', 'json']);
+    return r.code === 0 ? JSON.parse(r.stdout) : null;
+  }
+
+  async condition(
+    ns: string,
+    bmc: string,
+    type: string,
+  ): Promise<{ status: string; reason: string; message: string } | undefined> {
+    const o = await this.tryGet(['-n', ns, 'vmbmc', bmc]);
+    return o?.status?.conditions?.find((c: { type: string }) => c.type === type);
+  }
+
+  async waitCondition(ns: string, bmc: string, type: string, status: 'True' | 'False', timeoutMs = 60_000) {
+    return waitFor(
+      async () => {
+        const c = await this.condition(ns, bmc, type);
+        return c?.status === status ? c : undefined;
+      },
+      { timeoutMs, intervalMs: 200, what: `${type}=${status} on ${ns}/${bmc}` },
+    );
+  }
+
+  stop(): Promise<void> {
+    return this.sim.stop();
+  }
+}
+
+export function vmYaml(ns: string, name: string): string {
+  return `apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  runStrategy: Halted
+  template:
+    spec:
+      domain:
+        devices:
+          disks: [{name: rootdisk, bootOrder: 1, disk: {bus: virtio}}, {name: cdrom, cdrom: {bus: sata}}]
+          interfaces: [{name: default, masquerade: {}}]
+        memory: {guest: 512Mi}
+      networks: [{name: default, pod: {}}]
+      volumes: [{name: rootdisk, containerDisk: {image: quay.io/containerdisks/fedora:latest}}]
+`;
+}
+
+export function secretYaml(ns: string, name: string, username: string, password: string): string {
+  return `apiVersion: v1
+kind: Secret
+metadata: {name: ${name}, namespace: ${ns}}
+type: Opaque
+data:
+  username: ${Buffer.from(username).toString('base64')}
+  password: ${Buffer.from(password).toString('base64')}
+`;
+}
+
+export function bmcYaml(ns: string, name: string, vm: string, secret: string, extraSpec = ''): string {
+  return `apiVersion: bmc.kubevirt.io/v1beta1
+kind: VirtualMachineBMC
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  virtualMachineRef: {name: ${vm}}
+  authSecretRef: {name: ${secret}}
+${extraSpec}`;
+}
+
+/** ipmitool over RMCP+ (lanplus) against host:port. */
+export function ipmitool(endpoint: string, user: string, password: string, ...cmd: string[]): Promise<Run> {
+  const [host, port] = endpoint.split(':') as [string, string];
+  return run(
+    'ipmitool',
+    ['-I', 'lanplus', '-H', host, '-p', port, '-U', user, '-P', password, '-N', '1', '-R', '2', ...cmd],
+    {
+      timeoutMs: 20_000,
+    },
+  );
+}
+
+export function curl(url: string, user: string, password: string): Promise<Run> {
+  return run('curl', ['-sS', '-u', `${user}:${password}`, '-w', '\n%{http_code}', '--max-time', '10', url], {
+    timeoutMs: 15_000,
+  });
+}
+
+/** A port free right now on 127.0.0.1 for the given protocol. */
+export async function freePort(protocol: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  if (protocol === 'udp') {
+    const dgram = await import('node:dgram');
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    const p = s.address().port;
+    await new Promise<void>((r) => s.close(() => r()));
+    return p;
+  }
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/**
+ * Like `missingClients` for the two general tools these tests also drive (curl for "an HTTP GET as a
+ * user types it", openssl to make a certificate): a skip message when absent, a failure under CI=true.
+ */
+export function missingTools(...names: Array<'curl' | 'openssl'>): string | false {
+  const missing = names.filter(
+    (n) =>
+      spawnSync(n, n === 'openssl' ? ['version'] : ['--version'], { stdio: 'ignore', timeout: 10_000 })
+        .status !== 0,
+  );
+  if (missing.length === 0) return false;
+  const message = `MISSING TOOL ${missing.join(', ')}: install with \`apt-get install ${missing.join(' ')}\``;
+  if (process.env.CI === 'true') throw new Error(`${message} (CI=true: a missing tool is a failure)`);
+  console.error(`\n*** SKIPPING: ${message} ***\n`);
+  return message;
+}

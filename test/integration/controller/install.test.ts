@@ -1,0 +1,301 @@
+/**
+ * What a user does: `kubectl apply -k deploy/` (the controller runs as a 2-replica Deployment in the
+ * embedded cluster, with its own ServiceAccount and RBAC), then the sample, then talks to the BMC
+ * with ipmitool and curl; then rotates the password, breaks things and watches them heal.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { missingClients } from '../../support/clients.ts';
+import { waitFor } from '../../support/wait.ts';
+import { bmcYaml, curl, ipmitool, missingTools, secretYaml, TestCluster, vmYaml } from './helpers.ts';
+
+const skip = missingClients('kubectl', 'ipmitool') || missingTools('curl');
+
+describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip, timeout: 600_000 }, () => {
+  let c: TestCluster;
+  // biome-ignore lint/suspicious/noExplicitAny: status JSON
+  let status: any;
+
+  before(async () => {
+    c = await TestCluster.start();
+  });
+  after(() => c?.stop());
+
+  test('kubectl apply -k deploy/ installs the CRD, RBAC and the controller', async () => {
+    const out = await c.kubectlOk(['apply', '-k', 'deploy/']);
+    assert.match(
+      out,
+      /customresourcedefinition.apiextensions.k8s.io\/virtualmachinebmcs.bmc.kubevirt.io created/,
+    );
+    assert.match(out, /deployment.apps\/kubevirtbmc-controller created/);
+    await waitFor(
+      async () =>
+        (await c.getJson(['-n', 'kubevirtbmc-system', 'deployment', 'kubevirtbmc-controller'])).status
+          ?.availableReplicas === 2,
+      { timeoutMs: 60_000, intervalMs: 250, what: 'two controller replicas available' },
+    );
+  });
+
+  test('the sample becomes Ready (kubectl wait) and shows in kubectl get vmbmc', async () => {
+    await c.kubectlOk(['apply', '-k', 'deploy/samples/']);
+    const out = await c.kubectlOk(
+      ['wait', '--for=condition=Ready', 'vmbmc/sample-vm-bmc', '--timeout=120s'],
+      undefined,
+      130_000,
+    );
+    assert.match(out, /sample-vm-bmc condition met/);
+    const table = await c.kubectlOk(['get', 'vmbmc']);
+    assert.match(table, /^NAME\s+VM\s+READY\s+IPMI\s+REDFISH\s+AGE/m);
+    assert.match(table, /^sample-vm-bmc\s+sample-vm\s+True\s+127\.0\.0\.1:\d+\s+http:\/\/127\.0\.0\.1:\d+/m);
+    status = (await c.getJson(['vmbmc', 'sample-vm-bmc'])).status;
+    assert.match(status.clusterIP, /^10\./);
+    assert.equal(status.placement, 'shared');
+  });
+
+  test('ipmitool talks to the BMC: status, power on, audit Event names who did it', async () => {
+    const st = await ipmitool(status.endpoints.ipmi, 'admin', 'change-me-now', 'power', 'status');
+    assert.equal(st.stdout.trim(), 'Chassis Power is off', st.stderr);
+    const on = await ipmitool(status.endpoints.ipmi, 'admin', 'change-me-now', 'power', 'on');
+    assert.equal(on.stdout.trim(), 'Chassis Power Control: Up/On', on.stderr);
+    await waitFor(async () => (await c.getJson(['vm', 'sample-vm'])).spec.runStrategy === 'Always', {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      what: 'the VM started',
+    });
+    const events = await waitFor(
+      async () => {
+        const list = await c.getJson(['events']);
+        return list.items.find(
+          (e: { involvedObject: { name: string }; reason: string; message: string }) =>
+            e.involvedObject.name === 'sample-vm-bmc' && e.reason === 'PowerAction',
+        );
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'a PowerAction Event' },
+    );
+    assert.match(events.message, /^power On by admin from 127\.0\.0\.1:\d+ over ipmi$/);
+    assert.equal(events.involvedObject.kind, 'VirtualMachineBMC');
+  });
+
+  test('curl GETs the Redfish system; a wrong password gets 401', async () => {
+    const ok = await curl(`${status.endpoints.redfish}/redfish/v1/Systems/1`, 'admin', 'change-me-now');
+    const lines = ok.stdout.trim().split('\n');
+    assert.equal(lines.at(-1), '200', ok.stderr);
+    assert.match(lines.slice(0, -1).join('\n'), /"PowerState"/);
+    const bad = await curl(`${status.endpoints.redfish}/redfish/v1/Systems/1`, 'admin', 'wrong');
+    assert.equal(bad.stdout.trim().split('\n').at(-1), '401');
+  });
+
+  test('a rotated password is accepted and the old one refused, without an agent restart', async () => {
+    const pod = (await c.getJson(['pods', '-l', 'bmc.kubevirt.io/placement=shared'])).items[0];
+    const loaded = async () =>
+      (await c.getJson(['events'])).items.filter(
+        (e: { involvedObject: { name: string }; reason: string }) =>
+          e.involvedObject.name === 'sample-vm-bmc' && e.reason === 'CredentialsLoaded',
+      ).length;
+    const before = await loaded();
+    await c.kubectlOk(
+      ['apply', '-f', '-'],
+      secretYaml('default', 'sample-vm-bmc-auth', 'admin', 'rotated-pw-2'),
+    );
+    // The agent says when it applied the change (an Event); no guessing with failed logins, which
+    // the BMC rate-limits.
+    await waitFor(async () => (await loaded()) > before, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      what: 'CredentialsLoaded Event',
+    });
+    await waitFor(
+      async () =>
+        (await ipmitool(status.endpoints.ipmi, 'admin', 'rotated-pw-2', 'power', 'status')).code === 0,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 1500,
+        what: 'the new password accepted',
+      },
+    );
+    const old = await ipmitool(status.endpoints.ipmi, 'admin', 'change-me-now', 'power', 'status');
+    assert.notEqual(old.code, 0);
+    const rf = await curl(`${status.endpoints.redfish}/redfish/v1/Systems/1`, 'admin', 'change-me-now');
+    assert.equal(rf.stdout.trim().split('\n').at(-1), '401');
+    const now = (await c.getJson(['pods', '-l', 'bmc.kubevirt.io/placement=shared'])).items;
+    assert.deepEqual(
+      now.map((p: { metadata: { uid: string } }) => p.metadata.uid),
+      [pod.metadata.uid],
+      'the same agent pod',
+    );
+    assert.equal(now[0].status.containerStatuses[0].restartCount, 0);
+  });
+
+  test('a Secret over the IPMI limits is a clear condition, not a crash loop', async () => {
+    await c.kubectlOk(
+      ['apply', '-f', '-'],
+      secretYaml('default', 'sample-vm-bmc-auth', 'admin', 'x'.repeat(24)),
+    );
+    const cond = await c.waitCondition('default', 'sample-vm-bmc', 'SecretAvailable', 'False');
+    assert.equal(cond.reason, 'SecretInvalid');
+    assert.match(cond.message, /password is 24 bytes; IPMI allows at most 20/);
+    const described = await c.kubectlOk(['describe', 'vmbmc', 'sample-vm-bmc']);
+    assert.match(described, /SecretInvalid/);
+    await c.kubectlOk(
+      ['apply', '-f', '-'],
+      secretYaml('default', 'sample-vm-bmc-auth', 'admin', 'change-me-now'),
+    );
+    await c.kubectlOk(
+      ['wait', '--for=condition=Ready', 'vmbmc/sample-vm-bmc', '--timeout=60s'],
+      undefined,
+      70_000,
+    );
+  });
+
+  test('invalid VirtualMachineBMCs are refused with readable messages', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [
+        'apiVersion: bmc.kubevirt.io/v1beta1\nkind: VirtualMachineBMC\nmetadata: {name: bad1}\nspec:\n  virtualMachineRef: {name: vm1}\n',
+        /authSecretRef: Required value/,
+      ],
+      [bmcYaml('default', 'bad2', 'vm1', 's', '  service: {type: Magic}\n'), /Unsupported value: "Magic"/],
+      [bmcYaml('default', 'bad3', 'Not_A_Name', 's'), /virtualMachineRef\.name/],
+      [
+        bmcYaml('default', 'bad4', 'vm1', 's', '  ipmi: {enabled: false}\n  redfish: {enabled: false}\n'),
+        /at least one protocol must be enabled/,
+      ],
+      [
+        bmcYaml('default', 'bad5', 'vm1', 's', '  service: {ipmiNodePort: 30623}\n'),
+        /need service type NodePort or LoadBalancer/,
+      ],
+    ];
+    const accepted: string[] = [];
+    for (const [yaml, re] of cases) {
+      const r = await c.kubectl(['apply', '-f', '-'], yaml);
+      if (r.code === 0) accepted.push(/name: (bad\d)/.exec(yaml)![1]!);
+      else assert.match(r.stderr, re);
+    }
+    // Anything wrongly accepted is removed again so the following tests do not depend on this one.
+    if (accepted.length) await c.kubectl(['delete', 'vmbmc', ...accepted, '--ignore-not-found']);
+    assert.deepEqual(accepted, [], 'every invalid object refused');
+    const list = await c.getJson(['vmbmc']);
+    assert.deepEqual(
+      list.items.map((i: { metadata: { name: string } }) => i.metadata.name),
+      ['sample-vm-bmc'],
+    );
+  });
+
+  test('drift in owned objects is corrected', async () => {
+    await c.kubectlOk([
+      'patch',
+      'service',
+      'vbmc-sample-vm-bmc',
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/spec/ports/0/port","value":9999}]',
+    ]);
+    await c.kubectlOk([
+      'patch',
+      'role',
+      'kubevirtbmc-agent',
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/rules/0/resourceNames","value":["sample-vm","someone-elses-vm"]}]',
+    ]);
+    await waitFor(
+      async () => {
+        const svc = await c.getJson(['service', 'vbmc-sample-vm-bmc']);
+        const role = await c.getJson(['role', 'kubevirtbmc-agent']);
+        return (
+          svc.spec.ports[0].port === 623 && JSON.stringify(role.rules[0].resourceNames) === '["sample-vm"]'
+        );
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: 'Service and Role restored' },
+    );
+    await c.kubectlOk(['delete', 'rolebinding', 'kubevirtbmc-agent']);
+    await waitFor(async () => (await c.tryGet(['rolebinding', 'kubevirtbmc-agent'])) !== null, {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+      what: 'RoleBinding recreated',
+    });
+  });
+
+  test('VM deleted: reported and the agent scaled down; VM recreated: Ready again', async () => {
+    await c.kubectlOk(['delete', 'vm', 'sample-vm', '--wait=true'], undefined, 60_000);
+    const cond = await c.waitCondition('default', 'sample-vm-bmc', 'VirtualMachineAvailable', 'False');
+    assert.match(cond.message, /default\/sample-vm not found/);
+    await waitFor(async () => (await c.getJson(['deployment', 'kubevirtbmc-agent'])).spec.replicas === 0, {
+      timeoutMs: 20_000,
+      intervalMs: 250,
+      what: 'agent scaled to 0',
+    });
+    await c.kubectlOk(['apply', '-f', '-'], vmYaml('default', 'sample-vm'));
+    await c.kubectlOk(
+      ['wait', '--for=condition=Ready', 'vmbmc/sample-vm-bmc', '--timeout=90s'],
+      undefined,
+      100_000,
+    );
+    const st = (await c.getJson(['vmbmc', 'sample-vm-bmc'])).status;
+    const r = await ipmitool(st.endpoints.ipmi, 'admin', 'change-me-now', 'power', 'status');
+    assert.equal(r.stdout.trim(), 'Chassis Power is off', r.stderr);
+  });
+
+  test('leader failover: deleting the leader pod hands the Lease over and reconciling goes on', async () => {
+    const lease = await c.getJson(['-n', 'kubevirtbmc-system', 'lease', 'kubevirtbmc-controller']);
+    const leader = lease.spec.holderIdentity as string;
+    assert.ok(leader);
+    assert.equal(lease.spec.leaseDurationSeconds, 15);
+    assert.equal(lease.spec.leaseTransitions ?? 0, 0, 'one leader since the start, no flapping');
+    const pods = (await c.getJson(['-n', 'kubevirtbmc-system', 'pods'])).items.map(
+      (p: { metadata: { name: string } }) => p.metadata.name,
+    );
+    const leaders = [];
+    for (const p of pods) {
+      if ((await c.kubectlOk(['-n', 'kubevirtbmc-system', 'logs', p])).includes('"became leader"'))
+        leaders.push(p);
+    }
+    assert.deepEqual(leaders, [leader], 'only the Lease holder ever led');
+    await c.kubectlOk(['-n', 'kubevirtbmc-system', 'delete', 'pod', leader, '--wait=false']);
+    const next = await waitFor(
+      async () => {
+        const l = await c.getJson(['-n', 'kubevirtbmc-system', 'lease', 'kubevirtbmc-controller']);
+        return l.spec.holderIdentity && l.spec.holderIdentity !== leader
+          ? (l.spec.holderIdentity as string)
+          : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 300, what: 'a new leader' },
+    );
+    assert.notEqual(next, leader);
+    const after = await c.getJson(['-n', 'kubevirtbmc-system', 'lease', 'kubevirtbmc-controller']);
+    assert.equal(after.spec.leaseTransitions, 1);
+    // The new leader serves a second BMC in the namespace.
+    await c.kubectlOk(
+      ['apply', '-f', '-'],
+      vmYaml('default', 'vm2') +
+        '---\n' +
+        secretYaml('default', 'vm2-auth', 'root', 'pw-vm2') +
+        '---\n' +
+        bmcYaml('default', 'vm2-bmc', 'vm2', 'vm2-auth'),
+    );
+    await c.kubectlOk(
+      ['wait', '--for=condition=Ready', 'vmbmc/vm2-bmc', '--timeout=90s'],
+      undefined,
+      100_000,
+    );
+    const s2 = (await c.getJson(['vmbmc', 'vm2-bmc'])).status;
+    assert.notDeepEqual(s2.ports, status.ports, 'two BMCs in one namespace get distinct ports');
+    const r = await ipmitool(s2.endpoints.ipmi, 'root', 'pw-vm2', 'power', 'status');
+    assert.equal(r.stdout.trim(), 'Chassis Power is off', r.stderr);
+  });
+
+  test('deleting the BMCs removes everything the controller created', async () => {
+    await c.kubectlOk(['delete', 'vmbmc', 'sample-vm-bmc', 'vm2-bmc'], undefined, 60_000);
+    await waitFor(
+      async () => {
+        const left = await c.getJson([
+          'deployment,service,serviceaccount,role,rolebinding',
+          '-l',
+          'app.kubernetes.io/managed-by=kubevirtbmc-controller',
+        ]);
+        return left.items.length === 0;
+      },
+      { timeoutMs: 30_000, intervalMs: 300, what: 'managed objects gone' },
+    );
+    assert.ok(await c.tryGet(['vm', 'sample-vm']), 'the VM itself is untouched');
+  });
+});
