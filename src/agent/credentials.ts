@@ -5,9 +5,10 @@
  * account (every login fails) and a `problem` a person can act on; it never crashes the agent.
  * Values are never logged.
  */
+
+import type { KubeClient } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
 import { type AccountSource, type BmcAccount, validateAccount } from '../machine/accounts.ts';
-import type { KubeClient } from './kube/client.ts';
-import { Informer } from './kube/informer.ts';
 
 export interface CredentialSource {
   readonly accounts: AccountSource;

@@ -7,11 +7,11 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { KubeClient } from '../kube/client.ts';
 import type { AccountSource } from '../machine/accounts.ts';
 import type { Machine } from '../machine/machine.ts';
 import { type AuditEntry, auditedMachine, describeAudit } from './audit.ts';
 import { type CredentialSource, SecretCredentials, SecretTls, StaticCredentials } from './credentials.ts';
-import type { KubeClient } from './kube/client.ts';
 import { mappedPort } from './ports.ts';
 
 export interface ListeningServer {

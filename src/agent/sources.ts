@@ -3,9 +3,9 @@
  * shared agent (watched; ports from each BMC's status, allocated by the controller).
  */
 import type { Logger } from 'pino';
+import type { KubeClient } from '../kube/client.ts';
+import { Informer } from '../kube/informer.ts';
 import type { BmcDefinition } from './host.ts';
-import type { KubeClient } from './kube/client.ts';
-import { Informer } from './kube/informer.ts';
 
 interface BmcObject {
   apiVersion: string;

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type Command, InvalidArgumentError } from 'commander';
 import { AgentHost, type BmcDefinition } from '../agent/host.ts';
-import { KubeClient } from '../agent/kube/client.ts';
 import { defaultAddress } from '../agent/ports.ts';
 import { NamespaceSource } from '../agent/sources.ts';
 import { defaultWiring } from '../agent/wiring.ts';
+import { KubeClient } from '../kube/client.ts';
 import { makeLogger, untilSignal } from './logger.ts';
 
 function port(v: string): number {

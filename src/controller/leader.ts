@@ -5,7 +5,7 @@
  * renewal has not succeeded within `renewDeadlineMs`. Writes carry the resourceVersion read, so two
  * candidates racing for the same Lease get one 200 and one 409.
  */
-import { isConflict, isNotFound, type KubeClient } from './kube/client.ts';
+import { isConflict, isNotFound, type KubeClient } from '../kube/client.ts';
 
 export interface LeaderElectorOptions {
   client: KubeClient;

@@ -1,5 +1,5 @@
 /** ClusterWriter over the API: one request per call, through KubeClient. */
-import { KubeApiError, type KubeClient } from './kube/client.ts';
+import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import type { ClusterWriter } from './reconciler.ts';
 import { API_VERSION, KIND, type KObject, PLURAL, type VirtualMachineBMC } from './types.ts';
 

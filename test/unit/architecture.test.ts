@@ -5,13 +5,14 @@ import { test } from 'node:test';
 
 /** The import rules of docs/architecture.md: which src/ folders each folder must not import. */
 const FORBIDDEN: Record<string, readonly string[]> = {
-  machine: ['ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'sim', 'cli'],
-  ipmi: ['redfish', 'kubevirt', 'controller', 'agent', 'sim', 'cli'],
-  redfish: ['ipmi', 'kubevirt', 'controller', 'agent', 'sim', 'cli'],
+  machine: ['ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'sim', 'cli', 'kube'],
+  ipmi: ['redfish', 'kubevirt', 'controller', 'agent', 'sim', 'cli', 'kube'],
+  redfish: ['ipmi', 'kubevirt', 'controller', 'agent', 'sim', 'cli', 'kube'],
   kubevirt: ['ipmi', 'redfish', 'controller', 'agent', 'sim', 'cli'],
   controller: ['ipmi', 'redfish', 'agent', 'sim', 'cli'],
   agent: ['controller', 'sim', 'cli'],
-  sim: ['machine', 'ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'cli'],
+  sim: ['machine', 'ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'cli', 'kube'],
+  kube: ['machine', 'ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'sim', 'cli'],
 };
 
 const SRC = resolve(new URL('../../src', import.meta.url).pathname);
