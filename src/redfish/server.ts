@@ -76,7 +76,7 @@ function compile(def: ResourceDef): Route {
 
 export function allowedMethods(def: ResourceDef): string[] {
   const m: string[] = [];
-  if (def.get || def.raw || def.monitor) m.push('GET', 'HEAD');
+  if (def.get || def.raw || def.monitor || def.stream) m.push('GET', 'HEAD');
   if (def.post) m.push('POST');
   if (def.patch) m.push('PATCH');
   if (def.delete) m.push('DELETE');
