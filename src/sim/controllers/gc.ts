@@ -1,0 +1,143 @@
+/**
+ * Garbage collector: deletes dependents whose owners are all gone (background), runs foreground
+ * deletion (dependents first, then the owner) and orphaning. Namespace deletion cascades here too.
+ */
+import type { Registry } from '../registry.ts';
+import type { Obj, StoreEvent } from '../store.ts';
+import type { Scheduler } from '../timing.ts';
+
+export class GarbageCollector {
+  private pending = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly reg: Registry,
+    private readonly sched: Scheduler,
+  ) {
+    this.unsubscribe = reg.store.subscribe((e) => this.onEvent(e));
+  }
+
+  stop(): void {
+    this.unsubscribe();
+  }
+
+  private onEvent(e: StoreEvent): void {
+    const md = e.obj.metadata ?? {};
+    if (e.type === 'DELETED' || md.ownerReferences?.length || md.deletionTimestamp) this.kick();
+  }
+
+  kick(): void {
+    if (this.pending) return;
+    this.pending = true;
+    this.sched.soon(() => {
+      this.pending = false;
+      this.sweep();
+    });
+  }
+
+  private typeOfKey(key: string) {
+    const [group, plural] = key.split('/') as [string, string];
+    return this.reg.lookupAnyVersion(group, plural);
+  }
+
+  private ownerAlive(dep: Obj, ref: Obj): boolean {
+    const hit = this.reg.store.lookupUid(ref.uid);
+    if (!hit) return false;
+    if (hit.name !== ref.name) return false;
+    if (hit.ns !== undefined && hit.ns !== dep.metadata.namespace) return false;
+    return true;
+  }
+
+  private dependentsOf(uid: string): Array<[string, Obj]> {
+    const out: Array<[string, Obj]> = [];
+    for (const [key, o] of this.reg.store.all()) {
+      if ((o.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === uid)) out.push([key, o]);
+    }
+    return out;
+  }
+
+  private del(key: string, o: Obj, policy: 'Background' | 'Foreground' = 'Background'): void {
+    const t = this.typeOfKey(key);
+    if (!t) return;
+    try {
+      this.reg.delete(t, o.metadata.namespace, o.metadata.name, {
+        propagationPolicy: policy,
+        preconditions: { uid: o.metadata.uid },
+      });
+    } catch {
+      // raced with another delete
+    }
+  }
+
+  private removeFinalizer(key: string, o: Obj, fin: string): void {
+    const t = this.typeOfKey(key);
+    if (!t) return;
+    const cur = this.reg.tryGet(t, o.metadata.namespace, o.metadata.name);
+    if (!cur || cur.metadata.uid !== o.metadata.uid) return;
+    cur.metadata.finalizers = (cur.metadata.finalizers ?? []).filter((f: string) => f !== fin);
+    try {
+      this.reg.update(t, cur.metadata.namespace, cur.metadata.name, cur, { internal: true });
+    } catch {
+      this.kick();
+    }
+  }
+
+  sweep(): void {
+    const snapshot = [...this.reg.store.all()].map(([k, o]) => [k, o] as [string, Obj]);
+    for (const [key, snap] of snapshot) {
+      // earlier steps of this sweep may have changed or removed it
+      const o = this.reg.store.peek(key, snap.metadata.namespace, snap.metadata.name);
+      if (!o || o.metadata.uid !== snap.metadata.uid) continue;
+      const md = o.metadata;
+      // 1. dependents whose owners are all absent
+      const refs: Obj[] = md.ownerReferences ?? [];
+      if (refs.length && !md.deletionTimestamp && refs.every((r) => !this.ownerAlive(o, r))) {
+        this.del(key, o);
+        continue;
+      }
+      if (!md.deletionTimestamp) continue;
+      const fins: string[] = md.finalizers ?? [];
+      // 2. foreground: delete dependents, wait for blocking ones, then drop the finalizer
+      if (fins[0] === 'foregroundDeletion' || fins.includes('foregroundDeletion')) {
+        const deps = this.dependentsOf(md.uid);
+        for (const [dk, d] of deps) if (!d.metadata.deletionTimestamp) this.del(dk, d, 'Foreground');
+        const blocking = deps.filter(([, d]) =>
+          (d.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === md.uid && r.blockOwnerDeletion),
+        );
+        if (blocking.length === 0) this.removeFinalizer(key, o, 'foregroundDeletion');
+      }
+      // 3. orphan: strip the owner references, then drop the finalizer
+      if (fins.includes('orphan')) {
+        for (const [dk, d] of this.dependentsOf(md.uid)) {
+          const t = this.typeOfKey(dk);
+          if (!t) continue;
+          const cur = this.reg.tryGet(t, d.metadata.namespace, d.metadata.name);
+          if (!cur) continue;
+          cur.metadata.ownerReferences = (cur.metadata.ownerReferences ?? []).filter(
+            (r: Obj) => r.uid !== md.uid,
+          );
+          if (cur.metadata.ownerReferences.length === 0) delete cur.metadata.ownerReferences;
+          try {
+            this.reg.update(t, cur.metadata.namespace, cur.metadata.name, cur, { internal: true });
+          } catch {
+            this.kick();
+          }
+        }
+        this.removeFinalizer(key, o, 'orphan');
+      }
+      // 4. namespaces: delete the contents, then the namespace
+      if (key === '/namespaces') {
+        let left = 0;
+        for (const [k2, o2] of [...this.reg.store.all()]) {
+          if (o2.metadata.namespace !== md.name) continue;
+          left++;
+          if (!o2.metadata.deletionTimestamp) this.del(k2, o2);
+        }
+        if (left === 0 && fins.length === 0) {
+          const t = this.typeOfKey(key)!;
+          this.reg.forceRemove(t, undefined, md.name);
+        } else if (left > 0) this.sched.after(50, () => this.kick());
+      }
+    }
+  }
+}

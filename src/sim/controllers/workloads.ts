@@ -1,0 +1,448 @@
+/**
+ * Deployment and ReplicaSet controllers, the scheduler (binds pods to the one node), Service
+ * ClusterIP allocation and the Service → pod host-port endpoints the sim records.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { EventRecorder } from '../events.ts';
+import { clone, deepEqual } from '../patch.ts';
+import type { Registry } from '../registry.ts';
+import type { ResourceType } from '../resources.ts';
+import { matchLabelSelectorObject } from '../selectors.ts';
+import type { Obj, StoreEvent } from '../store.ts';
+import type { Delays, Scheduler } from '../timing.ts';
+import type { KubeletSim } from './kubelet.ts';
+
+export const ENDPOINTS_ANNOTATION = 'sim.kubevirtbmc.io/endpoints';
+export const NODE_NAME = 'sim-node-1';
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function templateHash(template: Obj): string {
+  const h = createHash('sha256')
+    .update(JSON.stringify(template ?? {}))
+    .digest();
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  return [...h.subarray(0, 10)].map((b) => alphabet[b % alphabet.length]).join('');
+}
+
+function ownedBy(o: Obj, uid: string): boolean {
+  return (o.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === uid && r.controller);
+}
+
+function podReady(p: Obj): boolean {
+  return (
+    p.status?.phase === 'Running' &&
+    (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+export class WorkloadControllers {
+  private readonly DEPLOY: ResourceType;
+  private readonly RS: ResourceType;
+  private readonly POD: ResourceType;
+  private readonly SVC: ResourceType;
+  private readonly queue = new Set<string>();
+  private scheduled = false;
+  private unsubscribe: () => void = () => {};
+  private nextIp = 10;
+  private readonly usedIps = new Set<string>();
+  private readonly endpoints = new Map<string, Record<string, string>>();
+
+  constructor(
+    private readonly reg: Registry,
+    private readonly sched: Scheduler,
+    private readonly delays: Delays,
+    private readonly kubelet: KubeletSim,
+    private readonly events?: EventRecorder,
+  ) {
+    this.DEPLOY = reg.type('apps', 'deployments');
+    this.RS = reg.type('apps', 'replicasets');
+    this.POD = reg.type('', 'pods');
+    this.SVC = reg.type('', 'services');
+    reg.addDefaulter('', 'services', (svc, old) => this.defaultService(svc, old));
+    reg.addDefaulter('', 'pods', (pod, old) => {
+      if (old) return;
+      pod.spec ??= {};
+      pod.spec.serviceAccountName ??= pod.spec.serviceAccount ?? 'default';
+      pod.spec.restartPolicy ??= 'Always';
+      pod.spec.terminationGracePeriodSeconds ??= 30;
+      pod.spec.dnsPolicy ??= 'ClusterFirst';
+      pod.spec.schedulerName ??= 'default-scheduler';
+      pod.status ??= { phase: 'Pending', qosClass: 'BestEffort' };
+    });
+    reg.addDefaulter('apps', 'deployments', (d) => {
+      d.spec ??= {};
+      d.spec.replicas ??= 1;
+      d.spec.revisionHistoryLimit ??= 10;
+      d.spec.progressDeadlineSeconds ??= 600;
+      d.spec.strategy ??= {
+        type: 'RollingUpdate',
+        rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' },
+      };
+    });
+  }
+
+  start(): void {
+    // kubernetes service in default
+    try {
+      this.reg.create(
+        this.SVC,
+        'default',
+        {
+          metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+          spec: {
+            type: 'ClusterIP',
+            clusterIP: '10.96.0.1',
+            ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }],
+          },
+        },
+        { internal: true },
+      );
+    } catch {
+      // exists
+    }
+    this.unsubscribe = this.reg.store.subscribe((e) => this.onEvent(e));
+  }
+
+  stop(): void {
+    this.unsubscribe();
+  }
+
+  serviceEndpoints(ns: string, name: string): Record<string, string> {
+    return { ...(this.endpoints.get(`${ns}/${name}`) ?? {}) };
+  }
+
+  private defaultService(svc: Obj, old: Obj | undefined): void {
+    svc.spec ??= {};
+    const spec = svc.spec;
+    spec.type ??= 'ClusterIP';
+    spec.sessionAffinity ??= 'None';
+    spec.ports = (spec.ports ?? []).map((p: Obj) => ({
+      ...p,
+      protocol: p.protocol ?? 'TCP',
+      targetPort: p.targetPort ?? p.port,
+    }));
+    if (spec.type === 'ExternalName') return;
+    if (old?.spec?.clusterIP && spec.clusterIP === undefined) spec.clusterIP = old.spec.clusterIP;
+    if (spec.clusterIP === undefined || spec.clusterIP === '') spec.clusterIP = this.allocateIp();
+    else if (spec.clusterIP !== 'None') this.usedIps.add(spec.clusterIP);
+    spec.clusterIPs = [spec.clusterIP];
+    spec.ipFamilies ??= ['IPv4'];
+    spec.ipFamilyPolicy ??= 'SingleStack';
+    spec.internalTrafficPolicy ??= 'Cluster';
+    if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') {
+      let np = 30000 + Math.floor(Math.random() * 2000);
+      for (const p of spec.ports) p.nodePort ??= np++;
+    }
+  }
+
+  /** The next free address of 10.96.0.0/12 (10.96.0.1 is the kubernetes Service). */
+  private allocateIp(): string {
+    for (;;) {
+      const n = this.nextIp++;
+      const ip = `10.${96 + ((n >> 16) & 0x0f)}.${(n >> 8) & 0xff}.${n & 0xff}`;
+      if ((n & 0xff) === 0 || (n & 0xff) === 255 || this.usedIps.has(ip)) continue;
+      this.usedIps.add(ip);
+      return ip;
+    }
+  }
+
+  private onEvent(e: StoreEvent): void {
+    const ns = e.obj.metadata?.namespace;
+    if (e.key === 'apps/deployments') this.enqueue(`deploy/${ns}/${e.obj.metadata.name}`);
+    else if (e.key === 'apps/replicasets') {
+      this.enqueue(`rs/${ns}/${e.obj.metadata.name}`);
+      for (const r of e.obj.metadata.ownerReferences ?? [])
+        if (r.kind === 'Deployment') this.enqueue(`deploy/${ns}/${r.name}`);
+    } else if (e.key === '/pods') {
+      for (const r of e.obj.metadata.ownerReferences ?? [])
+        if (r.kind === 'ReplicaSet') this.enqueue(`rs/${ns}/${r.name}`);
+      if (e.type !== 'DELETED' && !e.obj.spec?.nodeName) this.enqueue(`bind/${ns}/${e.obj.metadata.name}`);
+      for (const s of this.reg.store.list('/services', ns)) this.enqueue(`svc/${ns}/${s.metadata.name}`);
+    } else if (e.key === '/services') {
+      if (e.type === 'DELETED') {
+        this.endpoints.delete(`${ns}/${e.obj.metadata.name}`);
+        if (e.obj.spec?.clusterIP) this.usedIps.delete(e.obj.spec.clusterIP);
+      } else this.enqueue(`svc/${ns}/${e.obj.metadata.name}`);
+    }
+  }
+
+  private enqueue(k: string): void {
+    this.queue.add(k);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.sched.after(this.delays.podStep, () => this.drain());
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const keys = [...this.queue];
+    this.queue.clear();
+    for (const k of keys) {
+      const [kind, ns, name] = k.split('/') as [string, string, string];
+      try {
+        if (kind === 'deploy') this.reconcileDeployment(ns, name);
+        else if (kind === 'rs') this.reconcileReplicaSet(ns, name);
+        else if (kind === 'bind') this.bind(ns, name);
+        else if (kind === 'svc') this.reconcileService(ns, name);
+      } catch {
+        this.sched.after(20, () => this.enqueue(k));
+      }
+    }
+  }
+
+  private bind(ns: string, name: string): void {
+    const pod = this.reg.tryGet(this.POD, ns, name);
+    if (!pod || pod.spec?.nodeName || pod.metadata.deletionTimestamp) return;
+    pod.spec.nodeName = NODE_NAME;
+    pod.status = {
+      ...(pod.status ?? {}),
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }],
+    };
+    this.reg.update(this.POD, ns, name, pod, { internal: true });
+  }
+
+  private reconcileDeployment(ns: string, name: string): void {
+    const d = this.reg.tryGet(this.DEPLOY, ns, name);
+    if (!d || d.metadata.deletionTimestamp) return;
+    const hash = templateHash(d.spec.template);
+    const rsName = `${name}-${hash}`;
+    const owned = this.reg.store.list('apps/replicasets', ns).filter((rs) => ownedBy(rs, d.metadata.uid));
+    let current = owned.find((rs) => rs.metadata.name === rsName);
+    const desired = d.spec.paused ? (current?.spec?.replicas ?? 0) : (d.spec.replicas ?? 1);
+    const revision = String(
+      1 +
+        Math.max(
+          0,
+          ...owned.map((rs) => Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0)),
+        ),
+    );
+    if (!current) {
+      const tpl = clone(d.spec.template ?? {});
+      tpl.metadata ??= {};
+      tpl.metadata.labels = { ...(tpl.metadata.labels ?? {}), 'pod-template-hash': hash };
+      current = this.reg.create(
+        this.RS,
+        ns,
+        {
+          metadata: {
+            name: rsName,
+            labels: tpl.metadata.labels,
+            annotations: {
+              'deployment.kubernetes.io/revision': revision,
+              'deployment.kubernetes.io/desired-replicas': String(desired),
+            },
+            ownerReferences: [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'Deployment',
+                name,
+                uid: d.metadata.uid,
+                controller: true,
+                blockOwnerDeletion: true,
+              },
+            ],
+          },
+          spec: {
+            replicas: desired,
+            selector: { matchLabels: { ...(d.spec.selector?.matchLabels ?? {}), 'pod-template-hash': hash } },
+            template: tpl,
+          },
+        },
+        { internal: true },
+      );
+      this.events?.record(
+        d,
+        'Normal',
+        'ScalingReplicaSet',
+        `Scaled up replica set ${rsName} from 0 to ${desired}`,
+        'deployment-controller',
+      );
+    } else if (current.spec.replicas !== desired) {
+      current.spec.replicas = desired;
+      current = this.reg.update(this.RS, ns, rsName, current, { internal: true });
+    }
+    // roll: once the new ReplicaSet is fully ready, old ones go to zero
+    const newReady = current.status?.readyReplicas ?? 0;
+    const recreate = d.spec.strategy?.type === 'Recreate';
+    for (const rs of owned) {
+      if (rs.metadata.name === rsName || (rs.spec.replicas ?? 0) === 0) continue;
+      if (recreate || newReady >= desired) {
+        rs.spec.replicas = 0;
+        this.reg.update(this.RS, ns, rs.metadata.name, rs, { internal: true });
+      }
+    }
+    const all = this.reg.store.list('apps/replicasets', ns).filter((rs) => ownedBy(rs, d.metadata.uid));
+    const sum = (f: (rs: Obj) => number) => all.reduce((a, rs) => a + f(rs), 0);
+    const replicas = sum((rs) => rs.status?.replicas ?? 0);
+    const ready = sum((rs) => rs.status?.readyReplicas ?? 0);
+    const updated = current.status?.replicas ?? 0;
+    const available = ready;
+    const status: Obj = {
+      observedGeneration: d.metadata.generation,
+      replicas,
+      updatedReplicas: updated,
+      readyReplicas: ready,
+      availableReplicas: available,
+      ...(replicas - available > 0 ? { unavailableReplicas: replicas - available } : {}),
+    };
+    if (!status.readyReplicas) delete status.readyReplicas;
+    if (!status.availableReplicas) delete status.availableReplicas;
+    const old = d.status?.conditions ?? [];
+    const cond = (type: string, st: string, reason: string, message: string) => {
+      const prev = old.find((c: Obj) => c.type === type);
+      return {
+        type,
+        status: st,
+        reason,
+        message,
+        lastUpdateTime: prev && prev.status === st && prev.reason === reason ? prev.lastUpdateTime : now(),
+        lastTransitionTime: prev && prev.status === st ? prev.lastTransitionTime : now(),
+      };
+    };
+    const complete = updated === desired && available >= desired && replicas === desired;
+    status.conditions = [
+      available >= desired
+        ? cond('Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.')
+        : cond(
+            'Available',
+            'False',
+            'MinimumReplicasUnavailable',
+            'Deployment does not have minimum availability.',
+          ),
+      complete
+        ? cond(
+            'Progressing',
+            'True',
+            'NewReplicaSetAvailable',
+            `ReplicaSet "${rsName}" has successfully progressed.`,
+          )
+        : cond('Progressing', 'True', 'ReplicaSetUpdated', `ReplicaSet "${rsName}" is progressing.`),
+    ];
+    if (!deepEqual(status, d.status ?? {})) {
+      const next = clone(d);
+      next.status = status;
+      this.reg.update(this.DEPLOY, ns, name, next, { subresource: 'status', internal: true });
+    }
+  }
+
+  private reconcileReplicaSet(ns: string, name: string): void {
+    const rs = this.reg.tryGet(this.RS, ns, name);
+    if (!rs || rs.metadata.deletionTimestamp) return;
+    const pods = this.reg.store.list('/pods', ns).filter((p) => ownedBy(p, rs.metadata.uid));
+    const active = pods.filter(
+      (p) => !p.metadata.deletionTimestamp && !['Succeeded', 'Failed'].includes(p.status?.phase),
+    );
+    const want = rs.spec.replicas ?? 1;
+    for (let i = active.length; i < want; i++) {
+      const tpl = clone(rs.spec.template ?? {});
+      const podName = `${name}-${randomBytes(4).toString('hex').slice(0, 5)}`;
+      this.reg.create(
+        this.POD,
+        ns,
+        {
+          metadata: {
+            name: podName,
+            labels: tpl.metadata?.labels ?? {},
+            ...(tpl.metadata?.annotations ? { annotations: tpl.metadata.annotations } : {}),
+            ownerReferences: [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'ReplicaSet',
+                name,
+                uid: rs.metadata.uid,
+                controller: true,
+                blockOwnerDeletion: true,
+              },
+            ],
+          },
+          spec: tpl.spec ?? {},
+        },
+        { internal: true },
+      );
+      this.events?.record(
+        rs,
+        'Normal',
+        'SuccessfulCreate',
+        `Created pod: ${podName}`,
+        'replicaset-controller',
+      );
+    }
+    if (active.length > want) {
+      const extra = active
+        .sort((a, b) => Number(podReady(a)) - Number(podReady(b)))
+        .slice(0, active.length - want);
+      for (const p of extra) this.reg.delete(this.POD, ns, p.metadata.name, {});
+    }
+    const fresh = this.reg.store
+      .list('/pods', ns)
+      .filter((p) => ownedBy(p, rs.metadata.uid) && !p.metadata.deletionTimestamp);
+    const ready = fresh.filter(podReady).length;
+    const status: Obj = {
+      replicas: fresh.length,
+      fullyLabeledReplicas: fresh.length,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      observedGeneration: rs.metadata.generation,
+    };
+    if (!status.readyReplicas) delete status.readyReplicas;
+    if (!status.availableReplicas) delete status.availableReplicas;
+    if (!status.fullyLabeledReplicas) delete status.fullyLabeledReplicas;
+    if (!deepEqual(status, rs.status ?? {})) {
+      const next = clone(rs);
+      next.status = status;
+      this.reg.update(this.RS, ns, name, next, { subresource: 'status', internal: true });
+    }
+  }
+
+  private reconcileService(ns: string, name: string): void {
+    const svc = this.reg.tryGet(this.SVC, ns, name);
+    if (!svc) return;
+    const selector = svc.spec?.selector;
+    const map: Record<string, string> = {};
+    if (selector && Object.keys(selector).length) {
+      const pods = this.reg.store
+        .list('/pods', ns)
+        .filter(
+          (p) =>
+            !p.metadata.deletionTimestamp &&
+            p.status?.phase === 'Running' &&
+            matchLabelSelectorObject({ matchLabels: selector }, p.metadata.labels),
+        )
+        .sort((a, b) => Number(podReady(b)) - Number(podReady(a)));
+      for (const port of svc.spec.ports ?? []) {
+        const proto = port.protocol ?? 'TCP';
+        for (const pod of pods) {
+          let containerPort: number | undefined;
+          for (const c of pod.spec?.containers ?? []) {
+            for (const cp of c.ports ?? []) {
+              if ((cp.protocol ?? 'TCP') !== proto) continue;
+              if (
+                typeof port.targetPort === 'string'
+                  ? cp.name === port.targetPort
+                  : cp.containerPort === port.targetPort
+              )
+                containerPort = cp.containerPort;
+            }
+          }
+          if (containerPort === undefined && typeof port.targetPort === 'number')
+            containerPort = port.targetPort;
+          if (containerPort === undefined) continue;
+          const hostPort = this.kubelet.hostPort(ns, pod.metadata.name, `${containerPort}/${proto}`);
+          if (hostPort === undefined) continue;
+          map[`${port.port}/${proto}`] = `127.0.0.1:${hostPort}`;
+          break;
+        }
+      }
+    }
+    this.endpoints.set(`${ns}/${name}`, map);
+    const text = JSON.stringify(map);
+    const cur = svc.metadata.annotations?.[ENDPOINTS_ANNOTATION];
+    if (cur === text || (cur === undefined && Object.keys(map).length === 0)) return;
+    svc.metadata.annotations = { ...(svc.metadata.annotations ?? {}), [ENDPOINTS_ANNOTATION]: text };
+    this.reg.update(this.SVC, ns, name, svc, { internal: true });
+  }
+}

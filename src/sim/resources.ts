@@ -1,0 +1,223 @@
+/** The resource types the cluster serves: built-ins, plus whatever applied CRDs declare. */
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  format?: string;
+  description?: string;
+  priority?: number;
+}
+
+export interface ResourceType {
+  group: string;
+  version: string;
+  plural: string;
+  singular: string;
+  kind: string;
+  namespaced: boolean;
+  shortNames?: string[];
+  categories?: string[];
+  /** Has a /status subresource (spec and status written through separate endpoints). */
+  status: boolean;
+  /** A built-in type (strategic merge patch allowed); false for custom resources. */
+  builtin: boolean;
+  printerColumns?: PrinterColumn[];
+  /** Extra field-selector paths besides metadata.name / metadata.namespace. */
+  fieldSelectors?: string[];
+  /** openAPIV3Schema of the CRD version, for validation. */
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+  schema?: any;
+  /** Name of the CRD serving this type. */
+  crd?: string;
+  /** Other subresources served (e.g. kubevirt's live via a separate group, `scale`, `log`). */
+  extraSubresources?: string[];
+  /** Whether writes bump generation (true for types with a spec). */
+  generation?: boolean;
+}
+
+export function apiVersionOf(t: ResourceType): string {
+  return t.group ? `${t.group}/${t.version}` : t.version;
+}
+
+/** Key of the storage a type lives in: one per group+plural (all versions share it). */
+export function storageKey(t: { group: string; plural: string }): string {
+  return `${t.group}/${t.plural}`;
+}
+
+function core(
+  plural: string,
+  kind: string,
+  namespaced: boolean,
+  extra: Partial<ResourceType> = {},
+): ResourceType {
+  return {
+    group: '',
+    version: 'v1',
+    plural,
+    singular: kind.toLowerCase(),
+    kind,
+    namespaced,
+    status: false,
+    builtin: true,
+    ...extra,
+  };
+}
+
+export const BUILTIN_TYPES: ResourceType[] = [
+  core('namespaces', 'Namespace', false, {
+    shortNames: ['ns'],
+    status: true,
+    fieldSelectors: ['status.phase'],
+  }),
+  core('pods', 'Pod', true, {
+    shortNames: ['po'],
+    categories: ['all'],
+    status: true,
+    generation: false,
+    fieldSelectors: [
+      'spec.nodeName',
+      'status.phase',
+      'spec.serviceAccountName',
+      'spec.restartPolicy',
+      'status.podIP',
+    ],
+    extraSubresources: ['log'],
+  }),
+  core('services', 'Service', true, { shortNames: ['svc'], categories: ['all'], status: true }),
+  core('secrets', 'Secret', true, { fieldSelectors: ['type'] }),
+  core('serviceaccounts', 'ServiceAccount', true, { shortNames: ['sa'] }),
+  core('configmaps', 'ConfigMap', true, { shortNames: ['cm'] }),
+  core('events', 'Event', true, {
+    shortNames: ['ev'],
+    fieldSelectors: [
+      'involvedObject.kind',
+      'involvedObject.namespace',
+      'involvedObject.name',
+      'involvedObject.uid',
+      'involvedObject.apiVersion',
+      'involvedObject.resourceVersion',
+      'involvedObject.fieldPath',
+      'reason',
+      'reportingComponent',
+      'source',
+      'type',
+    ],
+  }),
+  core('persistentvolumeclaims', 'PersistentVolumeClaim', true, { shortNames: ['pvc'], status: true }),
+  core('endpoints', 'Endpoints', true, { shortNames: ['ep'] }),
+  {
+    group: 'events.k8s.io',
+    version: 'v1',
+    plural: 'events',
+    singular: 'event',
+    kind: 'Event',
+    namespaced: true,
+    shortNames: ['ev'],
+    status: false,
+    builtin: true,
+    fieldSelectors: ['regarding.kind', 'regarding.name', 'regarding.namespace', 'reason', 'type'],
+  },
+  {
+    group: 'apps',
+    version: 'v1',
+    plural: 'deployments',
+    singular: 'deployment',
+    kind: 'Deployment',
+    namespaced: true,
+    shortNames: ['deploy'],
+    categories: ['all'],
+    status: true,
+    builtin: true,
+    generation: true,
+    extraSubresources: ['scale'],
+  },
+  {
+    group: 'apps',
+    version: 'v1',
+    plural: 'replicasets',
+    singular: 'replicaset',
+    kind: 'ReplicaSet',
+    namespaced: true,
+    shortNames: ['rs'],
+    categories: ['all'],
+    status: true,
+    builtin: true,
+    generation: true,
+  },
+  ...(['roles', 'rolebindings', 'clusterroles', 'clusterrolebindings'] as const).map(
+    (plural): ResourceType => {
+      const kind = {
+        roles: 'Role',
+        rolebindings: 'RoleBinding',
+        clusterroles: 'ClusterRole',
+        clusterrolebindings: 'ClusterRoleBinding',
+      }[plural];
+      return {
+        group: 'rbac.authorization.k8s.io',
+        version: 'v1',
+        plural,
+        singular: kind.toLowerCase(),
+        kind,
+        namespaced: !plural.startsWith('cluster'),
+        status: false,
+        builtin: true,
+      };
+    },
+  ),
+  {
+    group: 'coordination.k8s.io',
+    version: 'v1',
+    plural: 'leases',
+    singular: 'lease',
+    kind: 'Lease',
+    namespaced: true,
+    status: false,
+    builtin: true,
+  },
+  {
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    plural: 'customresourcedefinitions',
+    singular: 'customresourcedefinition',
+    kind: 'CustomResourceDefinition',
+    namespaced: false,
+    shortNames: ['crd', 'crds'],
+    categories: ['api-extensions'],
+    status: true,
+    builtin: true,
+    generation: true,
+  },
+];
+
+/** Types derived from a stored CRD object (one per served version). */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+export function typesFromCrd(crd: any): ResourceType[] {
+  const spec = crd?.spec ?? {};
+  const names = spec.names ?? {};
+  const out: ResourceType[] = [];
+  for (const v of spec.versions ?? []) {
+    if (v.served === false) continue;
+    out.push({
+      group: spec.group,
+      version: v.name,
+      plural: names.plural,
+      singular: names.singular ?? String(names.kind ?? '').toLowerCase(),
+      kind: names.kind,
+      namespaced: spec.scope !== 'Cluster',
+      ...(names.shortNames ? { shortNames: names.shortNames } : {}),
+      ...(names.categories ? { categories: names.categories } : {}),
+      status: !!v.subresources?.status,
+      builtin: false,
+      printerColumns: v.additionalPrinterColumns ?? [],
+      schema: v.schema?.openAPIV3Schema,
+      crd: crd.metadata?.name,
+      generation: true,
+      ...(v.subresources?.scale ? { extraSubresources: ['scale'] } : {}),
+      fieldSelectors: (v.selectableFields ?? []).map((f: { jsonPath: string }) =>
+        f.jsonPath.replace(/^\./, ''),
+      ),
+    });
+  }
+  return out;
+}
