@@ -1,0 +1,481 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { type AccountSource, type ActionContext, type Machine, validateAccount } from '../machine/index.ts';
+import { AUTH_NONE, decodeLan15, encodeLan15 } from './codec/lan15.ts';
+import { decodeRequest, encodeResponse, type IpmiRequest } from './codec/message.ts';
+import {
+  decodeAsfPing,
+  decodeRmcpHeader,
+  encodeAsfPong,
+  RMCP_CLASS_ASF,
+  RMCP_CLASS_IPMI,
+} from './codec/rmcp.ts';
+import {
+  decodeRmcpPlusHeader,
+  encodeSessionPacket,
+  encodeUnauthenticated,
+  openSessionPacket,
+  PAYLOAD_IPMI,
+  PAYLOAD_OPEN_SESSION_REQUEST,
+  PAYLOAD_OPEN_SESSION_RESPONSE,
+  PAYLOAD_RAKP1,
+  PAYLOAD_RAKP2,
+  PAYLOAD_RAKP3,
+  PAYLOAD_RAKP4,
+} from './codec/rmcpplus.ts';
+import { BmcState, deviceGuid } from './commands/bmc-state.ts';
+import { dispatch } from './commands/dispatch.ts';
+import type { CommandContext, CommandResult, CommandSpec } from './commands/types.ts';
+import { randomIv } from './crypto/packet.ts';
+import {
+  activationReply,
+  authCodeFor,
+  Lan15Sessions,
+  outboundAuthCode,
+  verifyAuthCode,
+} from './session/lan15.ts';
+import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
+import { AuthFailureLimiter, type AuthRateLimitOptions } from './session/rate-limit.ts';
+import { RmcpPlusHandshake } from './session/rmcpplus.ts';
+import {
+  type Lan15Session,
+  nextSeq,
+  type RmcpPlusSession,
+  type Session,
+  type Source,
+} from './session/session.ts';
+import { SessionTable } from './session/table.ts';
+
+export interface IpmiServerOptions {
+  machine: Machine;
+  /** Read on every authentication (password rotation without restart). */
+  accounts: AccountSource;
+  logger?: Logger;
+  /** Allow IPMI 1.5 sessions with auth type NONE (no password check). Default false. */
+  allowAuthTypeNone?: boolean;
+  /** Idle time after which an active session ends. Default 60 000 ms. */
+  sessionIdleTimeoutMs?: number;
+  /** Concurrent sessions per BMC (including RMCP+ sessions in setup). Default 16. */
+  maxSessions?: number;
+  /** Per-source limit on failed logins (defaults: burst 6, one more every 5 s). */
+  authRateLimit?: AuthRateLimitOptions;
+  /** Time a session may stay in RMCP+ setup (Open Session → RAKP3). Default 5 000 ms. */
+  sessionSetupTimeoutMs?: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * An IPMI-over-LAN BMC for one Machine: RMCP/ASF ping, IPMI 1.5 sessions and RMCP+ (IPMI 2.0) on
+ * one UDP socket. Malformed or unauthenticated packets are dropped; nothing a client sends can
+ * make it throw.
+ */
+export class IpmiServer implements PayloadSender {
+  readonly #machine: Machine;
+  readonly #accounts: AccountSource;
+  readonly #log: Logger;
+  readonly #allowNone: boolean;
+  readonly #table: SessionTable;
+  readonly #limiter: AuthFailureLimiter;
+  readonly #handshake: RmcpPlusHandshake;
+  readonly #lan15: Lan15Sessions;
+  readonly #bmc = new BmcState();
+  readonly #payloads = new Map<number, PayloadHandler>();
+  readonly #commands = new Map<number, CommandSpec>();
+  readonly #contexts = new WeakMap<Session, CommandContext>();
+  #socket: Socket | null = null;
+  #sweep: NodeJS.Timeout | null = null;
+  #port = 0;
+
+  /**
+   * Throws when an account cannot be used over IPMI (user name over 16 bytes, password over 20,
+   * empty fields), naming the account and the limit: a configuration error, reported at start.
+   */
+  constructor(options: IpmiServerOptions) {
+    for (const a of options.accounts()) {
+      const problem = validateAccount(a);
+      if (problem) throw new Error(`IPMI account ${JSON.stringify(a.username ?? '')}: ${problem}`);
+    }
+    this.#machine = options.machine;
+    this.#accounts = options.accounts;
+    this.#log = options.logger ?? pino({ level: 'silent' });
+    this.#allowNone = options.allowAuthTypeNone ?? false;
+    this.#table = new SessionTable(
+      options.maxSessions ?? 16,
+      options.sessionIdleTimeoutMs ?? 60_000,
+      options.sessionSetupTimeoutMs ?? 5_000,
+    );
+    this.#limiter = new AuthFailureLimiter(options.authRateLimit);
+    const common = {
+      table: this.#table,
+      accounts: this.#accounts,
+      limiter: this.#limiter,
+      onAuthFailure: (source: Source, username: string, reason: string) =>
+        this.#log.warn(
+          { source: `${source.address}:${source.port}`, user: username, reason },
+          'IPMI login failed',
+        ),
+      onEvict: (s: Session) => this.#ended(s, 'evicted to make room'),
+      now: Date.now,
+    };
+    this.#handshake = new RmcpPlusHandshake({
+      ...common,
+      guid: () => this.#guid(),
+      onSessionOpened: (s) => this.#opened(s),
+    });
+    this.#lan15 = new Lan15Sessions({
+      ...common,
+      allowAuthTypeNone: this.#allowNone,
+      onSessionOpened: (s) => this.#opened(s),
+    });
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Number of sessions in the table (active and in setup). */
+  get sessionCount(): number {
+    return this.#table.size;
+  }
+
+  /** Registers the handler of an RMCP+ payload type other than IPMI (e.g. SOL = 1). */
+  registerPayload(payloadType: number, handler: PayloadHandler): void {
+    if (payloadType === PAYLOAD_IPMI || payloadType >= 0x10)
+      throw new Error(`payload type ${payloadType} is reserved`);
+    this.#payloads.set(payloadType, handler);
+  }
+
+  /**
+   * Adds (or overrides) a command for this server, e.g. SOL's Activate/Deactivate Payload. Its
+   * handler sees the session in `ctx.session` (an RMCP+ session has `kind: 'rmcpplus'`).
+   */
+  registerCommand(spec: CommandSpec): void {
+    this.#commands.set((spec.netFn << 8) | spec.cmd, spec);
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<{ address: string; port: number }> {
+    if (this.#socket) throw new Error('already listening');
+    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
+    socket.on('error', (err) => this.#log.error({ err }, 'IPMI socket error'));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(port, host, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+    this.#socket = socket;
+    const a = socket.address();
+    this.#port = a.port;
+    this.#bmc.listenAddress = a.address;
+    const interval = Math.max(50, Math.min(1000, Math.floor(this.#table.idleTimeoutMs / 4)));
+    this.#sweep = setInterval(() => this.#expire(), interval);
+    this.#sweep.unref();
+    this.#log.info({ address: a.address, port: a.port }, 'IPMI listening');
+    return { address: a.address, port: a.port };
+  }
+
+  async close(): Promise<void> {
+    if (this.#sweep) clearInterval(this.#sweep);
+    this.#sweep = null;
+    for (const s of [...this.#table.values()]) {
+      this.#table.delete(s.id);
+      this.#ended(s, 'server closed');
+    }
+    const socket = this.#socket;
+    this.#socket = null;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  /** Sends a payload in an active RMCP+ session with its protection and next sequence number. */
+  send(session: RmcpPlusSession, payloadType: number, payload: Uint8Array): void {
+    if (!session.keys) return;
+    const seq = session.outboundSeq;
+    session.outboundSeq = nextSeq(seq);
+    const pkt = encodeSessionPacket(
+      session.keys,
+      payloadType,
+      session.consoleSessionId,
+      seq,
+      payload,
+      randomIv(),
+    );
+    this.#raw(pkt, session.source);
+  }
+
+  // --- packet routing ---------------------------------------------------------------------------
+
+  #onMessage(buf: Buffer, rinfo: RemoteInfo): void {
+    try {
+      const rmcp = decodeRmcpHeader(buf);
+      if (!rmcp || rmcp.ack) return;
+      const source: Source = { address: rinfo.address, port: rinfo.port };
+      if (rmcp.messageClass === RMCP_CLASS_ASF) {
+        const ping = decodeAsfPing(buf);
+        if (ping) this.#raw(encodeAsfPong(ping.tag), source);
+        return;
+      }
+      if (rmcp.messageClass !== RMCP_CLASS_IPMI || buf.length < 5) return;
+      if (buf[4] === 0x06) this.#rmcpPlus(buf, source);
+      else this.#lan15Packet(buf, source);
+    } catch (err) {
+      this.#log.debug({ err }, 'IPMI packet dropped');
+    }
+  }
+
+  #rmcpPlus(buf: Buffer, source: Source): void {
+    const h = decodeRmcpPlusHeader(buf);
+    if (!h) return;
+    if (h.sessionId === 0) {
+      if (h.authenticated || h.encrypted || 16 + h.payloadLength !== buf.length) return;
+      const payload = buf.subarray(16);
+      let reply: Buffer | null = null;
+      let type = 0;
+      switch (h.payloadType) {
+        case PAYLOAD_OPEN_SESSION_REQUEST:
+          reply = this.#handshake.openSession(payload, source);
+          type = PAYLOAD_OPEN_SESSION_RESPONSE;
+          break;
+        case PAYLOAD_RAKP1:
+          reply = this.#handshake.rakp1(payload, source);
+          type = PAYLOAD_RAKP2;
+          break;
+        case PAYLOAD_RAKP3:
+          reply = this.#handshake.rakp3(payload, source);
+          type = PAYLOAD_RAKP4;
+          break;
+        case PAYLOAD_IPMI: {
+          const req = decodeRequest(payload);
+          if (!req) return;
+          this.#run(req, this.#sessionlessContext(source, true), (msg) =>
+            this.#raw(encodeUnauthenticated(PAYLOAD_IPMI, msg), source),
+          );
+          return;
+        }
+        default:
+          return;
+      }
+      if (reply) this.#raw(encodeUnauthenticated(type, reply), source);
+      return;
+    }
+    const s = this.#table.get(h.sessionId);
+    if (s?.kind !== 'rmcpplus' || s.state !== 'active' || !s.keys || !s.inbound) return;
+    if (s.source.address !== source.address) return;
+    const payload = openSessionPacket(s.keys, h, buf);
+    if (!payload || !s.inbound.check(h.sequence)) return;
+    s.inbound.accept(h.sequence);
+    s.lastActivity = Date.now();
+    if (h.payloadType === PAYLOAD_IPMI) {
+      const req = decodeRequest(payload);
+      if (!req) return;
+      this.#runInSession(s, payload, req, (msg) => this.send(s, PAYLOAD_IPMI, msg));
+      return;
+    }
+    this.#payloads.get(h.payloadType)?.(s, payload, this);
+  }
+
+  #lan15Packet(buf: Buffer, source: Source): void {
+    const p = decodeLan15(buf);
+    if (!p) return;
+    const req = decodeRequest(p.message);
+    if (!req) return;
+    if (p.sessionId === 0) {
+      if (p.authType !== AUTH_NONE || p.sequence !== 0) return;
+      const reply = (msg: Buffer) =>
+        this.#raw(encodeLan15({ authType: AUTH_NONE, sequence: 0, sessionId: 0, message: msg }), source);
+      if (req.netFn === 0x06 && req.cmd === 0x39) {
+        const r = this.#lan15.challenge(req, source);
+        reply(encodeResponse(req, r.cc, r.data ?? EMPTY));
+        return;
+      }
+      this.#run(req, this.#sessionlessContext(source, false), reply);
+      return;
+    }
+    const pending = this.#lan15.pending(p.sessionId);
+    if (pending) {
+      if (req.netFn !== 0x06 || req.cmd !== 0x3a) return;
+      const act = this.#lan15.activate(p, req, source);
+      if (!act) return;
+      if (act.session) {
+        this.#sendLan15(act.session, encodeResponse(req, act.reply.cc, act.reply.data ?? EMPTY));
+      } else {
+        // An authenticated refusal, answered in the temporary session.
+        const msg = encodeResponse(req, act.reply.cc, EMPTY);
+        this.#raw(
+          encodeLan15({
+            authType: pending.authType,
+            sequence: 0,
+            sessionId: p.sessionId,
+            message: msg,
+            authCode: (m) => authCodeFor(pending.authType, act.password, p.sessionId, 0, m)!,
+          }),
+          source,
+        );
+      }
+      return;
+    }
+    const s = this.#table.get(p.sessionId);
+    if (s?.kind !== 'lan15' || p.authType !== s.authType || s.source.address !== source.address) return;
+    if (!verifyAuthCode(p, s.password)) return;
+    if (p.sequence === 0) {
+      // A retransmitted Activate Session (its reply was lost): answer it again.
+      if (
+        req.netFn === 0x06 &&
+        req.cmd === 0x3a &&
+        req.data.length === 22 &&
+        req.data.subarray(2, 18).equals(s.challenge)
+      ) {
+        this.#sendLan15(s, encodeResponse(req, 0, activationReply(s)));
+      }
+      return;
+    }
+    if (!s.inbound.check(p.sequence)) return;
+    s.inbound.accept(p.sequence);
+    s.lastActivity = Date.now();
+    this.#runInSession(s, p.message, req, (msg) => this.#sendLan15(s, msg));
+  }
+
+  #sendLan15(s: Lan15Session, message: Buffer): void {
+    const seq = s.outboundSeq;
+    s.outboundSeq = nextSeq(seq);
+    this.#raw(
+      encodeLan15({
+        authType: s.authType,
+        sequence: seq,
+        sessionId: s.id,
+        message,
+        authCode: (m) => outboundAuthCode(s, seq, m)!,
+      }),
+      s.source,
+    );
+  }
+
+  /**
+   * Runs an in-session request once: a retransmission of the last request (same bytes, within
+   * 10 s) gets the cached reply again, or nothing while the first execution is still running.
+   */
+  #runInSession(s: Session, message: Buffer, req: IpmiRequest, reply: (msg: Buffer) => void): void {
+    const now = Date.now();
+    const last = s.lastRequest;
+    if (last && now - last.at < 10_000 && last.message.equals(message)) {
+      if (last.response) reply(last.response);
+      return;
+    }
+    const entry: NonNullable<Session['lastRequest']> = {
+      message: Buffer.from(message),
+      at: now,
+      response: null,
+    };
+    s.lastRequest = entry;
+    this.#run(req, this.#context(s), (msg) => {
+      entry.response = msg;
+      reply(msg);
+    });
+  }
+
+  #run(req: IpmiRequest, ctx: CommandContext, reply: (msg: Buffer) => void): void {
+    const done = (r: CommandResult) => {
+      reply(encodeResponse(req, r.cc, r.data ?? EMPTY));
+      r.after?.();
+    };
+    const r = dispatch(req, ctx, this.#commands);
+    if (r instanceof Promise) {
+      r.then(done).catch((err) => this.#log.error({ err }, 'IPMI reply failed'));
+    } else {
+      done(r);
+    }
+  }
+
+  #raw(pkt: Buffer, to: Source): void {
+    this.#socket?.send(pkt, to.port, to.address);
+  }
+
+  // --- sessions ---------------------------------------------------------------------------------
+
+  #context(s: Session): CommandContext {
+    let ctx = this.#contexts.get(s);
+    if (!ctx) {
+      const action: ActionContext = {
+        actor: s.username,
+        source: `${s.source.address}:${s.source.port}`,
+        protocol: 'ipmi',
+      };
+      ctx = this.#baseContext(s, action, s.kind === 'rmcpplus');
+      this.#contexts.set(s, ctx);
+    }
+    return ctx;
+  }
+
+  #sessionlessContext(_source: Source, rmcpPlus: boolean): CommandContext {
+    return this.#baseContext(null, undefined, rmcpPlus);
+  }
+
+  #baseContext(s: Session | null, action: ActionContext | undefined, rmcpPlus: boolean): CommandContext {
+    return {
+      machine: this.#machine,
+      bmc: this.#bmc,
+      session: s,
+      accounts: this.#accounts,
+      allowAuthTypeNone: this.#allowNone,
+      action,
+      rmcpPlus,
+      closeSession: (id) => this.#close(id, 'closed by console'),
+      hasSession: (id) => this.#table.get(id)?.state === 'active',
+      activeSessions: () => this.#table.activeCount(),
+      port: () => this.#port,
+    };
+  }
+
+  #guid(): Buffer {
+    try {
+      return deviceGuid(this.#machine.getIdentity());
+    } catch {
+      return Buffer.alloc(16);
+    }
+  }
+
+  #opened(s: Session): void {
+    this.#log.info(
+      {
+        session: s.id.toString(16),
+        user: s.username,
+        source: `${s.source.address}:${s.source.port}`,
+        kind: s.kind,
+      },
+      'IPMI session opened',
+    );
+  }
+
+  #close(id: number, reason: string): boolean {
+    const s = this.#table.delete(id);
+    if (!s) return false;
+    this.#ended(s, reason);
+    return true;
+  }
+
+  #ended(s: Session, reason: string): void {
+    if (s.state === 'active')
+      this.#log.info({ session: s.id.toString(16), user: s.username, reason }, 'IPMI session ended');
+    for (const l of s.closeListeners.splice(0)) {
+      try {
+        l(reason);
+      } catch (err) {
+        this.#log.error({ err }, 'session close listener failed');
+      }
+    }
+  }
+
+  #expire(): void {
+    for (const s of this.#table.expire(Date.now())) {
+      this.#ended(s, s.state === 'active' ? 'idle timeout' : 'setup timeout');
+    }
+  }
+}
