@@ -42,12 +42,7 @@ export const REGISTRIES = {
       ResourcePaused: d("The resource '%1' was paused.", 1, 'OK'),
       ResourceStateChanged: d("The state of resource '%1' has changed to %2.", 2, 'OK'),
       ResourceStatusChangedOK: d("The health of resource '%1' has changed to %2.", 2, 'OK'),
-      ResourceStatusChangedCritical: d(
-        "The health of resource '%1' has changed to %2.",
-        2,
-        'Critical',
-        'Refer to the resource for more information.',
-      ),
+      ResourceStatusChangedCritical: d("The health of resource '%1' has changed to %2.", 2, 'Critical'),
       ResourceChanged: d('One or more resource properties have changed.', 0, 'OK'),
       PropertyValueModifiedByClient: d(
         "The property %1 was assigned the value '%2' due to modification by a client.",
