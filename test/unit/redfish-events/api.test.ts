@@ -219,6 +219,19 @@ describe('subscriptions API', () => {
   });
 });
 
+test('an SSE stream carries heartbeat comments while nothing happens', async () => {
+  const fx = await startRedfish({ server: { events: { sseHeartbeatSeconds: 0.05 } } });
+  try {
+    const stream = await openSse(fx.port, '/redfish/v1/EventService/SSE', ADMIN);
+    assert.equal(stream.status, 200);
+    await waitFor(() => stream.comments.filter((c) => c === 'heartbeat').length >= 2, { what: 'heartbeats' });
+    assert.equal(stream.messages.length, 0);
+    stream.close();
+  } finally {
+    await fx.close();
+  }
+});
+
 describe('the subscription store', () => {
   test('a failed save is 503 and changes nothing; a restart with the same store keeps subscriptions', async () => {
     const store = new MemorySubscriptionStore();
