@@ -26,6 +26,12 @@ export const EVENT_BASE_MESSAGES = {
     resolution:
       'Correct the value for the property in the request body and resubmit the request if the operation failed.',
   },
+  EventBufferExceeded: {
+    message: 'Undelivered events may have been lost due to exceeding the event buffer.',
+    args: 0,
+    severity: 'Warning',
+    resolution: 'None.',
+  },
   StringValueTooLong: {
     message: "The string '%1' exceeds the length limit %2.",
     args: 2,

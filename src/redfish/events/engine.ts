@@ -91,6 +91,7 @@ export class EventEngine {
   readonly #media: MediaMemory = new Map();
   readonly #reportedTasks = new Set<string>();
   #lastSeq = 0;
+  #evictedUpTo = 0;
   #saveChain: Promise<void> = Promise.resolve();
   #refreshTimer: NodeJS.Timeout | null = null;
   #loadTimer: NodeJS.Timeout | null = null;
@@ -200,8 +201,10 @@ export class EventEngine {
       timestamp: timestamp ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     };
     this.#buffer.push(record);
-    if (this.#buffer.length > this.#bufferSize)
-      this.#buffer.splice(0, this.#buffer.length - this.#bufferSize);
+    if (this.#buffer.length > this.#bufferSize) {
+      const evicted = this.#buffer.splice(0, this.#buffer.length - this.#bufferSize);
+      this.#evictedUpTo = evicted.at(-1)!.seq;
+    }
     for (const s of this.#subs.values()) {
       if (s.subscriptionType !== 'RedfishEvent' || !matches(s, record)) continue;
       this.#delivery.enqueue(s.id, record);
@@ -213,6 +216,11 @@ export class EventEngine {
   }
 
   /** Buffered records newer than `lastId` (for `Last-Event-ID`), oldest first. */
+  /** True when events after `lastId` were already evicted from the buffer (a resume loses some). */
+  lostSince(lastId: number): boolean {
+    return lastId < this.#evictedUpTo;
+  }
+
   since(lastId: number): EventRecord[] {
     return this.#buffer.filter((r) => r.seq > lastId);
   }

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fail } from '../messages.ts';
-import { baseFail } from './base-messages.ts';
+import { baseFail, baseInfo } from './base-messages.ts';
 import type { EventEngine, SseClient, Subscription } from './engine.ts';
 import { FilterSyntaxError, NO_FILTER, parseSseFilter } from './filter.ts';
-import { type EventRecord, renderEvent } from './records.ts';
+import { EVENT_ODATA_TYPE, type EventRecord, renderEvent } from './records.ts';
 
 /**
  * The SSE stream (`GET /redfish/v1/EventService/SSE`, DSP0266 "Server-sent events"): one
@@ -113,7 +113,38 @@ export function openSse(engine: EventEngine, req: IncomingMessage, res: ServerRe
   res.on('close', close);
   write(`retry: 5000\n: kubevirtbmc event stream ${id}\n\n`);
   if (lastId !== null) {
+    if (engine.lostSince(lastId)) {
+      // Some events after Last-Event-ID are gone from the buffer: say so (no id, so the client's
+      // last id stays the one it had), then replay what is left.
+      write(`data: ${JSON.stringify(bufferExceeded(context))}\n\n`);
+    }
     for (const record of engine.since(lastId)) if (predicate(record)) client.send(record);
   }
   engine.addSse(client);
+}
+
+/** The Base `EventBufferExceeded` event sent when a resume cannot replay everything. */
+function bufferExceeded(context: string): Record<string, unknown> {
+  const info = baseInfo('EventBufferExceeded');
+  return {
+    '@odata.type': EVENT_ODATA_TYPE,
+    Id: '0',
+    Name: 'Event',
+    Context: context,
+    Events: [
+      {
+        EventType: 'Alert',
+        EventTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        MemberId: '0',
+        MessageId: info.MessageId,
+        Message: info.Message,
+        MessageArgs: [],
+        MessageSeverity: info.MessageSeverity,
+        Resolution: info.Resolution,
+        OriginOfCondition: { '@odata.id': '/redfish/v1/EventService' },
+        Context: context,
+      },
+    ],
+    'Events@odata.count': 1,
+  };
 }

@@ -232,6 +232,68 @@ test('an SSE stream carries heartbeat comments while nothing happens', async () 
   }
 });
 
+test('a resume older than the buffer starts with Base EventBufferExceeded, then what is left', async () => {
+  const fx = await startRedfish({
+    machine: { timings: { powerOnMs: 0, forceOffMs: 0, gracefulOffMs: 0 } },
+    server: { events: { bufferSize: 3 } },
+  });
+  try {
+    const live = await openSse(fx.port, '/redfish/v1/EventService/SSE', ADMIN);
+    await fx.machine.power('On');
+    await fx.machine.power('ForceOff');
+    await waitFor(() => live.messages.length >= 6, { what: 'six events' });
+    live.close();
+    const first = live.messages[0]!.id!;
+    const resumed = await openSse(fx.port, '/redfish/v1/EventService/SSE', ADMIN, { 'Last-Event-ID': first });
+    await waitFor(() => resumed.messages.length >= 4, { what: 'the notice and the replay' });
+    assert.equal(resumed.messages[0]!.id, null, 'the notice has no id');
+    assert.equal(resumed.messages[0]!.data.Events[0].MessageId, 'Base.1.22.EventBufferExceeded');
+    assert.deepEqual(
+      resumed.messages.slice(1).map((m) => m.id),
+      live.messages.slice(3).map((m) => m.id),
+    );
+    // A resume within the buffer has no notice.
+    const exact = await openSse(fx.port, '/redfish/v1/EventService/SSE', ADMIN, {
+      'Last-Event-ID': live.messages[3]!.id!,
+    });
+    await waitFor(() => exact.messages.length >= 2, { what: 'the replay' });
+    assert.ok(exact.messages.every((m) => m.id !== null));
+    resumed.close();
+    exact.close();
+  } finally {
+    await fx.close();
+  }
+});
+
+test('aggregate mode: events name each system by its id, and OriginResources selects one', async () => {
+  const fx = await startRedfish({
+    aggregate: [
+      { identity: { namespace: 'ns1', name: 'a' }, timings: { powerOnMs: 0 } },
+      { identity: { namespace: 'ns1', name: 'b' }, timings: { powerOnMs: 0 } },
+    ],
+  });
+  const subscriber = await startSubscriber();
+  try {
+    const r = await fx.request('POST', SUBS, {
+      json: {
+        Destination: subscriber.url,
+        Protocol: 'Redfish',
+        OriginResources: [{ '@odata.id': '/redfish/v1/Systems/ns1.b' }],
+      },
+    });
+    assert.equal(r.status, 201);
+    await fx.machines[0]!.power('On');
+    await fx.machines[1]!.power('On');
+    await waitFor(() => subscriber.received.length >= 3, { what: 'events of b' });
+    const origins = new Set(subscriber.received.map((x) => x.body.Events[0].OriginOfCondition['@odata.id']));
+    assert.deepEqual([...origins], ['/redfish/v1/Systems/ns1.b']);
+    assert.deepEqual(subscriber.received[0]!.body.Events[0].MessageArgs, ['/redfish/v1/Systems/ns1.b']);
+  } finally {
+    await subscriber.close();
+    await fx.close();
+  }
+});
+
 describe('the subscription store', () => {
   test('a failed save is 503 and changes nothing; a restart with the same store keeps subscriptions', async () => {
     const store = new MemorySubscriptionStore();
