@@ -13,11 +13,12 @@ import type { DeliveryRetryPolicy } from './store.ts';
  *
  * Retry policy (EventDestination `DeliveryRetryPolicy`, EventService `DeliveryRetryAttempts` and
  * `DeliveryRetryIntervalSeconds`): a POST fails on a network error, a timeout or a status outside
- * 2xx; it is retried after the interval, up to the attempts; then `SuspendRetries` (the default)
- * suspends the subscription (`Status.State` `Disabled`, events keep queueing up to the bound until
- * `ResumeSubscription`), `TerminateAfterRetries` deletes it, `RetryForever` keeps the interval and
- * `RetryForeverWithBackoff` doubles it up to a cap. A destination that is the service itself is
- * refused at once (suspended without retries).
+ * 2xx; it is retried with backoff (see `retryDelaySeconds`), up to the attempts; then
+ * `SuspendRetries` (the default) suspends the subscription (`Status.State` `Disabled`, events keep
+ * queueing up to the bound until `ResumeSubscription`), `TerminateAfterRetries` deletes it;
+ * `RetryForever` retries at the constant interval and `RetryForeverWithBackoff` with backoff, both
+ * without end. A destination that is the service itself is refused at once (suspended without
+ * retries).
  */
 export interface DeliveryTarget {
   readonly id: string;
@@ -67,6 +68,24 @@ interface Queue {
 }
 
 const USER_AGENT = 'kubevirtbmc-redfish-events';
+
+/**
+ * The wait before retry number `failures` (1 = the first retry) of one event: the interval, then
+ * doubling (interval, 2×, 4×…) up to `maxSeconds`; constant for `RetryForever`, whose definition
+ * in the schema says so. An interval of 0 means no wait (tests).
+ */
+export function retryDelaySeconds(
+  policy: DeliveryRetryPolicy,
+  intervalSeconds: number,
+  failures: number,
+  maxSeconds: number,
+): number {
+  if (policy === 'RetryForever') return intervalSeconds;
+  return Math.min(
+    intervalSeconds * 2 ** Math.min(Math.max(failures - 1, 0), 20),
+    Math.max(maxSeconds, intervalSeconds),
+  );
+}
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export class Delivery {
@@ -175,13 +194,7 @@ export class Delivery {
           else this.#o.onSuspend(q.id, result.reason);
           return;
         }
-        let waitS = intervalSeconds;
-        if (policy === 'RetryForeverWithBackoff') {
-          waitS = Math.min(
-            Math.max(intervalSeconds, 1) * 2 ** Math.min(failures - 1, 20),
-            this.#o.maxBackoffSeconds ?? 600,
-          );
-        }
+        const waitS = retryDelaySeconds(policy, intervalSeconds, failures, this.#o.maxBackoffSeconds ?? 600);
         await this.#sleep(q, waitS * 1000);
       }
     }
