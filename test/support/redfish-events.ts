@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -24,7 +25,10 @@ export interface Subscriber {
   close(): Promise<void>;
 }
 
-export async function startSubscriber(): Promise<Subscriber> {
+/** With `tls`, an HTTPS subscriber (e.g. a self-signed certificate from `redfish-tls.ts`). */
+export async function startSubscriber(
+  options: { tls?: { cert: string; key: string } } = {},
+): Promise<Subscriber> {
   const hanging = new Set<http.ServerResponse>();
   const sub: Subscriber = {
     url: '',
@@ -37,7 +41,7 @@ export async function startSubscriber(): Promise<Subscriber> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -57,10 +61,11 @@ export async function startSubscriber(): Promise<Subscriber> {
       });
       res.writeHead(204).end();
     });
-  });
+  };
+  const server = options.tls ? https.createServer(options.tls, handler) : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  (sub as { url: string }).url = `http://127.0.0.1:${port}/events`;
+  (sub as { url: string }).url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}/events`;
   return sub;
 }
 

@@ -6,6 +6,7 @@ import { isLocalAddress } from '../../../src/redfish/events/destination.ts';
 import { MemorySubscriptionStore, type StoredSubscription } from '../../../src/redfish/events/store.ts';
 import { openSse, type Subscriber, startSubscriber } from '../../support/redfish-events.ts';
 import { ADMIN, OPERATOR, READER, type RedfishFixture, startRedfish } from '../../support/redfish-service.ts';
+import { selfSignedCert } from '../../support/redfish-tls.ts';
 import { waitFor } from '../../support/wait.ts';
 
 /**
@@ -291,6 +292,42 @@ test('aggregate mode: events name each system by its id, and OriginResources sel
   } finally {
     await subscriber.close();
     await fx.close();
+  }
+});
+
+test('https destinations: delivered without certificate checks by default; VerifyCertificate refuses a self-signed one', async () => {
+  const tlsSubscriber = await startSubscriber({ tls: selfSignedCert() });
+  const fx = await startRedfish({
+    machine: { timings: { powerOnMs: 0 } },
+    server: { events: { deliveryRetryAttempts: 0, deliveryRetryIntervalSeconds: 0 } },
+  });
+  try {
+    const lax = await fx.request('POST', SUBS, {
+      json: { Destination: tlsSubscriber.url, Protocol: 'Redfish' },
+    });
+    const strict = await fx.request('POST', SUBS, {
+      json: {
+        Destination: tlsSubscriber.url,
+        Protocol: 'Redfish',
+        VerifyCertificate: true,
+        Context: 'strict',
+      },
+    });
+    assert.equal(lax.status, 201);
+    assert.equal(strict.status, 201);
+    await fx.machine.power('On');
+    await waitFor(() => tlsSubscriber.received.length >= 3, { what: 'delivery over https' });
+    await waitFor(
+      async () => (await fx.request('GET', strict.headers.location!)).json.Status.State === 'Disabled',
+      {
+        what: 'the verifying subscription to give up',
+      },
+    );
+    assert.ok(tlsSubscriber.received.every((r) => r.body.Context !== 'strict'));
+    assert.equal((await fx.request('GET', lax.headers.location!)).json.Status.State, 'Enabled');
+  } finally {
+    await fx.close();
+    await tlsSubscriber.close();
   }
 });
 
