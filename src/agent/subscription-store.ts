@@ -6,7 +6,7 @@ import {
   type V1ConfigMap,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { type StoredSubscription, type SubscriptionStore, sanitizeStored } from '../redfish/events/store.ts';
+import { type StoredSubscription, type SubscriptionStore, sanitizeStored } from '../redfish/events/index.ts';
 
 /**
  * Redfish event subscriptions kept in the cluster, so they survive agent restarts (issue 10,

@@ -5,7 +5,7 @@ import type { SystemEntry } from '../resource.ts';
 import type { TaskStore } from '../tasks.ts';
 import { Delivery, type DeliveryStats } from './delivery.ts';
 import { SelfGuard } from './destination.ts';
-import { matches, type SubscriptionFilter } from './filter.ts';
+import { matches } from './filter.ts';
 import {
   type EventDraft,
   type EventRecord,
@@ -63,12 +63,6 @@ export interface EngineDeps {
   readonly systems: () => readonly SystemEntry[];
   readonly tasks: TaskStore;
   readonly log: Logger;
-}
-
-const MAX_ID_LENGTH = 16;
-
-export function filterOf(s: StoredSubscription): SubscriptionFilter {
-  return s;
 }
 
 export class EventEngine {
@@ -300,7 +294,7 @@ export class EventEngine {
 
   newId(): string {
     let id: string;
-    do id = randomBytes(6).toString('hex').slice(0, MAX_ID_LENGTH);
+    do id = randomBytes(6).toString('hex');
     while (this.#subs.has(id));
     return id;
   }
