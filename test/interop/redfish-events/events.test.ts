@@ -217,7 +217,7 @@ describe('events driven by sushy', { skip }, () => {
       // Inserted, PoweringOff, PoweredOff, reset requested.
       await waitFor(() => subordinate.messages.length >= 4, { what: 'subordinate events' });
       assert.deepEqual(messageIds(tasks.messages.map((m) => m.data)), ['TaskEvent.1.0.TaskCompletedOK']);
-      assert.ok(media.messages.length >= 1);
+      await waitFor(() => media.messages.length >= 1, { what: 'the media stream' });
       assert.ok(
         media.messages.every(
           (m) => m.data.Events[0].OriginOfCondition['@odata.id'] === `${SYSTEM}/VirtualMedia/Cd`,
@@ -241,10 +241,15 @@ describe('events driven by sushy', { skip }, () => {
 
   test('closing a stream removes its SSE subscription; deleting the subscription closes the stream; sushy unsubscribes', async () => {
     const extra = await openSse(fx.port, '/redfish/v1/EventService/SSE', ADMIN);
-    const list = await fx.request('GET', '/redfish/v1/EventService/Subscriptions');
-    const members: string[] = list.json.Members.map((m: { '@odata.id': string }) => m['@odata.id']);
-    const details = await Promise.all(members.map((m) => fx.request('GET', m)));
-    const sseSubs = details.filter((d) => d.json.SubscriptionType === 'SSE');
+    const sseSubscriptions = async () => {
+      const list = await fx.request('GET', '/redfish/v1/EventService/Subscriptions');
+      const members: string[] = list.json.Members.map((m: { '@odata.id': string }) => m['@odata.id']);
+      const details = await Promise.all(members.map((m) => fx.request('GET', m)));
+      return details.filter((d) => d.status === 200 && d.json.SubscriptionType === 'SSE');
+    };
+    // The filtered streams of the previous test were closed by their clients: their subscriptions go.
+    await waitFor(async () => (await sseSubscriptions()).length === 2, { what: 'closed streams to leave' });
+    const sseSubs = await sseSubscriptions();
     assert.equal(sseSubs.length, 2, 'the long-lived stream and this one');
     for (const d of sseSubs) assert.match(d.json.Destination, /^redfish-sse:\/\/127\.0\.0\.1:\d+$/);
     const mine = sseSubs.find((d) => d.json.Context !== sseSubs[0]!.json.Context) ?? sseSubs[1]!;
