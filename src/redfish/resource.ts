@@ -51,6 +51,8 @@ export interface ServiceState {
   readonly tasks: import('./tasks.ts').TaskStore;
   readonly accounts: import('../machine/index.ts').AccountSource;
   readonly checker: import('./sessions.ts').AccountChecker;
+  /** The event service (subscriptions, SSE, delivery); see `events/`. */
+  readonly events: import('./events/engine.ts').EventEngine;
 }
 
 export interface Ctx {
@@ -95,6 +97,16 @@ export interface ResourceDef {
   readonly raw?: (ctx: Ctx) => { contentType: string; body: string };
   /** A task monitor: GET answers with a status of its own (202 while running). */
   readonly monitor?: (ctx: Ctx) => Reply;
+  /**
+   * A streamed GET (the SSE event stream): checks `getPrivilege`, then hands over the response.
+   * Throw a RedfishError before writing anything to refuse.
+   */
+  readonly stream?: (
+    ctx: Ctx,
+    req: import('node:http').IncomingMessage,
+    res: import('node:http').ServerResponse,
+    search: string,
+  ) => void;
 }
 
 // --- helpers every resource file uses -----------------------------------------------------------

@@ -27,6 +27,10 @@ export const SCHEMA_VERSIONS = {
   TaskService: 'v1_3_0',
   Task: 'v1_7_4',
   MessageRegistryFile: 'v1_1_5',
+  // events (issue 10)
+  EventService: 'v1_12_0',
+  EventDestination: 'v1_16_0',
+  Event: 'v1_13_0',
 } as const;
 
 export type SchemaName = keyof typeof SCHEMA_VERSIONS;
@@ -50,6 +54,7 @@ export const COLLECTIONS = [
   'RoleCollection',
   'TaskCollection',
   'MessageRegistryFileCollection',
+  'EventDestinationCollection',
 ] as const;
 
 export type CollectionName = (typeof COLLECTIONS)[number];

@@ -5,6 +5,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { type AccountSource, isMachineError, type MachineError } from '../machine/index.ts';
 import { etagListMatches, render } from './etag.ts';
+import { EventEngine, type EventServiceOptions } from './events/engine.ts';
+import type { SubscriptionStore } from './events/store.ts';
 import { errorBody, fail, message, RedfishError } from './messages.ts';
 import { applyPaging, applySelect, expand, NO_QUERY, parseQuery, type QueryOptions } from './query.ts';
 import {
@@ -43,6 +45,11 @@ export interface RedfishServerOptions {
   /** Failed logins that lock an account (default 5; 0 disables), for `lockoutSeconds` (default 60). */
   lockoutThreshold?: number;
   lockoutSeconds?: number;
+  // --- events (issue 10; src/redfish/events/) ---
+  /** Where event subscriptions persist across restarts (default: in memory). */
+  subscriptionStore?: SubscriptionStore;
+  /** Event service tuning: retries, SSE heartbeat, buffer and subscription limits, self endpoints. */
+  events?: Omit<EventServiceOptions, 'store'>;
 }
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -69,7 +76,7 @@ function compile(def: ResourceDef): Route {
 
 export function allowedMethods(def: ResourceDef): string[] {
   const m: string[] = [];
-  if (def.get || def.raw || def.monitor) m.push('GET', 'HEAD');
+  if (def.get || def.raw || def.monitor || def.stream) m.push('GET', 'HEAD');
   if (def.post) m.push('POST');
   if (def.patch) m.push('PATCH');
   if (def.delete) m.push('DELETE');
@@ -101,6 +108,8 @@ export class RedfishServer {
   readonly #tls: RedfishServerOptions['tls'];
   #server: http.Server | https.Server | null = null;
   readonly #sockets = new Set<Socket>();
+  readonly #events: EventEngine;
+  #listenPort: number | null = null;
 
   constructor(options: RedfishServerOptions) {
     this.#log = options.logger ?? pino({ level: 'silent' });
@@ -116,6 +125,12 @@ export class RedfishServer {
     if (!(timeout >= 1)) throw new Error('sessionTimeoutSeconds must be at least 1');
     const topology = this.#topology;
     const checker = this.#checker;
+    // --- events (issue 10) ---
+    const tasks = new TaskStore();
+    this.#events = new EventEngine(
+      { ...options.events, ...(options.subscriptionStore ? { store: options.subscriptionStore } : {}) },
+      { systems: () => topology.all(), tasks, log: this.#log },
+    );
     this.#state = {
       uuid: serviceUuid(options.systems),
       sessionTimeoutSeconds: timeout,
@@ -127,10 +142,13 @@ export class RedfishServer {
       findByManager: (id) => topology.byManager(id),
       findByChassis: (id) => topology.byChassis(id),
       sessions: new SessionStore(timeout, options.maxSessions ?? 256),
-      tasks: new TaskStore(),
+      tasks,
       accounts: options.accounts,
       checker,
+      events: this.#events,
     };
+    // Started here too, so a service used through `handler` alone (no listen()) has events.
+    void this.#events.start();
     for (const def of RESOURCES) {
       const route = compile(def);
       if (route.literal) this.#literal.set(route.literal, route);
@@ -165,6 +183,7 @@ export class RedfishServer {
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
     });
+    await this.#events.start();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -174,6 +193,8 @@ export class RedfishServer {
     });
     this.#server = server;
     const a = server.address() as AddressInfo;
+    this.#events.guard.addListener(a.port);
+    this.#listenPort = a.port;
     this.#log.info({ address: a.address, port: a.port, tls: !!this.#tls }, 'redfish: listening');
     return { address: a.address, port: a.port };
   }
@@ -182,6 +203,8 @@ export class RedfishServer {
     const server = this.#server;
     if (!server) return;
     this.#server = null;
+    if (this.#listenPort !== null) this.#events.guard.removeListener(this.#listenPort);
+    await this.#events.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const s of this.#sockets) s.destroy();
     this.#sockets.clear();
@@ -320,6 +343,19 @@ export class RedfishServer {
   ): void {
     if (def.monitor) {
       this.#sendReply(res, def.monitor(ctx), head ? 'HEAD' : 'GET');
+      return;
+    }
+    if (def.stream) {
+      if (def.getPrivilege) this.#authorize(ctx, def.getPrivilege);
+      if (head) {
+        res.writeHead(200, {
+          'Content-Type': 'text/event-stream;charset=utf-8',
+          'Cache-Control': 'no-cache',
+        });
+        res.end();
+        return;
+      }
+      def.stream(ctx, req, res, search);
       return;
     }
     if (def.raw) {

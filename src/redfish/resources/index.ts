@@ -7,6 +7,13 @@ import { computerSystem } from './computer-system.ts';
 import { computerSystemReset } from './computer-system-reset.ts';
 import { drive, drives } from './drive.ts';
 import { ethernetInterface, ethernetInterfaces } from './ethernet-interface.ts';
+import {
+  eventDestination,
+  eventDestinations,
+  resumeSubscription,
+  suspendSubscription,
+} from './event-destination.ts';
+import { eventService, eventStream, submitTestEvent } from './event-service.ts';
 import { manager, managers } from './manager.ts';
 import { account, accounts } from './manager-account.ts';
 import { memory, memoryCollection } from './memory.ts';
@@ -78,4 +85,12 @@ export const RESOURCES: readonly ResourceDef[] = [
   taskMonitor,
   registries,
   registryFile,
+  // events (issue 10)
+  eventService,
+  submitTestEvent,
+  eventStream,
+  eventDestinations,
+  eventDestination,
+  suspendSubscription,
+  resumeSubscription,
 ];

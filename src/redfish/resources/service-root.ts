@@ -28,6 +28,7 @@ export const ROOT_SERVICES: readonly [string, string][] = [
   ['AccountService', '/redfish/v1/AccountService'],
   ['Tasks', '/redfish/v1/TaskService'],
   ['Registries', '/redfish/v1/Registries'],
+  ['EventService', '/redfish/v1/EventService'],
 ];
 
 export const serviceRoot: ResourceDef = {
