@@ -27,6 +27,8 @@ export interface ProtocolServers {
     accounts: AccountSource;
     logger?: Logger;
     tls?: { cert: string; key: string };
+    /** Which BMC this server is for (where its event subscriptions are kept). */
+    bmc: Pick<BmcDefinition, 'key' | 'namespace' | 'eventTarget'>;
   }) => ListeningServer;
 }
 
@@ -287,6 +289,7 @@ export class AgentHost {
     const server = this.#o.servers.redfish({
       machine: r.machine,
       accounts: r.credentials.accounts,
+      bmc: { key: def.key, namespace: def.namespace, eventTarget: def.eventTarget },
       logger: log,
       ...(tls ? { tls } : {}),
     });

@@ -7,8 +7,10 @@ import type { Logger } from 'pino';
 import { IpmiServer } from '../ipmi/server.ts';
 import { KubeVirtBackend } from '../kubevirt/index.ts';
 import type { Machine } from '../machine/machine.ts';
+import type { SubscriptionStore } from '../redfish/events/index.ts';
 import { RedfishServer } from '../redfish/server.ts';
-import type { MachineProvider, ProtocolServers } from './host.ts';
+import type { BmcDefinition, MachineProvider, ProtocolServers } from './host.ts';
+import { KubernetesSubscriptionStore } from './subscription-store.ts';
 
 export interface Wiring {
   servers: ProtocolServers;
@@ -63,6 +65,25 @@ export class KubeVirtMachines implements MachineProvider {
 }
 
 export function defaultWiring(kc: KubeConfig | null, logger?: Logger): Wiring {
+  // One subscription store per BMC for the life of the process, so a Redfish restart (a rotated
+  // TLS certificate) keeps the same store. Only a BMC backed by a VirtualMachineBMC has a place
+  // in the cluster to keep them; a standalone agent keeps them in memory.
+  const stores = new Map<string, SubscriptionStore>();
+  const storeFor = (bmc: { key: string; namespace: string; eventTarget: BmcDefinition['eventTarget'] }) => {
+    if (!kc || bmc.eventTarget.kind !== 'VirtualMachineBMC') return undefined;
+    let store = stores.get(bmc.key);
+    if (!store) {
+      store = new KubernetesSubscriptionStore({
+        kubeConfig: kc,
+        namespace: bmc.namespace,
+        bmcName: bmc.eventTarget.name,
+        ...(bmc.eventTarget.uid ? { bmcUid: bmc.eventTarget.uid } : {}),
+        ...(logger ? { logger: logger.child({ bmc: bmc.key }) } : {}),
+      });
+      stores.set(bmc.key, store);
+    }
+    return store;
+  };
   return {
     servers: {
       ipmi: (o) =>
@@ -71,13 +92,16 @@ export function defaultWiring(kc: KubeConfig | null, logger?: Logger): Wiring {
           accounts: o.accounts,
           ...(o.logger ? { logger: o.logger } : {}),
         }),
-      redfish: (o) =>
-        new RedfishServer({
+      redfish: (o) => {
+        const subscriptionStore = storeFor(o.bmc);
+        return new RedfishServer({
           systems: { kind: 'single', machine: o.machine },
           accounts: o.accounts,
+          ...(subscriptionStore ? { subscriptionStore } : {}),
           ...(o.logger ? { logger: o.logger } : {}),
           ...(o.tls ? { tls: o.tls } : {}),
-        }),
+        });
+      },
     },
     machines: kc ? new KubeVirtMachines(kc, logger) : null,
     missing: [],

@@ -3,7 +3,7 @@
  * reconciler compares it with the live one and writes only when they differ.
  */
 import { backendRoleRules } from '../kubevirt/rbac.ts';
-import { bmcObjectName, SHARED_AGENT_NAME } from './names.ts';
+import { bmcObjectName, SHARED_AGENT_NAME, subscriptionConfigMapName } from './names.ts';
 import {
   AGENT_IPMI_PORT,
   AGENT_METRICS_PORT,
@@ -119,11 +119,14 @@ export function serviceAccount(
  * The agent's permissions: what the KubeVirt backend needs for its VMs (`backendRoleRules`, every
  * VM and VMI verb limited to the named VMs; DataVolumes and image-credential Secrets cannot be, as
  * their names are generated per insert), plus reading exactly the named Secrets, recording Events
- * (the audit trail) and reading its VirtualMachineBMC(s).
+ * (the audit trail), reading its VirtualMachineBMC(s) and keeping each BMC's Redfish event
+ * subscriptions in its own ConfigMap (create cannot be limited by name; get/update can).
  */
 export function agentRules(opts: {
   vms: readonly string[];
   secrets: readonly string[];
+  /** The BMCs served, whose `<name>-redfish-subscriptions` ConfigMaps the agent keeps. */
+  bmcs: readonly string[];
   /** Per-vm: the one BMC it may read; shared: null (it lists every BMC of the namespace). */
   bmc: string | null;
 }): unknown[] {
@@ -135,6 +138,13 @@ export function agentRules(opts: {
   rules.push(
     { apiGroups: [''], resources: ['secrets'], resourceNames: secrets, verbs: ['get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    {
+      apiGroups: [''],
+      resources: ['configmaps'],
+      resourceNames: [...new Set(opts.bmcs)].sort().map(subscriptionConfigMapName),
+      verbs: ['get', 'update'],
+    },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
     opts.bmc !== null
       ? {
           apiGroups: ['bmc.kubevirt.io'],

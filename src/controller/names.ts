@@ -20,3 +20,11 @@ export function dnsLabel(wanted: string, source: string): string {
   const head = cleaned.slice(0, 63 - hash.length - 1).replace(/-+$/, '');
   return `${head}-${hash}`;
 }
+
+/**
+ * The ConfigMap where the agent keeps one BMC's Redfish event subscriptions. The agent names it
+ * the same way (`src/agent/subscription-store.ts`); a unit test holds the two together.
+ */
+export function subscriptionConfigMapName(bmcName: string): string {
+  return `${bmcName}-redfish-subscriptions`;
+}

@@ -136,7 +136,7 @@ export class Reconciler {
             name,
             labels,
             owners,
-            agentRules({ vms: [spec.vm], secrets, bmc: p.bmc.metadata.name }),
+            agentRules({ vms: [spec.vm], secrets, bmcs: [p.bmc.metadata.name], bmc: p.bmc.metadata.name }),
           ),
           roleBinding(namespace, name, labels, owners),
           perVmDeployment(p.bmc, p.active ? 1 : 0, this.#opts.agent),
@@ -155,7 +155,13 @@ export class Reconciler {
       const maxSlot = Math.max(0, ...plans.map((p) => p.slot ?? 0));
       desired.push(
         serviceAccount(namespace, SHARED_AGENT_NAME, labels, owners),
-        role(namespace, SHARED_AGENT_NAME, labels, owners, agentRules({ vms, secrets, bmc: null })),
+        role(
+          namespace,
+          SHARED_AGENT_NAME,
+          labels,
+          owners,
+          agentRules({ vms, secrets, bmcs: plans.map((p) => p.bmc.metadata.name), bmc: null }),
+        ),
         roleBinding(namespace, SHARED_AGENT_NAME, labels, owners),
         sharedDeployment(namespace, bmcs, maxSlot, plans.some((p) => p.active) ? 1 : 0, this.#opts.agent),
       );

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
-import { bmcYaml, curl, ipmitool, missingTools, secretYaml, TestCluster, vmYaml } from './helpers.ts';
+import { bmcYaml, curl, ipmitool, missingTools, run, secretYaml, TestCluster, vmYaml } from './helpers.ts';
 
 const skip = missingClients('kubectl', 'ipmitool') || missingTools('curl');
 
@@ -83,6 +83,79 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
     assert.match(lines.slice(0, -1).join('\n'), /"PowerState"/);
     const bad = await curl(`${status.endpoints.redfish}/redfish/v1/Systems/1`, 'admin', 'wrong');
     assert.equal(bad.stdout.trim().split('\n').at(-1), '401');
+  });
+
+  test('a Redfish event subscription is kept in the cluster and survives an agent restart', async () => {
+    const subscriptions = `${status.endpoints.redfish}/redfish/v1/EventService/Subscriptions`;
+    const body = JSON.stringify({
+      Destination: 'http://127.0.0.1:9/events',
+      Context: 'install-test',
+      Protocol: 'Redfish',
+      HttpHeaders: [{ Authorization: 'Bearer s3cret-header' }],
+    });
+    const post = await run('curl', [
+      '-sS',
+      '-u',
+      'admin:change-me-now',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      body,
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--max-time',
+      '10',
+      subscriptions,
+    ]);
+    assert.equal(post.stdout.trim(), '201', post.stderr);
+    // The agent's Role allows exactly this ConfigMap; the header value is stored but never shown.
+    const cm = await waitFor(
+      async () =>
+        (await c.kubectl(['get', 'configmap', 'sample-vm-bmc-redfish-subscriptions', '-o', 'json'])).code ===
+          0 && c.getJson(['configmap', 'sample-vm-bmc-redfish-subscriptions']),
+      { timeoutMs: 20_000, intervalMs: 250, what: 'the subscriptions ConfigMap' },
+    );
+    assert.equal(cm.metadata.ownerReferences[0].kind, 'VirtualMachineBMC');
+    assert.match(JSON.stringify(cm.data), /install-test/);
+    const pod = (await c.getJson(['pods', '-l', 'bmc.kubevirt.io/placement=shared'])).items[0];
+    await c.kubectlOk(['delete', 'pod', pod.metadata.name, '--wait=false']);
+    // A new pod may listen on other host ports: follow the endpoints the controller reports.
+    let redfish = '';
+    const listed = await waitFor(
+      async () => {
+        const fresh = (await c.getJson(['vmbmc', 'sample-vm-bmc'])).status;
+        if (fresh.conditions?.find((x: { type: string }) => x.type === 'Ready')?.status !== 'True')
+          return false;
+        redfish = fresh.endpoints.redfish;
+        const r = await curl(`${redfish}/redfish/v1/EventService/Subscriptions`, 'admin', 'change-me-now');
+        const cut = r.stdout.lastIndexOf('\n');
+        if (r.stdout.slice(cut + 1).trim() !== '200') return false;
+        const members = JSON.parse(r.stdout.slice(0, cut)).Members as Array<{ '@odata.id': string }>;
+        return members.length === 1 && members[0]!['@odata.id'];
+      },
+      { timeoutMs: 90_000, intervalMs: 500, what: 'the subscription listed by the new agent pod' },
+    );
+    status = (await c.getJson(['vmbmc', 'sample-vm-bmc'])).status;
+    const one = await curl(`${redfish}${listed}`, 'admin', 'change-me-now');
+    assert.match(one.stdout, /"Context":\s*"install-test"/);
+    assert.doesNotMatch(one.stdout, /s3cret-header/, 'HttpHeaders are write-only');
+    const del = await run('curl', [
+      '-sS',
+      '-u',
+      'admin:change-me-now',
+      '-X',
+      'DELETE',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--max-time',
+      '10',
+      `${redfish}${listed}`,
+    ]);
+    assert.match(del.stdout.trim(), /^20[04]$/);
   });
 
   test('a rotated password is accepted and the old one refused, without an agent restart', async () => {
