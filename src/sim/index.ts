@@ -108,6 +108,17 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     return t;
   };
 
+  // Secrets: the API server folds write-only stringData into data (base64) and never stores it.
+  reg.addDefaulter('', 'secrets', (secret) => {
+    if (secret.stringData && typeof secret.stringData === 'object') {
+      secret.data ??= {};
+      for (const [k, v] of Object.entries(secret.stringData)) {
+        secret.data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+      }
+    }
+    delete secret.stringData;
+  });
+
   // bootstrap objects
   const NS = reg.type('', 'namespaces');
   const SA = reg.type('', 'serviceaccounts');

@@ -215,9 +215,36 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
   }
 }
 
-/** Validates obj (pruning unknown fields in place). Status is validated only as a subresource write would see it. */
+/**
+ * Structural-schema defaulting, as the real server applies it: a property with a `default` that is
+ * absent from an object present in the value gets a copy of the default; objects and arrays are
+ * walked. A missing parent object is not created unless it has a default of its own.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+export function applyDefaults(schema: Schema | undefined, value: any): void {
+  if (!schema || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    if (schema.items) for (const item of value) applyDefaults(schema.items, item);
+    return;
+  }
+  const props = schema.properties as Record<string, Schema> | undefined;
+  if (props) {
+    for (const [k, sub] of Object.entries(props)) {
+      if (value[k] === undefined && sub.default !== undefined) value[k] = structuredClone(sub.default);
+      if (value[k] !== undefined) applyDefaults(sub, value[k]);
+    }
+  } else if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
+    for (const k of Object.keys(value)) applyDefaults(schema.additionalProperties, value[k]);
+  }
+}
+
+/**
+ * Defaults, prunes unknown fields and validates obj in place. Status is validated only as a
+ * subresource write would see it.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 export function validateAgainstSchema(schema: Schema, obj: any, old: any, _hasStatus: boolean): FieldError[] {
+  applyDefaults(schema, obj);
   prune(schema, obj);
   const errs: FieldError[] = [];
   check(schema, obj, old, '', errs);
