@@ -20,7 +20,10 @@ test('SOL packets: 4-byte header then characters, both ways', () => {
 test('sequence numbers cycle 1..15 and never use 0 (ACK-only)', () => {
   const seen: number[] = [];
   let s = 0;
-  for (let i = 0; i < 17; i++) seen.push((s = nextSolSeq(s)));
+  for (let i = 0; i < 17; i++) {
+    s = nextSolSeq(s);
+    seen.push(s);
+  }
   assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 1, 2]);
 });
 

@@ -33,7 +33,7 @@ class FakeConsole implements ConsoleStream {
   }
 }
 
-const pkt = (p: Partial<SolPacket> & { data?: Buffer | string }): Buffer =>
+const pkt = (p: Partial<Omit<SolPacket, 'data'>> & { data?: Buffer | string }): Buffer =>
   encodeSol({
     seq: p.seq ?? 0,
     ackSeq: p.ackSeq ?? 0,
