@@ -147,7 +147,7 @@ export class Sol {
     if (data.length !== 6) return fail(CC.DATA_LENGTH_INVALID);
     if ((data[0]! & 0x3f) !== PAYLOAD_SOL) return fail(CC.INVALID_DATA_FIELD);
     if ((data[1]! & 0x0f) !== 1) return fail(CC.INVALID_DATA_FIELD);
-    if (!s || s.kind !== 'rmcpplus') return fail(PAYLOAD_DISABLED); // SOL needs an RMCP+ session
+    if (s?.kind !== 'rmcpplus') return fail(PAYLOAD_DISABLED); // SOL needs an RMCP+ session
     const c = this.config;
     if (!c.enabled) return fail(PAYLOAD_DISABLED);
     if (s.privilege < c.privilege) return fail(CC.INSUFFICIENT_PRIVILEGE);

@@ -106,7 +106,7 @@ describe('SOL over a lossy link', () => {
     await r?.stop();
   });
 
-  test('ipmitool: 4 KiB of machine output arrives once, in order', {
+  test('ipmitool: 5.6 KB of machine output arrives once, in order', {
     skip: missingClients('ipmitool'),
   }, async () => {
     r = await rig(false);
