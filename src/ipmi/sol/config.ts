@@ -32,7 +32,9 @@ export function defaultSolConfig(): SolConfig {
     enabled: true,
     forceEncryption: true,
     forceAuthentication: true,
-    privilege: 2,
+    // OPERATOR, not the spec's usual USER: whoever holds the console can type into the VM, which a
+    // read-only account must not. ipmitool, ipmiconsole and pyghmi use ADMIN sessions anyway.
+    privilege: 3,
     accumulateInterval: 10,
     sendThreshold: 1,
     retryCount: 7,

@@ -108,7 +108,7 @@ describe('ipmitool sol', { skip: missingClients('ipmitool') }, () => {
     assert.equal(info.code, 0, info.stderr);
     assert.match(info.stdout, /^Enabled\s+: true$/m);
     assert.match(info.stdout, /^Force Encryption\s+: true$/m);
-    assert.match(info.stdout, /^Privilege Level\s+: USER$/m);
+    assert.match(info.stdout, /^Privilege Level\s+: OPERATOR$/m);
     assert.match(info.stdout, new RegExp(`^Payload Port\\s+: ${port}$`, 'm'));
     const denied = await run('ipmitool', [
       ...lanplus(port, OPERATOR.username, OPERATOR.password, ['-L', 'OPERATOR']),
@@ -137,15 +137,27 @@ describe('ipmitool sol', { skip: missingClients('ipmitool') }, () => {
     assert.equal(server.sol!.activeSessionId, null);
   });
 
-  test('a USER account can use the console (SOL privilege USER)', async () => {
-    const c = new PtyClient('ipmitool', [
+  test('a read-only (USER) account cannot type into the VM unless SOL privilege is lowered to USER', async () => {
+    const asViewer = () => [
       ...lanplus(port, READONLY.username, READONLY.password, ['-L', 'USER']),
       'sol',
       'activate',
-    ]);
+    ];
+    const refused = await run('ipmitool', asViewer());
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout + refused.stderr,
+      /Error activating SOL payload: Insufficient privilege level/,
+    );
+    assert.equal(server.sol!.activeSessionId, null);
+    assert.equal((await tool('sol', 'set', 'privilege-level', 'user')).code, 0);
+    assert.match((await tool('sol', 'info')).stdout, /^Privilege Level\s+: USER$/m);
+    const c = new PtyClient('ipmitool', asViewer());
     clients.push(c);
     await c.waitFor('[SOL Session operational.');
     c.type('\r~.');
     assert.equal(await c.exit(), 0, c.output);
+    assert.equal((await tool('sol', 'set', 'privilege-level', 'operator')).code, 0);
+    assert.equal(server.sol!.config.privilege, 3);
   });
 });

@@ -46,7 +46,7 @@ test('SOL parameters have the lengths ipmitool sol info checks', () => {
   const c = defaultSolConfig();
   const lengths = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((p) => getSolParameter(c, p, 623)!.length);
   assert.deepEqual(lengths, [1, 1, 1, 2, 2, 1, 1, 1, 2]);
-  assert.deepEqual(getSolParameter(c, 2, 623), [0xc2], 'force encryption + authentication, USER');
+  assert.deepEqual(getSolParameter(c, 2, 623), [0xc3], 'force encryption + authentication, OPERATOR');
   assert.deepEqual(getSolParameter(c, 8, 623), [0x6f, 0x02]);
   assert.equal(getSolParameter(c, 9, 623), null);
 });

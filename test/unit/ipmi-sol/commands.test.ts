@@ -166,6 +166,7 @@ describe('SOL commands', () => {
     );
     assert.equal(bmc.server.sol!.activeSessionId, null);
     const viewer = await connect(READONLY, 17, 2);
+    assert.equal((await viewer.request(0x06, 0x48, ACTIVATE)).completionCode, 0xd4, 'SOL needs OPERATOR');
     assert.equal(
       (await viewer.request(0x0c, 0x21, [0x0e, 0x01, 0x00])).completionCode,
       0xd4,
