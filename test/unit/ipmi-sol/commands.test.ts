@@ -7,6 +7,7 @@ import {
 } from '../../../src/ipmi/codec/rmcpplus.ts';
 import { randomIv } from '../../../src/ipmi/crypto/packet.ts';
 import { decodeSol, encodeSol } from '../../../src/ipmi/sol/codec.ts';
+import { NotSupportedError } from '../../../src/machine/index.ts';
 import { ADMIN, READONLY, startTestBmc, type TestBmc } from '../../support/ipmi-bmc.ts';
 import { RmcpPlusClient } from '../../support/ipmi-client.ts';
 import { waitFor } from '../../support/wait.ts';
@@ -182,6 +183,22 @@ describe('SOL commands', () => {
     );
     assert.equal((await viewer.request(0x0c, 0x22, [0x0e, 0x30, 0x00, 0x00])).completionCode, 0x80);
     for (const s of [c, plain, viewer]) await closeSession(s);
+  });
+
+  test('a machine without a serial console: Activate Payload 0x81, nothing stays active', async () => {
+    const c = await connect();
+    const open = bmc.machine.openConsole;
+    bmc.machine.openConsole = async () => {
+      throw new NotSupportedError('This VM has no serial console (autoattachSerialConsole is false).');
+    };
+    try {
+      assert.equal((await c.request(0x06, 0x48, ACTIVATE)).completionCode, 0x81);
+      assert.equal(bmc.server.sol!.activeSessionId, null);
+      assert.deepEqual([...(await c.request(0x06, 0x4a, [0x01])).data], [0x01, 0x00, 0x00]);
+    } finally {
+      bmc.machine.openConsole = open;
+    }
+    await closeSession(c);
   });
 
   test('sol: false turns SOL off (payload support without SOL, Activate Payload 0xC1)', async () => {
