@@ -73,7 +73,7 @@ describe('FreeIPMI ipmiconsole and pyghmi Console', () => {
     const stuck = new PtyClient('ipmitool', [...lanplus(port), 'sol', 'activate']);
     clients.push(stuck);
     await stuck.waitFor('[SOL Session operational.');
-    stuck.child.kill('SIGSTOP');
+    stuck.freeze();
     try {
       const d = await run(
         'ipmiconsole',

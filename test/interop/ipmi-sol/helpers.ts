@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IpmiServer } from '../../../src/ipmi/server.ts';
@@ -29,11 +31,16 @@ export async function listenLowPort(server: IpmiServer): Promise<number> {
 export class PtyClient {
   readonly child: ChildProcess;
   #out = '';
+  readonly #dir: string;
   readonly exited: Promise<number | null>;
   readonly #timer: NodeJS.Timeout;
 
   constructor(cmd: string, args: readonly string[], timeoutMs = 60_000) {
-    this.child = spawn('/usr/bin/python3', [PTY_RUN, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#dir = mkdtempSync(join(tmpdir(), 'sol-pty-'));
+    this.child = spawn('/usr/bin/python3', [PTY_RUN, cmd, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PTY_PID_FILE: join(this.#dir, 'pid') },
+    });
     this.child.stdout!.on('data', (d: Buffer) => {
       this.#out += d.toString('latin1');
     });
@@ -44,6 +51,7 @@ export class PtyClient {
     this.exited = new Promise((resolve) => {
       this.child.on('close', (code) => {
         clearTimeout(this.#timer);
+        rmSync(this.#dir, { recursive: true, force: true });
         resolve(code);
       });
     });
@@ -88,8 +96,35 @@ export class PtyClient {
     return r;
   }
 
+  /** The console client's own process (the child of the pty helper), or null once it exited. */
+  clientPid(): number | null {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return null;
+    try {
+      const pid = Number.parseInt(readFileSync(join(this.#dir, 'pid'), 'utf8'), 10);
+      return Number.isInteger(pid) && pid > 0 ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Freezes the console client (SIGSTOP): a console that holds SOL but no longer answers. */
+  freeze(): void {
+    const pid = this.clientPid();
+    if (!pid) throw new Error('the console client is not running');
+    process.kill(pid, 'SIGSTOP');
+  }
+
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const pid = this.clientPid();
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    this.child.kill('SIGKILL');
   }
 }
 

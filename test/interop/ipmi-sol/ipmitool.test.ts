@@ -86,7 +86,7 @@ describe('ipmitool sol', { skip: missingClients('ipmitool') }, () => {
     assert.equal(second.code, 1);
     assert.match(second.stdout + second.stderr, /SOL payload already active on another session/);
     // The first console hangs (stopped); an administrator frees the port from another ipmitool.
-    stuck.child.kill('SIGSTOP');
+    stuck.freeze();
     try {
       const d = await tool('sol', 'deactivate');
       assert.equal(d.code, 0, d.stdout + d.stderr);

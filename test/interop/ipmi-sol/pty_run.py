@@ -1,5 +1,5 @@
 """Runs a command on a pseudo-terminal: this process's stdin goes to the terminal, the terminal's
-output to stdout. Interactive console clients (ipmitool sol activate, ipmiconsole) need a tty;
+output to stdout (the client's PID goes to $PTY_PID_FILE when set). Interactive console clients (ipmitool sol activate, ipmiconsole) need a tty;
 the test drives them through pipes to this helper. Exits with the command's exit code."""
 import os
 import pty
@@ -9,6 +9,9 @@ import sys
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp(sys.argv[1], sys.argv[1:])
+if os.environ.get('PTY_PID_FILE'):
+    with open(os.environ['PTY_PID_FILE'], 'w') as f:
+        f.write(str(pid))
 
 stdin_open = True
 while True:
