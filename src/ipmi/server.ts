@@ -46,6 +46,7 @@ import {
   type Source,
 } from './session/session.ts';
 import { SessionTable } from './session/table.ts';
+import { Sol, type SolOptions } from './sol/sol.ts';
 
 export interface IpmiServerOptions {
   machine: Machine;
@@ -62,6 +63,8 @@ export interface IpmiServerOptions {
   authRateLimit?: AuthRateLimitOptions;
   /** Time a session may stay in RMCP+ setup (Open Session → RAKP3). Default 5 000 ms. */
   sessionSetupTimeoutMs?: number;
+  /** Serial over LAN (payload type 1) on the Machine's console; `false` turns it off. Default on. */
+  sol?: SolOptions | false;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -84,6 +87,8 @@ export class IpmiServer implements PayloadSender {
   readonly #payloads = new Map<number, PayloadHandler>();
   readonly #commands = new Map<number, CommandSpec>();
   readonly #contexts = new WeakMap<Session, CommandContext>();
+  /** Serial over LAN, when enabled (src/ipmi/sol/). */
+  readonly sol: Sol | null;
   #socket: Socket | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #port = 0;
@@ -129,6 +134,8 @@ export class IpmiServer implements PayloadSender {
       allowAuthTypeNone: this.#allowNone,
       onSessionOpened: (s) => this.#opened(s),
     });
+    // --- SOL registers its payload handler and commands through the public seam (src/ipmi/sol/).
+    this.sol = options.sol === false ? null : new Sol(this, this.#machine, options.sol, this.#log);
   }
 
   get port(): number {
