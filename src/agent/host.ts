@@ -21,7 +21,12 @@ export interface ListeningServer {
 
 /** Constructors of the protocol servers (the IPMI and Redfish modules), injected by the CLI. */
 export interface ProtocolServers {
-  ipmi?: (o: { machine: Machine; accounts: AccountSource; logger?: Logger }) => ListeningServer;
+  ipmi?: (o: {
+    machine: Machine;
+    accounts: AccountSource;
+    logger?: Logger;
+    clientPort?: number;
+  }) => ListeningServer;
   redfish?: (o: {
     machine: Machine;
     accounts: AccountSource;
@@ -51,6 +56,11 @@ export interface BmcDefinition {
   readonly tls: { kind: 'secret'; name: string } | { kind: 'pem'; cert: string; key: string } | null;
   /** Container ports; 0 disables the protocol. */
   readonly ipmiPort: number;
+  /**
+   * The UDP port IPMI clients reach this BMC on when a Service or NAT maps it to `ipmiPort`
+   * (Serial over LAN tells clients the port, and they insist it is the one they used).
+   */
+  readonly ipmiClientPort?: number;
   readonly redfishPort: number;
 }
 
@@ -229,13 +239,17 @@ export class AgentHost {
     }
     if (def.ipmiPort > 0) {
       if (this.#o.servers.ipmi) {
+        const bound = mappedPort(def.ipmiPort, 'UDP');
+        // Under the embedded cluster's port map, clients reach the bound port itself.
+        const clientPort = bound === def.ipmiPort ? def.ipmiClientPort : undefined;
         const server = this.#o.servers.ipmi({
           machine: r.machine,
           accounts: credentials.accounts,
           logger: log,
+          ...(clientPort ? { clientPort } : {}),
         });
         try {
-          const a = await server.listen(mappedPort(def.ipmiPort, 'UDP'), this.#o.address);
+          const a = await server.listen(bound, this.#o.address);
           r.ipmi = server;
           r.endpoints.ipmi = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
           this.#m.up.set({ bmc: def.key, protocol: 'ipmi' }, 1);

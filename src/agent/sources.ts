@@ -23,7 +23,11 @@ interface BmcObject {
     ipmi?: { enabled?: boolean };
     redfish?: { enabled?: boolean; tlsSecretRef?: { name?: string } };
   };
-  status?: { placement?: string; ports?: { ipmi?: number; redfish?: number } };
+  status?: {
+    placement?: string;
+    ports?: { ipmi?: number; redfish?: number };
+    endpoints?: { ipmi?: string; redfish?: string };
+  };
   [k: string]: unknown;
 }
 
@@ -44,6 +48,8 @@ export function definitionFromBmc(
   const ipmiOn = b.spec?.ipmi?.enabled !== false;
   const redfishOn = b.spec?.redfish?.enabled !== false;
   const tlsName = b.spec?.redfish?.tlsSecretRef?.name;
+  // Clients use the endpoint the controller reports (the Service's port); SOL must name it.
+  const clientPort = Number(/:(\d+)$/.exec(b.status?.endpoints?.ipmi ?? '')?.[1] ?? 0);
   return {
     key: `${ns}/${b.metadata.name}`,
     namespace: ns,
@@ -57,6 +63,7 @@ export function definitionFromBmc(
     credentials: { kind: 'secret', name: secret },
     tls: tlsName && redfishOn ? { kind: 'secret', name: tlsName } : null,
     ipmiPort: ipmiOn ? (assigned.ipmi ?? 0) : 0,
+    ...(ipmiOn && !ports && clientPort > 0 ? { ipmiClientPort: clientPort } : {}),
     redfishPort: redfishOn ? (assigned.redfish ?? 0) : 0,
   };
 }

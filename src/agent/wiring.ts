@@ -91,6 +91,7 @@ export function defaultWiring(kc: KubeConfig | null, logger?: Logger): Wiring {
           machine: o.machine,
           accounts: o.accounts,
           ...(o.logger ? { logger: o.logger } : {}),
+          ...(o.clientPort ? { sol: { advertisedPort: o.clientPort } } : {}),
         }),
       redfish: (o) => {
         const subscriptionStore = storeFor(o.bmc);

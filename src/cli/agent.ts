@@ -32,6 +32,7 @@ interface AgentFlags {
   passwordFile?: string;
   address?: string;
   ipmiPort: number;
+  ipmiClientPort?: number;
   redfishPort: number;
   tlsCert?: string;
   tlsKey?: string;
@@ -75,6 +76,11 @@ export function registerAgent(program: Command): void {
     .option('--password-file <path>', 'standalone: file holding the BMC password (trailing newline ignored)')
     .option('--address <ip>', 'address to bind (default: $POD_IP, else 127.0.0.1)')
     .option('--ipmi-port <port>', 'UDP port for IPMI (0 disables IPMI; 623 needs privileges)', port, 6230)
+    .option(
+      '--ipmi-client-port <port>',
+      'UDP port clients reach IPMI on when a Service or NAT maps it (named to Serial over LAN clients; default: the bound port)',
+      port,
+    )
     .option('--redfish-port <port>', 'TCP port for Redfish (0 disables Redfish)', port, 8000)
     .option('--tls-cert <path>', 'PEM certificate: serve Redfish over HTTPS (with --tls-key)')
     .option('--tls-key <path>', 'PEM private key for --tls-cert')
@@ -203,6 +209,7 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
                 : { kind: 'static', username: flags.username!, password: password! },
               tls,
               ipmiPort: flags.ipmiPort,
+              ...(flags.ipmiClientPort ? { ipmiClientPort: flags.ipmiClientPort } : {}),
               redfishPort: flags.redfishPort,
             },
           ]);

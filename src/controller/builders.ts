@@ -21,6 +21,7 @@ import {
   MANAGED_BY,
   type OwnerReference,
   type Placement,
+  SERVICE_IPMI_PORT,
   SHARED_PORT_BASE,
   SHARED_SLOT_BLOCK,
   type VirtualMachineBMC,
@@ -282,6 +283,8 @@ export function perVmDeployment(bmc: VirtualMachineBMC, replicas: number, settin
     `--auth-secret=${spec.secret}`,
     `--bmc=${bmc.metadata.name}`,
     `--ipmi-port=${ports.ipmi ?? 0}`,
+    // Clients reach the BMC on the Service's port; Serial over LAN must name that port to them.
+    `--ipmi-client-port=${SERVICE_IPMI_PORT}`,
     `--redfish-port=${ports.redfish ?? 0}`,
     `--metrics-port=${AGENT_METRICS_PORT}`,
   ];
@@ -362,7 +365,7 @@ export function bmcService(bmc: VirtualMachineBMC, placement: Placement, slot: n
   if (ports.ipmi !== undefined) {
     const p: Record<string, unknown> = {
       name: 'ipmi',
-      port: 623,
+      port: SERVICE_IPMI_PORT,
       protocol: 'UDP',
       targetPort: placement === 'per-vm' ? 'ipmi' : ports.ipmi,
     };

@@ -26,6 +26,8 @@ export const AGENT_IPMI_PORT = 10623;
 export const AGENT_REDFISH_PORT = 10080;
 export const AGENT_REDFISH_TLS_PORT = 10443;
 export const AGENT_METRICS_PORT = 8081;
+/** The port IPMI clients use on a BMC's Service (mapped to the agent's IPMI port). */
+export const SERVICE_IPMI_PORT = 623;
 /** Shared placement: BMC slot i uses IPMI port BASE+2i (UDP) and Redfish port BASE+2i+1 (TCP). */
 export const SHARED_PORT_BASE = 20000;
 export const SHARED_MAX_SLOTS = 4000;

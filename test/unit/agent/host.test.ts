@@ -69,6 +69,16 @@ describe('shared-agent definitions from VirtualMachineBMCs', () => {
     assert.deepEqual(d.credentials, { kind: 'secret', name: 'auth' });
     assert.equal(d.eventTarget.uid, 'u1');
   });
+  test('the IPMI client port comes from the endpoint the controller reports', () => {
+    const d = definitionFromBmc({
+      ...base,
+      status: { placement: 'shared', ports: { ipmi: 20002 }, endpoints: { ipmi: '10.96.0.7:623' } },
+    })!;
+    assert.equal(d.ipmiPort, 20002);
+    assert.equal(d.ipmiClientPort, 623);
+    const early = definitionFromBmc({ ...base, status: { placement: 'shared', ports: { ipmi: 20002 } } })!;
+    assert.equal(early.ipmiClientPort, undefined, 'no endpoint yet: the bound port is named');
+  });
   test('a disabled protocol gets port 0', () => {
     const d = definitionFromBmc({
       ...base,
