@@ -115,6 +115,10 @@ describe('kubevirtbmc demo, driven with the commands it prints', { skip, timeout
   let env: NodeJS.ProcessEnv;
 
   before(async () => {
+    // bin/kubevirtbmc.js (and so every agent the demo's kubelet starts) runs dist/ when it exists:
+    // build it first when src/ is newer, as `npm start` does, so the test never runs stale code.
+    const built = await sh('node scripts/start.mjs --help', process.env, 120_000);
+    assert.equal(built.code, 0, built.stderr);
     demo = new DemoProcess(process.execPath, ['bin/kubevirtbmc.js', 'demo', '--api-port', '0']);
     p = await demo.ready();
     installer = p.rows.find((r) => r.vm === 'installer')!;
