@@ -371,6 +371,33 @@ describe('a busy port', { timeout: 120_000 }, () => {
   });
 });
 
+describe('Ctrl-C while it is still starting', { timeout: 180_000 }, () => {
+  test('stops everything it started and exits with status 130', async () => {
+    const demo = new DemoProcess(process.execPath, ['bin/kubevirtbmc.js', 'demo', '--api-port', '0']);
+    try {
+      await waitFor(() => demo.stdout.includes('waiting for the controller'), {
+        timeoutMs: 120_000,
+        intervalMs: 50,
+        what: 'the demo to start waiting for its BMCs',
+      });
+      demo.interrupt();
+      const exit = await demo.exited;
+      assert.equal(exit.code, 130, demo.stderr);
+      assert.match(demo.stdout, /kubevirtbmc demo: stopped; every process ended and every port is free/);
+      assert.doesNotMatch(demo.stdout, /Press Ctrl-C/);
+      await waitFor(() => !demo.groupAlive(), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: 'no process left',
+      });
+      const port = Number(/cluster up: https:\/\/127\.0\.0\.1:(\d+)/.exec(demo.stdout)?.[1]);
+      assert.ok(await tcpPortFree(port), `API port ${port} free`);
+    } finally {
+      demo.kill();
+    }
+  });
+});
+
 describe('the docs', { skip }, () => {
   test('every command in the sh blocks of README.md and docs/getting-started.md was run by a test', () => {
     // `npm ci`, `npm test` and the development commands are what .ci/run runs.
