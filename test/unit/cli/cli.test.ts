@@ -24,7 +24,7 @@ test('--version prints the package version', () => {
 
 test('each subcommand has --help describing its flags', () => {
   for (const [sub, flag] of [
-    ['demo', '--redfish-base-port'],
+    ['demo', '--api-port'],
     ['sim', '--kubeconfig'],
     ['controller', '--placement'],
     ['agent', '--vm'],

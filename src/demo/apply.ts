@@ -1,0 +1,37 @@
+/** Server-side apply of manifests through the API, as `kubectl apply --server-side` does. */
+import type { KubeClient } from '../controller/kube/client.ts';
+import type { Manifest } from './kustomize.ts';
+
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'CustomResourceDefinition',
+  'ClusterRole',
+  'ClusterRoleBinding',
+]);
+
+export function resourcePath(o: Manifest): string {
+  const plural = `${o.kind.toLowerCase()}s`;
+  const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
+  const ns = CLUSTER_SCOPED.has(o.kind) ? '' : `/namespaces/${o.metadata.namespace ?? 'default'}`;
+  return `${base}${ns}/${plural}/${o.metadata.name}`;
+}
+
+/** `kind/name` as kubectl prints it, e.g. `deployment.apps/kubevirtbmc-controller`. */
+export function displayName(o: Manifest): string {
+  const group = o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : '';
+  return `${o.kind.toLowerCase()}${group}/${o.metadata.name}`;
+}
+
+export async function applyAll(client: KubeClient, objects: readonly Manifest[]): Promise<void> {
+  for (const o of objects) {
+    try {
+      await client.request('PATCH', resourcePath(o), {
+        query: { fieldManager: 'kubevirtbmc-demo', force: true },
+        contentType: 'application/apply-patch+yaml',
+        body: o,
+      });
+    } catch (err) {
+      throw new Error(`cannot apply ${displayName(o)}: ${(err as Error).message}`);
+    }
+  }
+}
