@@ -1,5 +1,5 @@
 /** Server-side apply of manifests through the API, as `kubectl apply --server-side` does. */
-import type { KubeClient } from '../controller/kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
 import type { Manifest } from './kustomize.ts';
 
 const CLUSTER_SCOPED = new Set([

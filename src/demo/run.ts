@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient } from '../controller/kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import { type SimCluster, startSimCluster } from '../sim/index.ts';
 import { applyAll, displayName } from './apply.ts';
 import { kustomize, type Manifest } from './kustomize.ts';
