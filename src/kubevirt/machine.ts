@@ -86,6 +86,17 @@ export interface MachineContext {
 
 const MAX_WRITE_ATTEMPTS = 6;
 
+/** Actions after which a running guest boots anew (and so reads its boot device). */
+const STARTS_GUEST: ReadonlySet<PowerAction> = new Set([
+  'On',
+  'ForceRestart',
+  'GracefulRestart',
+  'PowerCycle',
+]);
+
+/** How long a start-like action waits for a CD that is still being inserted (CDI imports can be slow). */
+const DEFERRED_MEDIA_WAIT_MS = 15 * 60_000;
+
 interface Snapshot {
   readonly exists: boolean;
   readonly power: PowerState | null;
@@ -120,6 +131,8 @@ export class KubeVirtMachine implements Machine {
   #restoring = false;
   #restoreFailures = 0;
   #pendingMedia: { image: string; protocol: 'HTTP' | 'HTTPS' } | null = null;
+  /** A start-like action held until a CD being inserted is ready (see `power`). */
+  #deferred: { action: PowerAction; cancel: () => void } | null = null;
   #stopped = false;
 
   constructor(context: MachineContext, name: string) {
@@ -273,10 +286,77 @@ export class KubeVirtMachine implements Machine {
     }
   }
 
+  /**
+   * Power actions. One case is held back: a restart or cycle of a running guest while a CD
+   * is still being inserted and the boot override points at it. Ironic inserts the image, sets
+   * boot-once Cd and resets at once; a restart then would boot the guest from an empty drive,
+   * because a hot-plugged image attaches only once CDI imported it. The action is accepted (as a
+   * physical BMC accepts a reset while virtual media still mounts), and performed as soon as the
+   * insert finished or failed, or after `DEFERRED_MEDIA_WAIT_MS`. Any later power action replaces
+   * a held one.
+   */
   async power(action: PowerAction, ctx?: ActionContext): Promise<void> {
     if (!SUPPORTED_ACTIONS.includes(action)) {
       throw new NotSupportedError(`KubeVirt has no way to perform ${action} on a VM.`);
     }
+    this.#deferred?.cancel();
+    this.#deferred = null;
+    await this.#vmForWrite();
+    // Only a running guest is affected: for a stopped VM the image is a plain volume, and KubeVirt
+    // itself does not start the VM before its DataVolume is ready.
+    const running = ['On', 'PoweringOn', 'Paused'].includes(this.getPowerState());
+    if (running && STARTS_GUEST.has(action) && this.#cdStillInserting()) {
+      this.#deferUntilMediaReady(action, ctx);
+      this.#events.emit({ type: 'powerAction', action, ...(ctx ? { context: ctx } : {}) });
+      return;
+    }
+    await this.#performPower(action, ctx);
+  }
+
+  #cdStillInserting(): boolean {
+    const boot = this.getBootOverride();
+    return (
+      boot.target === 'Cd' &&
+      boot.persistence !== 'Disabled' &&
+      this.getMediaSlots().some((slot) => slot.state === 'Inserting')
+    );
+  }
+
+  #deferUntilMediaReady(action: PowerAction, ctx?: ActionContext): void {
+    let done = false;
+    const finish = (why: string) => {
+      if (done) return;
+      done = true;
+      off();
+      clearTimeout(timer);
+      if (this.#deferred?.cancel === cancel) this.#deferred = null;
+      if (this.#stopped) return;
+      this.#c.logger?.info(
+        { vm: this.name, action, why },
+        'performing the power action held for virtual media',
+      );
+      this.#performPower(action, ctx, false).catch((err) => {
+        this.#c.logger?.warn(
+          { vm: this.name, action, err: String((err as Error).message) },
+          'held power action failed',
+        );
+      });
+    };
+    const off = this.on((event) => {
+      if (event.type === 'media' && event.slot.state !== 'Inserting') finish(`media ${event.slot.state}`);
+    });
+    const timer = setTimeout(() => finish('waited long enough for the media'), DEFERRED_MEDIA_WAIT_MS);
+    timer.unref();
+    const cancel = () => {
+      done = true;
+      off();
+      clearTimeout(timer);
+    };
+    this.#deferred = { action, cancel };
+    this.#c.logger?.info({ vm: this.name, action }, 'power action held until the CD being inserted is ready');
+  }
+
+  async #performPower(action: PowerAction, ctx: ActionContext | undefined, announce = true): Promise<void> {
     await this.#vmForWrite();
     await this.#serial(async () => {
       const vm = this.#vm();
@@ -317,7 +397,7 @@ export class KubeVirtMachine implements Machine {
         { vm: `${this.#c.namespace}/${this.name}`, action, actor: ctx?.actor, source: ctx?.source },
         'power action',
       );
-      this.#events.emit({ type: 'powerAction', action, ...(ctx ? { context: ctx } : {}) });
+      if (announce) this.#events.emit({ type: 'powerAction', action, ...(ctx ? { context: ctx } : {}) });
     });
     this.refresh();
   }
@@ -685,6 +765,8 @@ export class KubeVirtMachine implements Machine {
   /** Stops timers and ends open consoles (the backend is stopping). */
   dispose(): void {
     this.#stopped = true;
+    this.#deferred?.cancel();
+    this.#deferred = null;
     if (this.#expectTimer) clearTimeout(this.#expectTimer);
     if (this.#restoreTimer) clearTimeout(this.#restoreTimer);
     for (const c of this.#consoles) c.end('the BMC backend stopped');
