@@ -19,6 +19,8 @@ import { dirname } from 'node:path';
 import { BmcController } from '../src/controller/controller.ts';
 import { kubeConfigFor } from '../test/support/sim-fixtures.ts';
 import {
+  basicFor,
+  connectAll,
   expectOn,
   NS,
   passwordOf,
@@ -31,7 +33,7 @@ import {
 } from './lib/cluster.ts';
 import { conditions, type LoadResult, MiB, numFlag, Recorder, rssOf, sleep, strFlag } from './lib/common.ts';
 import { HttpConn } from './lib/http-conn.ts';
-import { GET_CHASSIS_STATUS, RmcpConsole } from './lib/rmcp.ts';
+import { GET_CHASSIS_STATUS, type RmcpConsole } from './lib/rmcp.ts';
 
 const sizes = strFlag('bmcs', '10,100,300,1000')
   .split(',')
@@ -51,6 +53,7 @@ export interface ScalePoint {
   ipmi: LoadResult;
   redfish: LoadResult;
   wrongPower: number;
+  reconnects: number;
   startupRequests: Record<string, number>;
   pollRequests: number;
   build: string;
@@ -71,33 +74,8 @@ async function agentAt(n: number): Promise<ScalePoint> {
     const t0 = Date.now();
     const consoles: RmcpConsole[] = new Array(n);
     const conns: HttpConn[] = new Array(n);
-    const basic = (i: number) =>
-      `Authorization: Basic ${Buffer.from(`${USER}:${passwordOf(i)}`).toString('base64')}\r\n`;
-    const deadline = t0 + 300_000;
     try {
-      await pool(n, concurrency, async (i) => {
-        for (;;) {
-          if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.stderr()}`);
-          if (Date.now() > deadline) throw new Error(`BMC ${i} did not answer within 300 s`);
-          try {
-            consoles[i] ??= await RmcpConsole.open({
-              host: '127.0.0.1',
-              port: agent.ipmiBase + i,
-              username: USER,
-              password: passwordOf(i),
-              suite: 17,
-              timeoutMs: 300,
-            });
-            conns[i] ??= new HttpConn('127.0.0.1', agent.redfishBase + i);
-            const r = await conns[i].request('GET', '/redfish/v1/Systems/1', basic(i));
-            if (r.status === 200 && JSON.parse(r.body.toString()).PowerState) return;
-          } catch {
-            if (conns[i]) conns[i].close();
-            delete conns[i];
-          }
-          await sleep(100);
-        }
-      });
+      await connectAll(agent, n, concurrency, consoles, conns);
       const startupSeconds = (Date.now() - t0) / 1000;
       const startupRequests = byVerb(b.sim.stats.requests());
       await sleep(1000);
@@ -105,6 +83,7 @@ async function agentAt(n: number): Promise<ScalePoint> {
       b.sim.stats.reset();
 
       let wrongPower = 0;
+      let reconnects = 0;
       const poll = async (name: string, one: (i: number) => Promise<boolean>): Promise<LoadResult> => {
         const rec = new Recorder();
         const end = Date.now() + seconds * 1000;
@@ -133,7 +112,17 @@ async function agentAt(n: number): Promise<ScalePoint> {
         return true;
       });
       const redfish = await poll(`Redfish GET Systems/1, ${n} BMCs`, async (i) => {
-        const r = await conns[i]!.request('GET', '/redfish/v1/Systems/1', basic(i));
+        let r: Awaited<ReturnType<HttpConn['request']>>;
+        try {
+          r = await conns[i]!.request('GET', '/redfish/v1/Systems/1', basicFor(i));
+        } catch {
+          // The server closed an idle keep-alive connection (as node:http does after 5 s): a
+          // client reconnects; that is not an error of the BMC.
+          conns[i]!.close();
+          conns[i] = new HttpConn('127.0.0.1', agent.redfishBase + i);
+          reconnects++;
+          r = await conns[i]!.request('GET', '/redfish/v1/Systems/1', basicFor(i));
+        }
         if (r.status !== 200) return false;
         if ((JSON.parse(r.body.toString()).PowerState === 'On') !== expectOn(i)) wrongPower++;
         return true;
@@ -149,6 +138,7 @@ async function agentAt(n: number): Promise<ScalePoint> {
         ipmi,
         redfish,
         wrongPower,
+        reconnects,
         startupRequests,
         pollRequests,
         build: agent.build,
@@ -223,7 +213,7 @@ for (const n of sizes) {
       `      ${r.name}: ${fmt(r.count / r.seconds)} req/s, p50 ${fmt(r.p50)} µs, p99 ${fmt(r.p99)} µs, errors ${r.errors}`,
     );
   console.log(
-    `      wrong power state: ${p.wrongPower}; API requests while polled: ${p.pollRequests} (non-watch); start-up requests: ${JSON.stringify(p.startupRequests)}`,
+    `      wrong power state: ${p.wrongPower}; Redfish reconnects: ${p.reconnects}; API requests while polled: ${p.pollRequests} (non-watch); start-up requests: ${JSON.stringify(p.startupRequests)}`,
   );
 }
 let controller: Awaited<ReturnType<typeof controllerAt>> | null = null;

@@ -6,11 +6,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parse } from 'yaml';
 import { type SimCluster, startSimCluster } from '../../src/sim/index.ts';
 import { SimHttp } from '../../test/support/sim-kubevirt.ts';
+import { HttpConn } from './http-conn.ts';
+import { RmcpConsole } from './rmcp.ts';
 
 export const REPO = new URL('../../', import.meta.url).pathname;
 export const NS = 'bench';
@@ -159,7 +161,19 @@ export async function startAgent(
   b: Bench,
   n: number,
   extraEnv: Record<string, string> = {},
+  options: { plainApi?: boolean } = {},
 ): Promise<AgentProcess> {
+  let kubeconfig = b.sim.kubeconfigPath;
+  if (options.plainApi) {
+    // The sim answers plain HTTP on the same port: this isolates what TLS to the API server costs.
+    kubeconfig = `${b.sim.kubeconfigPath}.plain`;
+    writeFileSync(
+      kubeconfig,
+      readFileSync(b.sim.kubeconfigPath, 'utf8')
+        .replace(/server: https:/g, 'server: http:')
+        .replace(/certificate-authority-data: \S+/g, 'insecure-skip-tls-verify: true'),
+    );
+  }
   const ipmiBase = await freeRange('udp', n);
   const redfishBase = await freeRange('tcp', n, [ipmiBase]);
   const build = existsSync(`${REPO}dist/cli/main.js`) ? 'dist' : 'tsx';
@@ -171,7 +185,7 @@ export async function startAgent(
       '--namespace',
       NS,
       '--kubeconfig',
-      b.sim.kubeconfigPath,
+      kubeconfig,
       '--ipmi-port',
       String(ipmiBase),
       '--redfish-port',
@@ -204,4 +218,50 @@ export async function startAgent(
         child.kill('SIGTERM');
       }),
   };
+}
+
+export const basicFor = (i: number) =>
+  `Authorization: Basic ${Buffer.from(`${USER}:${passwordOf(i)}`).toString('base64')}\r\n`;
+
+/**
+ * Waits until every BMC answers: an RMCP+ session (suite 17) opens with its own password and a
+ * Redfish GET of Systems/1 with Basic auth gives a PowerState. Fills `consoles` and `conns`.
+ */
+export async function connectAll(
+  agent: AgentProcess,
+  n: number,
+  concurrency: number,
+  consoles: RmcpConsole[],
+  conns: HttpConn[],
+  timeoutMs = 300_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  await pool(n, concurrency, async (i) => {
+    for (;;) {
+      if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.stderr()}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `BMC ${i} did not answer within ${timeoutMs / 1000} s (${lastError}); agent log: ${agent.stderr().slice(-3000)}`,
+        );
+      try {
+        consoles[i] ??= await RmcpConsole.open({
+          host: '127.0.0.1',
+          port: agent.ipmiBase + i,
+          username: USER,
+          password: passwordOf(i),
+          suite: 17,
+          timeoutMs: 300,
+        });
+        conns[i] ??= new HttpConn('127.0.0.1', agent.redfishBase + i);
+        const r = await conns[i].request('GET', '/redfish/v1/Systems/1', basicFor(i));
+        if (r.status === 200 && JSON.parse(r.body.toString()).PowerState) return;
+      } catch (err) {
+        lastError = String(err);
+        conns[i]?.close();
+        delete conns[i];
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
 }
