@@ -23,7 +23,7 @@ import {
   connectAll,
   expectOn,
   NS,
-  passwordOf,
+  owned,
   pool,
   populate,
   REPO,
@@ -87,12 +87,13 @@ async function agentAt(n: number): Promise<ScalePoint> {
       const poll = async (name: string, one: (i: number) => Promise<boolean>): Promise<LoadResult> => {
         const rec = new Recorder();
         const end = Date.now() + seconds * 1000;
-        // Worker w polls BMCs w, w+C, w+2C, ... so no two requests share a BMC's session.
+        // Each BMC belongs to one worker, so no two requests share a session or a connection.
         const workers = Math.min(concurrency, n);
         await Promise.all(
           Array.from({ length: workers }, async (_, w) => {
-            for (let k = w; Date.now() < end; k += workers) {
-              const i = k % n;
+            const mine = owned(w, workers, n);
+            for (let k = 0; Date.now() < end; k++) {
+              const i = mine[k % mine.length]!;
               const t = Recorder.now();
               try {
                 if (await one(i)) rec.add(t);

@@ -265,3 +265,10 @@ export async function connectAll(
     }
   });
 }
+
+/** The BMCs worker `w` of `workers` polls: each BMC belongs to exactly one worker. */
+export function owned(w: number, workers: number, n: number): number[] {
+  const out: number[] = [];
+  for (let i = w; i < n; i += workers) out.push(i);
+  return out;
+}

@@ -23,6 +23,8 @@ export class HttpConn {
     readonly host: string,
     readonly port: number,
     readonly secure = false,
+    /** A request without a reply after this long fails (and the connection is closed). */
+    readonly timeoutMs = 10_000,
   ) {
     this.#socket = secure
       ? tls.connect({ host, port, rejectUnauthorized: false, servername: net.isIP(host) ? undefined : host })
@@ -95,7 +97,22 @@ export class HttpConn {
     const b = body === undefined ? null : Buffer.from(body);
     const req = `${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\nConnection: keep-alive\r\n${headers}${b ? `Content-Length: ${b.length}\r\n` : ''}\r\n`;
     return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
+      const timer = setTimeout(() => {
+        this.#pending = null;
+        this.#closed = new Error(`no reply to ${method} ${path} within ${this.timeoutMs} ms`);
+        this.#socket.destroy();
+        reject(this.#closed);
+      }, this.timeoutMs);
+      this.#pending = {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       this.#socket.write(b ? Buffer.concat([Buffer.from(req, 'latin1'), b]) : req);
     });
   }
