@@ -1,0 +1,116 @@
+/**
+ * The benchmarks still run: each bench/*.bench.ts in its smallest form (seconds), checking that it
+ * exits cleanly and printed its figures. No timing is asserted: the figures are for people
+ * (`npm run bench` runs the full set; docs/performance.md has the results).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { describe, test } from 'node:test';
+
+const REPO = new URL('../../', import.meta.url).pathname;
+
+function bench(
+  file: string,
+  args: string[],
+  timeoutMs = 90_000,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', `bench/${file}`, ...args], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+/** A table row: name, then throughput, p50 and p99 as numbers. */
+function row(out: string, name: RegExp): number[] {
+  const line = out.split('\n').find((l) => name.test(l));
+  assert.ok(line, `a line matching ${name} in:\n${out}`);
+  const nums = line
+    .replace(name, '')
+    .trim()
+    .split(/\s+/)
+    .map((x) => Number(x.replace('%', '')));
+  assert.ok(
+    nums.slice(0, 3).every((x) => Number.isFinite(x) && x > 0),
+    `figures in: ${line}`,
+  );
+  return nums;
+}
+
+describe('benchmarks, smallest form', { concurrency: 1 }, () => {
+  test('every bench/*.bench.ts is covered here', () => {
+    const benches = readdirSync(`${REPO}bench`)
+      .filter((f) => f.endsWith('.bench.ts'))
+      .sort();
+    assert.deepEqual(benches, [
+      'fuzz.bench.ts',
+      'ipmi.bench.ts',
+      'redfish.bench.ts',
+      'resilience.bench.ts',
+      'scale.bench.ts',
+    ]);
+  });
+
+  test('ipmi: Get Chassis Status (suites 3, 17), handshakes, dgram echo baseline', async () => {
+    const r = await bench('ipmi.bench.ts', ['--seconds', '0.3', '--sessions', '2']);
+    assert.equal(r.code, 0, r.out);
+    row(r.out, /^dgram echo, 2 sockets \(baseline\)/);
+    const s3 = row(r.out, /^suite 3, Get Chassis Status/);
+    row(r.out, /^suite 17, Get Chassis Status/);
+    row(r.out, /^suite 17, RMCP\+ handshake/);
+    assert.ok(s3[3]! > 0, 'ratio to the echo baseline printed');
+  });
+
+  test('redfish: session and Basic auth against a bare node:http baseline', async () => {
+    const r = await bench('redfish.bench.ts', ['--seconds', '0.3', '--connections', '2']);
+    assert.equal(r.code, 0, r.out);
+    row(r.out, /^bare node:http, same bytes \(baseline\)/);
+    row(r.out, /^GET \/redfish\/v1\/Systems\/1, session token/);
+    row(r.out, /^GET \/redfish\/v1\/Systems\/1, Basic auth/);
+  });
+
+  test('scale: one agent, a few BMCs, and the controller to Ready', async () => {
+    const r = await bench('scale.bench.ts', ['--bmcs', '3', '--seconds', '0.5', '--controller-bmcs', '3']);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /3 BMCs \((dist|tsx)\): all answering after [\d.]+ s; RSS [\d.]+ MiB idle/);
+    assert.match(r.out, /IPMI Get Chassis Status, 3 BMCs: \d+ req\/s, p50 \d+ µs, p99 \d+ µs, errors 0/);
+    assert.match(r.out, /Redfish GET Systems\/1, 3 BMCs: \d+ req\/s, p50 \d+ µs, p99 \d+ µs, errors 0/);
+    assert.match(r.out, /wrong power state: 0; .*API requests while polled: 0 \(non-watch\)/);
+    assert.match(r.out, /controller: 3 VirtualMachineBMCs Ready after [\d.]+ s; \d+ API requests/);
+  });
+
+  test('resilience: a few seconds of faults', async () => {
+    const r = await bench('resilience.bench.ts', ['--bmcs', '3', '--seconds', '4', '--fault-every', '400']);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /agent alive: true; crash lines in its log: 0/);
+    assert.match(r.out, /wrong power state once the cluster was back: 0/);
+    assert.match(r.out, /agent RSS: start [\d.]+ MiB/);
+  });
+
+  test('fuzz: a few thousand packets and requests', async () => {
+    const r = await bench('fuzz.bench.ts', ['--packets', '5000', '--requests', '300']);
+    assert.equal(r.code, 0, r.out);
+    assert.match(
+      r.out,
+      /IPMI: 5000 packets .* 0 threw; escaped exceptions 0; error logs 0; valid sessions still answer: true/,
+    );
+    assert.match(
+      r.out,
+      /Redfish: 300 requests .* 5xx 0; .*escaped exceptions 0; error logs 0 .*still answers: true/,
+    );
+  });
+});
