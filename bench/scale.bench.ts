@@ -9,7 +9,7 @@
  * request log.
  *
  *   npm run bench scale -- [--bmcs 10,100,300,1000] [--seconds 5] [--controller-bmcs 1000]
- *                          [--json bench/results/scale.json]
+ *                          [--json bench/results/scale.json] [--svg docs/performance-scale.svg]
  *
  * The agent runs from dist/ when built (`npm run build`; `npm run bench` builds first), otherwise
  * through tsx, which costs extra memory; the output says which.
@@ -232,5 +232,11 @@ if (jsonOut) {
     `${JSON.stringify({ when: conditions(), seconds, concurrency, points, controller: controller && { bmcs: controllerBmcs, ...controller } }, null, 2)}\n`,
   );
   console.log(`figures written to ${jsonOut}`);
+}
+const svgOut = strFlag('svg');
+if (svgOut) {
+  const { plotSvg } = await import('./plot.ts');
+  writeFileSync(svgOut.startsWith('/') ? svgOut : `${REPO}${svgOut}`, plotSvg(points, conditions()));
+  console.log(`plot written to ${svgOut}`);
 }
 if (points.some((p) => p.wrongPower > 0 || p.ipmi.count === 0 || p.redfish.count === 0)) process.exitCode = 1;
