@@ -10,6 +10,7 @@
  *
  *   npm run bench scale -- [--bmcs 10,100,300,1000] [--seconds 5] [--controller-bmcs 1000]
  *                          [--json bench/results/scale.json] [--svg docs/performance-scale.svg]
+ *                          [--plain-api]   (diagnostic: agent to API server without TLS)
  *
  * The agent runs from dist/ when built (`npm run build`; `npm run bench` builds first), otherwise
  * through tsx, which costs extra memory; the output says which.
@@ -31,7 +32,17 @@ import {
   startBench,
   USER,
 } from './lib/cluster.ts';
-import { conditions, type LoadResult, MiB, numFlag, Recorder, rssOf, sleep, strFlag } from './lib/common.ts';
+import {
+  boolFlag,
+  conditions,
+  type LoadResult,
+  MiB,
+  numFlag,
+  Recorder,
+  rssOf,
+  sleep,
+  strFlag,
+} from './lib/common.ts';
 import { HttpConn } from './lib/http-conn.ts';
 import { GET_CHASSIS_STATUS, type RmcpConsole } from './lib/rmcp.ts';
 
@@ -43,6 +54,8 @@ const seconds = numFlag('seconds', 5);
 const controllerBmcs = numFlag('controller-bmcs', Math.max(...sizes));
 const concurrency = numFlag('concurrency', 16);
 const jsonOut = strFlag('json');
+/** Diagnostic: the agent talks plain HTTP to the API server (isolates what TLS costs). */
+const plainApi = boolFlag('plain-api');
 
 export interface ScalePoint {
   bmcs: number;
@@ -70,7 +83,7 @@ async function agentAt(n: number): Promise<ScalePoint> {
   try {
     await populate(b, 0, n);
     b.sim.stats.reset();
-    const agent = await startAgent(b, n);
+    const agent = await startAgent(b, n, {}, { plainApi });
     const t0 = Date.now();
     const consoles: RmcpConsole[] = new Array(n);
     const conns: HttpConn[] = new Array(n);
@@ -200,7 +213,7 @@ async function controllerAt(
 
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 console.log(
-  `Scale, one agent process, namespace mode; ${seconds} s of polling per protocol, ${concurrency} requests in flight; ${conditions()}`,
+  `Scale, one agent process, namespace mode${plainApi ? ', agent to API server over plain HTTP (diagnostic)' : ''}; ${seconds} s of polling per protocol, ${concurrency} requests in flight; ${conditions()}`,
 );
 const points: ScalePoint[] = [];
 for (const n of sizes) {
