@@ -25,12 +25,10 @@ import {
   expectOn,
   NS,
   owned,
-  pool,
   populate,
   REPO,
   startAgent,
   startBench,
-  USER,
 } from './lib/cluster.ts';
 import {
   boolFlag,

@@ -101,7 +101,7 @@ export class RmcpConsole {
   async #handshake(): Promise<void> {
     const o = this.target;
     const suite = suiteById(o.suite);
-    if (!suite || !suite.encrypted) throw new Error(`cipher suite ${o.suite} is not one of 3, 17`);
+    if (!suite?.encrypted) throw new Error(`cipher suite ${o.suite} is not one of 3, 17`);
     this.consoleSessionId = (randomBytes(4).readUInt32LE(0) | 1) >>> 0;
     const r1 = await this.#exchange(
       encodeUnauthenticated(
