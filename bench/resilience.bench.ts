@@ -5,7 +5,7 @@
  * load served, whether the agent survived, any BMC reporting a power state other than the
  * cluster's once it is back, and resident memory across the run (a leak shows as growth).
  *
- *   npm run bench resilience -- [--bmcs 50] [--seconds 60] [--fault-every 1000]
+ *   npm run bench resilience -- [--bmcs 50] [--seconds 60] [--fault-every 1000] [--heap 0]
  */
 import { conditions, numFlag } from './lib/common.ts';
 import { runResilience } from './lib/resilience.ts';
@@ -14,6 +14,8 @@ const r = await runResilience({
   bmcs: numFlag('bmcs', 50),
   seconds: numFlag('seconds', 60),
   faultEveryMs: numFlag('fault-every', 1000),
+  // A full-GC heap measurement before and after (a few seconds each); off with --heap=0.
+  heapSnapshots: numFlag('heap', 1) !== 0,
   log: (l) => console.log(`# ${l}`),
 });
 const rss = r.rssMiB;
@@ -31,4 +33,8 @@ console.log(
 console.log(
   `agent RSS: start ${rss[0]?.toFixed(1)} MiB, min ${Math.min(...rss).toFixed(1)}, max ${Math.max(...rss).toFixed(1)}, end ${rss.at(-1)?.toFixed(1)}; last third minus first third: ${r.rssGrowthMiB >= 0 ? '+' : ''}${r.rssGrowthMiB.toFixed(1)} MiB`,
 );
+if (r.liveHeapMiB)
+  console.log(
+    `agent live JS heap after a full GC: before the run ${r.liveHeapMiB.before.toFixed(1)} MiB, after ${r.liveHeapMiB.after.toFixed(1)} MiB (${r.liveHeapMiB.after - r.liveHeapMiB.before >= 0 ? '+' : ''}${(r.liveHeapMiB.after - r.liveHeapMiB.before).toFixed(1)} MiB)`,
+  );
 if (!r.agentAlive || r.wrongPower.length || r.crashLines.length) process.exitCode = 1;

@@ -6,8 +6,12 @@
  * still runs, every BMC reports the power state the cluster has (IPMI and Redfish), and the
  * agent's resident memory is sampled across the run to show whether it grows.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { basicFor, connectAll, NS, owned, populate, startAgent, startBench, vmName } from './cluster.ts';
 import { MiB, rssOf, sleep } from './common.ts';
+import { liveHeap } from './heap.ts';
 import { HttpConn as Conn, type HttpConn } from './http-conn.ts';
 import { GET_CHASSIS_STATUS, type RmcpConsole } from './rmcp.ts';
 
@@ -16,6 +20,8 @@ export interface ResilienceOptions {
   seconds: number;
   /** Pause between two faults (ms). */
   faultEveryMs: number;
+  /** Measure the agent's live heap (after a full GC) before and after the run. */
+  heapSnapshots?: boolean;
   log?: (line: string) => void;
 }
 
@@ -33,6 +39,8 @@ export interface ResilienceReport {
   rssMiB: number[];
   /** Mean RSS of the last third of the run minus that of the first third (after warm-up). */
   rssGrowthMiB: number;
+  /** Live JS heap after a full GC, before the load and after it (with heapSnapshots). */
+  liveHeapMiB: { before: number; after: number } | null;
   crashLines: string[];
 }
 
@@ -42,11 +50,21 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
   const b = await startBench();
   try {
     await populate(b, 0, n);
-    const agent = await startAgent(b, n);
+    const dir = mkdtempSync(join(tmpdir(), 'kubevirtbmc-heap-'));
+    const agent = await startAgent(
+      b,
+      n,
+      o.heapSnapshots ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}` } : {},
+    );
+    let heapBefore = 0;
     const consoles: RmcpConsole[] = new Array(n);
     const conns: HttpConn[] = new Array(n);
     try {
       await connectAll(agent, n, 8, consoles, conns, 120_000);
+      if (o.heapSnapshots) {
+        heapBefore = await liveHeap(agent.child.pid!, dir);
+        log(`live heap before: ${(heapBefore / MiB).toFixed(1)} MiB`);
+      }
       log(`${n} BMCs answering; load and faults for ${o.seconds} s`);
       const end = Date.now() + o.seconds * 1000;
       const ipmi = { ok: 0, failed: 0 };
@@ -207,6 +225,7 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
           }
         }),
       );
+      const heapAfter = o.heapSnapshots ? await liveHeap(agent.child.pid!, dir) : 0;
       const third = Math.max(1, Math.floor(rss.length / 3));
       const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
       const crashLines = agent
@@ -225,12 +244,14 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         wrongPower,
         rssMiB: rss,
         rssGrowthMiB: mean(rss.slice(-third)) - mean(rss.slice(0, third)),
+        liveHeapMiB: o.heapSnapshots ? { before: heapBefore / MiB, after: heapAfter / MiB } : null,
         crashLines,
       };
     } finally {
       await Promise.all(consoles.filter(Boolean).map((c) => c.close()));
       for (const c of conns) c?.close();
       await agent.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   } finally {
     await b.sim.stop();

@@ -94,7 +94,16 @@ describe('benchmarks, smallest form', { concurrency: 1 }, () => {
   });
 
   test('resilience: a few seconds of faults', async () => {
-    const r = await bench('resilience.bench.ts', ['--bmcs', '3', '--seconds', '4', '--fault-every', '400']);
+    const r = await bench('resilience.bench.ts', [
+      '--bmcs',
+      '3',
+      '--seconds',
+      '4',
+      '--fault-every',
+      '400',
+      '--heap',
+      '0',
+    ]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /agent alive: true; crash lines in its log: 0/);
     assert.match(r.out, /wrong power state once the cluster was back: 0/);
