@@ -4,6 +4,7 @@
  * resident memory against the number of BMCs, with the 150 MiB aim.
  *
  *   node --import tsx bench/plot.ts [bench/results/scale.json] [docs/performance-scale.svg]
+ *   node --import tsx bench/plot.ts bench/results/scale.json --markdown   (the table for the docs)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -127,10 +128,46 @@ function fmt(v: number): string {
       : v.toFixed(2).replace(/\.?0+$/, '');
 }
 
-if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+if (
+  process.argv[1] &&
+  new URL(import.meta.url).pathname === process.argv[1] &&
+  !process.argv.includes('--markdown')
+) {
   const input = process.argv[2] ?? 'bench/results/scale.json';
   const output = process.argv[3] ?? 'docs/performance-scale.svg';
   const data = JSON.parse(readFileSync(input, 'utf8')) as { when: string; points: Point[] };
   writeFileSync(output, plotSvg(data.points, data.when));
   console.log(`wrote ${output} from ${input}`);
+}
+
+/** The scale figures as a Markdown table (for docs/performance.md). */
+export function scaleTable(
+  points: readonly (Point & {
+    startupSeconds: number;
+    ipmi: { count: number; seconds: number };
+    redfish: { count: number; seconds: number };
+    pollRequests: number;
+    wrongPower: number;
+  })[],
+): string {
+  const us = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(1)} ms` : `${x.toFixed(0)} µs`);
+  const lines = [
+    '| BMCs | all answering after | RSS idle / polled | added per BMC (vs the smallest N) | IPMI req/s, p50 / p99 | Redfish req/s, p50 / p99 | API requests while polled | wrong power |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const first = points[0]!;
+  for (const p of points)
+    lines.push(
+      `| ${p.bmcs} | ${p.startupSeconds.toFixed(1)} s | ${p.rssIdleMiB.toFixed(0)} / ${p.rssLoadedMiB.toFixed(0)} MiB | ${p === first ? '-' : `${(((p.rssIdleMiB - first.rssIdleMiB) * 1024) / (p.bmcs - first.bmcs)).toFixed(0)} KiB`} | ${(p.ipmi.count / p.ipmi.seconds).toFixed(0)}, ${us(p.ipmi.p50)} / ${us(p.ipmi.p99)} | ${(p.redfish.count / p.redfish.seconds).toFixed(0)}, ${us(p.redfish.p50)} / ${us(p.redfish.p99)} | ${p.pollRequests} | ${p.wrongPower} |`,
+    );
+  return lines.join('\n');
+}
+
+if (
+  process.argv[1] &&
+  new URL(import.meta.url).pathname === process.argv[1] &&
+  process.argv.includes('--markdown')
+) {
+  const data = JSON.parse(readFileSync(process.argv[2] ?? 'bench/results/scale.json', 'utf8'));
+  console.log(scaleTable(data.points));
 }
