@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { type ServerHandle, startServer } from '../../bench/lib/serve.ts';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 
@@ -81,6 +82,51 @@ describe('benchmarks, smallest form', { concurrency: 1 }, () => {
     row(r.out, /^bare node:http, same bytes \(baseline\)/);
     row(r.out, /^GET \/redfish\/v1\/Systems\/1, session token/);
     row(r.out, /^GET \/redfish\/v1\/Systems\/1, Basic auth/);
+  });
+
+  describe('pointed at another BMC by host, port and credentials', () => {
+    let ipmi: ServerHandle;
+    let redfish: ServerHandle;
+    const creds = { username: 'someone', password: 'Other-pass9' };
+    before(async () => {
+      ipmi = await startServer('ipmi', creds);
+      redfish = await startServer('redfish', { ...creds, tls: true });
+    });
+    after(async () => {
+      await ipmi?.stop();
+      await redfish?.stop();
+    });
+
+    test('ipmi --host: drives that BMC, suite 17 only', async () => {
+      const r = await bench('ipmi.bench.ts', [
+        ...['--host', '127.0.0.1', '--port', String(ipmi.port), '--username', creds.username],
+        ...['--password', creds.password, '--suite', '17', '--sessions', '2', '--seconds', '0.3'],
+      ]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, new RegExp(`^IPMI 127\\.0\\.0\\.1:${ipmi.port};`, 'm'));
+      row(r.out, /^suite 17, Get Chassis Status/);
+      assert.doesNotMatch(r.out, /^suite 3,/m);
+    });
+
+    test('ipmi --host with a wrong password: a clear error, non-zero exit', async () => {
+      const r = await bench('ipmi.bench.ts', [
+        ...['--host', '127.0.0.1', '--port', String(ipmi.port), '--username', creds.username],
+        ...['--password', 'wrong-pass', '--suite', '17', '--sessions', '1', '--seconds', '0.3'],
+      ]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.out, /RAKP 2 HMAC does not match: wrong password\?/);
+    });
+
+    test('redfish --host --https: finds the System and drives it', async () => {
+      const r = await bench('redfish.bench.ts', [
+        ...['--host', '127.0.0.1', '--port', String(redfish.port), '--https', '--username', creds.username],
+        ...['--password', creds.password, '--seconds', '0.3', '--connections', '2'],
+      ]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, new RegExp(`^Redfish 127\\.0\\.0\\.1:${redfish.port} over TLS;`, 'm'));
+      row(r.out, /^bare node:https, same bytes \(baseline\)/);
+      row(r.out, /^GET \/redfish\/v1\/Systems\/1, session token/);
+    });
   });
 
   test('scale: one agent, a few BMCs, and the controller to Ready', async () => {
