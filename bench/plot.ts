@@ -36,6 +36,7 @@ export function plotSvg(points: readonly Point[], subtitle: string): string {
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+    '<title>One kubevirtbmc agent serving N BMCs: latency and memory against N</title>',
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14">One kubevirtbmc agent serving N BMCs</text>`,
     `<text x="${W / 2}" y="34" text-anchor="middle" fill="#555">${esc(subtitle)}</text>`,
