@@ -133,11 +133,12 @@ async function tcpFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port such that base..base+n-1 are free for `proto` now (below the ephemeral range). */
+/** A base port such that base..base+n-1 are free for `proto` now. */
 export async function freeRange(proto: 'udp' | 'tcp', n: number, avoid: number[] = []): Promise<number> {
   const free = proto === 'udp' ? udpFree : tcpFree;
   for (let attempt = 0; attempt < 40; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * (32000 - 20000 - n));
+    // Below the NodePort (30000-32767) and ephemeral (32768+) ranges other processes draw from.
+    const base = 12000 + Math.floor(Math.random() * (29000 - 12000 - n));
     if (avoid.some((a) => Math.abs(a - base) < n + 10)) continue;
     let ok = true;
     for (let p = base; p < base + n && ok; p += 1) ok = await free(p);
@@ -240,6 +241,8 @@ export async function connectAll(
   await pool(n, concurrency, async (i) => {
     for (;;) {
       if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.stderr()}`);
+      const bindError = /.*failed to listen.*/.exec(agent.stderr());
+      if (bindError) throw new Error(`a port of the range was taken meanwhile; run again: ${bindError[0]}`);
       if (Date.now() > deadline)
         throw new Error(
           `BMC ${i} did not answer within ${timeoutMs / 1000} s (${lastError}); agent log: ${agent.stderr().slice(-3000)}`,
