@@ -209,9 +209,10 @@ async function controllerAt(
   }
 }
 
+const startedAt = conditions();
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 console.log(
-  `Scale, one agent process, namespace mode${plainApi ? ', agent to API server over plain HTTP (diagnostic)' : ''}; ${seconds} s of polling per protocol, ${concurrency} requests in flight; ${conditions()}`,
+  `Scale, one agent process, namespace mode${plainApi ? ', agent to API server over plain HTTP (diagnostic)' : ''}; ${seconds} s of polling per protocol, ${concurrency} requests in flight; ${startedAt}`,
 );
 const points: ScalePoint[] = [];
 for (const n of sizes) {
@@ -240,14 +241,17 @@ if (jsonOut) {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(
     path,
-    `${JSON.stringify({ when: conditions(), seconds, concurrency, points, controller: controller && { bmcs: controllerBmcs, ...controller } }, null, 2)}\n`,
+    `${JSON.stringify({ when: `started ${startedAt}`, seconds, concurrency, points, controller: controller && { bmcs: controllerBmcs, ...controller } }, null, 2)}\n`,
   );
   console.log(`figures written to ${jsonOut}`);
 }
 const svgOut = strFlag('svg');
 if (svgOut) {
   const { plotSvg } = await import('./plot.ts');
-  writeFileSync(svgOut.startsWith('/') ? svgOut : `${REPO}${svgOut}`, plotSvg(points, conditions()));
+  writeFileSync(
+    svgOut.startsWith('/') ? svgOut : `${REPO}${svgOut}`,
+    plotSvg(points, `started ${startedAt}`),
+  );
   console.log(`plot written to ${svgOut}`);
 }
 if (points.some((p) => p.wrongPower > 0 || p.ipmi.count === 0 || p.redfish.count === 0)) process.exitCode = 1;
