@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type ServerHandle, startServer } from '../../bench/lib/serve.ts';
 
@@ -130,8 +132,17 @@ describe('benchmarks, smallest form', { concurrency: 1 }, () => {
   });
 
   test('scale: one agent, a few BMCs, and the controller to Ready', async () => {
-    const r = await bench('scale.bench.ts', ['--bmcs', '3', '--seconds', '0.5', '--controller-bmcs', '3']);
+    const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+    const r = await bench('scale.bench.ts', [
+      ...['--bmcs', '2,3', '--seconds', '0.5', '--controller-bmcs', '3'],
+      ...['--json', join(dir, 'scale.json'), '--svg', join(dir, 'scale.svg')],
+    ]);
     assert.equal(r.code, 0, r.out);
+    const svg = readFileSync(join(dir, 'scale.svg'), 'utf8');
+    rmSync(dir, { recursive: true, force: true });
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.equal(svg.match(/<polyline /g)?.length, 6, 'four latency lines and two memory lines');
+    assert.ok(svg.trimEnd().endsWith('</svg>'));
     assert.match(r.out, /3 BMCs \((dist|tsx)\): all answering after [\d.]+ s; RSS [\d.]+ MiB idle/);
     assert.match(r.out, /IPMI Get Chassis Status, 3 BMCs: \d+ req\/s, p50 \d+ µs, p99 \d+ µs, errors 0/);
     assert.match(r.out, /Redfish GET Systems\/1, 3 BMCs: \d+ req\/s, p50 \d+ µs, p99 \d+ µs, errors 0/);
