@@ -5,7 +5,7 @@
  * load served, whether the agent survived, any BMC reporting a power state other than the
  * cluster's once it is back, and resident memory across the run (a leak shows as growth).
  *
- *   npm run bench resilience -- [--bmcs 50] [--seconds 60] [--fault-every 1000] [--heap 0]
+ *   npm run bench resilience -- [--bmcs 50] [--seconds 60] [--fault-every 1000] [--heap 0] [--faults 0 | --load 0]
  */
 import { conditions, numFlag } from './lib/common.ts';
 import { runResilience } from './lib/resilience.ts';
@@ -16,6 +16,9 @@ const r = await runResilience({
   faultEveryMs: numFlag('fault-every', 1000),
   // A full-GC heap measurement before and after (a few seconds each); off with --heap=0.
   heapSnapshots: numFlag('heap', 1) !== 0,
+  // Diagnostics: --faults 0 (load only) or --load 0 (faults only) tell apart where growth comes from.
+  faults: numFlag('faults', 1) !== 0,
+  load: numFlag('load', 1) !== 0,
   log: (l) => console.log(`# ${l}`),
 });
 const rss = r.rssMiB;

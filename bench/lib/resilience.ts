@@ -9,11 +9,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { basicFor, connectAll, NS, owned, populate, startAgent, startBench, vmName } from './cluster.ts';
+import {
+  basicFor,
+  connectAll,
+  NS,
+  owned,
+  passwordOf,
+  populate,
+  startAgent,
+  startBench,
+  USER,
+  vmName,
+} from './cluster.ts';
 import { MiB, rssOf, sleep } from './common.ts';
 import { liveHeap } from './heap.ts';
 import { HttpConn as Conn, type HttpConn } from './http-conn.ts';
-import { GET_CHASSIS_STATUS, type RmcpConsole } from './rmcp.ts';
+import { GET_CHASSIS_STATUS, RmcpConsole } from './rmcp.ts';
 
 export interface ResilienceOptions {
   bmcs: number;
@@ -22,6 +33,9 @@ export interface ResilienceOptions {
   faultEveryMs: number;
   /** Measure the agent's live heap (after a full GC) before and after the run. */
   heapSnapshots?: boolean;
+  /** Diagnostics, to tell a leak's cause: run without the faults, or without the client load. */
+  faults?: boolean;
+  load?: boolean;
   log?: (line: string) => void;
 }
 
@@ -173,11 +187,12 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
         }
       };
       const workers = Math.min(8, n);
+      const loadOn = o.load !== false;
       await Promise.all([
-        faultLoop(),
+        o.faults !== false ? faultLoop() : sleep(o.seconds * 1000),
         sampler(),
-        ...Array.from({ length: workers }, (_, w) => ipmiLoad(w, workers)),
-        ...Array.from({ length: workers }, (_, w) => redfishLoad(w, workers)),
+        ...Array.from({ length: loadOn ? workers : 0 }, (_, w) => ipmiLoad(w, workers)),
+        ...Array.from({ length: loadOn ? workers : 0 }, (_, w) => redfishLoad(w, workers)),
       ]);
       b.sim.faults.setLatency(0);
       log(`faults done ${JSON.stringify(faults)}; checking power states against the cluster`);
@@ -200,7 +215,21 @@ export async function runResilience(o: ResilienceOptions): Promise<ResilienceRep
           for (;;) {
             try {
               const want = await truth(i);
-              const ip = await consoles[i]!.call(GET_CHASSIS_STATUS.netFn, GET_CHASSIS_STATUS.cmd, [], 1000);
+              let ip: Awaited<ReturnType<RmcpConsole['call']>>;
+              try {
+                ip = await consoles[i]!.call(GET_CHASSIS_STATUS.netFn, GET_CHASSIS_STATUS.cmd, [], 1000);
+              } catch {
+                // An idle session expires (60 s): log in again, as a console would.
+                await consoles[i]!.close();
+                consoles[i] = await RmcpConsole.open({
+                  host: '127.0.0.1',
+                  port: agent.ipmiBase + i,
+                  username: USER,
+                  password: passwordOf(i),
+                  suite: 17,
+                });
+                ip = await consoles[i]!.call(GET_CHASSIS_STATUS.netFn, GET_CHASSIS_STATUS.cmd, [], 1000);
+              }
               let rf: { status: number; body: Buffer };
               try {
                 rf = await conns[i]!.request('GET', '/redfish/v1/Systems/1', basicFor(i));
