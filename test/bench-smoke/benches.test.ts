@@ -62,6 +62,7 @@ describe('benchmarks, smallest form', { concurrency: 1 }, () => {
     assert.deepEqual(benches, [
       'fuzz.bench.ts',
       'ipmi.bench.ts',
+      'redfish-events.bench.ts',
       'redfish.bench.ts',
       'resilience.bench.ts',
       'scale.bench.ts',
@@ -84,6 +85,15 @@ describe('benchmarks, smallest form', { concurrency: 1 }, () => {
     row(r.out, /^bare node:http, same bytes \(baseline\)/);
     row(r.out, /^GET \/redfish\/v1\/Systems\/1, session token/);
     row(r.out, /^GET \/redfish\/v1\/Systems\/1, Basic auth/);
+  });
+
+  test('redfish-events: delivery and SSE beside a node:http POST baseline, reset cost with hanging subscribers', async () => {
+    const r = await bench('redfish-events.bench.ts', ['--events', '200', '--resets', '30']);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /bare node:http POST loop \(baseline\)\s+\d+ POST\/s/);
+    assert.match(r.out, /events pushed to one subscriber\s+\d+ events\/s \([\d.]+x baseline\)/);
+    assert.match(r.out, /events read by one SSE client\s+\d+ events\/s/);
+    assert.match(r.out, /Reset, 16 hanging destinations\s+p50 [\d.]+ ms\s+p99 [\d.]+ ms/);
   });
 
   describe('pointed at another BMC by host, port and credentials', () => {
