@@ -86,6 +86,31 @@ interface Running {
   eventTimes: number[];
 }
 
+/** How many BMCs start or stop at once. */
+const SYNC_CONCURRENCY = 16;
+
+/** Runs `fn` over `items`, at most `limit` at a time; rejects with the first failure after all settled. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: unknown = null;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== null) throw failure;
+}
+
 function signature(def: BmcDefinition): string {
   return JSON.stringify(def);
 }
@@ -164,11 +189,16 @@ export class AgentHost {
   async #sync(defs: readonly BmcDefinition[]): Promise<void> {
     this.#lastDefs = defs;
     const wanted = new Map(defs.map((d) => [d.key, d]));
-    for (const [key, r] of [...this.#running]) {
-      const d = wanted.get(key);
-      if (!d || signature(d) !== r.signature) await this.#stopOne(key);
-    }
-    for (const d of defs) if (!this.#running.has(d.key)) await this.#startOne(d);
+    const stale = [...this.#running]
+      .filter(([key, r]) => {
+        const d = wanted.get(key);
+        return !d || signature(d) !== r.signature;
+      })
+      .map(([key]) => key);
+    await inParallel(stale, SYNC_CONCURRENCY, (key) => this.#stopOne(key));
+    // BMCs are independent: start them a few at a time, so a thousand answer in seconds, not minutes.
+    const fresh = defs.filter((d) => !this.#running.has(d.key));
+    await inParallel(fresh, SYNC_CONCURRENCY, (d) => this.#startOne(d));
     this.#synced = true;
   }
 
