@@ -52,7 +52,10 @@ export interface RedfishServerOptions {
   events?: Omit<EventServiceOptions, 'store'>;
 }
 
-export const MAX_BODY_BYTES = 64 * 1024;
+export /** The client closed the connection before its request body was complete. */
+class ClientHungUp extends Error {}
+
+const MAX_BODY_BYTES = 64 * 1024;
 const JSON_TYPE = 'application/json;charset=utf-8';
 const REALM = 'Basic realm="kubevirtbmc Redfish"';
 
@@ -324,6 +327,12 @@ export class RedfishServer {
       }
       throw fail(405, 'OperationNotAllowed');
     } catch (err) {
+      if (err instanceof ClientHungUp) {
+        // Nobody is left to answer: not a server error.
+        this.#log.debug({ method, path: rawPath }, 'redfish: client hung up before sending its whole body');
+        req.socket.destroy();
+        return;
+      }
       const e = this.#toRedfishError(err);
       if (e.status >= 500) this.#log.error({ err, method, path: rawPath }, 'redfish: request failed');
       this.#sendError(res, e, method);
@@ -499,7 +508,10 @@ export class RedfishServer {
         if (!over) chunks.push(chunk);
       });
       req.on('end', () => (over ? reject(fail(413, 'PayloadTooLarge')) : resolve(Buffer.concat(chunks))));
-      req.on('error', reject);
+      req.on('error', () => reject(new ClientHungUp()));
+      req.on('close', () => {
+        if (!req.complete) reject(new ClientHungUp());
+      });
     });
   }
 
