@@ -293,6 +293,7 @@ export class AgentHost {
       }
     }
     if (def.redfishPort > 0) await this.#startRedfish(r);
+    log?.info({ endpoints: r.endpoints, problems: r.problems }, 'serving');
   }
 
   /** A BMC whose backend failed to start is restarted later, with capped exponential backoff. */

@@ -233,8 +233,7 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
         client.close();
         return;
       }
-      for (const s of host.status())
-        log.info({ bmc: s.key, endpoints: s.endpoints, problems: s.problems }, 'serving');
+      // Each BMC logs `serving` with its endpoints as it starts (src/agent/host.ts).
       const sig = await untilSignal();
       log.info({ signal: sig }, 'shutting down');
       await source?.stop().catch(() => {});
