@@ -437,6 +437,7 @@ export class IpmiServer implements PayloadSender {
       closeSession: (id) => this.#close(id, 'closed by console'),
       hasSession: (id) => this.#table.get(id)?.state === 'active',
       activeSessions: () => this.#table.activeCount(),
+      hasPayload: (payloadType) => this.#payloads.has(payloadType),
       port: () => this.#port,
     };
   }

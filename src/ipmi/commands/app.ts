@@ -196,11 +196,11 @@ export const appCommands: CommandSpec[] = [
     cmd: 0x4e,
     name: 'Get Channel Payload Support',
     privilege: PRIV_USER,
-    handler: (req) => {
+    handler: (req, ctx) => {
       if (req.data.length !== 1) return fail(CC.DATA_LENGTH_INVALID);
       if (!channelOk(req.data[0]!)) return fail(CC.INVALID_DATA_FIELD);
-      // IPMI payload; session-setup payloads 0x10–0x15. SOL (bit1) arrives with the SOL payload.
-      return ok([0x01, 0x00, 0x3f, 0x00, 0x00, 0x00, 0x00, 0x00]);
+      // IPMI payload (bit0), SOL (bit1) when registered; session-setup payloads 0x10–0x15.
+      return ok([ctx.hasPayload(1) ? 0x03 : 0x01, 0x00, 0x3f, 0x00, 0x00, 0x00, 0x00, 0x00]);
     },
   },
   {

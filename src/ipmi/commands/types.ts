@@ -55,6 +55,8 @@ export interface CommandContext {
   readonly hasSession: (id: number) => boolean;
   /** Number of active sessions (Get Channel Info). */
   readonly activeSessions: () => number;
+  /** Whether a handler for this RMCP+ payload type is registered (e.g. SOL = 1). */
+  readonly hasPayload: (payloadType: number) => boolean;
   /** The UDP port the BMC listens on (SOL's Activate Payload reports it). */
   readonly port: () => number;
 }

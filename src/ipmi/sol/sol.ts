@@ -263,18 +263,6 @@ export class Sol {
       },
       {
         netFn: NETFN_APP,
-        cmd: 0x4e,
-        name: 'Get Channel Payload Support',
-        privilege: PRIV_USER,
-        handler: (req) => {
-          if (req.data.length !== 1) return fail(CC.DATA_LENGTH_INVALID);
-          if (!channelOk(req.data[0]!)) return fail(CC.INVALID_DATA_FIELD);
-          // IPMI (bit0) and SOL (bit1); session-setup payloads 0x10–0x15.
-          return ok([0x03, 0x00, 0x3f, 0x00, 0x00, 0x00, 0x00, 0x00]);
-        },
-      },
-      {
-        netFn: NETFN_APP,
         cmd: 0x4f,
         name: 'Get Channel Payload Version',
         privilege: PRIV_USER,

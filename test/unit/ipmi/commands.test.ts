@@ -39,6 +39,7 @@ function setup(privilege = 4, machineOptions: ConstructorParameters<typeof Memor
       return true;
     },
     activeSessions: () => 1,
+    hasPayload: () => false,
     port: () => 623,
     hasSession: (id) => id === 0x1234 || id === 0x09090909,
   };
