@@ -1,20 +1,23 @@
 /**
  * A small JSON client for the Kubernetes API over any path (core, apps, rbac, CRDs, /status), with
- * the credentials and TLS settings of a client-node KubeConfig. Every request is counted, so tests
+ * the credentials and TLS settings of a kubeconfig (`KubeAccess`). Every request is counted, so tests
  * and metrics can tell how many requests the controller makes.
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './config.ts';
 
 export class KubeApiError extends Error {
   readonly code: number;
   readonly reason: string;
-  constructor(code: number, reason: string, message: string) {
+  /** The `Status` body's details (name and kind of the object concerned), when it had them. */
+  readonly details: { name?: string; kind?: string } | undefined;
+  constructor(code: number, reason: string, message: string, details?: { name?: string; kind?: string }) {
     super(message);
     this.name = 'KubeApiError';
     this.code = code;
     this.reason = reason;
+    this.details = details;
   }
 }
 
@@ -34,13 +37,13 @@ interface Prepared {
 }
 
 export class KubeClient {
-  readonly #kc: KubeConfig;
+  readonly #kc: KubeAccess;
   readonly #userAgent: string;
   #prepared: Prepared | null = null;
   #requests = 0;
   readonly #listeners = new Set<(method: string, path: string, status: number) => void>();
 
-  constructor(kc: KubeConfig, userAgent = 'kubevirtbmc') {
+  constructor(kc: KubeAccess, userAgent = 'kubevirtbmc') {
     this.#kc = kc;
     this.#userAgent = userAgent;
   }
@@ -49,7 +52,7 @@ export class KubeClient {
     return this.#requests;
   }
 
-  get kubeConfig(): KubeConfig {
+  get kubeConfig(): KubeAccess {
     return this.#kc;
   }
 
@@ -134,12 +137,17 @@ export class KubeClient {
             }
             if (status >= 200 && status < 300) resolve(body as T);
             else {
-              const s = (body ?? {}) as { reason?: string; message?: string };
+              const s = (body && typeof body === 'object' ? body : {}) as {
+                reason?: string;
+                message?: string;
+                details?: { name?: string; kind?: string };
+              };
               reject(
                 new KubeApiError(
                   status,
                   s.reason ?? String(status),
                   s.message ?? `HTTP ${status} on ${method} ${path}`,
+                  s.details,
                 ),
               );
             }
