@@ -126,7 +126,9 @@ export class KubeConfigAccess implements KubeAccess {
     const host = env.KUBERNETES_SERVICE_HOST;
     const port = env.KUBERNETES_SERVICE_PORT;
     if (!host || !port) {
-      throw new KubeConfigError('not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset');
+      throw new KubeConfigError(
+        'not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are unset',
+      );
     }
     const tokenFile = join(dir, 'token');
     if (!existsSync(tokenFile)) throw new KubeConfigError(`not in a cluster: ${tokenFile} does not exist`);
@@ -226,13 +228,13 @@ export class KubeConfigAccess implements KubeAccess {
    */
   static load(path?: string, env: NodeJS.ProcessEnv = process.env): KubeConfigAccess {
     if (path) return KubeConfigAccess.fromFiles([path]);
-    const list = (env.KUBECONFIG ?? '')
-      .split(':')
-      .filter((p) => p.length > 0 && existsSync(p));
+    const list = (env.KUBECONFIG ?? '').split(':').filter((p) => p.length > 0 && existsSync(p));
     if (list.length > 0) return KubeConfigAccess.fromFiles(list);
     const home = join(env.HOME ?? homedir(), '.kube', 'config');
     if (existsSync(home)) return KubeConfigAccess.fromFiles([home]);
     if (env.KUBERNETES_SERVICE_HOST) return KubeConfigAccess.inCluster(IN_CLUSTER_DIR, env);
-    throw new KubeConfigError('no kubeconfig: give --kubeconfig, set KUBECONFIG, create ~/.kube/config or run in a pod');
+    throw new KubeConfigError(
+      'no kubeconfig: give --kubeconfig, set KUBECONFIG, create ~/.kube/config or run in a pod',
+    );
   }
 }
