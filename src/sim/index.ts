@@ -60,6 +60,8 @@ export interface SimCluster {
       userAgent?: string;
       user: string;
     }>;
+    /** TLS connections accepted, each with the protocol ALPN chose (`h2` or `http/1.1`). */
+    connections(): ReadonlyArray<{ alpn: string }>;
     reset(): void;
   };
   serviceEndpoints(namespace: string, name: string): Record<string, string>;
@@ -321,6 +323,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     },
     stats: {
       requests: () => api.requests(),
+      connections: () => api.connections(),
       reset: () => api.resetStats(),
     },
     serviceEndpoints: (namespace, name) => workloads.serviceEndpoints(namespace, name),

@@ -1,6 +1,12 @@
 /** The HTTP front of the API server: routing, auth, faults, stats, list/watch, Table output. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -95,6 +101,13 @@ export interface ApiServerOptions {
   podLog?: (ns: string, name: string, query: URLSearchParams) => string | undefined;
   /** Serving certificate: the port speaks HTTPS too (detected from the first byte). */
   tls: { cert: string; key: string };
+  /** HTTP/2 streams a client may open on one connection (kube-apiserver's default: 1000). */
+  maxStreamsPerConnection?: number;
+}
+
+/** One TLS connection the server accepted, with the protocol ALPN chose (`h2`, `http/1.1` or `none`). */
+export interface ConnectionRecord {
+  alpn: string;
 }
 
 function sendJson(
@@ -218,9 +231,12 @@ function wantsTable(req: IncomingMessage): boolean {
 
 export class ApiServer {
   readonly server: Server;
-  private readonly tlsServer: HttpsServer;
+  /** TLS side: HTTP/2 chosen by ALPN, HTTP/1.1 for clients that do not offer h2 (as kube-apiserver). */
+  private readonly tlsServer: Http2SecureServer;
   private net: NetServer | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private tlsConnections: ConnectionRecord[] = [];
   private readonly watches = new Set<() => void>();
   private readonly subHandlers = new Map<string, SubresourceHandler>();
   private readonly upgradeHandlers = new Map<string, UpgradeHandler>();
@@ -232,14 +248,37 @@ export class ApiServer {
   constructor(private readonly o: ApiServerOptions) {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     this.server = createServer(handler);
-    this.tlsServer = createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler);
+    // The handlers use the HTTP/1 request/response API; node's HTTP/2 compatibility layer provides
+    // the parts they use (headers, url, method, statusCode, writeHead, write, end, 'close' events).
+    this.tlsServer = createSecureServer(
+      {
+        cert: o.tls.cert,
+        key: o.tls.key,
+        allowHTTP1: true,
+        settings: { maxConcurrentStreams: o.maxStreamsPerConnection ?? 1000 },
+      },
+      (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) =>
+        handler(req as IncomingMessage, res as ServerResponse),
+    );
+    this.server.keepAliveTimeout = 30_000;
+    (this.tlsServer as unknown as { keepAliveTimeout: number }).keepAliveTimeout = 30_000;
     for (const srv of [this.server, this.tlsServer]) {
-      srv.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket as Socket, head));
-      srv.keepAliveTimeout = 30_000;
+      // HTTP/1.1 upgrades (exec, port-forward, the VM console): on the TLS side they arrive on
+      // connections that chose http/1.1 (SPDY and WebSocket clients offer only that).
+      srv.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+        this.handleUpgrade(req, socket, head),
+      );
     }
     this.tlsServer.on('secureConnection', (s) => {
+      this.tlsConnections.push({ alpn: s.alpnProtocol || 'none' });
+      if (this.tlsConnections.length > 100_000) this.tlsConnections.splice(0, 50_000);
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
+    });
+    this.tlsServer.on('session', (session) => {
+      this.sessions.add(session);
+      session.on('close', () => this.sessions.delete(session));
+      session.on('error', () => {});
     });
   }
 
@@ -296,6 +335,8 @@ export class ApiServer {
         return;
       }
       net.close(() => resolve());
+      for (const s of this.sessions) s.destroy();
+      this.sessions.clear();
       for (const s of this.sockets) s.destroy();
       this.sockets.clear();
     });
@@ -322,8 +363,14 @@ export class ApiServer {
     return this.records;
   }
 
+  /** TLS connections accepted since the start (or the last `resetStats`), oldest first. */
+  connections(): ReadonlyArray<ConnectionRecord> {
+    return this.tlsConnections;
+  }
+
   resetStats(): void {
     this.records = [];
+    this.tlsConnections = [];
   }
 
   private record(r: RequestRecord): void {
@@ -836,10 +883,11 @@ export class ApiServer {
     const table = wantsTable(req);
     const key = storageKey(t);
     const ns = t.namespaced ? info.namespace : undefined;
+    // No Transfer-Encoding header: HTTP/1.1 chunks a body of unknown length by itself, and HTTP/2
+    // forbids connection-specific headers.
     res.writeHead(200, {
       'Content-Type': 'application/json',
       'Cache-Control': 'no-cache, private',
-      'Transfer-Encoding': 'chunked',
     });
     res.flushHeaders();
     const present = (o: Obj) => {
