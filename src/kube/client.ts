@@ -2,9 +2,18 @@
  * A small JSON client for the Kubernetes API over any path (core, apps, rbac, CRDs, /status), with
  * the credentials and TLS settings of a kubeconfig (`KubeAccess`). Every request is counted, so tests
  * and metrics can tell how many requests the controller makes.
+ *
+ * Over TLS it speaks HTTP/2 when the server picks `h2` by ALPN (kube-apiserver does), and then carries
+ * every request and watch as a stream of one connection, as client-go does: a thousand watches cost
+ * one TLS connection instead of a thousand. When a connection holds as many streams as the server
+ * allows (SETTINGS_MAX_CONCURRENT_STREAMS), another one is opened. Servers that do not offer h2, and
+ * plain `http:` servers, get HTTP/1.1 with a keep-alive agent.
  */
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
+import { isIP } from 'node:net';
+import tls from 'node:tls';
 import type { KubeAccess } from './config.ts';
 
 export class KubeApiError extends Error {
@@ -32,8 +41,81 @@ export interface RequestOptions {
 interface Prepared {
   base: URL;
   agent: http.Agent;
+  /** Where and how to open a TLS connection of our own (HTTP/2 sessions). */
+  tls: tls.ConnectionOptions;
   headers: Record<string, string>;
   at: number;
+}
+
+/** One HTTP/2 connection and the streams it carries. */
+interface Session {
+  h2: http2.ClientHttp2Session;
+  /** Streams open or about to be opened on it. */
+  active: number;
+  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS. */
+  max: number;
+  usable: boolean;
+}
+
+type Protocol = 'h1' | 'h2';
+
+/** Headers HTTP/2 forbids (RFC 9113 §8.2.2) or carries as pseudo-headers. */
+const NOT_ON_H2 = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'te',
+]);
+
+const TLS_CONNECT_TIMEOUT_MS = 30_000;
+
+function statusError(status: number, text: string, fallback: string): KubeApiError {
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  const s = (body && typeof body === 'object' ? body : {}) as {
+    reason?: string;
+    message?: string;
+    details?: { name?: string; kind?: string };
+  };
+  return new KubeApiError(status, s.reason ?? String(status), s.message ?? fallback, s.details);
+}
+
+/** Splits a watch body into lines and hands each JSON line on; lines that are not JSON are skipped. */
+function lineParser(onObject: (obj: unknown) => void): (chunk: string) => void {
+  let buf = '';
+  return (chunk) => {
+    buf += chunk;
+    let nl = buf.indexOf('\n');
+    while (nl >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line) {
+        let obj: unknown;
+        let ok = true;
+        try {
+          obj = JSON.parse(line);
+        } catch {
+          ok = false; // a line that is not JSON is skipped, as client-go does
+        }
+        if (ok) onObject(obj);
+      }
+      nl = buf.indexOf('\n');
+    }
+  };
+}
+
+function abortError(): Error {
+  const e = new Error('The operation was aborted');
+  e.name = 'AbortError';
+  (e as { code?: string }).code = 'ABORT_ERR';
+  return e;
 }
 
 export class KubeClient {
@@ -42,6 +124,12 @@ export class KubeClient {
   #prepared: Prepared | null = null;
   #requests = 0;
   readonly #listeners = new Set<(method: string, path: string, status: number) => void>();
+  /** What each server spoke on its first TLS connection (keyed by origin). */
+  readonly #protocols = new Map<string, Protocol>();
+  #sessions: Session[] = [];
+  #opening: Promise<Session | null> | null = null;
+  /** Bumped by `close()`, so a connection that was being opened meanwhile is dropped. */
+  #generation = 0;
 
   constructor(kc: KubeAccess, userAgent = 'kubevirtbmc') {
     this.#kc = kc;
@@ -60,6 +148,10 @@ export class KubeClient {
     this.#listeners.add(listener);
   }
 
+  #notify(method: string, path: string, status: number): void {
+    for (const l of this.#listeners) l(method, path, status);
+  }
+
   async #prepare(): Promise<Prepared> {
     // Credentials are refreshed every minute (projected ServiceAccount tokens rotate on disk).
     if (this.#prepared && Date.now() - this.#prepared.at < 60_000) return this.#prepared;
@@ -68,6 +160,8 @@ export class KubeClient {
     const opts: https.RequestOptions & { headers?: Record<string, string> } = {};
     await this.#kc.applyToHTTPSOptions(opts);
     const base = new URL(cluster.server);
+    const rejectUnauthorized = cluster.skipTLSVerify ? false : opts.rejectUnauthorized !== false;
+    const servername = (opts as { servername?: string }).servername;
     const agent =
       this.#prepared?.agent ??
       (base.protocol === 'https:'
@@ -76,16 +170,29 @@ export class KubeClient {
             ca: opts.ca,
             cert: opts.cert,
             key: opts.key,
-            rejectUnauthorized: cluster.skipTLSVerify ? false : opts.rejectUnauthorized !== false,
-            servername: (opts as { servername?: string }).servername,
+            rejectUnauthorized,
+            servername,
           })
         : new http.Agent({ keepAlive: true }));
+    const host = base.hostname.replace(/^\[(.*)\]$/, '$1');
+    const tlsOptions: tls.ConnectionOptions = {
+      host,
+      port: Number(base.port || 443),
+      rejectUnauthorized,
+      ALPNProtocols: ['h2', 'http/1.1'],
+    };
+    if (opts.ca) tlsOptions.ca = opts.ca;
+    if (opts.cert) tlsOptions.cert = opts.cert;
+    if (opts.key) tlsOptions.key = opts.key;
+    // SNI carries host names only, never addresses.
+    const sni = servername ?? (isIP(host) ? undefined : host);
+    if (sni) tlsOptions.servername = sni;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers ?? {})) headers[k] = String(v);
     if ((opts as { auth?: string }).auth) {
       headers.Authorization = `Basic ${Buffer.from((opts as { auth: string }).auth).toString('base64')}`;
     }
-    this.#prepared = { base, agent, headers, at: Date.now() };
+    this.#prepared = { base, agent, tls: tlsOptions, headers, at: Date.now() };
     return this.#prepared;
   }
 
@@ -95,61 +202,194 @@ export class KubeClient {
     return url;
   }
 
+  // ---- HTTP/2 sessions ----
+
+  /**
+   * A session with room for one more stream (counted as taken), or null when this server is to be
+   * spoken to over HTTP/1.1.
+   */
+  async #acquire(p: Prepared): Promise<Session | null> {
+    if (p.base.protocol !== 'https:') return null;
+    for (;;) {
+      if (this.#protocols.get(p.base.origin) === 'h1') return null;
+      const free = this.#sessions.find((s) => s.usable && s.active < s.max);
+      if (free) {
+        this.#take(free);
+        return free;
+      }
+      if (!this.#opening) {
+        this.#opening = this.#open(p).finally(() => {
+          this.#opening = null;
+        });
+      }
+      const opened = await this.#opening;
+      if (!opened) return null;
+      if (opened.usable && opened.active < opened.max) {
+        this.#take(opened);
+        return opened;
+      }
+      if (!opened.usable) throw new Error(`connection to ${p.base.origin} closed`);
+      // full already (others took its streams): open another
+    }
+  }
+
+  #take(s: Session): void {
+    if (s.active++ === 0) s.h2.ref();
+  }
+
+  #release(s: Session): void {
+    // an idle session must not keep the process alive
+    if (--s.active === 0) s.h2.unref();
+  }
+
+  #drop(s: Session): void {
+    s.usable = false;
+    this.#sessions = this.#sessions.filter((x) => x !== s);
+  }
+
+  async #open(p: Prepared): Promise<Session | null> {
+    const generation = this.#generation;
+    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const sock = tls.connect(p.tls);
+      sock.setTimeout(TLS_CONNECT_TIMEOUT_MS, () =>
+        sock.destroy(new Error(`TLS connection to ${p.base.origin} timed out`)),
+      );
+      sock.once('secureConnect', () => {
+        sock.setTimeout(0);
+        sock.off('error', reject);
+        resolve(sock);
+      });
+      sock.once('error', reject);
+    });
+    if (generation !== this.#generation) {
+      socket.destroy();
+      throw new Error('the client was closed');
+    }
+    if (socket.alpnProtocol !== 'h2') {
+      // The server did not offer HTTP/2: remember it and use the HTTP/1.1 agent from now on.
+      socket.destroy();
+      this.#protocols.set(p.base.origin, 'h1');
+      return null;
+    }
+    this.#protocols.set(p.base.origin, 'h2');
+    const h2 = http2.connect(p.base.origin, {
+      createConnection: () => socket,
+      // buffered, unacknowledged data over all streams; many watches may each hold a little
+      maxSessionMemory: 64,
+    });
+    const session: Session = { h2, active: 0, max: 0, usable: true };
+    h2.on('error', () => this.#drop(session));
+    h2.on('close', () => this.#drop(session));
+    // A server going away lets the streams it has accepted finish; new ones go to a new connection.
+    h2.on('goaway', () => this.#drop(session));
+    // Until the server's SETTINGS arrive, its stream limit is unknown: wait for them, so a full
+    // connection never queues a stream behind watches that do not end.
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err?: Error) => {
+        cleanup();
+        reject(err ?? new Error(`connection to ${p.base.origin} closed`));
+      };
+      const ok = () => {
+        cleanup();
+        resolve();
+      };
+      const cleanup = () => {
+        h2.off('remoteSettings', ok);
+        h2.off('error', fail);
+        h2.off('close', fail);
+      };
+      h2.once('remoteSettings', ok);
+      h2.once('error', fail);
+      h2.once('close', fail);
+    });
+    session.max = Math.max(1, h2.remoteSettings.maxConcurrentStreams ?? 100);
+    h2.on('remoteSettings', (settings) => {
+      if (settings.maxConcurrentStreams !== undefined)
+        session.max = Math.max(1, settings.maxConcurrentStreams);
+    });
+    if (generation !== this.#generation) {
+      h2.destroy();
+      throw new Error('the client was closed');
+    }
+    h2.unref();
+    this.#sessions.push(session);
+    return session;
+  }
+
+  /** Opens a stream on `s`; the session's count is released when the stream closes. */
+  #h2Stream(
+    s: Session,
+    method: string,
+    url: URL,
+    headers: Record<string, string | number>,
+  ): http2.ClientHttp2Stream {
+    const h: http2.OutgoingHttpHeaders = { ':method': method, ':path': url.pathname + url.search };
+    for (const [k, v] of Object.entries(headers)) {
+      const name = k.toLowerCase();
+      if (!NOT_ON_H2.has(name)) h[name] = v;
+    }
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = s.h2.request(h, { endStream: method === 'GET' || method === 'HEAD' });
+    } catch (err) {
+      this.#release(s);
+      this.#drop(s);
+      throw err;
+    }
+    stream.once('close', () => this.#release(s));
+    return stream;
+  }
+
+  // ---- requests ----
+
   /** One request; resolves with the parsed JSON body; non-2xx rejects with `KubeApiError`. */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const p = await this.#prepare();
     const url = this.#url(p.base, path, options.query);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-    const lib = url.protocol === 'https:' ? https : http;
+    const headers: Record<string, string | number> = {
+      ...p.headers,
+      Accept: 'application/json',
+      'User-Agent': this.#userAgent,
+      ...(payload
+        ? {
+            'Content-Type': options.contentType ?? 'application/json',
+            'Content-Length': payload.length,
+          }
+        : {}),
+    };
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const signal = options.signal;
+    if (signal?.aborted) throw abortError();
     this.#requests++;
+    const finish = (status: number, chunks: Buffer[]): T => {
+      this.#notify(method, path, status);
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (status >= 200 && status < 300) {
+        try {
+          return (text ? JSON.parse(text) : undefined) as T;
+        } catch {
+          return text as T;
+        }
+      }
+      throw statusError(status, text, `HTTP ${status} on ${method} ${path}`);
+    };
+    const session = await this.#acquire(p);
+    if (session)
+      return this.#h2Request(session, method, path, url, headers, payload, signal, timeoutMs, finish);
+    const lib = url.protocol === 'https:' ? https : http;
     return new Promise<T>((resolve, reject) => {
       const req = lib.request(
         url,
-        {
-          method,
-          agent: p.agent,
-          headers: {
-            ...p.headers,
-            Accept: 'application/json',
-            'User-Agent': this.#userAgent,
-            ...(payload
-              ? {
-                  'Content-Type': options.contentType ?? 'application/json',
-                  'Content-Length': payload.length,
-                }
-              : {}),
-          },
-          signal: options.signal,
-          timeout: options.timeoutMs ?? 30_000,
-        },
+        { method, agent: p.agent, headers, ...(signal ? { signal } : {}), timeout: timeoutMs },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            for (const l of this.#listeners) l(method, path, status);
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown;
             try {
-              body = text ? JSON.parse(text) : undefined;
-            } catch {
-              body = text;
-            }
-            if (status >= 200 && status < 300) resolve(body as T);
-            else {
-              const s = (body && typeof body === 'object' ? body : {}) as {
-                reason?: string;
-                message?: string;
-                details?: { name?: string; kind?: string };
-              };
-              reject(
-                new KubeApiError(
-                  status,
-                  s.reason ?? String(status),
-                  s.message ?? `HTTP ${status} on ${method} ${path}`,
-                  s.details,
-                ),
-              );
+              resolve(finish(res.statusCode ?? 0, chunks));
+            } catch (err) {
+              reject(err);
             }
           });
           res.on('error', reject);
@@ -161,9 +401,72 @@ export class KubeClient {
     });
   }
 
+  #h2Request<T>(
+    session: Session,
+    method: string,
+    path: string,
+    url: URL,
+    headers: Record<string, string | number>,
+    payload: Buffer | undefined,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+    finish: (status: number, chunks: Buffer[]) => T,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = this.#h2Stream(session, method, url, headers);
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const cancel = (err: Error) => {
+        settle(() => reject(err));
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      };
+      const onAbort = () => cancel(abortError());
+      signal?.addEventListener('abort', onAbort, { once: true });
+      stream.setTimeout(timeoutMs, () => cancel(new Error(`timeout on ${method} ${path}`)));
+      let status = 0;
+      const chunks: Buffer[] = [];
+      stream.on('response', (h) => {
+        status = Number(h[':status'] ?? 0);
+      });
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () =>
+        settle(() => {
+          try {
+            resolve(finish(status, chunks));
+          } catch (err) {
+            reject(err);
+          }
+        }),
+      );
+      stream.on('error', (err) => settle(() => reject(err)));
+      stream.on('close', () =>
+        settle(() =>
+          reject(
+            new Error(
+              `connection lost on ${method} ${path} (HTTP/2 stream closed, code ${stream.rstCode ?? 0})`,
+            ),
+          ),
+        ),
+      );
+      stream.end(payload);
+    });
+  }
+
   /**
-   * A streaming GET (watch): calls `onLine` for every newline-terminated JSON line; resolves when
-   * the server ends the stream, rejects on a non-200 answer or a network error.
+   * A streaming GET (watch): calls `onObject` for every newline-terminated JSON line; resolves when
+   * the server ends the stream (or the connection drops after it answered, or `signal` aborts),
+   * rejects on a non-200 answer or when no answer came.
    */
   async stream(
     path: string,
@@ -173,67 +476,112 @@ export class KubeClient {
   ): Promise<void> {
     const p = await this.#prepare();
     const url = this.#url(p.base, path, query);
-    const lib = url.protocol === 'https:' ? https : http;
+    const headers = { ...p.headers, Accept: 'application/json', 'User-Agent': this.#userAgent };
+    if (signal.aborted) return;
     this.#requests++;
+    const session = await this.#acquire(p);
+    if (session) return this.#h2Watch(session, path, url, headers, onObject, signal);
+    const lib = url.protocol === 'https:' ? https : http;
     return new Promise<void>((resolve, reject) => {
-      const req = lib.request(
-        url,
-        {
-          method: 'GET',
-          agent: p.agent,
-          headers: { ...p.headers, Accept: 'application/json', 'User-Agent': this.#userAgent },
-          signal,
-        },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          for (const l of this.#listeners) l('WATCH', path, status);
-          if (status !== 200) {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              let reason = String(status);
-              let message = `HTTP ${status} on watch ${path}`;
-              try {
-                const s = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-                  reason?: string;
-                  message?: string;
-                };
-                reason = s.reason ?? reason;
-                message = s.message ?? message;
-              } catch {}
-              reject(new KubeApiError(status, reason, message));
-            });
-            return;
-          }
-          let buf = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            buf += chunk;
-            let nl = buf.indexOf('\n');
-            while (nl >= 0) {
-              const line = buf.slice(0, nl).trim();
-              buf = buf.slice(nl + 1);
-              if (line) {
-                try {
-                  onObject(JSON.parse(line));
-                } catch {
-                  // a line that is not JSON is skipped, as client-go does
-                }
-              }
-              nl = buf.indexOf('\n');
-            }
-          });
-          res.on('end', () => resolve());
-          res.on('error', (e) => (signal.aborted ? resolve() : reject(e)));
-          res.on('aborted', () => resolve());
-        },
-      );
+      const req = lib.request(url, { method: 'GET', agent: p.agent, headers, signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        this.#notify('WATCH', path, status);
+        if (status !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            reject(
+              statusError(status, Buffer.concat(chunks).toString('utf8'), `HTTP ${status} on watch ${path}`),
+            ),
+          );
+          return;
+        }
+        res.setEncoding('utf8');
+        res.on('data', lineParser(onObject));
+        res.on('end', () => resolve());
+        res.on('error', (e) => (signal.aborted ? resolve() : reject(e)));
+        res.on('aborted', () => resolve());
+      });
       req.on('error', (e) => (signal.aborted ? resolve() : reject(e)));
       req.end();
     });
   }
 
+  #h2Watch(
+    session: Session,
+    path: string,
+    url: URL,
+    headers: Record<string, string>,
+    onObject: (obj: unknown) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = this.#h2Stream(session, 'GET', url, headers);
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => {
+        settle(resolve);
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      let status = 0;
+      const errorBody: Buffer[] = [];
+      const parse = lineParser(onObject);
+      stream.on('response', (h) => {
+        status = Number(h[':status'] ?? 0);
+        this.#notify('WATCH', path, status);
+        if (status === 200) stream.setEncoding('utf8');
+      });
+      stream.on('data', (c: string | Buffer) => {
+        if (settled) return;
+        if (status === 200) parse(String(c));
+        else errorBody.push(Buffer.from(c));
+      });
+      stream.on('end', () =>
+        settle(() =>
+          status === 200
+            ? resolve()
+            : reject(
+                statusError(
+                  status,
+                  Buffer.concat(errorBody).toString('utf8'),
+                  `HTTP ${status} on watch ${path}`,
+                ),
+              ),
+        ),
+      );
+      // The connection dropped or the stream was reset: after a 200 the watch simply ended (the
+      // caller watches again from its last resourceVersion), before any answer it failed.
+      const ended = (err?: Error) =>
+        settle(() =>
+          status === 200 || signal.aborted
+            ? resolve()
+            : reject(err ?? new Error(`connection lost on watch ${path} (code ${stream.rstCode ?? 0})`)),
+        );
+      stream.on('error', ended);
+      stream.on('close', () => ended());
+    });
+  }
+
+  /** Closes every connection; requests and watches still running on them end. */
   close(): void {
+    this.#generation++;
+    for (const s of this.#sessions) {
+      s.usable = false;
+      s.h2.destroy();
+    }
+    this.#sessions = [];
     this.#prepared?.agent.destroy();
     this.#prepared = null;
   }
