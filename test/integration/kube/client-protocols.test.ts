@@ -1,0 +1,268 @@
+// KubeClient against small node servers: an HTTPS server that offers no HTTP/2 (the client falls back
+// to HTTP/1.1), an HTTP/2 server with a low stream limit (the client opens more connections instead
+// of queueing watches), and watch bodies with lines that are not JSON.
+import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { KubeApiError, KubeClient } from '../../../src/kube/client.ts';
+import type { KubeAccess } from '../../../src/kube/config.ts';
+import { selfSignedCert } from '../../../src/sim/tls.ts';
+import { waitFor } from '../../support/wait.ts';
+
+const cert = selfSignedCert();
+const TOKEN = 'test-token-1';
+
+function access(port: number): KubeAccess {
+  return {
+    getCurrentCluster: () => ({ server: `https://127.0.0.1:${port}` }),
+    applyToHTTPSOptions: async (opts) => {
+      opts.ca = cert.cert;
+      opts.headers = { ...(opts.headers ?? {}), Authorization: `Bearer ${TOKEN}` };
+    },
+  };
+}
+
+function listen(server: https.Server | http2.Http2SecureServer): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+  );
+}
+
+const closeServer = (server: https.Server | http2.Http2SecureServer) =>
+  new Promise<void>((resolve) => server.close(() => resolve()));
+
+const event = (type: string, name: string) =>
+  `${JSON.stringify({ type, object: { metadata: { name, resourceVersion: '5' } } })}\n`;
+
+describe('fallback to HTTP/1.1 when the server offers no h2', () => {
+  let server: https.Server;
+  let port: number;
+  const seen: { httpVersion: string; method: string; url: string; auth?: string; body: string }[] = [];
+  const alpn: (string | false | null)[] = [];
+  before(async () => {
+    server = https.createServer(
+      { cert: cert.cert, key: cert.key },
+      (req: IncomingMessage, res: ServerResponse) => {
+        let body = '';
+        req.on('data', (c) => {
+          body += c;
+        });
+        req.on('end', () => {
+          seen.push({
+            httpVersion: req.httpVersion,
+            method: req.method ?? '',
+            url: req.url ?? '',
+            body,
+            ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
+          });
+          if (req.url?.startsWith('/api/v1/pods?watch=1')) {
+            res.writeHead(200, { 'Content-Type': 'application/json' });
+            res.write(event('ADDED', 'p1'));
+            res.end(event('MODIFIED', 'p1'));
+            return;
+          }
+          if (req.url === '/api/v1/missing') {
+            res.writeHead(404, { 'Content-Type': 'application/json' });
+            res.end(
+              JSON.stringify({ kind: 'Status', code: 404, reason: 'NotFound', message: 'nothing here' }),
+            );
+            return;
+          }
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(
+            JSON.stringify({ kind: 'Pod', metadata: { name: 'p1' }, echo: body ? JSON.parse(body) : null }),
+          );
+        });
+      },
+    );
+    server.on('secureConnection', (s) => alpn.push(s.alpnProtocol));
+    port = await listen(server);
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await closeServer(server);
+  });
+
+  test('requests and watches work over HTTP/1.1 with the bearer token', async () => {
+    const client = new KubeClient(access(port));
+    const pod = await client.request<{ metadata: { name: string } }>('GET', '/api/v1/pods/p1');
+    assert.equal(pod.metadata.name, 'p1');
+    const patched = await client.request<{ echo: unknown }>('PATCH', '/api/v1/pods/p1', {
+      body: [{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }],
+      contentType: 'application/json-patch+json',
+    });
+    assert.deepEqual(patched.echo, [{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }]);
+    const events: string[] = [];
+    await client.stream(
+      '/api/v1/pods',
+      { watch: 1 },
+      (e) => events.push((e as { type: string }).type),
+      new AbortController().signal,
+    );
+    assert.deepEqual(events, ['ADDED', 'MODIFIED']);
+    const missing = await client.request('GET', '/api/v1/missing').catch((e: unknown) => e);
+    assert.ok(missing instanceof KubeApiError);
+    assert.equal(missing.code, 404);
+    assert.equal(missing.message, 'nothing here');
+    assert.equal(seen.length, 4);
+    assert.ok(seen.every((r) => r.httpVersion === '1.1' && r.auth === `Bearer ${TOKEN}`));
+    assert.ok(
+      alpn.every((p) => p === false),
+      'no protocol was negotiated',
+    );
+    client.close();
+  });
+});
+
+describe('HTTP/2 stream limit (SETTINGS_MAX_CONCURRENT_STREAMS = 5)', () => {
+  let server: http2.Http2SecureServer;
+  let port: number;
+  let sessions = 0;
+  let open = 0;
+  let maxOpenPerSession = 0;
+  before(async () => {
+    server = http2.createSecureServer({
+      cert: cert.cert,
+      key: cert.key,
+      settings: { maxConcurrentStreams: 5 },
+    });
+    server.on('session', (s) => {
+      sessions++;
+      let streams = 0;
+      s.on('stream', (stream) => {
+        streams++;
+        open++;
+        maxOpenPerSession = Math.max(maxOpenPerSession, streams);
+        stream.on('close', () => {
+          streams--;
+          open--;
+        });
+      });
+    });
+    server.on('stream', (stream, headers) => {
+      const name = new URLSearchParams(String(headers[':path']).split('?')[1]).get('fieldSelector') ?? '';
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      // a watch that never ends by itself
+      stream.write(event('ADDED', name.replace('metadata.name=', '')));
+    });
+    port = await listen(server);
+  });
+  after(async () => {
+    await closeServer(server);
+  });
+
+  test('12 watches each get their first event, over 3 connections', async () => {
+    const client = new KubeClient(access(port));
+    const abort = new AbortController();
+    setMaxListeners(20, abort.signal);
+    const first = new Map<number, string>();
+    const watches = Array.from({ length: 12 }, (_, i) =>
+      client.stream(
+        '/api/v1/pods',
+        { watch: 1, fieldSelector: `metadata.name=w${i}` },
+        (e) => {
+          if (!first.has(i))
+            first.set(i, (e as { object: { metadata: { name: string } } }).object.metadata.name);
+        },
+        abort.signal,
+      ),
+    );
+    await waitFor(() => first.size === 12, { timeoutMs: 10_000, what: 'a first event on every watch' });
+    for (let i = 0; i < 12; i++) assert.equal(first.get(i), `w${i}`);
+    assert.equal(sessions, 3);
+    assert.equal(maxOpenPerSession, 5);
+    abort.abort();
+    await Promise.all(watches);
+    await waitFor(() => open === 0, { what: 'the server seeing every stream closed' });
+    // the connections stay for later requests: one more watch reuses one, no new session
+    const again = new AbortController();
+    let got = '';
+    const w = client.stream(
+      '/api/v1/pods',
+      { watch: 1, fieldSelector: 'metadata.name=again' },
+      (e) => {
+        got = (e as { object: { metadata: { name: string } } }).object.metadata.name;
+      },
+      again.signal,
+    );
+    await waitFor(() => got === 'again', { what: 'the event of a later watch' });
+    assert.equal(sessions, 3);
+    again.abort();
+    await w;
+    client.close();
+  });
+});
+
+describe('watch bodies with bad lines, and error answers, over HTTP/2', () => {
+  let server: http2.Http2SecureServer;
+  let port: number;
+  before(async () => {
+    server = http2.createSecureServer({ cert: cert.cert, key: cert.key });
+    server.on('stream', (stream, headers) => {
+      const path = String(headers[':path']);
+      if (path.startsWith('/api/v1/pods?')) {
+        stream.respond({ ':status': 200, 'content-type': 'application/json' });
+        stream.write('this is not json\n');
+        stream.write(event('ADDED', 'good1'));
+        stream.write('{"type":"MODIFIED","object":{"metadata":{"na');
+        stream.write('\n\n');
+        stream.write(event('ADDED', 'good2').slice(0, 10));
+        stream.write(event('ADDED', 'good2').slice(10));
+        stream.end('{"type":"DELETED","object":{"metadata":{"name":"truncated"');
+        return;
+      }
+      const code = Number(/\/status\/(\d+)/.exec(path)?.[1] ?? 500);
+      const reason = { 403: 'Forbidden', 404: 'NotFound', 410: 'Expired' }[code] ?? 'InternalError';
+      stream.respond({ ':status': code, 'content-type': 'application/json' });
+      stream.end(
+        JSON.stringify({
+          kind: 'Status',
+          status: 'Failure',
+          code,
+          reason,
+          message: `answer ${code}`,
+          details: { name: 'thing', kind: 'pods' },
+        }),
+      );
+    });
+    port = await listen(server);
+  });
+  after(async () => {
+    await closeServer(server);
+  });
+
+  test('lines that are not JSON or are cut short are skipped; the good ones arrive', async () => {
+    const client = new KubeClient(access(port));
+    const names: string[] = [];
+    await client.stream(
+      '/api/v1/pods',
+      { watch: 1 },
+      (e) => names.push((e as { object: { metadata: { name: string } } }).object.metadata.name),
+      new AbortController().signal,
+    );
+    assert.deepEqual(names, ['good1', 'good2']);
+    client.close();
+  });
+
+  for (const code of [403, 404, 410]) {
+    test(`${code} becomes a KubeApiError with that code, reason and details`, async () => {
+      const client = new KubeClient(access(port));
+      const err = await client.request('GET', `/status/${code}`).catch((e: unknown) => e);
+      assert.ok(err instanceof KubeApiError);
+      assert.equal(err.code, code);
+      assert.equal(err.message, `answer ${code}`);
+      assert.equal(err.reason, { 403: 'Forbidden', 404: 'NotFound', 410: 'Expired' }[code]);
+      assert.deepEqual(err.details, { name: 'thing', kind: 'pods' });
+      const werr = await client
+        .stream(`/status/${code}`, { watch: 1 }, () => {}, new AbortController().signal)
+        .catch((e: unknown) => e);
+      assert.ok(werr instanceof KubeApiError);
+      assert.equal(werr.code, code);
+      client.close();
+    });
+  }
+});
