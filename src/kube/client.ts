@@ -55,6 +55,8 @@ interface Session {
   /** The server's SETTINGS_MAX_CONCURRENT_STREAMS. */
   max: number;
   usable: boolean;
+  /** Liveness pings while streams are open. */
+  pinger?: NodeJS.Timeout;
 }
 
 type Protocol = 'h1' | 'h2';
@@ -71,6 +73,19 @@ const NOT_ON_H2 = new Set([
 ]);
 
 const TLS_CONNECT_TIMEOUT_MS = 30_000;
+/**
+ * While a connection carries streams it is pinged this often, and dropped when an answer takes
+ * longer than PING_TIMEOUT_MS: a watch on a connection that died silently (a NAT or a load balancer
+ * forgot it) would otherwise wait for nothing. client-go does the same (30 s / 15 s).
+ */
+const PING_INTERVAL_MS = 30_000;
+const PING_TIMEOUT_MS = 15_000;
+/** Flow-control windows: how much the server may send before we acknowledge (per stream, per connection). */
+const STREAM_WINDOW = 1 << 20;
+const CONNECTION_WINDOW = 16 << 20;
+
+/** A request the server refused before processing it (REFUSED_STREAM, or past a GOAWAY): safe to retry. */
+class RefusedStream extends Error {}
 
 function statusError(status: number, text: string, fallback: string): KubeApiError {
   let body: unknown;
@@ -212,7 +227,9 @@ export class KubeClient {
     if (p.base.protocol !== 'https:') return null;
     for (;;) {
       if (this.#protocols.get(p.base.origin) === 'h1') return null;
-      const free = this.#sessions.find((s) => s.usable && s.active < s.max);
+      const free = this.#sessions.find(
+        (s) => s.usable && !s.h2.closed && !s.h2.destroyed && s.active < s.max,
+      );
       if (free) {
         this.#take(free);
         return free;
@@ -244,6 +261,7 @@ export class KubeClient {
 
   #drop(s: Session): void {
     s.usable = false;
+    if (s.pinger) clearInterval(s.pinger);
     this.#sessions = this.#sessions.filter((x) => x !== s);
   }
 
@@ -276,6 +294,7 @@ export class KubeClient {
       createConnection: () => socket,
       // buffered, unacknowledged data over all streams; many watches may each hold a little
       maxSessionMemory: 64,
+      settings: { initialWindowSize: STREAM_WINDOW },
     });
     const session: Session = { h2, active: 0, max: 0, usable: true };
     h2.on('error', () => this.#drop(session));
@@ -311,9 +330,30 @@ export class KubeClient {
       h2.destroy();
       throw new Error('the client was closed');
     }
+    try {
+      h2.setLocalWindowSize(CONNECTION_WINDOW);
+    } catch {
+      // not fatal: the default window only slows large answers down
+    }
+    session.pinger = setInterval(() => this.#ping(session), PING_INTERVAL_MS);
+    session.pinger.unref();
     h2.unref();
     this.#sessions.push(session);
     return session;
+  }
+
+  #ping(s: Session): void {
+    if (s.active === 0 || !s.usable) return;
+    const timer = setTimeout(() => s.h2.destroy(new Error('HTTP/2 ping timed out')), PING_TIMEOUT_MS);
+    timer.unref();
+    try {
+      s.h2.ping((err) => {
+        clearTimeout(timer);
+        if (err && !s.h2.destroyed) s.h2.destroy(err);
+      });
+    } catch {
+      clearTimeout(timer);
+    }
   }
 
   /** Opens a stream on `s`; the session's count is released when the stream closes. */
@@ -374,9 +414,16 @@ export class KubeClient {
       }
       throw statusError(status, text, `HTTP ${status} on ${method} ${path}`);
     };
-    const session = await this.#acquire(p);
-    if (session)
-      return this.#h2Request(session, method, path, url, headers, payload, signal, timeoutMs, finish);
+    for (let attempt = 1; ; attempt++) {
+      const session = await this.#acquire(p);
+      if (!session) break;
+      try {
+        return await this.#h2Request(session, method, path, url, headers, payload, signal, timeoutMs, finish);
+      } catch (err) {
+        // the server did not process it: send it again (on another connection if this one is going)
+        if (!(err instanceof RefusedStream) || attempt >= 3) throw err;
+      }
+    }
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise<T>((resolve, reject) => {
       const req = lib.request(
@@ -436,7 +483,13 @@ export class KubeClient {
       stream.setTimeout(timeoutMs, () => cancel(new Error(`timeout on ${method} ${path}`)));
       let status = 0;
       const chunks: Buffer[] = [];
+      let answered = false;
+      const refused = () =>
+        !answered && stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM
+          ? new RefusedStream(`${method} ${path} refused by the server`)
+          : undefined;
       stream.on('response', (h) => {
+        answered = true;
         status = Number(h[':status'] ?? 0);
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -449,13 +502,14 @@ export class KubeClient {
           }
         }),
       );
-      stream.on('error', (err) => settle(() => reject(err)));
+      stream.on('error', (err) => settle(() => reject(refused() ?? err)));
       stream.on('close', () =>
         settle(() =>
           reject(
-            new Error(
-              `connection lost on ${method} ${path} (HTTP/2 stream closed, code ${stream.rstCode ?? 0})`,
-            ),
+            refused() ??
+              new Error(
+                `connection lost on ${method} ${path} (HTTP/2 stream closed, code ${stream.rstCode ?? 0})`,
+              ),
           ),
         ),
       );
@@ -579,6 +633,7 @@ export class KubeClient {
     this.#generation++;
     for (const s of this.#sessions) {
       s.usable = false;
+      if (s.pinger) clearInterval(s.pinger);
       s.h2.destroy();
     }
     this.#sessions = [];

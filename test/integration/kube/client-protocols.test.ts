@@ -266,3 +266,38 @@ describe('watch bodies with bad lines, and error answers, over HTTP/2', () => {
     });
   }
 });
+
+describe('a stream the server refuses (REFUSED_STREAM) is sent again', () => {
+  let server: http2.Http2SecureServer;
+  let port: number;
+  let seen = 0;
+  before(async () => {
+    server = http2.createSecureServer({ cert: cert.cert, key: cert.key });
+    server.on('stream', (stream, headers) => {
+      seen++;
+      if (seen <= 2) {
+        stream.on('error', () => {}); // closing with an error code errors the server's side too
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      stream.end(JSON.stringify({ path: headers[':path'], attempt: seen }));
+    });
+    port = await listen(server);
+  });
+  after(async () => {
+    await closeServer(server);
+  });
+
+  test('the request succeeds on the third attempt; a server that always refuses gets an error', async () => {
+    const client = new KubeClient(access(port));
+    const got = await client.request<{ path: string; attempt: number }>('GET', '/api/v1/pods/p1');
+    assert.deepEqual(got, { path: '/api/v1/pods/p1', attempt: 3 });
+    seen = -10; // refuses the next 12
+    const err = await client.request('GET', '/api/v1/pods/p1').catch((e: unknown) => e);
+    assert.ok(err instanceof Error);
+    assert.match(err.message, /refused by the server/);
+    assert.equal(seen, -7, 'three attempts, then the error');
+    client.close();
+  });
+});
