@@ -304,6 +304,10 @@ export class KubeClient {
     // Until the server's SETTINGS arrive, its stream limit is unknown: wait for them, so a full
     // connection never queues a stream behind watches that do not end.
     await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => h2.destroy(new Error(`no HTTP/2 SETTINGS from ${p.base.origin}`)),
+        TLS_CONNECT_TIMEOUT_MS,
+      );
       const fail = (err?: Error) => {
         cleanup();
         reject(err ?? new Error(`connection to ${p.base.origin} closed`));
@@ -313,6 +317,7 @@ export class KubeClient {
         resolve();
       };
       const cleanup = () => {
+        clearTimeout(timer);
         h2.off('remoteSettings', ok);
         h2.off('error', fail);
         h2.off('close', fail);
