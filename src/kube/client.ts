@@ -498,8 +498,17 @@ export class KubeClient {
         status = Number(h[':status'] ?? 0);
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
+      const lost = () =>
+        refused() ??
+        new Error(`connection lost on ${method} ${path} (HTTP/2 stream closed, code ${stream.rstCode ?? 0})`);
       stream.on('end', () =>
         settle(() => {
+          // an end without an answer, or with a reset code: the stream was cut short (the
+          // connection went away); the body may be incomplete
+          if (!answered || (stream.rstCode ?? 0) !== 0) {
+            reject(lost());
+            return;
+          }
           try {
             resolve(finish(status, chunks));
           } catch (err) {
@@ -508,16 +517,7 @@ export class KubeClient {
         }),
       );
       stream.on('error', (err) => settle(() => reject(refused() ?? err)));
-      stream.on('close', () =>
-        settle(() =>
-          reject(
-            refused() ??
-              new Error(
-                `connection lost on ${method} ${path} (HTTP/2 stream closed, code ${stream.rstCode ?? 0})`,
-              ),
-          ),
-        ),
-      );
+      stream.on('close', () => settle(() => reject(lost())));
       stream.end(payload);
     });
   }
@@ -611,13 +611,15 @@ export class KubeClient {
         settle(() =>
           status === 200
             ? resolve()
-            : reject(
-                statusError(
-                  status,
-                  Buffer.concat(errorBody).toString('utf8'),
-                  `HTTP ${status} on watch ${path}`,
+            : status === 0
+              ? reject(new Error(`connection lost on watch ${path} (code ${stream.rstCode ?? 0})`))
+              : reject(
+                  statusError(
+                    status,
+                    Buffer.concat(errorBody).toString('utf8'),
+                    `HTTP ${status} on watch ${path}`,
+                  ),
                 ),
-              ),
         ),
       );
       // The connection dropped or the stream was reset: after a 200 the watch simply ended (the

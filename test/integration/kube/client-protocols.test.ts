@@ -301,3 +301,102 @@ describe('a stream the server refuses (REFUSED_STREAM) is sent again', () => {
     client.close();
   });
 });
+
+describe('connections that go away or break', () => {
+  let server: http2.Http2SecureServer;
+  let port: number;
+  const sessions: http2.ServerHttp2Session[] = [];
+  let hanging = 0;
+  before(async () => {
+    server = http2.createSecureServer({ cert: cert.cert, key: cert.key });
+    server.on('session', (s) => sessions.push(s));
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      const path = String(headers[':path']);
+      if (path.startsWith('/api/v1/pods?watch')) {
+        stream.respond({ ':status': 200, 'content-type': 'application/json' });
+        stream.write(event('ADDED', 'w'));
+        return; // never ends by itself
+      }
+      if (path === '/hang') {
+        hanging++; // never answered
+        return;
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      stream.end(JSON.stringify({ session: sessions.indexOf(stream.session as http2.ServerHttp2Session) }));
+    });
+    port = await listen(server);
+  });
+  after(async () => {
+    for (const s of sessions) s.destroy();
+    await closeServer(server);
+  });
+
+  test('after a GOAWAY the open watch goes on, new requests go to a new connection', async () => {
+    sessions.length = 0;
+    const client = new KubeClient(access(port));
+    assert.deepEqual(await client.request('GET', '/x'), { session: 0 });
+    const abort = new AbortController();
+    const events: string[] = [];
+    const watch = client.stream('/api/v1/pods', { watch: 1 }, (e) => events.push(String(e)), abort.signal);
+    await waitFor(() => events.length === 1, { what: 'the first watch event' });
+    sessions[0]!.goaway(http2.constants.NGHTTP2_NO_ERROR);
+    await waitFor(async () => ((await client.request('GET', '/x')) as { session: number }).session === 1, {
+      what: 'a request on a second connection',
+    });
+    assert.equal(sessions.length, 2);
+    // the watch on the old connection was not cut
+    assert.ok(!sessions[0]!.destroyed);
+    abort.abort();
+    await watch;
+    client.close();
+  });
+
+  test('a connection that breaks fails its pending request, ends its watch, and the next call reconnects', async () => {
+    sessions.length = 0;
+    const client = new KubeClient(access(port));
+    const abort = new AbortController();
+    let events = 0;
+    const watch = client.stream('/api/v1/pods', { watch: 1 }, () => events++, abort.signal);
+    await waitFor(() => events === 1, { what: 'the first watch event' });
+    const pending = client.request('GET', '/hang').catch((e: unknown) => e);
+    await waitFor(() => hanging === 1, { what: 'the request at the server' });
+    assert.equal(sessions.length, 1);
+    sessions[0]!.destroy();
+    const err = await pending;
+    assert.ok(err instanceof Error && !(err instanceof KubeApiError), String(err));
+    await watch; // ended, without waiting for the abort
+    assert.equal(abort.signal.aborted, false);
+    assert.deepEqual(await client.request('GET', '/x'), { session: 1 });
+    client.close();
+  });
+});
+
+describe('an answer cut short by a broken connection', () => {
+  let server: http2.Http2SecureServer;
+  let port: number;
+  before(async () => {
+    server = http2.createSecureServer({ cert: cert.cert, key: cert.key });
+    server.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200, 'content-type': 'application/json' });
+      stream.write('{"kind":"PodList","items":[');
+      setTimeout(() => stream.session?.destroy(), 20);
+    });
+    port = await listen(server);
+  });
+  after(async () => {
+    await closeServer(server);
+  });
+
+  test('rejects with a network error instead of resolving with half a body', async () => {
+    const client = new KubeClient(access(port));
+    const err = await client.request('GET', '/api/v1/pods').then(
+      (v) => ({ resolvedWith: v }),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof Error && !(err instanceof KubeApiError), JSON.stringify(err));
+    assert.match(err.message, /connection lost/);
+    client.close();
+  });
+});
