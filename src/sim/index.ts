@@ -34,6 +34,11 @@ export interface SimClusterOptions {
   bookmarkIntervalMs?: number;
   /** Server-side maximum watch duration in seconds (default 1800); 0 = unlimited. */
   maxWatchSeconds?: number;
+  /**
+   * HTTP/2 streams a client may have open on one TLS connection, as kube-apiserver's
+   * `--http2-max-streams-per-connection` (default 100, kube-apiserver's own default since 1.29).
+   */
+  http2MaxStreamsPerConnection?: number;
   /** Log level for the sim's own diagnostics on stderr (default silent). */
   verbose?: boolean;
 }
@@ -242,6 +247,9 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     authorize: (user, info) => (user.admin ? undefined : authorizeRbac(reg, user, info)),
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? (timing === 'fast' ? 1000 : 60_000),
     maxWatchSeconds: options.maxWatchSeconds ?? 1800,
+    ...(options.http2MaxStreamsPerConnection !== undefined
+      ? { maxStreamsPerConnection: options.http2MaxStreamsPerConnection }
+      : {}),
     extraGroups: () => [SUBRESOURCE_GROUP],
     podLog: (ns, name, q) => kubelet.logs(ns, name, q),
     faultControl: async (body: Obj) => {

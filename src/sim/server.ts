@@ -101,7 +101,10 @@ export interface ApiServerOptions {
   podLog?: (ns: string, name: string, query: URLSearchParams) => string | undefined;
   /** Serving certificate: the port speaks HTTPS too (detected from the first byte). */
   tls: { cert: string; key: string };
-  /** HTTP/2 streams a client may open on one connection (kube-apiserver's default: 1000). */
+  /**
+   * HTTP/2 streams a client may have open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+   * kube-apiserver's default is 100 (it was 250 before the HTTP/2 rapid-reset fixes of 2023).
+   */
   maxStreamsPerConnection?: number;
 }
 
@@ -255,7 +258,7 @@ export class ApiServer {
         cert: o.tls.cert,
         key: o.tls.key,
         allowHTTP1: true,
-        settings: { maxConcurrentStreams: o.maxStreamsPerConnection ?? 1000 },
+        settings: { maxConcurrentStreams: o.maxStreamsPerConnection ?? 100 },
       },
       (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) =>
         handler(req as IncomingMessage, res as ServerResponse),

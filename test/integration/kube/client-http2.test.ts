@@ -35,70 +35,99 @@ after(async () => {
 
 const newClient = () => new KubeClient(KubeConfigAccess.fromFiles([cluster.kubeconfigPath]), 'h2-test');
 
+/**
+ * Opens `n` watches, each on one configmap (fieldSelector metadata.name), then creates and patches
+ * each of those configmaps and reads one: every watch must see exactly its ADDED and MODIFIED.
+ */
+async function manyWatches(
+  sim: SimCluster,
+  n: number,
+  prefix: string,
+  whenOpen?: (opened: number) => Promise<void>,
+): Promise<void> {
+  const client = new KubeClient(KubeConfigAccess.fromFiles([sim.kubeconfigPath]), 'h2-test');
+  sim.stats.reset();
+  const opened = new Set<string>();
+  client.onRequest((method, path, status) => {
+    if (method === 'WATCH' && status === 200) opened.add(path);
+  });
+  let watchResponses = 0;
+  client.onRequest((method, _path, status) => {
+    if (method === 'WATCH' && status === 200) watchResponses++;
+  });
+  const abort = new AbortController();
+  setMaxListeners(n + 1, abort.signal); // one signal stops every watch
+  const seen: WatchEvent[][] = Array.from({ length: n }, () => []);
+  const watches = seen.map((events, i) =>
+    client.stream(
+      CM,
+      { watch: 1, fieldSelector: `metadata.name=${prefix}-${i}` },
+      (ev) => events.push(ev as WatchEvent),
+      abort.signal,
+    ),
+  );
+  await waitFor(() => watchResponses === n, { timeoutMs: 20_000, what: 'every watch answered 200' });
+  assert.equal(opened.size, 1, 'all watches are on the configmaps collection');
+  await whenOpen?.(watchResponses);
+
+  await Promise.all(
+    seen.map((_, i) =>
+      client.request('POST', CM, { body: { metadata: { name: `${prefix}-${i}` }, data: { n: String(i) } } }),
+    ),
+  );
+  await Promise.all(
+    seen.map((_, i) =>
+      client.request('PATCH', `${CM}/${prefix}-${i}`, {
+        body: { data: { n: String(i), patched: 'yes' } },
+        contentType: 'application/merge-patch+json',
+      }),
+    ),
+  );
+  const got = await client.request<{ data: Record<string, string> }>('GET', `${CM}/${prefix}-7`);
+  assert.deepEqual(got.data, { n: '7', patched: 'yes' });
+
+  await waitFor(() => seen.every((events) => events.length >= 2), {
+    timeoutMs: 20_000,
+    what: 'ADDED and MODIFIED on every watch',
+  });
+  for (const [i, events] of seen.entries()) {
+    assert.deepEqual(
+      events.map((e) => `${e.type} ${e.object.metadata.name} ${e.object.data?.patched ?? '-'}`),
+      [`ADDED ${prefix}-${i} -`, `MODIFIED ${prefix}-${i} yes`],
+    );
+  }
+  abort.abort();
+  await Promise.all(watches);
+
+  const served = sim.stats.requests().filter((r) => r.userAgent === 'h2-test');
+  assert.equal(served.filter((r) => r.verb === 'watch').length, n);
+  assert.equal(served.filter((r) => r.verb === 'create' && r.status === 201).length, n);
+  assert.equal(served.filter((r) => r.verb === 'patch' && r.status === 200).length, n);
+  assert.equal(client.requestCount, 3 * n + 1);
+  client.close();
+}
+
 describe('KubeClient over HTTP/2 with the sim', () => {
   test('200 watches, creates, patches and gets share one TLS connection (ALPN h2); each watch sees only its object', async () => {
-    const client = newClient();
-    cluster.stats.reset();
-    const opened = new Set<string>();
-    client.onRequest((method, path, status) => {
-      if (method === 'WATCH' && status === 200) opened.add(path);
-    });
-    let watchResponses = 0;
-    client.onRequest((method, _path, status) => {
-      if (method === 'WATCH' && status === 200) watchResponses++;
-    });
-    const n = 200;
-    const abort = new AbortController();
-    setMaxListeners(n + 1, abort.signal); // one signal stops every watch
-    const seen: WatchEvent[][] = Array.from({ length: n }, () => []);
-    const watches = seen.map((events, i) =>
-      client.stream(
-        CM,
-        { watch: 1, fieldSelector: `metadata.name=h2-cm-${i}` },
-        (ev) => events.push(ev as WatchEvent),
-        abort.signal,
-      ),
-    );
-    await waitFor(() => watchResponses === n, { timeoutMs: 20_000, what: 'every watch answered 200' });
-    assert.equal(opened.size, 1, 'all watches are on the configmaps collection');
-
-    await Promise.all(
-      seen.map((_, i) =>
-        client.request('POST', CM, { body: { metadata: { name: `h2-cm-${i}` }, data: { n: String(i) } } }),
-      ),
-    );
-    await Promise.all(
-      seen.map((_, i) =>
-        client.request('PATCH', `${CM}/h2-cm-${i}`, {
-          body: { data: { n: String(i), patched: 'yes' } },
-          contentType: 'application/merge-patch+json',
-        }),
-      ),
-    );
-    const got = await client.request<{ data: Record<string, string> }>('GET', `${CM}/h2-cm-7`);
-    assert.deepEqual(got.data, { n: '7', patched: 'yes' });
-
-    await waitFor(() => seen.every((events) => events.length >= 2), {
-      timeoutMs: 20_000,
-      what: 'ADDED and MODIFIED on every watch',
-    });
-    for (const [i, events] of seen.entries()) {
-      assert.deepEqual(
-        events.map((e) => `${e.type} ${e.object.metadata.name} ${e.object.data?.patched ?? '-'}`),
-        [`ADDED h2-cm-${i} -`, `MODIFIED h2-cm-${i} yes`],
-      );
+    // as a cluster run with --http2-max-streams-per-connection=1000
+    const roomy = await startSimCluster({ timing: 'fast', http2MaxStreamsPerConnection: 1000 });
+    try {
+      await manyWatches(roomy, 200, 'roomy');
+      assert.deepEqual(roomy.stats.connections(), [{ alpn: 'h2' }], 'one TLS connection, HTTP/2');
+    } finally {
+      await roomy.stop();
     }
-    abort.abort();
-    await Promise.all(watches);
+  });
 
-    const conns = cluster.stats.connections();
-    assert.deepEqual(conns, [{ alpn: 'h2' }], 'one TLS connection, HTTP/2');
-    const served = cluster.stats.requests().filter((r) => r.userAgent === 'h2-test');
-    assert.equal(served.filter((r) => r.verb === 'watch').length, n);
-    assert.equal(served.filter((r) => r.verb === 'create' && r.status === 201).length, n);
-    assert.equal(served.filter((r) => r.verb === 'patch' && r.status === 200).length, n);
-    assert.equal(client.requestCount, 3 * n + 1);
-    client.close();
+  test("at kube-apiserver's default of 100 streams per connection, 250 watches take 3 connections", async () => {
+    cluster.stats.reset();
+    await manyWatches(cluster, 250, 'dflt', async (opened) => {
+      // every watch is open: 100 + 100 + 50 streams, before any other request was made
+      assert.equal(opened, 250);
+      assert.equal(cluster.stats.connections().length, 3);
+    });
+    // the creates and patches that found no room opened more connections, all HTTP/2
+    assert.ok(cluster.stats.connections().every((c) => c.alpn === 'h2'));
   });
 
   test('errors keep their code over HTTP/2: 404, 403 (RBAC), 410 (on a request and on a watch)', async () => {
