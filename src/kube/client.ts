@@ -102,63 +102,72 @@ export class KubeClient {
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const lib = url.protocol === 'https:' ? https : http;
     this.#requests++;
-    return new Promise<T>((resolve, reject) => {
-      const req = lib.request(
-        url,
-        {
-          method,
-          agent: p.agent,
-          headers: {
-            ...p.headers,
-            Accept: 'application/json',
-            'User-Agent': this.#userAgent,
-            ...(payload
-              ? {
-                  'Content-Type': options.contentType ?? 'application/json',
-                  'Content-Length': payload.length,
-                }
-              : {}),
+    // A kept-alive connection the server has just closed (a restart, an idle timeout) fails the
+    // request before any answer: send it once more on a fresh connection, as client-go does. Not a
+    // POST, which could have been acted on.
+    const send = (retry: boolean): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        const req = lib.request(
+          url,
+          {
+            method,
+            agent: p.agent,
+            headers: {
+              ...p.headers,
+              Accept: 'application/json',
+              'User-Agent': this.#userAgent,
+              ...(payload
+                ? {
+                    'Content-Type': options.contentType ?? 'application/json',
+                    'Content-Length': payload.length,
+                  }
+                : {}),
+            },
+            signal: options.signal,
+            timeout: options.timeoutMs ?? 30_000,
           },
-          signal: options.signal,
-          timeout: options.timeoutMs ?? 30_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            for (const l of this.#listeners) l(method, path, status);
-            const text = Buffer.concat(chunks).toString('utf8');
-            let body: unknown;
-            try {
-              body = text ? JSON.parse(text) : undefined;
-            } catch {
-              body = text;
-            }
-            if (status >= 200 && status < 300) resolve(body as T);
-            else {
-              const s = (body && typeof body === 'object' ? body : {}) as {
-                reason?: string;
-                message?: string;
-                details?: { name?: string; kind?: string };
-              };
-              reject(
-                new KubeApiError(
-                  status,
-                  s.reason ?? String(status),
-                  s.message ?? `HTTP ${status} on ${method} ${path}`,
-                  s.details,
-                ),
-              );
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`timeout on ${method} ${path}`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const status = res.statusCode ?? 0;
+              for (const l of this.#listeners) l(method, path, status);
+              const text = Buffer.concat(chunks).toString('utf8');
+              let body: unknown;
+              try {
+                body = text ? JSON.parse(text) : undefined;
+              } catch {
+                body = text;
+              }
+              if (status >= 200 && status < 300) resolve(body as T);
+              else {
+                const s = (body && typeof body === 'object' ? body : {}) as {
+                  reason?: string;
+                  message?: string;
+                  details?: { name?: string; kind?: string };
+                };
+                reject(
+                  new KubeApiError(
+                    status,
+                    s.reason ?? String(status),
+                    s.message ?? `HTTP ${status} on ${method} ${path}`,
+                    s.details,
+                  ),
+                );
+              }
+            });
+            res.on('error', reject);
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error(`timeout on ${method} ${path}`)));
+        req.on('error', (e: NodeJS.ErrnoException) => {
+          const stale = req.reusedSocket && (e.code === 'ECONNRESET' || e.message === 'socket hang up');
+          if (retry && stale && method !== 'POST' && !options.signal?.aborted) resolve(send(false));
+          else reject(e);
+        });
+        req.end(payload);
+      });
+    return send(true);
   }
 
   /**
