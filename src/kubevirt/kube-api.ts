@@ -1,5 +1,5 @@
-import type { KubeAccess } from '../kube/config.ts';
 import { KubeClient, KubeApiError as KubeRequestError } from '../kube/client.ts';
+import type { KubeAccess } from '../kube/config.ts';
 import { KubeApiError } from './errors.ts';
 import type { PatchOp } from './json-patch.ts';
 import type { ResourceKind } from './types.ts';
@@ -93,7 +93,8 @@ export class KubeApi {
         timeoutMs: this.#timeoutMs,
       });
     } catch (err) {
-      if (err instanceof KubeRequestError) throw new KubeApiError(err.code, err.reason, err.message, err.details);
+      if (err instanceof KubeRequestError)
+        throw new KubeApiError(err.code, err.reason, err.message, err.details);
       const message = err instanceof Error ? err.message : String(err);
       throw new KubeApiError(0, 'Unreachable', `the API server is unreachable: ${message}`);
     }
