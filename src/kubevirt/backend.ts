@@ -146,6 +146,14 @@ export class KubeVirtBackend {
     return m;
   }
 
+  /** Drops the machine of a VM no longer served (its cache entries stay; a later `machine()` makes a new one). */
+  forget(name: string): void {
+    const m = this.#machines.get(name);
+    if (!m) return;
+    this.#machines.delete(name);
+    m.dispose();
+  }
+
   /** Names of the VMs currently in the cache. */
   vmNames(): string[] {
     return this.#vms
