@@ -121,11 +121,9 @@ describe('kubeconfig files', () => {
     writeFileSync(b, config({ current: 'other', server: 'https://second:6443', contextName: 'other' }));
     const kc = KubeConfigAccess.load(undefined, { KUBECONFIG: `${a}:${join(d, 'missing')}:${b}`, HOME: d });
     assert.equal(kc.server, 'https://first:6443');
-    // The current context named by a later file is used when the first names none.
-    writeFileSync(
-      a,
-      config({ current: '', server: 'https://first:6443' }).replace("current-context: ''\n", ''),
-    );
+    // The first file names no current context: the later file's ("other") is used; its cluster
+    // name c1 still resolves to the first file's definition.
+    writeFileSync(a, config({ current: '', server: 'https://first:6443' }));
     const kc2 = KubeConfigAccess.load(undefined, { KUBECONFIG: `${a}:${b}`, HOME: d });
     assert.equal(kc2.getCurrentCluster().server, 'https://first:6443', 'cluster c1 from the first file');
   });
