@@ -144,16 +144,16 @@ export function agentRules(opts: {
     opts.bmc !== null
       ? named
       : [
-          {
-            apiGroups: ['kubevirt.io'],
-            resources: ['virtualmachines', 'virtualmachineinstances'],
-            verbs: ['get', 'list', 'watch'],
-          },
           ...named.flatMap((r) => {
             if (!r.apiGroups.includes('kubevirt.io')) return [r];
             const writes = r.verbs.filter((v) => !['get', 'list', 'watch'].includes(v));
             return writes.length > 0 ? [{ ...r, verbs: writes }] : [];
           }),
+          {
+            apiGroups: ['kubevirt.io'],
+            resources: ['virtualmachines', 'virtualmachineinstances'],
+            verbs: ['get', 'list', 'watch'],
+          },
         ];
   rules.push(
     { apiGroups: [''], resources: ['secrets'], resourceNames: secrets, verbs: ['get', 'list', 'watch'] },
