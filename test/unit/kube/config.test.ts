@@ -130,9 +130,9 @@ describe('kubeconfig files', () => {
 
   test('unusable kubeconfigs are refused with a message naming the problem', () => {
     const d = dir();
-    const exec = join(d, 'exec');
-    writeFileSync(exec, config({ user: '    exec:\n      command: aws' }));
-    assert.throws(() => KubeConfigAccess.fromFiles([exec]), /exec or auth-provider plugin/);
+    const provider = join(d, 'provider');
+    writeFileSync(provider, config({ user: '    auth-provider:\n      name: gcp' }));
+    assert.throws(() => KubeConfigAccess.fromFiles([provider]), /auth-provider plugin/);
     const noCtx = join(d, 'noctx');
     writeFileSync(noCtx, config({ current: 'elsewhere' }));
     assert.throws(() => KubeConfigAccess.fromFiles([noCtx]), /no context "elsewhere"/);
@@ -141,6 +141,79 @@ describe('kubeconfig files', () => {
     assert.throws(() => KubeConfigAccess.fromFiles([broken]), KubeConfigError);
     assert.throws(() => KubeConfigAccess.fromFiles([join(d, 'absent')]), /cannot read the kubeconfig/);
     assert.throws(() => KubeConfigAccess.load(undefined, { HOME: d }), /no kubeconfig/);
+  });
+});
+
+describe('exec credential plugins', () => {
+  // A plugin as cloud CLIs ship them: it reads KUBERNETES_EXEC_INFO, prints an ExecCredential, and
+  // here also counts its runs so the caching can be seen.
+  function plugin(d: string): string {
+    const path = join(d, 'bin', 'cred-plugin');
+    mkdirSync(join(d, 'bin'), { recursive: true });
+    writeFileSync(
+      path,
+      `#!/bin/sh
+echo run >> "${d}/runs"
+case "$KUBERNETES_EXEC_INFO" in *'"kind":"ExecCredential"'*) ;; *) echo "no exec info" >&2; exit 3;; esac
+[ "$FAIL" = yes ] && { echo "not logged in" >&2; exit 1; }
+n=$(wc -l < "${d}/runs" | tr -d ' ')
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"tok-%s-%s","expirationTimestamp":"%s"}}' "$n" "$GREETING" "$EXPIRES"
+`,
+      { mode: 0o755 },
+    );
+    return path;
+  }
+
+  const withExec = (d: string, env: Record<string, string>) =>
+    config({
+      user: [
+        '    exec:',
+        '      apiVersion: client.authentication.k8s.io/v1',
+        '      command: ./bin/cred-plugin',
+        '      interactiveMode: Never',
+        '      installHint: install cred-plugin from your cloud',
+        '      env:',
+        ...Object.entries(env).map(([k, v]) => `      - {name: ${k}, value: "${v}"}`),
+      ].join('\n'),
+    });
+
+  test('the token comes from the plugin (run relative to the kubeconfig) and is kept until it expires', async () => {
+    const d = dir();
+    plugin(d);
+    const path = join(d, 'config');
+    const later = new Date(Date.now() + 3600_000).toISOString();
+    writeFileSync(path, withExec(d, { GREETING: 'hi', EXPIRES: later }));
+    const kc = KubeConfigAccess.fromFiles([path]);
+    assert.equal((await applied(kc)).headers.Authorization, 'Bearer tok-1-hi');
+    assert.equal((await applied(kc)).headers.Authorization, 'Bearer tok-1-hi', 'not run again before expiry');
+  });
+
+  test('an expired credential runs the plugin again', async () => {
+    const d = dir();
+    plugin(d);
+    const path = join(d, 'config');
+    writeFileSync(path, withExec(d, { GREETING: 'x', EXPIRES: new Date(Date.now() - 1000).toISOString() }));
+    const kc = KubeConfigAccess.fromFiles([path]);
+    assert.equal((await applied(kc)).headers.Authorization, 'Bearer tok-1-x');
+    assert.equal((await applied(kc)).headers.Authorization, 'Bearer tok-2-x');
+  });
+
+  test('a failing plugin is an error naming it, its output and its install hint', async () => {
+    const d = dir();
+    plugin(d);
+    const path = join(d, 'config');
+    writeFileSync(path, withExec(d, { FAIL: 'yes' }));
+    const kc = KubeConfigAccess.fromFiles([path]);
+    await assert.rejects(
+      applied(kc),
+      /cred-plugin failed .*not logged in \(install cred-plugin from your cloud\)/,
+    );
+    const missing = join(d, 'missing');
+    writeFileSync(missing, withExec(d, {}).replace('./bin/cred-plugin', 'no-such-plugin-kubevirtbmc'));
+    await assert.rejects(
+      applied(KubeConfigAccess.fromFiles([missing])),
+      /no-such-plugin-kubevirtbmc failed .*not found/,
+    );
   });
 });
 
