@@ -164,7 +164,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     return path;
   }
 
-  const withExec = (d: string, env: Record<string, string>) =>
+  const withExec = (env: Record<string, string>) =>
     config({
       user: [
         '    exec:',
@@ -182,7 +182,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     plugin(d);
     const path = join(d, 'config');
     const later = new Date(Date.now() + 3600_000).toISOString();
-    writeFileSync(path, withExec(d, { GREETING: 'hi', EXPIRES: later }));
+    writeFileSync(path, withExec({ GREETING: 'hi', EXPIRES: later }));
     const kc = KubeConfigAccess.fromFiles([path]);
     assert.equal((await applied(kc)).headers.Authorization, 'Bearer tok-1-hi');
     assert.equal((await applied(kc)).headers.Authorization, 'Bearer tok-1-hi', 'not run again before expiry');
@@ -192,7 +192,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     const d = dir();
     plugin(d);
     const path = join(d, 'config');
-    writeFileSync(path, withExec(d, { GREETING: 'x', EXPIRES: new Date(Date.now() - 1000).toISOString() }));
+    writeFileSync(path, withExec({ GREETING: 'x', EXPIRES: new Date(Date.now() - 1000).toISOString() }));
     const kc = KubeConfigAccess.fromFiles([path]);
     assert.equal((await applied(kc)).headers.Authorization, 'Bearer tok-1-x');
     assert.equal((await applied(kc)).headers.Authorization, 'Bearer tok-2-x');
@@ -202,14 +202,14 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     const d = dir();
     plugin(d);
     const path = join(d, 'config');
-    writeFileSync(path, withExec(d, { FAIL: 'yes' }));
+    writeFileSync(path, withExec({ FAIL: 'yes' }));
     const kc = KubeConfigAccess.fromFiles([path]);
     await assert.rejects(
       applied(kc),
       /cred-plugin failed .*not logged in \(install cred-plugin from your cloud\)/,
     );
     const missing = join(d, 'missing');
-    writeFileSync(missing, withExec(d, {}).replace('./bin/cred-plugin', 'no-such-plugin-kubevirtbmc'));
+    writeFileSync(missing, withExec({}).replace('./bin/cred-plugin', 'no-such-plugin-kubevirtbmc'));
     await assert.rejects(
       applied(KubeConfigAccess.fromFiles([missing])),
       /no-such-plugin-kubevirtbmc failed .*not found/,
