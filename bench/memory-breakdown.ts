@@ -29,8 +29,9 @@ try {
   );
   try {
     const deadline = Date.now() + 300_000;
-    // Every BMC holds 4 watches (its Secret, VM, VMI and DataVolumes), plus the namespace's BMC list.
-    while (b.sim.stats.requests().filter((r) => r.verb === 'watch').length < 4 * n + 1) {
+    // One watch per Secret (each BMC has its own here), the namespace's BMC list, and one each for
+    // the namespace's VMs, VMIs and media DataVolumes.
+    while (b.sim.stats.requests().filter((r) => r.verb === 'watch').length < n + 4) {
       if (Date.now() > deadline || agent.child.exitCode !== null)
         throw new Error(`agent not up: ${agent.stderr()}`);
       await sleep(500);
@@ -42,8 +43,16 @@ try {
     agent.child.kill('SIGUSR2');
     // The snapshot is complete once it parses.
     let snap: {
-      snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+      snapshot: {
+        meta: {
+          node_fields: string[];
+          node_types: [string[]];
+          edge_fields: string[];
+          edge_types: [string[]];
+        };
+      };
       nodes: number[];
+      edges: number[];
       strings: string[];
     } | null = null;
     for (let i = 0; i < 240 && !snap; i++) {
@@ -80,6 +89,50 @@ try {
     for (const [name, e] of [...by].sort((a, b) => b[1].size - a[1].size).slice(0, top))
       console.log(
         `  ${(e.size / MiB).toFixed(2).padStart(8)} MiB  ${String(e.count).padStart(8)} × ${name.slice(0, 70)}  (${(e.size / 1024 / n).toFixed(1)} KiB per BMC)`,
+      );
+    // Who holds it: every object is charged to the nearest instance of a named class on its
+    // shortest path from the GC roots (a rough attribution, but it names the owners).
+    const ef = snap.snapshot.meta.edge_fields;
+    const etypes = snap.snapshot.meta.edge_types[0];
+    const [eType, eTo] = [ef.indexOf('type'), ef.indexOf('to_node')];
+    const iEdges = f.indexOf('edge_count');
+    const count = snap.nodes.length / f.length;
+    const firstEdge = new Uint32Array(count + 1);
+    for (let n2 = 0; n2 < count; n2++)
+      firstEdge[n2 + 1] = firstEdge[n2]! + snap.nodes[n2 * f.length + iEdges]!;
+    const owner = new Int32Array(count).fill(-2);
+    const generic = new Set(['Object', 'Array', 'Map', 'Set', 'Promise', 'Function', 'system / Context', '']);
+    const isOwner = (n2: number) => {
+      const t = types[snap!.nodes[n2 * f.length + iType]!]!;
+      if (t !== 'object') return false;
+      const nm = snap!.strings[snap!.nodes[n2 * f.length + iName]!]!;
+      return !generic.has(nm) && !nm.startsWith('(') && !nm.startsWith('system') && !nm.includes('/');
+    };
+    const nameOf = (n2: number) => snap!.strings[snap!.nodes[n2 * f.length + iName]!]!;
+    owner[0] = -1;
+    const queue = [0];
+    for (let qi = 0; qi < queue.length; qi++) {
+      const from = queue[qi]!;
+      const inherited = isOwner(from) ? from : owner[from]!;
+      for (let e = firstEdge[from]!; e < firstEdge[from + 1]!; e++) {
+        const et = etypes[snap.edges[e * ef.length + eType]!];
+        if (et === 'weak' || et === 'shortcut') continue;
+        const to = snap.edges[e * ef.length + eTo]! / f.length;
+        if (owner[to] !== -2) continue;
+        owner[to] = inherited;
+        queue.push(to);
+      }
+    }
+    const byOwner = new Map<string, number>();
+    for (let n2 = 0; n2 < count; n2++) {
+      const o = owner[n2]!;
+      const key = o < 0 ? '(roots)' : nameOf(o);
+      byOwner.set(key, (byOwner.get(key) ?? 0) + snap.nodes[n2 * f.length + iSize]!);
+    }
+    console.log('largest owners (objects charged to the nearest named class holding them):');
+    for (const [name, size] of [...byOwner].sort((a, b) => b[1] - a[1]).slice(0, top))
+      console.log(
+        `  ${(size / MiB).toFixed(2).padStart(8)} MiB  ${name.slice(0, 70)}  (${(size / 1024 / n).toFixed(1)} KiB per BMC)`,
       );
   } finally {
     await agent.stop();

@@ -58,35 +58,89 @@ async function firstSync(informer: Informer<SecretObject>): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Watches one Secret (a field-selected watch, so a Role limited to that name suffices). */
+interface SharedWatch {
+  informer: Informer<SecretObject>;
+  refs: number;
+}
+
+/**
+ * One watch per Secret for the whole agent, however many BMCs use it (many BMCs of a namespace
+ * often share one credentials Secret). Each watch is field-selected, so a Role limited to the
+ * Secrets' names suffices. The watch stops with its last user.
+ */
+export class SecretWatches {
+  readonly #client: KubeClient;
+  readonly #watches = new Map<string, SharedWatch>();
+  readonly #logger: { warn(o: object, m: string): void } | undefined;
+
+  constructor(client: KubeClient, logger?: { warn(o: object, m: string): void }) {
+    this.#client = client;
+    this.#logger = logger;
+  }
+
+  /** How many Secrets are watched (for diagnostics and tests). */
+  get size(): number {
+    return this.#watches.size;
+  }
+
+  /**
+   * Follows one Secret: `onChange` runs on every change of it. `start()` waits (bounded) for the
+   * first read; `stop()` ends this use (the watch ends with its last user).
+   */
+  follow(
+    namespace: string,
+    name: string,
+    onChange: () => void,
+  ): { get(): SecretObject | undefined; start(): Promise<void>; stop(): Promise<void> } {
+    const key = `${namespace}/${name}`;
+    let w = this.#watches.get(key);
+    if (!w) {
+      w = {
+        informer: new Informer<SecretObject>(this.#client, {
+          path: `/api/v1/namespaces/${namespace}/secrets`,
+          fieldSelector: `metadata.name=${name}`,
+          ...(this.#logger ? { logger: this.#logger } : {}),
+        }),
+        refs: 0,
+      };
+      this.#watches.set(key, w);
+    }
+    const shared = w;
+    shared.refs++;
+    const off = shared.informer.on(onChange);
+    let stopped = false;
+    return {
+      get: () => shared.informer.get(namespace, name),
+      start: () => firstSync(shared.informer),
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        off();
+        if (--shared.refs > 0) return;
+        if (this.#watches.get(key) === shared) this.#watches.delete(key);
+        await shared.informer.stop();
+      },
+    };
+  }
+}
+
+/** The credentials of one BMC, from a watched Secret. */
 export class SecretCredentials implements CredentialSource {
-  readonly #informer: Informer<SecretObject>;
+  readonly #secret: ReturnType<SecretWatches['follow']>;
   readonly #where: string;
-  readonly #namespace: string;
-  readonly #name: string;
   #account: BmcAccount | null = null;
   #problem: string | null = 'credentials not loaded yet';
   readonly #onChange: (problem: string | null) => void;
 
   constructor(
-    client: KubeClient,
+    secrets: SecretWatches,
     namespace: string,
     name: string,
-    options: {
-      onChange?: (problem: string | null) => void;
-      logger?: { warn(o: object, m: string): void };
-    } = {},
+    options: { onChange?: (problem: string | null) => void } = {},
   ) {
-    this.#namespace = namespace;
-    this.#name = name;
     this.#where = `${namespace}/${name}`;
     this.#onChange = options.onChange ?? (() => {});
-    this.#informer = new Informer(client, {
-      path: `/api/v1/namespaces/${namespace}/secrets`,
-      fieldSelector: `metadata.name=${name}`,
-      logger: options.logger,
-    });
-    this.#informer.on(() => this.#refresh());
+    this.#secret = secrets.follow(namespace, name, () => this.#refresh());
   }
 
   readonly accounts: AccountSource = () => (this.#account ? [this.#account] : []);
@@ -96,10 +150,7 @@ export class SecretCredentials implements CredentialSource {
   }
 
   #refresh(): void {
-    const { account, problem } = accountFromSecret(
-      this.#informer.get(this.#namespace, this.#name),
-      this.#where,
-    );
+    const { account, problem } = accountFromSecret(this.#secret.get(), this.#where);
     const changed =
       problem !== this.#problem ||
       account?.username !== this.#account?.username ||
@@ -114,12 +165,12 @@ export class SecretCredentials implements CredentialSource {
    * place), the BMC starts refusing logins and picks the credentials up when the read succeeds.
    */
   async start(): Promise<void> {
-    await firstSync(this.#informer);
+    await this.#secret.start();
     this.#refresh();
   }
 
   async stop(): Promise<void> {
-    await this.#informer.stop();
+    await this.#secret.stop();
   }
 }
 
@@ -145,28 +196,13 @@ export class StaticCredentials implements CredentialSource {
 
 /** A TLS certificate and key from a kubernetes.io/tls Secret, watched. */
 export class SecretTls {
-  readonly #informer: Informer<SecretObject>;
-  readonly #namespace: string;
-  readonly #name: string;
+  readonly #secret: ReturnType<SecretWatches['follow']>;
   #value: { cert: string; key: string } | null = null;
   readonly #onChange: () => void;
 
-  constructor(
-    client: KubeClient,
-    namespace: string,
-    name: string,
-    onChange: () => void,
-    logger?: { warn(o: object, m: string): void },
-  ) {
-    this.#namespace = namespace;
-    this.#name = name;
+  constructor(secrets: SecretWatches, namespace: string, name: string, onChange: () => void) {
     this.#onChange = onChange;
-    this.#informer = new Informer(client, {
-      path: `/api/v1/namespaces/${namespace}/secrets`,
-      fieldSelector: `metadata.name=${name}`,
-      logger,
-    });
-    this.#informer.on(() => {
+    this.#secret = secrets.follow(namespace, name, () => {
       const before = JSON.stringify(this.#value);
       this.#read();
       if (JSON.stringify(this.#value) !== before) this.#onChange();
@@ -174,7 +210,7 @@ export class SecretTls {
   }
 
   #read(): void {
-    const s = this.#informer.get(this.#namespace, this.#name);
+    const s = this.#secret.get();
     const cert = s && decode(s, 'tls.crt');
     const key = s && decode(s, 'tls.key');
     this.#value = cert && key ? { cert, key } : null;
@@ -185,11 +221,11 @@ export class SecretTls {
   }
 
   async start(): Promise<void> {
-    await firstSync(this.#informer);
+    await this.#secret.start();
     this.#read();
   }
 
   async stop(): Promise<void> {
-    await this.#informer.stop();
+    await this.#secret.stop();
   }
 }

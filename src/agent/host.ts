@@ -11,7 +11,13 @@ import type { KubeClient } from '../kube/client.ts';
 import type { AccountSource } from '../machine/accounts.ts';
 import type { Machine } from '../machine/machine.ts';
 import { type AuditEntry, auditedMachine, describeAudit } from './audit.ts';
-import { type CredentialSource, SecretCredentials, SecretTls, StaticCredentials } from './credentials.ts';
+import {
+  type CredentialSource,
+  SecretCredentials,
+  SecretTls,
+  SecretWatches,
+  StaticCredentials,
+} from './credentials.ts';
 import { mappedPort } from './ports.ts';
 
 export interface ListeningServer {
@@ -120,6 +126,8 @@ export class AgentHost {
   readonly #o: AgentHostOptions;
   readonly #log: Logger | undefined;
   readonly #running = new Map<string, Running>();
+  /** One watch per Secret, shared by the BMCs that use it. */
+  readonly #secrets: SecretWatches | null;
   #server: http.Server | null = null;
   #chain: Promise<void> = Promise.resolve();
   #synced = false;
@@ -136,6 +144,7 @@ export class AgentHost {
   constructor(options: AgentHostOptions) {
     this.#o = options;
     this.#log = options.logger;
+    this.#secrets = options.client ? new SecretWatches(options.client, options.logger) : null;
     this.registry = options.registry ?? new Registry();
     this.#m = {
       bmcs: new Gauge({
@@ -204,14 +213,12 @@ export class AgentHost {
 
   async #startOne(def: BmcDefinition): Promise<void> {
     const log = this.#log?.child({ bmc: def.key });
-    const client = this.#o.client;
     let credentials: CredentialSource;
     if (def.credentials.kind === 'static') {
       credentials = new StaticCredentials(def.credentials.username, def.credentials.password);
     } else {
-      if (!client) throw new Error('a Secret needs API access');
-      credentials = new SecretCredentials(client, def.namespace, def.credentials.name, {
-        logger: log,
+      if (!this.#secrets) throw new Error('a Secret needs API access');
+      credentials = new SecretCredentials(this.#secrets, def.namespace, def.credentials.name, {
         onChange: (problem) => {
           this.#m.credentialChanges.inc({ bmc: def.key });
           if (problem) {
@@ -248,8 +255,8 @@ export class AgentHost {
     };
     this.#running.set(def.key, r);
     await credentials.start();
-    if (def.tls?.kind === 'secret' && client) {
-      r.tls = new SecretTls(client, def.namespace, def.tls.name, () => void this.#restartRedfish(r), log);
+    if (def.tls?.kind === 'secret' && this.#secrets) {
+      r.tls = new SecretTls(this.#secrets, def.namespace, def.tls.name, () => void this.#restartRedfish(r));
       await r.tls.start();
     }
     if (!this.#o.machines) {

@@ -1,11 +1,6 @@
-import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type V1ConfigMap,
-} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { KubeClient } from '../kube/client.ts';
+import type { KubeAccess } from '../kube/config.ts';
 import { type StoredSubscription, type SubscriptionStore, sanitizeStored } from '../redfish/events/index.ts';
 
 /**
@@ -19,7 +14,9 @@ import { type StoredSubscription, type SubscriptionStore, sanitizeStored } from 
  * ConfigMap's data; nothing from the data is ever logged.
  */
 export interface KubernetesSubscriptionStoreOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
+  /** Send requests through this client (shares its connections); default: a client of its own. */
+  client?: KubeClient;
   namespace: string;
   /** The VirtualMachineBMC's name (the ConfigMap is `<name>-redfish-subscriptions`). */
   bmcName: string;
@@ -37,21 +34,28 @@ export function subscriptionConfigMapName(bmcName: string): string {
   return `${bmcName}-redfish-subscriptions`;
 }
 
-const codeOf = (err: unknown): number | undefined =>
-  err instanceof ApiException ? err.code : (err as { code?: number } | null)?.code;
+interface ConfigMap {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: Record<string, unknown>;
+  data?: Record<string, string>;
+}
+
+const codeOf = (err: unknown): number | undefined => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+};
 
 export class KubernetesSubscriptionStore implements SubscriptionStore {
   readonly name: string;
   readonly #o: KubernetesSubscriptionStoreOptions;
-  readonly #core: CoreV1Api;
-  readonly #custom: CustomObjectsApi;
+  readonly #client: KubeClient;
   #uid: string | undefined;
 
   constructor(options: KubernetesSubscriptionStoreOptions) {
     this.#o = options;
     this.name = subscriptionConfigMapName(options.bmcName);
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.#custom = options.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.#client = options.client ?? new KubeClient(options.kubeConfig, 'kubevirtbmc-agent');
     this.#uid = options.bmcUid;
   }
 
@@ -78,8 +82,7 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
       const current = await this.#read();
       try {
         if (!current) {
-          await this.#core.createNamespacedConfigMap({
-            namespace: this.#o.namespace,
+          await this.#client.request('POST', this.#configMaps(), {
             body: {
               apiVersion: 'v1',
               kind: 'ConfigMap',
@@ -96,9 +99,7 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
             },
           });
         } else {
-          await this.#core.replaceNamespacedConfigMap({
-            name: this.name,
-            namespace: this.#o.namespace,
+          await this.#client.request('PUT', `${this.#configMaps()}/${this.name}`, {
             body: { ...current, data },
           });
         }
@@ -117,9 +118,13 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
     }
   }
 
-  async #read(): Promise<V1ConfigMap | null> {
+  #configMaps(): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.#o.namespace)}/configmaps`;
+  }
+
+  async #read(): Promise<ConfigMap | null> {
     try {
-      return await this.#core.readNamespacedConfigMap({ name: this.name, namespace: this.#o.namespace });
+      return await this.#client.request<ConfigMap>('GET', `${this.#configMaps()}/${this.name}`);
     } catch (err) {
       if (codeOf(err) === 404) return null;
       throw new Error(
@@ -136,13 +141,10 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
     blockOwnerDeletion: boolean;
   }> {
     if (!this.#uid) {
-      const bmc = (await this.#custom.getNamespacedCustomObject({
-        group: BMC_GROUP,
-        version: BMC_VERSION,
-        namespace: this.#o.namespace,
-        plural: 'virtualmachinebmcs',
-        name: this.#o.bmcName,
-      })) as { metadata?: { uid?: string } };
+      const bmc = await this.#client.request<{ metadata?: { uid?: string } }>(
+        'GET',
+        `/apis/${BMC_GROUP}/${BMC_VERSION}/namespaces/${encodeURIComponent(this.#o.namespace)}/virtualmachinebmcs/${encodeURIComponent(this.#o.bmcName)}`,
+      );
       this.#uid = bmc.metadata?.uid;
       if (!this.#uid) throw new Error(`VirtualMachineBMC ${this.#o.namespace}/${this.#o.bmcName} has no uid`);
     }

@@ -2,9 +2,10 @@
  * The parts of the agent that come from other modules: the IPMI and Redfish servers and the
  * KubeVirt machine backend. Kept in one file so the rest of the agent is testable with doubles.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { IpmiServer } from '../ipmi/server.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeAccess } from '../kube/config.ts';
 import { KubeVirtBackend } from '../kubevirt/index.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { SubscriptionStore } from '../redfish/events/index.ts';
@@ -20,51 +21,100 @@ export interface Wiring {
 }
 
 /**
- * One KubeVirt backend per VM, each watching only its VM (field selector), so a Role whose rules
- * name that VM suffices. Shared between the BMCs of one VM and stopped with the last of them.
+ * How the agent watches KubeVirt. `vm`: one backend per VM, each watching only its VM (field
+ * selector), so a Role whose rules name that VM suffices (per-vm placement, standalone `--vm`).
+ * `namespace`: one backend per namespace, shared by every BMC there: one watch per kind (VMs,
+ * VMIs, media DataVolumes) however many VMs are served, which is what lets one agent serve a
+ * thousand BMCs in little memory (shared placement, `--namespace`); its Role lets it read the
+ * namespace's VMs and VMIs, while every write stays limited to the VMs it serves.
  */
-export class KubeVirtMachines implements MachineProvider {
-  readonly #kc: KubeConfig;
-  readonly #logger: Logger | undefined;
-  readonly #backends = new Map<string, { backend: KubeVirtBackend; refs: number; ready: Promise<Machine> }>();
+export type WatchScope = 'vm' | 'namespace';
 
-  constructor(kc: KubeConfig, logger?: Logger) {
+interface BackendEntry {
+  backend: KubeVirtBackend;
+  /** Users per VM name (a VM may have more than one BMC). */
+  vms: Map<string, number>;
+  ready: Promise<void>;
+}
+
+export class KubeVirtMachines implements MachineProvider {
+  readonly #kc: KubeAccess;
+  readonly #client: KubeClient | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #scope: WatchScope;
+  readonly #backends = new Map<string, BackendEntry>();
+
+  constructor(kc: KubeAccess, options: { client?: KubeClient; logger?: Logger; scope?: WatchScope } = {}) {
     this.#kc = kc;
-    this.#logger = logger;
+    this.#client = options.client;
+    this.#logger = options.logger;
+    this.#scope = options.scope ?? 'vm';
+  }
+
+  /** Backends running (one per VM, or one per namespace). */
+  get backendCount(): number {
+    return this.#backends.size;
+  }
+
+  #key(namespace: string, vm: string): string {
+    return this.#scope === 'namespace' ? namespace : `${namespace}/${vm}`;
   }
 
   acquire(namespace: string, vm: string): Promise<Machine> {
-    const key = `${namespace}/${vm}`;
+    const key = this.#key(namespace, vm);
     let e = this.#backends.get(key);
     if (!e) {
       const backend = new KubeVirtBackend({
         kubeConfig: this.#kc,
         namespace,
-        vmName: vm,
-        ...(this.#logger ? { logger: this.#logger.child({ vm: key }) } : {}),
+        ...(this.#scope === 'vm' ? { vmName: vm } : {}),
+        ...(this.#client ? { client: this.#client } : {}),
+        ...(this.#logger
+          ? { logger: this.#logger.child(this.#scope === 'vm' ? { vm: key } : { namespace }) }
+          : {}),
       });
-      const ready = backend.start().then(() => backend.machine(vm));
-      e = { backend, refs: 0, ready };
-      this.#backends.set(key, e);
-      ready.catch(() => {
-        if (this.#backends.get(key) === e) this.#backends.delete(key);
+      const entry: BackendEntry = { backend, vms: new Map(), ready: backend.start() };
+      e = entry;
+      this.#backends.set(key, entry);
+      // A backend that could not sync is dropped (its watches stopped); the host retries later.
+      entry.ready.catch(() => {
+        if (this.#backends.get(key) === entry) this.#backends.delete(key);
+        void backend.stop();
       });
     }
-    e.refs++;
-    return e.ready;
+    e.vms.set(vm, (e.vms.get(vm) ?? 0) + 1);
+    const entry = e;
+    return entry.ready.then(() => entry.backend.machine(vm));
   }
 
   async release(namespace: string, vm: string): Promise<void> {
-    const key = `${namespace}/${vm}`;
+    const key = this.#key(namespace, vm);
     const e = this.#backends.get(key);
-    if (!e) return;
-    if (--e.refs > 0) return;
+    const users = e?.vms.get(vm);
+    if (!e || users === undefined) return;
+    if (users > 1) {
+      e.vms.set(vm, users - 1);
+      return;
+    }
+    e.vms.delete(vm);
+    if (e.vms.size > 0) {
+      e.backend.forget(vm);
+      return;
+    }
     this.#backends.delete(key);
     await e.backend.stop();
   }
 }
 
-export function defaultWiring(kc: KubeConfig | null, logger?: Logger): Wiring {
+export interface WiringOptions {
+  /** The client every watch and request of the agent goes through (one connection over HTTP/2). */
+  client?: KubeClient;
+  logger?: Logger;
+  scope?: WatchScope;
+}
+
+export function defaultWiring(kc: KubeAccess | null, options: WiringOptions = {}): Wiring {
+  const { client, logger } = options;
   // One subscription store per BMC for the life of the process, so a Redfish restart (a rotated
   // TLS certificate) keeps the same store. Only a BMC backed by a VirtualMachineBMC has a place
   // in the cluster to keep them; a standalone agent keeps them in memory.
@@ -75,6 +125,7 @@ export function defaultWiring(kc: KubeConfig | null, logger?: Logger): Wiring {
     if (!store) {
       store = new KubernetesSubscriptionStore({
         kubeConfig: kc,
+        ...(client ? { client } : {}),
         namespace: bmc.namespace,
         bmcName: bmc.eventTarget.name,
         ...(bmc.eventTarget.uid ? { bmcUid: bmc.eventTarget.uid } : {}),
@@ -104,7 +155,13 @@ export function defaultWiring(kc: KubeConfig | null, logger?: Logger): Wiring {
         });
       },
     },
-    machines: kc ? new KubeVirtMachines(kc, logger) : null,
+    machines: kc
+      ? new KubeVirtMachines(kc, {
+          ...(client ? { client } : {}),
+          ...(logger ? { logger } : {}),
+          ...(options.scope ? { scope: options.scope } : {}),
+        })
+      : null,
     missing: [],
   };
 }

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { type Command, InvalidArgumentError } from 'commander';
 import { AgentHost, type BmcDefinition } from '../agent/host.ts';
 import { defaultAddress } from '../agent/ports.ts';
 import { NamespaceSource } from '../agent/sources.ts';
 import { defaultWiring } from '../agent/wiring.ts';
 import { KubeClient } from '../kube/client.ts';
+import { KubeConfigAccess } from '../kube/config.ts';
 import { makeLogger, untilSignal } from './logger.ts';
 
 function port(v: string): number {
@@ -133,15 +133,16 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
       if (flags.vm && !flags.authSecret && (flags.username === undefined || password === undefined))
         return fail('give --username with --password-file (or --password), or --auth-secret');
 
-      const kc = new KubeConfig();
+      let kc: KubeConfigAccess;
       try {
-        if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-        else kc.loadFromDefault();
+        kc = KubeConfigAccess.load(flags.kubeconfig);
       } catch (err) {
         return fail(`cannot load the kubeconfig: ${(err as Error).message}`);
       }
+      // Every watch and request of the agent goes through this one client (one connection to the
+      // API server over HTTP/2). A namespace's BMCs share one watch per KubeVirt kind.
       const client = new KubeClient(kc, 'kubevirtbmc-agent');
-      const wiring = defaultWiring(kc, log);
+      const wiring = defaultWiring(kc, { client, logger: log, scope: flags.vm ? 'vm' : 'namespace' });
       if (wiring.missing.length)
         log.warn({ missing: wiring.missing }, 'this build lacks parts; serving what exists');
       const host = new AgentHost({

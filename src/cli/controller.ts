@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BmcController } from '../controller/controller.ts';
 import { PLACEMENTS, type Placement } from '../controller/types.ts';
+import { KubeConfigAccess } from '../kube/config.ts';
 import { makeLogger, untilSignal } from './logger.ts';
 
 function version(): string {
@@ -27,11 +27,8 @@ function mapped(p: number): number {
   }
 }
 
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+export function loadKubeConfig(path?: string): KubeConfigAccess {
+  return KubeConfigAccess.load(path);
 }
 
 interface ControllerFlags {
@@ -104,7 +101,7 @@ Examples:
     )
     .action(async (flags: ControllerFlags) => {
       const log = makeLogger('kubevirtbmc-controller', flags.logLevel);
-      let kc: KubeConfig;
+      let kc: KubeConfigAccess;
       try {
         kc = loadKubeConfig(flags.kubeconfig);
       } catch (err) {

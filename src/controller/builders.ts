@@ -133,9 +133,28 @@ export function agentRules(opts: {
 }): unknown[] {
   const vms = [...new Set(opts.vms)].sort();
   const secrets = [...new Set(opts.secrets)].sort();
-  const rules: unknown[] = backendRoleRules(vms[0] ?? '').map((r) =>
+  const named = backendRoleRules(vms[0] ?? '').map((r) =>
     r.resourceNames ? { ...r, resourceNames: vms } : { ...r },
   );
+  // The shared agent watches its namespace's VMs and VMIs once for all its BMCs (one watch per
+  // kind instead of one per BMC): reading them namespace-wide is what that needs. Every write
+  // (patches, power actions, the console) stays limited to the VMs it serves. A per-vm agent
+  // reads only its VM.
+  const rules: unknown[] =
+    opts.bmc !== null
+      ? named
+      : [
+          ...named.flatMap((r) => {
+            if (!r.apiGroups.includes('kubevirt.io')) return [r];
+            const writes = r.verbs.filter((v) => !['get', 'list', 'watch'].includes(v));
+            return writes.length > 0 ? [{ ...r, verbs: writes }] : [];
+          }),
+          {
+            apiGroups: ['kubevirt.io'],
+            resources: ['virtualmachines', 'virtualmachineinstances'],
+            verbs: ['get', 'list', 'watch'],
+          },
+        ];
   rules.push(
     { apiGroups: [''], resources: ['secrets'], resourceNames: secrets, verbs: ['get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },

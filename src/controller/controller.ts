@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KubeClient } from '../kube/client.ts';
+import type { KubeAccess } from '../kube/config.ts';
 import { Informer } from '../kube/informer.ts';
 import type { AgentSettings } from './builders.ts';
 import { LeaderElector } from './leader.ts';
@@ -30,7 +30,7 @@ import {
 import { ApiWriter, collectionPath } from './writer.ts';
 
 export interface ControllerOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeAccess;
   placement: Placement;
   agent: AgentSettings;
   /** null: no leader election (a single replica). */

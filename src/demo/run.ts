@@ -4,8 +4,8 @@
  * progress while they come up, then a table of where each BMC listens and how to log in.
  */
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from '../kube/client.ts';
+import { KubeConfigAccess } from '../kube/config.ts';
 import { type SimCluster, startSimCluster } from '../sim/index.ts';
 import { applyAll, displayName } from './apply.ts';
 import { kustomize, type Manifest } from './kustomize.ts';
@@ -140,9 +140,7 @@ export class Demo {
       throw new DemoStartError(`cannot start the embedded cluster: ${e.message}`);
     }
     const cluster = this.#cluster;
-    const kc = new KubeConfig();
-    kc.loadFromFile(cluster.kubeconfigPath);
-    this.#client = new KubeClient(kc, 'kubevirtbmc-demo');
+    this.#client = new KubeClient(KubeConfigAccess.fromFiles([cluster.kubeconfigPath]), 'kubevirtbmc-demo');
     const port = new URL(cluster.url).port;
     this.#say(`cluster up: https://127.0.0.1:${port} (kubeconfig ${cluster.kubeconfigPath})`);
 

@@ -86,6 +86,8 @@ const CONNECTION_WINDOW = 16 << 20;
 
 /** A request the server refused before processing it (REFUSED_STREAM, or past a GOAWAY): safe to retry. */
 class RefusedStream extends Error {}
+/** A request whose stream ended without any answer (its connection went away). */
+class NoAnswer extends Error {}
 
 function statusError(status: number, text: string, fallback: string): KubeApiError {
   let body: unknown;
@@ -419,38 +421,53 @@ export class KubeClient {
       }
       throw statusError(status, text, `HTTP ${status} on ${method} ${path}`);
     };
+    // A connection the server has just closed (a restart, an idle timeout) fails the request before
+    // any answer: send it once more on a fresh connection, as client-go does. Not a POST, which
+    // could have been acted on. A stream the server refused unprocessed is always safe to resend.
+    let resent = false;
     for (let attempt = 1; ; attempt++) {
       const session = await this.#acquire(p);
       if (!session) break;
       try {
         return await this.#h2Request(session, method, path, url, headers, payload, signal, timeoutMs, finish);
       } catch (err) {
-        // the server did not process it: send it again (on another connection if this one is going)
-        if (!(err instanceof RefusedStream) || attempt >= 3) throw err;
+        if (err instanceof RefusedStream && attempt < 3) continue;
+        if (err instanceof NoAnswer && !resent && method !== 'POST' && !signal?.aborted) {
+          resent = true;
+          continue;
+        }
+        throw err;
       }
     }
     const lib = url.protocol === 'https:' ? https : http;
-    return new Promise<T>((resolve, reject) => {
-      const req = lib.request(
-        url,
-        { method, agent: p.agent, headers, ...(signal ? { signal } : {}), timeout: timeoutMs },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            try {
-              resolve(finish(res.statusCode ?? 0, chunks));
-            } catch (err) {
-              reject(err);
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`timeout on ${method} ${path}`)));
-      req.on('error', reject);
-      req.end(payload);
-    });
+    const send = (retry: boolean): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        const req = lib.request(
+          url,
+          { method, agent: p.agent, headers, ...(signal ? { signal } : {}), timeout: timeoutMs },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              try {
+                resolve(finish(res.statusCode ?? 0, chunks));
+              } catch (err) {
+                reject(err);
+              }
+            });
+            res.on('error', reject);
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error(`timeout on ${method} ${path}`)));
+        req.on('error', (e: NodeJS.ErrnoException) => {
+          // the same for a kept-alive HTTP/1.1 connection the server has just closed
+          const stale = req.reusedSocket && (e.code === 'ECONNRESET' || e.message === 'socket hang up');
+          if (retry && stale && method !== 'POST' && !signal?.aborted) resolve(send(false));
+          else reject(e);
+        });
+        req.end(payload);
+      });
+    return send(true);
   }
 
   #h2Request<T>(
@@ -469,7 +486,7 @@ export class KubeClient {
       try {
         stream = this.#h2Stream(session, method, url, headers);
       } catch (err) {
-        reject(err);
+        reject(new RefusedStream(`${method} ${path} not sent: ${(err as Error).message}`)); // nothing went out
         return;
       }
       let settled = false;
@@ -498,9 +515,12 @@ export class KubeClient {
         status = Number(h[':status'] ?? 0);
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
-      const lost = () =>
-        refused() ??
-        new Error(`connection lost on ${method} ${path} (HTTP/2 stream closed, code ${stream.rstCode ?? 0})`);
+      const lost = () => {
+        const r = refused();
+        if (r) return r;
+        const msg = `connection lost on ${method} ${path} (HTTP/2 stream closed, code ${stream.rstCode ?? 0})`;
+        return answered ? new Error(msg) : new NoAnswer(msg);
+      };
       stream.on('end', () =>
         settle(() => {
           // an end without an answer, or with a reset code: the stream was cut short (the
@@ -516,7 +536,11 @@ export class KubeClient {
           }
         }),
       );
-      stream.on('error', (err) => settle(() => reject(refused() ?? err)));
+      stream.on('error', (err) =>
+        settle(() =>
+          reject(refused() ?? (answered ? err : new NoAnswer(`${err.message} on ${method} ${path}`))),
+        ),
+      );
       stream.on('close', () => settle(() => reject(lost())));
       stream.end(payload);
     });

@@ -7,10 +7,12 @@
  *
  * Supported: `server`, `certificate-authority(-data)`, `insecure-skip-tls-verify`,
  * `tls-server-name`; `token`, `tokenFile`, `client-certificate(-data)`, `client-key(-data)`,
- * `username`/`password`; `KUBECONFIG` lists (first definition of a name wins, as in kubectl);
- * in-cluster ServiceAccount credentials (the token re-read from disk, as it rotates). Not
- * supported: `exec` and `auth-provider` plugins (an error says so).
+ * `username`/`password`; `exec` credential plugins (client.authentication.k8s.io v1 and v1beta1,
+ * re-run when the credential expires); `KUBECONFIG` lists (first definition of a name wins, as in
+ * kubectl); in-cluster ServiceAccount credentials (the token re-read from disk, as it rotates).
+ * Not supported: the removed `auth-provider` plugins (an error says so).
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import type https from 'node:https';
 import { homedir } from 'node:os';
@@ -48,8 +50,32 @@ interface UserEntry {
   'client-key-data'?: string;
   username?: string;
   password?: string;
-  exec?: unknown;
+  exec?: ExecConfig;
   'auth-provider'?: unknown;
+}
+
+interface ExecConfig {
+  apiVersion?: string;
+  command?: string;
+  args?: string[];
+  env?: Array<{ name: string; value: string }> | null;
+  installHint?: string;
+}
+
+interface ExecPlugin {
+  apiVersion: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  installHint?: string;
+}
+
+interface ExecResult {
+  token?: string;
+  cert?: Buffer;
+  key?: Buffer;
+  /** ms since the epoch; Infinity when the credential does not expire. */
+  expires: number;
 }
 
 interface ContextEntry {
@@ -68,6 +94,7 @@ interface Loaded {
   token?: string;
   tokenFile?: string;
   basic?: string;
+  exec?: ExecPlugin;
   namespace?: string;
 }
 
@@ -80,8 +107,67 @@ export class KubeConfigError extends Error {
   }
 }
 
+/** Runs an exec credential plugin once (kubectl's protocol: ExecCredential in, ExecCredential out). */
+function runPlugin(plugin: ExecPlugin, server: string): Promise<ExecResult> {
+  const info = {
+    apiVersion: plugin.apiVersion,
+    kind: 'ExecCredential',
+    spec: { interactive: false },
+  };
+  return new Promise((resolve, reject) => {
+    execFile(
+      plugin.command,
+      plugin.args,
+      {
+        env: { ...process.env, ...plugin.env, KUBERNETES_EXEC_INFO: JSON.stringify(info) },
+        timeout: 60_000,
+        maxBuffer: 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        if (err) {
+          const hint = plugin.installHint ? ` (${plugin.installHint.trim()})` : '';
+          const detail =
+            (err as NodeJS.ErrnoException).code === 'ENOENT'
+              ? 'not found'
+              : String(stderr).trim() || err.message;
+          return reject(
+            new KubeConfigError(
+              `the credential plugin ${plugin.command} failed for ${server}: ${detail}${hint}`,
+            ),
+          );
+        }
+        try {
+          const cred = JSON.parse(String(stdout)) as {
+            status?: {
+              token?: string;
+              clientCertificateData?: string;
+              clientKeyData?: string;
+              expirationTimestamp?: string;
+            };
+          };
+          const st = cred.status ?? {};
+          if (!st.token && !(st.clientCertificateData && st.clientKeyData))
+            throw new Error('its ExecCredential has neither a token nor a client certificate and key');
+          const expires = st.expirationTimestamp
+            ? Date.parse(st.expirationTimestamp)
+            : Number.POSITIVE_INFINITY;
+          resolve({
+            ...(st.token ? { token: st.token } : {}),
+            ...(st.clientCertificateData ? { cert: Buffer.from(st.clientCertificateData) } : {}),
+            ...(st.clientKeyData ? { key: Buffer.from(st.clientKeyData) } : {}),
+            expires: Number.isNaN(expires) ? 0 : expires,
+          });
+        } catch (e) {
+          reject(new KubeConfigError(`the credential plugin ${plugin.command}: ${(e as Error).message}`));
+        }
+      },
+    );
+  });
+}
+
 export class KubeConfigAccess implements KubeAccess {
   readonly #c: Loaded;
+  #exec: { result: Promise<ExecResult> } | null = null;
 
   private constructor(loaded: Loaded) {
     this.#c = loaded;
@@ -115,6 +201,19 @@ export class KubeConfigAccess implements KubeAccess {
       } catch (err) {
         throw new KubeConfigError(`cannot read the token file ${c.tokenFile}: ${(err as Error).message}`);
       }
+    }
+    if (c.exec) {
+      // Re-run when the credential has expired (or is about to), as kubectl does.
+      const now = Date.now();
+      const cached = this.#exec ? await this.#exec.result.catch(() => null) : null;
+      if (!cached || cached.expires - 10_000 <= now) this.#exec = { result: runPlugin(c.exec, c.server) };
+      const cred = await this.#exec!.result.catch((err) => {
+        this.#exec = null;
+        throw err;
+      });
+      if (cred.cert) opts.cert = cred.cert;
+      if (cred.key) opts.key = cred.key;
+      token = cred.token ?? token;
     }
     if (token) headers.Authorization = `Bearer ${token}`;
     else if (c.basic) headers.Authorization = `Basic ${c.basic}`;
@@ -182,10 +281,28 @@ export class KubeConfigAccess implements KubeAccess {
     }
     const user = ctx.user ? users.get(ctx.user) : undefined;
     const u = user?.entry ?? {};
-    if (u.exec || u['auth-provider']) {
+    if (u['auth-provider']) {
       throw new KubeConfigError(
-        `the kubeconfig ${where}: user "${ctx.user}" authenticates with an exec or auth-provider plugin, which kubevirtbmc does not run; use a token, a token file or a client certificate`,
+        `the kubeconfig ${where}: user "${ctx.user}" uses an auth-provider plugin (removed from Kubernetes clients); use an exec plugin, a token, a token file or a client certificate`,
       );
+    }
+    let exec: ExecPlugin | undefined;
+    if (u.exec) {
+      const e = u.exec;
+      if (!e.command)
+        throw new KubeConfigError(
+          `the kubeconfig ${where}: user "${ctx.user}" has an exec plugin without a command`,
+        );
+      // A command with a path separator is relative to the kubeconfig; a bare name is looked up on PATH.
+      const command =
+        e.command.includes('/') && !isAbsolute(e.command) ? join(user?.dir ?? '.', e.command) : e.command;
+      exec = {
+        apiVersion: e.apiVersion ?? 'client.authentication.k8s.io/v1',
+        command,
+        args: e.args ?? [],
+        env: Object.fromEntries((e.env ?? []).map((v) => [v.name, v.value])),
+        ...(e.installHint ? { installHint: e.installHint } : {}),
+      };
     }
     const file = (p: string, dir: string) => readFileSync(isAbsolute(p) ? p : join(dir, p));
     const data = (b64: string) => Buffer.from(b64, 'base64');
@@ -218,6 +335,7 @@ export class KubeConfigAccess implements KubeAccess {
       ...(u.username !== undefined && u.password !== undefined
         ? { basic: Buffer.from(`${u.username}:${u.password}`).toString('base64') }
         : {}),
+      ...(exec ? { exec } : {}),
       ...(ctx.namespace ? { namespace: ctx.namespace } : {}),
     });
   }

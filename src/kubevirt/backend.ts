@@ -1,5 +1,6 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { KubeClient } from '../kube/client.ts';
+import type { KubeAccess } from '../kube/config.ts';
 import type { Machine } from '../machine/index.ts';
 import { type InformerEvent, SharedInformer } from './informer.ts';
 import { KubeApi } from './kube-api.ts';
@@ -16,8 +17,12 @@ import {
 } from './types.ts';
 
 export interface KubeVirtBackendOptions {
-  /** From @kubernetes/client-node 1.4. */
-  kubeConfig: KubeConfig;
+  /** Where the API is and how to authenticate (`src/kube/config.ts`; client-node's KubeConfig fits too). */
+  kubeConfig: KubeAccess;
+  /** Send requests through this client (shares its connections); default: a client of its own. */
+  client?: KubeClient;
+  /** Called before every API request leaves (diagnostics, tests). */
+  beforeRequest?: (method: string, path: string) => Promise<void> | void;
   /** Watch scope. */
   namespace: string;
   /**
@@ -53,7 +58,11 @@ export class KubeVirtBackend {
 
   constructor(options: KubeVirtBackendOptions) {
     this.#o = options;
-    this.#api = new KubeApi(options.kubeConfig, { timeoutMs: options.requestTimeoutMs ?? 30_000 });
+    this.#api = new KubeApi(options.kubeConfig, {
+      timeoutMs: options.requestTimeoutMs ?? 30_000,
+      ...(options.client ? { client: options.client } : {}),
+      ...(options.beforeRequest ? { beforeRequest: options.beforeRequest } : {}),
+    });
     const common = {
       api: this.#api,
       namespace: options.namespace,
@@ -135,6 +144,14 @@ export class KubeVirtBackend {
       m.refresh();
     }
     return m;
+  }
+
+  /** Drops the machine of a VM no longer served (its cache entries stay; a later `machine()` makes a new one). */
+  forget(name: string): void {
+    const m = this.#machines.get(name);
+    if (!m) return;
+    this.#machines.delete(name);
+    m.dispose();
   }
 
   /** Names of the VMs currently in the cache. */

@@ -40,7 +40,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
 /**
  * A list-then-watch cache of one kind in one namespace, shared by every machine of a backend.
  *
- * It is written over client-node's `Watch` rather than its `ListWatch`/`makeInformer`, because in
+ * It is written over `KubeApi.watch` (the project's own client) rather than client-node's `ListWatch`/`makeInformer`, because in
  * 1.4 that informer stops for good after any watch error other than 410, relists after a 410 with
  * no delay (a hot loop when the server keeps answering 410) and has no client-side stall detection.
  * Here every failure (dropped stream, HTTP 410 or an ERROR event with code 410, 5xx, connection

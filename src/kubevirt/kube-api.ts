@@ -1,34 +1,43 @@
-import {
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
-  type KubeConfig,
-  RequestContext,
-  Watch,
-} from '@kubernetes/client-node';
+import { KubeClient, KubeApiError as KubeRequestError } from '../kube/client.ts';
+import type { KubeAccess } from '../kube/config.ts';
 import { KubeApiError } from './errors.ts';
 import type { PatchOp } from './json-patch.ts';
 import type { ResourceKind } from './types.ts';
 
 const USER_AGENT = 'kubevirtbmc';
 
+export interface KubeApiOptions {
+  /** Per-request timeout for non-watch requests (default 30 s). */
+  timeoutMs?: number;
+  /**
+   * The client to send requests with (its connections are shared: over HTTP/2 every watch and
+   * request of the process travels on one connection). Default: a client of its own.
+   */
+  client?: KubeClient;
+  /** Called before every request leaves (diagnostics, and tests that act in that instant). */
+  beforeRequest?: (method: string, path: string) => Promise<void> | void;
+}
+
 /**
- * The few API calls this backend makes, over @kubernetes/client-node's own HTTP stack (its KubeConfig
- * authentication and TLS, its fetch library, its `Watch`). One generic request function serves the
- * built-in verbs and KubeVirt's subresources (which the generated clients do not know), and counts
+ * The few API calls this backend makes, over the project's Kubernetes client (`src/kube/client.ts`).
+ * One generic request function serves the built-in verbs and KubeVirt's subresources, and counts
  * every request, so tests can prove that reads cost nothing.
  */
 export class KubeApi {
-  readonly #kc: KubeConfig;
-  readonly #http = new IsomorphicFetchHttpLibrary();
+  readonly #kc: KubeAccess;
+  readonly #client: KubeClient;
   readonly #timeoutMs: number;
+  readonly #before: KubeApiOptions['beforeRequest'];
   #count = 0;
 
-  constructor(kc: KubeConfig, { timeoutMs = 30_000 }: { timeoutMs?: number } = {}) {
+  constructor(kc: KubeAccess, { timeoutMs = 30_000, client, beforeRequest }: KubeApiOptions = {}) {
     this.#kc = kc;
+    this.#client = client ?? new KubeClient(kc, USER_AGENT);
     this.#timeoutMs = timeoutMs;
+    this.#before = beforeRequest;
   }
 
-  get kubeConfig(): KubeConfig {
+  get kubeConfig(): KubeAccess {
     return this.#kc;
   }
 
@@ -73,37 +82,21 @@ export class KubeApi {
       signal?: AbortSignal;
     } = {},
   ): Promise<T> {
-    const url = new URL(this.server() + path);
-    for (const [key, value] of Object.entries(options.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(key, value);
-    }
-    const ctx = new RequestContext(url.toString(), HttpMethod[method]);
-    ctx.setHeaderParam('Accept', 'application/json');
-    ctx.setHeaderParam('User-Agent', USER_AGENT);
-    if (options.body !== undefined) {
-      ctx.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
-      ctx.setBody(JSON.stringify(options.body));
-    }
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    ctx.setSignal(options.signal ? AbortSignal.any([timeout, options.signal]) : timeout);
     this.#count++;
-    let status: number;
-    let text: string;
     try {
-      await this.#kc.applySecurityAuthentication(ctx);
-      const response = await this.#http.send(ctx).toPromise();
-      status = response.httpStatusCode;
-      text = await response.body.text();
+      await this.#before?.(method, path);
+      return await this.#client.request<T>(method, path, {
+        ...(options.query ? { query: options.query } : {}),
+        ...(options.body !== undefined ? { body: options.body } : {}),
+        ...(options.contentType ? { contentType: options.contentType } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        timeoutMs: this.#timeoutMs,
+      });
     } catch (err) {
+      if (err instanceof KubeRequestError)
+        throw new KubeApiError(err.code, err.reason, err.message, err.details);
       const message = err instanceof Error ? err.message : String(err);
       throw new KubeApiError(0, 'Unreachable', `the API server is unreachable: ${message}`);
-    }
-    if (status < 200 || status >= 300) throw KubeApiError.fromResponse(status, text);
-    if (!text) return undefined as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      return text as T;
     }
   }
 
@@ -152,8 +145,8 @@ export class KubeApi {
   }
 
   /**
-   * Starts a watch with client-node's `Watch` (newline-delimited JSON events). `done` is called once
-   * when the stream ends (null: closed cleanly) or fails (an error with `statusCode` for HTTP errors).
+   * Starts a watch (newline-delimited JSON events). `done` is called once when the stream ends
+   * (null: closed cleanly or aborted) or fails (an error with `statusCode` for HTTP errors).
    */
   async watch(
     path: string,
@@ -162,8 +155,27 @@ export class KubeApi {
     done: (err: unknown) => void,
   ): Promise<AbortController> {
     this.#count++;
-    const params: Record<string, string> = {};
-    for (const [key, value] of Object.entries(query)) if (value !== undefined) params[key] = value;
-    return new Watch(this.#kc).watch(path, params, (type, object) => onEvent(type, object), done);
+    const controller = new AbortController();
+    await this.#before?.('WATCH', path);
+    this.#client
+      .stream(
+        path,
+        { ...query, watch: 'true' },
+        (line) => {
+          const e = line as { type?: unknown; object?: unknown } | null;
+          if (e && typeof e.type === 'string') onEvent(e.type, e.object);
+        },
+        controller.signal,
+      )
+      .then(
+        () => done(null),
+        (err) =>
+          done(
+            err instanceof KubeRequestError
+              ? Object.assign(new Error(err.message), { statusCode: err.code, reason: err.reason })
+              : err,
+          ),
+      );
+    return controller;
   }
 }

@@ -66,6 +66,22 @@ interface Route {
   readonly literal: string | null;
 }
 
+let routes: { literal: Map<string, Route>; patterns: Route[] } | null = null;
+
+/** The routes, compiled once for every service of the process (an agent runs a thousand). */
+function routeTable(): { literal: Map<string, Route>; patterns: Route[] } {
+  if (routes) return routes;
+  const literal = new Map<string, Route>();
+  const patterns: Route[] = [];
+  for (const def of RESOURCES) {
+    const route = compile(def);
+    if (route.literal) literal.set(route.literal, route);
+    else patterns.push(route);
+  }
+  routes = { literal, patterns };
+  return routes;
+}
+
 function compile(def: ResourceDef): Route {
   const names: string[] = [];
   const source = def.uri
@@ -106,8 +122,8 @@ export class RedfishServer {
   readonly #topology: Topology;
   readonly #checker: AccountChecker;
   readonly #state: ServiceState;
-  readonly #literal = new Map<string, Route>();
-  readonly #patterns: Route[] = [];
+  readonly #literal: Map<string, Route>;
+  readonly #patterns: Route[];
   readonly #tls: RedfishServerOptions['tls'];
   #server: http.Server | https.Server | null = null;
   readonly #sockets = new Set<Socket>();
@@ -152,11 +168,9 @@ export class RedfishServer {
     };
     // Started here too, so a service used through `handler` alone (no listen()) has events.
     void this.#events.start();
-    for (const def of RESOURCES) {
-      const route = compile(def);
-      if (route.literal) this.#literal.set(route.literal, route);
-      else this.#patterns.push(route);
-    }
+    const routes = routeTable();
+    this.#literal = routes.literal;
+    this.#patterns = routes.patterns;
     this.handler = (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         this.#log.error({ err }, 'redfish: unhandled error');

@@ -91,13 +91,17 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 export class Delivery {
   readonly #o: DeliveryOptions;
   readonly #queues = new Map<string, Queue>();
-  readonly #httpAgent = new http.Agent({ keepAlive: true, maxSockets: 2 });
-  readonly #httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 2 });
-  readonly #httpsVerifyingAgent = new https.Agent({
-    keepAlive: true,
-    maxSockets: 2,
-    rejectUnauthorized: true,
-  });
+  // Made on first use: most BMCs of an agent serving a thousand never have a subscriber.
+  #agents: { http: http.Agent; https: https.Agent; httpsVerifying: https.Agent } | null = null;
+
+  #agent(kind: 'http' | 'https' | 'httpsVerifying'): http.Agent {
+    this.#agents ??= {
+      http: new http.Agent({ keepAlive: true, maxSockets: 2 }),
+      https: new https.Agent({ keepAlive: true, maxSockets: 2 }),
+      httpsVerifying: new https.Agent({ keepAlive: true, maxSockets: 2, rejectUnauthorized: true }),
+    };
+    return this.#agents[kind];
+  }
 
   constructor(options: DeliveryOptions) {
     this.#o = options;
@@ -156,9 +160,8 @@ export class Delivery {
 
   close(): void {
     for (const id of [...this.#queues.keys()]) this.remove(id);
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
-    this.#httpsVerifyingAgent.destroy();
+    if (this.#agents) for (const a of Object.values(this.#agents)) a.destroy();
+    this.#agents = null;
   }
 
   async #run(q: Queue): Promise<void> {
@@ -252,11 +255,11 @@ export class Delivery {
         timeout: this.#o.timeoutMs ?? 10_000,
       };
       if (tls) {
-        options.agent = sub.verifyCertificate ? this.#httpsVerifyingAgent : this.#httpsAgent;
+        options.agent = this.#agent(sub.verifyCertificate ? 'httpsVerifying' : 'https');
         options.rejectUnauthorized = sub.verifyCertificate;
         if (isIP(host) === 0) options.servername = host;
       } else {
-        options.agent = this.#httpAgent;
+        options.agent = this.#agent('http');
       }
       const req = (tls ? https : http).request(options, (res) => {
         let size = 0;

@@ -46,6 +46,9 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
       `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${NS}}\n`,
       vmYaml(NS, 'vm-a'),
       vmYaml(NS, 'vm-b'),
+      // a VM without a BMC, and a Secret no BMC uses: out of every agent's reach for writes
+      vmYaml(NS, 'vm-c'),
+      secretYaml(NS, 'unrelated', 'carol', 'pw-c'),
       secretYaml(NS, 'auth-a', 'alice', 'pw-a'),
       secretYaml(NS, 'auth-b', 'bob', 'pw-b'),
       bmcYaml(NS, 'bmc-a', 'vm-a', 'auth-a'),
@@ -149,6 +152,26 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
       timeoutMs: 30_000,
       intervalMs: 500,
     });
+    // The shared agent reads the namespace's VMs (one watch for all its BMCs) but writes only the
+    // VMs it serves, and reads only the Secrets its BMCs name.
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { run } = await import('./helpers.ts');
+    const path = join(mkdtempSync(join(tmpdir(), 'sa-')), 'kubeconfig');
+    writeFileSync(path, c.sim.serviceAccountKubeconfig(NS, 'kubevirtbmc-agent'));
+    const as = (...args: string[]) => run('kubectl', ['--kubeconfig', path, '-n', NS, ...args]);
+    const listed = await as('get', 'vm', '-o', 'name');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /vm-c/);
+    const noop = '[{"op":"test","path":"/metadata/name","value":"vm-c"}]';
+    const patchOther = await as('patch', 'vm', 'vm-c', '--type=json', '-p', noop);
+    assert.match(patchOther.stderr, /forbidden/i, 'a VM no BMC serves cannot be written');
+    const unrelated = await as('get', 'secret', 'unrelated', '-o', 'name');
+    assert.match(unrelated.stderr, /forbidden/i, 'a Secret no BMC names is out of reach');
+    const ownSecret = await as('get', 'secret', 'auth-b', '-o', 'name');
+    assert.equal(ownSecret.code, 0, ownSecret.stderr);
+
     const wrong = (await c.getJson(['-n', NS, 'vmbmc', 'bmc-a'])).status;
     assert.notEqual(
       (await ipmitool(wrong.endpoints.ipmi, 'bob', 'pw-b', 'power', 'status')).code,

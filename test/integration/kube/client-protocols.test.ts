@@ -307,6 +307,7 @@ describe('connections that go away or break', () => {
   let port: number;
   const sessions: http2.ServerHttp2Session[] = [];
   let hanging = 0;
+  let hungOnce = false;
   before(async () => {
     server = http2.createSecureServer({ cert: cert.cert, key: cert.key });
     server.on('session', (s) => sessions.push(s));
@@ -318,7 +319,8 @@ describe('connections that go away or break', () => {
         stream.write(event('ADDED', 'w'));
         return; // never ends by itself
       }
-      if (path === '/hang') {
+      if (path === '/hang' || (path === '/hang-once' && !hungOnce)) {
+        if (path === '/hang-once') hungOnce = true;
         hanging++; // never answered
         return;
       }
@@ -352,21 +354,25 @@ describe('connections that go away or break', () => {
     client.close();
   });
 
-  test('a connection that breaks fails its pending request, ends its watch, and the next call reconnects', async () => {
+  test('a connection that breaks fails its pending POST, resends its pending GET, ends its watch; the next call reconnects', async () => {
     sessions.length = 0;
     const client = new KubeClient(access(port));
     const abort = new AbortController();
     let events = 0;
     const watch = client.stream('/api/v1/pods', { watch: 1 }, () => events++, abort.signal);
     await waitFor(() => events === 1, { what: 'the first watch event' });
-    const pending = client.request('GET', '/hang').catch((e: unknown) => e);
-    await waitFor(() => hanging === 1, { what: 'the request at the server' });
+    // a POST is never sent twice: it may have been acted on
+    const pending = client.request('POST', '/hang', { body: {} }).catch((e: unknown) => e);
+    // a GET that got no answer is sent once more, on a fresh connection
+    const resent = client.request<{ session: number }>('GET', '/hang-once');
+    await waitFor(() => hanging === 2, { what: 'both requests at the server' });
     assert.equal(sessions.length, 1);
     sessions[0]!.destroy();
     const err = await pending;
     assert.ok(err instanceof Error && !(err instanceof KubeApiError), String(err));
     await watch; // ended, without waiting for the abort
     assert.equal(abort.signal.aborted, false);
+    assert.deepEqual(await resent, { session: 1 });
     assert.deepEqual(await client.request('GET', '/x'), { session: 1 });
     client.close();
   });

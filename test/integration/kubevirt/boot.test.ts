@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
 import { KubeApi } from '../../../src/kubevirt/kube-api.ts';
 import type { VirtualMachine } from '../../../src/kubevirt/types.ts';
@@ -159,12 +159,12 @@ describe('boot override on KubeVirt', () => {
   test('a concurrent edit of the VM during a boot change is kept (no lost update)', async () => {
     const name = uniqueName('race');
     await user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
-    // A KubeConfig that, right before the backend's first VM patch leaves, lets a user edit the VM:
-    // a label, and a new disk inserted at the front (shifting the indexes the patch addresses).
+    // Right before the backend's first VM patch leaves, a user edits the VM: a label, and a new
+    // disk inserted at the front (shifting the indexes the patch addresses).
     let raced = false;
-    class RacingKubeConfig extends KubeConfig {
-      override async applySecurityAuthentication(ctx: RequestContext): Promise<void> {
-        if (!raced && ctx.getHttpMethod() === 'PATCH' && ctx.getUrl().includes(`/virtualmachines/${name}`)) {
+    const b2 = await startBackend(kc, {
+      beforeRequest: async (method, path) => {
+        if (!raced && method === 'PATCH' && path.includes(`/virtualmachines/${name}`)) {
           raced = true;
           await user.jsonPatchVm(name, [
             { op: 'add', path: '/metadata/labels', value: { owner: 'alice' } },
@@ -175,12 +175,8 @@ describe('boot override on KubeVirt', () => {
             },
           ]);
         }
-        return super.applySecurityAuthentication(ctx);
-      }
-    }
-    const racing = new RacingKubeConfig();
-    racing.loadFromFile(sim.kubeconfigPath);
-    const b2 = await startBackend(racing);
+      },
+    });
     try {
       const m = b2.machine(name);
       await waitFor(

@@ -274,12 +274,29 @@ describe('shared placement', () => {
       ],
     );
     const role = c.get('Role', NS, 'kubevirtbmc-agent')!.rules as Array<{
+      apiGroups: string[];
       resources: string[];
+      verbs: string[];
       resourceNames?: string[];
     }>;
-    assert.deepEqual(role.find((r) => r.resources.includes('virtualmachines'))!.resourceNames, [
-      'vm1',
-      'vm2',
+    // Writes to VMs (patches, power subresources, the console) name the served VMs only; reads of
+    // VMs and VMIs are namespace-wide (one watch per kind for every BMC).
+    const vmRules = role.filter((r) =>
+      r.apiGroups.some((g) => g === 'kubevirt.io' || g === 'subresources.kubevirt.io'),
+    );
+    for (const r of vmRules.filter((x) => x.verbs.some((v) => !['get', 'list', 'watch'].includes(v))))
+      assert.deepEqual(r.resourceNames, ['vm1', 'vm2'], `${r.resources.join(',')}: ${r.verbs.join(',')}`);
+    assert.ok(
+      vmRules.some((r) => r.verbs.includes('patch') && r.resources.includes('virtualmachines')),
+      'patching VMs is granted (boot order, media) for the named VMs',
+    );
+    const reads = vmRules.filter((r) => r.verbs.includes('watch'));
+    assert.deepEqual(reads, [
+      {
+        apiGroups: ['kubevirt.io'],
+        resources: ['virtualmachines', 'virtualmachineinstances'],
+        verbs: ['get', 'list', 'watch'],
+      },
     ]);
     c.writes.length = 0;
     await run();
