@@ -145,6 +145,8 @@ export class KubeClient {
   readonly #protocols = new Map<string, Protocol>();
   #sessions: Session[] = [];
   #opening: Promise<Session | null> | null = null;
+  /** TLS connections still shaking hands (closed by `close()`). */
+  readonly #connecting = new Set<tls.TLSSocket>();
   /** Bumped by `close()`, so a connection that was being opened meanwhile is dropped. */
   #generation = 0;
 
@@ -252,6 +254,44 @@ export class KubeClient {
     }
   }
 
+  /**
+   * `#acquire`, given up when `signal` aborts or `timeoutMs` passes (a server that accepts TCP
+   * connections and never finishes the TLS handshake must not hold a request past its bounds). A
+   * session that comes after that is handed back.
+   */
+  #acquireWithin(
+    p: Prepared,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+    what: string,
+  ): Promise<Session | null> {
+    const acquiring = this.#acquire(p);
+    return new Promise<Session | null>((resolve, reject) => {
+      let done = false;
+      const end = (fn: () => void): boolean => {
+        if (done) return false;
+        done = true;
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+        return true;
+      };
+      const onAbort = () => end(() => reject(abortError()));
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => end(() => reject(new Error(`timeout on ${what}`))), timeoutMs)
+          : undefined;
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+      acquiring.then(
+        (s) => {
+          if (!end(() => resolve(s)) && s) this.#release(s);
+        },
+        (err: unknown) => end(() => reject(err)),
+      );
+    });
+  }
+
   #take(s: Session): void {
     if (s.active++ === 0) s.h2.ref();
   }
@@ -271,10 +311,13 @@ export class KubeClient {
     const generation = this.#generation;
     const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
       const sock = tls.connect(p.tls);
+      this.#connecting.add(sock);
+      sock.once('close', () => this.#connecting.delete(sock));
       sock.setTimeout(TLS_CONNECT_TIMEOUT_MS, () =>
         sock.destroy(new Error(`TLS connection to ${p.base.origin} timed out`)),
       );
       sock.once('secureConnect', () => {
+        this.#connecting.delete(sock);
         sock.setTimeout(0);
         sock.off('error', reject);
         resolve(sock);
@@ -426,7 +469,7 @@ export class KubeClient {
     // could have been acted on. A stream the server refused unprocessed is always safe to resend.
     let resent = false;
     for (let attempt = 1; ; attempt++) {
-      const session = await this.#acquire(p);
+      const session = await this.#acquireWithin(p, signal, timeoutMs, `${method} ${path}`);
       if (!session) break;
       try {
         return await this.#h2Request(session, method, path, url, headers, payload, signal, timeoutMs, finish);
@@ -562,7 +605,13 @@ export class KubeClient {
     const headers = { ...p.headers, Accept: 'application/json', 'User-Agent': this.#userAgent };
     if (signal.aborted) return;
     this.#requests++;
-    const session = await this.#acquire(p);
+    let session: Session | null;
+    try {
+      session = await this.#acquireWithin(p, signal, 0, `watch ${path}`);
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    }
     if (session) return this.#h2Watch(session, path, url, headers, onObject, signal);
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise<void>((resolve, reject) => {
@@ -662,6 +711,8 @@ export class KubeClient {
   /** Closes every connection; requests and watches still running on them end. */
   close(): void {
     this.#generation++;
+    for (const sock of this.#connecting) sock.destroy(new Error('the client was closed'));
+    this.#connecting.clear();
     for (const s of this.#sessions) {
       s.usable = false;
       if (s.pinger) clearInterval(s.pinger);

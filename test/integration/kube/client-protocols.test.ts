@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { KubeApiError, KubeClient } from '../../../src/kube/client.ts';
 import type { KubeAccess } from '../../../src/kube/config.ts';
@@ -404,5 +404,48 @@ describe('an answer cut short by a broken connection', () => {
     assert.ok(err instanceof Error && !(err instanceof KubeApiError), JSON.stringify(err));
     assert.match(err.message, /connection lost/);
     client.close();
+  });
+});
+
+describe('a server that accepts TCP connections and never answers', () => {
+  const sockets = new Set<Socket>();
+  const blackhole = createTcpServer((socket) => {
+    sockets.add(socket); // accept and say nothing: the TLS handshake never completes
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume(); // read (and drop) the client's bytes, so its close is seen
+  });
+  let port: number;
+  before(async () => {
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    port = (blackhole.address() as AddressInfo).port;
+  });
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => blackhole.close(resolve));
+  });
+
+  test('timeoutMs and the signal bound the request, an aborted watch resolves, close() drops the handshake', async () => {
+    const client = new KubeClient(access(port));
+    const timedOut = await client.request('GET', '/api/v1/pods', { timeoutMs: 200 }).catch((e: unknown) => e);
+    assert.ok(timedOut instanceof Error);
+    assert.match(timedOut.message, /timeout on GET \/api\/v1\/pods/);
+
+    const abort = new AbortController();
+    const aborted = client.request('GET', '/api/v1/pods', { signal: abort.signal }).catch((e: unknown) => e);
+    const watchAbort = new AbortController();
+    const watch = client.stream('/api/v1/pods', { watch: 1 }, () => {}, watchAbort.signal);
+    abort.abort();
+    watchAbort.abort();
+    const err = await aborted;
+    assert.ok(err instanceof Error);
+    assert.equal(err.name, 'AbortError');
+    await watch;
+
+    await waitFor(() => sockets.size === 1, { what: 'the handshake waiting at the server' });
+    const pending = client.request('GET', '/api/v1/pods').catch((e: unknown) => e);
+    client.close();
+    const closed = await pending;
+    assert.ok(closed instanceof Error);
+    await waitFor(() => sockets.size === 0, { what: 'the client closing its half-open connection' });
   });
 });
