@@ -58,6 +58,19 @@ async function firstSync(informer: Informer<SecretObject>): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * What the agent keeps of a Secret: its identity and values. Not `managedFields`, nor kubectl's
+ * last-applied annotation (a second copy of every value when the Secret was applied).
+ */
+function secretValues(s: SecretObject): SecretObject {
+  const { name, namespace, resourceVersion } = s.metadata;
+  return {
+    metadata: { name, ...(namespace ? { namespace } : {}), ...(resourceVersion ? { resourceVersion } : {}) },
+    ...(s.data ? { data: s.data } : {}),
+    ...(s.stringData ? { stringData: s.stringData } : {}),
+  };
+}
+
 interface SharedWatch {
   informer: Informer<SecretObject>;
   refs: number;
@@ -100,6 +113,7 @@ export class SecretWatches {
           path: `/api/v1/namespaces/${namespace}/secrets`,
           fieldSelector: `metadata.name=${name}`,
           ...(this.#logger ? { logger: this.#logger } : {}),
+          transform: secretValues,
         }),
         refs: 0,
       };

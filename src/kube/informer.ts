@@ -13,7 +13,7 @@ export interface WatchedObject {
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
-export interface InformerOptions {
+export interface InformerOptions<T extends WatchedObject = WatchedObject> {
   /** Collection path, e.g. `/apis/apps/v1/deployments` or `/api/v1/namespaces/ns/secrets`. */
   path: string;
   labelSelector?: string;
@@ -21,11 +21,16 @@ export interface InformerOptions {
   logger?: { warn(obj: object, msg: string): void };
   /** Seconds after which the server is asked to end each watch (default 240–360, randomised). */
   watchTimeoutSeconds?: number;
+  /**
+   * Applied to every object before it is cached (e.g. to drop fields the user never reads, as
+   * client-go's TransformFunc). Must keep metadata's name, namespace and resourceVersion.
+   */
+  transform?: (object: T) => T;
 }
 
 export class Informer<T extends WatchedObject> {
   readonly #client: KubeClient;
-  readonly #opts: InformerOptions;
+  readonly #opts: InformerOptions<T>;
   readonly #items = new Map<string, T>();
   readonly #handlers = new Set<(type: InformerEvent, obj: T, old?: T) => void>();
   #rv = '';
@@ -36,7 +41,7 @@ export class Informer<T extends WatchedObject> {
   #syncWaiters: Array<() => void> = [];
   #loop: Promise<void> | null = null;
 
-  constructor(client: KubeClient, options: InformerOptions) {
+  constructor(client: KubeClient, options: InformerOptions<T>) {
     this.#client = client;
     this.#opts = options;
   }
@@ -107,7 +112,9 @@ export class Informer<T extends WatchedObject> {
       },
     );
     const seen = new Set<string>();
-    for (const item of list.items ?? []) {
+    const transform = this.#opts.transform;
+    for (const raw of list.items ?? []) {
+      const item = transform ? transform(raw) : raw;
       const k = this.#key(item);
       seen.add(k);
       const old = this.#items.get(k);
@@ -155,7 +162,12 @@ export class Informer<T extends WatchedObject> {
               fieldSelector: this.#opts.fieldSelector,
             },
             (ev) => {
-              const { type, object } = ev as { type: string; object: T & { code?: number } };
+              const { type, object: raw } = ev as { type: string; object: T & { code?: number } };
+              const transform = this.#opts.transform;
+              const object =
+                transform && (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED')
+                  ? (transform(raw) as T & { code?: number })
+                  : raw;
               if (type === 'ERROR') {
                 if (object?.code === 410) gone = true;
                 abort.abort();

@@ -37,6 +37,20 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done);
   });
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops what the cache never reads and which is often most of an object's size: `managedFields`
+ * and kubectl's last-applied copy of the object. The annotations map itself is kept (empty or
+ * not), so patches that add annotations address it key by key and never replace it.
+ */
+export function slim(object: KubeObject): void {
+  const meta = object?.metadata as (KubeObject['metadata'] & { managedFields?: unknown }) | undefined;
+  if (!meta) return;
+  delete meta.managedFields;
+  if (meta.annotations && LAST_APPLIED in meta.annotations) delete meta.annotations[LAST_APPLIED];
+}
+
 /**
  * A list-then-watch cache of one kind in one namespace, shared by every machine of a backend.
  *
@@ -267,6 +281,7 @@ export class SharedInformer<T extends KubeObject> {
     for (const item of list.items ?? []) {
       const name = item.metadata?.name;
       if (!name) continue;
+      slim(item);
       seen.add(name);
       const current = this.#objects.get(name);
       if (!current) {
@@ -360,6 +375,7 @@ export class SharedInformer<T extends KubeObject> {
 
   /** Applies one watch event; false for an ERROR event. */
   #handleEvent(type: string, object: T): boolean {
+    if (type === 'ADDED' || type === 'MODIFIED') slim(object);
     const rv = object?.metadata?.resourceVersion;
     switch (type) {
       case 'ADDED':

@@ -156,6 +156,33 @@ describe('boot override on KubeVirt', () => {
     );
   });
 
+  test("the cache drops kubectl's last-applied copy; a boot change keeps it on the VM", async () => {
+    const name = uniqueName('slim');
+    const manifest = vmManifest(name, { runStrategy: 'Halted' });
+    const lastApplied = JSON.stringify(manifest);
+    manifest.metadata = {
+      ...manifest.metadata,
+      annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied },
+    };
+    await user.createVm(manifest);
+    const m = backend.machine(name);
+    await waitFor(
+      () => {
+        try {
+          return m.getPowerState() === 'Off';
+        } catch {
+          return false;
+        }
+      },
+      { what: 'VM cached' },
+    );
+    // A boot change adds annotations of ours next to the user's (the map exists: key by key).
+    await m.setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
+    const vm = await user.getVm(name);
+    assert.equal(vm.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], lastApplied);
+    assert.ok(vm.metadata?.annotations?.['bmc.kubevirt.io/boot-override'], 'our annotation is there too');
+  });
+
   test('a concurrent edit of the VM during a boot change is kept (no lost update)', async () => {
     const name = uniqueName('race');
     await user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
