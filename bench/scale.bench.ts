@@ -11,12 +11,15 @@
  *   npm run bench scale -- [--bmcs 10,100,300,1000] [--seconds 5] [--controller-bmcs 1000]
  *                          [--json bench/results/scale.json] [--svg docs/performance-scale.svg]
  *                          [--plain-api]   (diagnostic: agent to API server without TLS)
+ *                          [--node-options='...']   (the agent's NODE_OPTIONS; default: what the
+ *                          controller's Deployments set, AGENT_NODE_OPTIONS; '' for Node's defaults)
  *
  * The agent runs from dist/ when built (`npm run build`; `npm run bench` builds first), otherwise
  * through tsx, which costs extra memory; the output says which.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { AGENT_NODE_OPTIONS } from '../src/controller/builders.ts';
 import { BmcController } from '../src/controller/controller.ts';
 import { kubeConfigFor } from '../test/support/sim-fixtures.ts';
 import {
@@ -54,6 +57,8 @@ const concurrency = numFlag('concurrency', 16);
 const jsonOut = strFlag('json');
 /** Diagnostic: the agent talks plain HTTP to the API server (isolates what TLS costs). */
 const plainApi = boolFlag('plain-api');
+/** The agent's NODE_OPTIONS; default: what the controller's agent Deployments set. */
+const nodeOptions = strFlag('node-options', AGENT_NODE_OPTIONS);
 
 export interface ScalePoint {
   bmcs: number;
@@ -81,7 +86,7 @@ async function agentAt(n: number): Promise<ScalePoint> {
   try {
     await populate(b, 0, n);
     b.sim.stats.reset();
-    const agent = await startAgent(b, n, {}, { plainApi });
+    const agent = await startAgent(b, n, {}, { plainApi, nodeOptions });
     const t0 = Date.now();
     const consoles: RmcpConsole[] = new Array(n);
     const conns: HttpConn[] = new Array(n);
@@ -212,7 +217,7 @@ async function controllerAt(
 const startedAt = conditions();
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 console.log(
-  `Scale, one agent process, namespace mode${plainApi ? ', agent to API server over plain HTTP (diagnostic)' : ''}; ${seconds} s of polling per protocol, ${concurrency} requests in flight; ${startedAt}`,
+  `Scale, one agent process, namespace mode${plainApi ? ', agent to API server over plain HTTP (diagnostic)' : ''}, agent NODE_OPTIONS=${JSON.stringify(nodeOptions)}; ${seconds} s of polling per protocol, ${concurrency} requests in flight; ${startedAt}`,
 );
 const points: ScalePoint[] = [];
 for (const n of sizes) {

@@ -9,6 +9,7 @@ import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parse } from 'yaml';
+import { AGENT_NODE_OPTIONS } from '../../src/controller/builders.ts';
 import { type SimCluster, startSimCluster } from '../../src/sim/index.ts';
 import { SimHttp } from '../../test/support/sim-kubevirt.ts';
 import { HttpConn } from './http-conn.ts';
@@ -157,12 +158,16 @@ export interface AgentProcess {
   stop(): Promise<number | null>;
 }
 
-/** One agent process serving every VirtualMachineBMC of the namespace (no controller needed). */
+/**
+ * One agent process serving every VirtualMachineBMC of the namespace (no controller needed), with
+ * the Node options the controller's agent Deployments set (`AGENT_NODE_OPTIONS`) unless
+ * `nodeOptions` says otherwise ('' for Node's defaults).
+ */
 export async function startAgent(
   b: Bench,
   n: number,
   extraEnv: Record<string, string> = {},
-  options: { plainApi?: boolean } = {},
+  options: { plainApi?: boolean; nodeOptions?: string } = {},
 ): Promise<AgentProcess> {
   let kubeconfig = b.sim.kubeconfigPath;
   if (options.plainApi) {
@@ -196,7 +201,16 @@ export async function startAgent(
       '--log-level',
       'warn',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...extraEnv } },
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        ...process.env,
+        NODE_OPTIONS: [options.nodeOptions ?? AGENT_NODE_OPTIONS, extraEnv.NODE_OPTIONS ?? '']
+          .filter((o) => o.length > 0)
+          .join(' '),
+        ...Object.fromEntries(Object.entries(extraEnv).filter(([k]) => k !== 'NODE_OPTIONS')),
+      },
+    },
   );
   let err = '';
   child.stderr!.on('data', (d: Buffer) => {
