@@ -11,6 +11,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 interface Point {
   bmcs: number;
   rssIdleMiB: number;
+  /** Absent in results written before the paced phase existed. */
+  rssPacedMiB?: number;
   rssLoadedMiB: number;
   ipmi: { p50: number; p99: number };
   redfish: { p50: number; p99: number };
@@ -48,7 +50,10 @@ export function plotSvg(points: readonly Point[], subtitle: string): string {
     series: Array<{ name: string; color: string; dash?: string; values: number[] }>,
     hline?: { value: number; label: string },
   ) => {
-    const all = series.flatMap((s) => s.values).concat(hline ? [hline.value] : []);
+    const all = series
+      .flatMap((s) => s.values)
+      .filter((v) => Number.isFinite(v))
+      .concat(hline ? [hline.value] : []);
     const yMax = niceMax(Math.max(...all));
     const y = (v: number) => PANEL.top + PANEL.h - (v / yMax) * PANEL.h;
     out.push(
@@ -79,7 +84,10 @@ export function plotSvg(points: readonly Point[], subtitle: string): string {
         `<text x="${left + PANEL.w - 4}" y="${y(hline.value) - 4}" text-anchor="end" fill="#c00">${esc(hline.label)}</text>`,
       );
     series.forEach((s, k) => {
-      const pts = s.values.map((v, i) => `${lx(xs[i]!, left).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+      const pts = s.values
+        .map((v, i) => (Number.isFinite(v) ? `${lx(xs[i]!, left).toFixed(1)},${y(v).toFixed(1)}` : ''))
+        .filter((p) => p.length > 0)
+        .join(' ');
       out.push(
         `<polyline points="${pts}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
       );
@@ -106,7 +114,17 @@ export function plotSvg(points: readonly Point[], subtitle: string): string {
     'MiB',
     [
       { name: 'RSS idle', color: '#2ca02c', values: points.map((p) => p.rssIdleMiB) },
-      { name: 'RSS while polled', color: '#9467bd', dash: '5,3', values: points.map((p) => p.rssLoadedMiB) },
+      {
+        name: 'RSS, each BMC polled every 2 s (paced)',
+        color: '#17becf',
+        values: points.map((p) => p.rssPacedMiB ?? Number.NaN),
+      },
+      {
+        name: 'RSS after flat-out polling',
+        color: '#9467bd',
+        dash: '5,3',
+        values: points.map((p) => p.rssLoadedMiB),
+      },
     ],
     { value: 150, label: 'aim: 150 MiB' },
   );
@@ -153,13 +171,13 @@ export function scaleTable(
 ): string {
   const us = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(1)} ms` : `${x.toFixed(0)} µs`);
   const lines = [
-    '| BMCs | all answering after | RSS idle / polled | added per BMC (vs the smallest N) | IPMI req/s, p50 / p99 | Redfish req/s, p50 / p99 | API requests while polled | wrong power |',
+    '| BMCs | all answering after | RSS idle / paced / flat out | added per BMC (vs the smallest N) | IPMI req/s, p50 / p99 | Redfish req/s, p50 / p99 | API requests while polled | wrong power |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const first = points[0]!;
   for (const p of points)
     lines.push(
-      `| ${p.bmcs} | ${p.startupSeconds.toFixed(1)} s | ${p.rssIdleMiB.toFixed(0)} / ${p.rssLoadedMiB.toFixed(0)} MiB | ${p === first ? '-' : `${(((p.rssIdleMiB - first.rssIdleMiB) * 1024) / (p.bmcs - first.bmcs)).toFixed(0)} KiB`} | ${(p.ipmi.count / p.ipmi.seconds).toFixed(0)}, ${us(p.ipmi.p50)} / ${us(p.ipmi.p99)} | ${(p.redfish.count / p.redfish.seconds).toFixed(0)}, ${us(p.redfish.p50)} / ${us(p.redfish.p99)} | ${p.pollRequests} | ${p.wrongPower} |`,
+      `| ${p.bmcs} | ${p.startupSeconds.toFixed(1)} s | ${p.rssIdleMiB.toFixed(0)} / ${p.rssPacedMiB?.toFixed(0) ?? '-'} / ${p.rssLoadedMiB.toFixed(0)} MiB | ${p === first ? '-' : `${(((p.rssIdleMiB - first.rssIdleMiB) * 1024) / (p.bmcs - first.bmcs)).toFixed(0)} KiB`} | ${(p.ipmi.count / p.ipmi.seconds).toFixed(0)}, ${us(p.ipmi.p50)} / ${us(p.ipmi.p99)} | ${(p.redfish.count / p.redfish.seconds).toFixed(0)}, ${us(p.redfish.p50)} / ${us(p.redfish.p99)} | ${p.pollRequests} | ${p.wrongPower} |`,
     );
   return lines.join('\n');
 }

@@ -3,12 +3,14 @@
  * cluster, in the agent's namespace mode (every VirtualMachineBMC of the namespace, the i-th on
  * base+i). For each N: start-up time until every BMC answers both IPMI (an RMCP+ session opens
  * with that BMC's own password) and Redfish (GET Systems/1 with its PowerState), resident memory
- * in total and per BMC, IPMI and Redfish latency while all N are polled round robin (the power
+ * in total and per BMC (idle; after every BMC was polled over both protocols once per
+ * --paced-period seconds, as provisioning tools poll; after flat-out polling), IPMI and Redfish
+ * latency while all N are polled round robin as fast as they answer (the power
  * state checked against the VM each time), and the API requests those reads cost. Then the
  * controller reconciling N VirtualMachineBMCs to Ready: time and API requests, from the sim's
  * request log.
  *
- *   npm run bench scale -- [--bmcs 10,100,300,1000] [--seconds 5] [--controller-bmcs 1000]
+ *   npm run bench scale -- [--bmcs 10,100,300,1000] [--seconds 5] [--controller-bmcs 1000] [--paced-period 2]
  *                          [--json bench/results/scale.json] [--svg docs/performance-scale.svg]
  *                          [--plain-api]   (diagnostic: agent to API server without TLS)
  *                          [--node-options='...']   (the agent's NODE_OPTIONS; default: what the
@@ -54,6 +56,8 @@ const sizes = strFlag('bmcs', '10,100,300,1000')
 const seconds = numFlag('seconds', 5);
 const controllerBmcs = numFlag('controller-bmcs', Math.max(...sizes));
 const concurrency = numFlag('concurrency', 16);
+/** Seconds between two polls of one BMC in the paced phase (each poll: one IPMI, one Redfish). */
+const pacedPeriod = numFlag('paced-period', 2);
 const jsonOut = strFlag('json');
 /** Diagnostic: the agent talks plain HTTP to the API server (isolates what TLS costs). */
 const plainApi = boolFlag('plain-api');
@@ -64,6 +68,10 @@ export interface ScalePoint {
   bmcs: number;
   startupSeconds: number;
   rssIdleMiB: number;
+  /** RSS after `seconds` of every BMC polled once per `pacedPeriod` over each protocol. */
+  rssPacedMiB: number;
+  pacedRate: number;
+  pacedErrors: number;
   rssLoadedMiB: number;
   perBmcKiB: number;
   ipmi: LoadResult;
@@ -100,6 +108,44 @@ async function agentAt(n: number): Promise<ScalePoint> {
 
       let wrongPower = 0;
       let reconnects = 0;
+      const redfishGet = async (i: number) => {
+        try {
+          return await conns[i]!.request('GET', '/redfish/v1/Systems/1', basicFor(i));
+        } catch {
+          // The server closed an idle keep-alive connection (as node:http does after 5 s): a
+          // client reconnects; that is not an error of the BMC.
+          conns[i]!.close();
+          conns[i] = new HttpConn('127.0.0.1', agent.redfishBase + i);
+          reconnects++;
+          return await conns[i]!.request('GET', '/redfish/v1/Systems/1', basicFor(i));
+        }
+      };
+
+      // Paced first (RSS rarely falls once grown): every BMC asked its power state over IPMI and
+      // over Redfish once per period, as provisioning tools poll, spread evenly over the period.
+      let pacedErrors = 0;
+      const pacedEnd = Date.now() + seconds * 1000;
+      await Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+          await sleep((i / n) * pacedPeriod * 1000);
+          while (Date.now() < pacedEnd) {
+            const next = Date.now() + pacedPeriod * 1000;
+            try {
+              const r = await consoles[i]!.call(GET_CHASSIS_STATUS.netFn, GET_CHASSIS_STATUS.cmd, [], 2000);
+              if (r.completionCode !== 0) pacedErrors++;
+              else if (((r.data[0]! & 1) === 1) !== expectOn(i)) wrongPower++;
+              const h = await redfishGet(i);
+              if (h.status !== 200) pacedErrors++;
+              else if ((JSON.parse(h.body.toString()).PowerState === 'On') !== expectOn(i)) wrongPower++;
+            } catch {
+              pacedErrors++;
+            }
+            await sleep(Math.max(0, next - Date.now()));
+          }
+        }),
+      );
+      const rssPaced = rssOf(agent.child.pid!) ?? 0;
+
       const poll = async (name: string, one: (i: number) => Promise<boolean>): Promise<LoadResult> => {
         const rec = new Recorder();
         const end = Date.now() + seconds * 1000;
@@ -129,17 +175,7 @@ async function agentAt(n: number): Promise<ScalePoint> {
         return true;
       });
       const redfish = await poll(`Redfish GET Systems/1, ${n} BMCs`, async (i) => {
-        let r: Awaited<ReturnType<HttpConn['request']>>;
-        try {
-          r = await conns[i]!.request('GET', '/redfish/v1/Systems/1', basicFor(i));
-        } catch {
-          // The server closed an idle keep-alive connection (as node:http does after 5 s): a
-          // client reconnects; that is not an error of the BMC.
-          conns[i]!.close();
-          conns[i] = new HttpConn('127.0.0.1', agent.redfishBase + i);
-          reconnects++;
-          r = await conns[i]!.request('GET', '/redfish/v1/Systems/1', basicFor(i));
-        }
+        const r = await redfishGet(i);
         if (r.status !== 200) return false;
         if ((JSON.parse(r.body.toString()).PowerState === 'On') !== expectOn(i)) wrongPower++;
         return true;
@@ -150,6 +186,9 @@ async function agentAt(n: number): Promise<ScalePoint> {
         bmcs: n,
         startupSeconds,
         rssIdleMiB: rssIdle / MiB,
+        rssPacedMiB: rssPaced / MiB,
+        pacedRate: (2 * n) / pacedPeriod,
+        pacedErrors,
         rssLoadedMiB: rssLoaded / MiB,
         perBmcKiB: Math.max(rssIdle, rssLoaded) / 1024 / n,
         ipmi,
@@ -224,7 +263,7 @@ for (const n of sizes) {
   const p = await agentAt(n);
   points.push(p);
   console.log(
-    `${String(n).padStart(5)} BMCs (${p.build}): all answering after ${fmt(p.startupSeconds, 1)} s; RSS ${fmt(p.rssIdleMiB, 1)} MiB idle, ${fmt(p.rssLoadedMiB, 1)} MiB polled (${fmt(p.perBmcKiB)} KiB per BMC)`,
+    `${String(n).padStart(5)} BMCs (${p.build}): all answering after ${fmt(p.startupSeconds, 1)} s; RSS ${fmt(p.rssIdleMiB, 1)} MiB idle, ${fmt(p.rssPacedMiB, 1)} MiB paced (${fmt(p.pacedRate)} req/s, ${p.pacedErrors} errors), ${fmt(p.rssLoadedMiB, 1)} MiB flat out (${fmt(p.perBmcKiB)} KiB per BMC)`,
   );
   for (const r of [p.ipmi, p.redfish])
     console.log(

@@ -35,6 +35,19 @@ after(async () => {
 const settle = (m: Machine, state: PowerState) =>
   waitFor(() => m.getPowerState() === state, { timeoutMs: 10_000, what: `power state ${state}` });
 
+/** Waits until the backend's cache has the VM, powered off. */
+const cachedOff = (m: Machine) =>
+  waitFor(
+    () => {
+      try {
+        return m.getPowerState() === 'Off';
+      } catch {
+        return false;
+      }
+    },
+    { what: 'VM cached' },
+  );
+
 const devicesOf = (vm: VirtualMachine) => vm.spec?.template?.spec?.domain?.devices;
 
 async function runningVm(): Promise<{ name: string; m: Machine; original: VirtualMachine }> {
@@ -166,16 +179,7 @@ describe('boot override on KubeVirt', () => {
     };
     await user.createVm(manifest);
     const m = backend.machine(name);
-    await waitFor(
-      () => {
-        try {
-          return m.getPowerState() === 'Off';
-        } catch {
-          return false;
-        }
-      },
-      { what: 'VM cached' },
-    );
+    await cachedOff(m);
     // A boot change adds annotations of ours next to the user's (the map exists: key by key).
     await m.setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
     const vm = await user.getVm(name);
@@ -206,16 +210,7 @@ describe('boot override on KubeVirt', () => {
     });
     try {
       const m = b2.machine(name);
-      await waitFor(
-        () => {
-          try {
-            return m.getPowerState() === 'Off';
-          } catch {
-            return false;
-          }
-        },
-        { what: 'VM cached' },
-      );
+      await cachedOff(m);
       sim.stats.reset();
       await m.setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
       assert.ok(raced, 'the concurrent edit happened during the boot change');
@@ -251,16 +246,7 @@ describe('boot override on KubeVirt', () => {
     const name = uniqueName('uefi');
     await user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
     const m = backend.machine(name);
-    await waitFor(
-      () => {
-        try {
-          return m.getPowerState() === 'Off';
-        } catch {
-          return false;
-        }
-      },
-      { what: 'VM cached' },
-    );
+    await cachedOff(m);
     assert.equal(m.getBootOverride().mode, 'Legacy');
     await assert.rejects(
       m.setSecureBoot(true),
@@ -298,16 +284,7 @@ describe('boot override on KubeVirt', () => {
     const name = uniqueName('nocd');
     await user.createVm(vmManifest(name, { runStrategy: 'Halted', cdrom: false }));
     const m = backend.machine(name);
-    await waitFor(
-      () => {
-        try {
-          return m.getPowerState() === 'Off';
-        } catch {
-          return false;
-        }
-      },
-      { what: 'VM cached' },
-    );
+    await cachedOff(m);
     assert.deepEqual(m.getBootCapabilities().targets, ['None', 'Pxe', 'Hdd']);
     await assert.rejects(
       m.setBootOverride({ target: 'Cd' }),
