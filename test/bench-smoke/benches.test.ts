@@ -151,9 +151,12 @@ describe('benchmarks, smallest form', { concurrency: 1 }, () => {
     const svg = readFileSync(join(dir, 'scale.svg'), 'utf8');
     rmSync(dir, { recursive: true, force: true });
     assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-    assert.equal(svg.match(/<polyline /g)?.length, 6, 'four latency lines and two memory lines');
+    assert.equal(svg.match(/<polyline /g)?.length, 7, 'four latency lines and three memory lines');
     assert.ok(svg.trimEnd().endsWith('</svg>'));
-    assert.match(r.out, /3 BMCs \((dist|tsx)\): all answering after [\d.]+ s; RSS [\d.]+ MiB idle/);
+    assert.match(
+      r.out,
+      /3 BMCs \((dist|tsx)\): all answering after [\d.]+ s; RSS [\d.]+ MiB idle, [\d.]+ MiB paced \(\d+ req\/s, 0 errors\), [\d.]+ MiB flat out/,
+    );
     assert.match(r.out, /IPMI Get Chassis Status, 3 BMCs: \d+ req\/s, p50 \d+ µs, p99 \d+ µs, errors 0/);
     assert.match(r.out, /Redfish GET Systems\/1, 3 BMCs: \d+ req\/s, p50 \d+ µs, p99 \d+ µs, errors 0/);
     assert.match(r.out, /wrong power state: 0; .*API requests while polled: 0 \(non-watch\)/);
