@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { BmcController } from '../controller/controller.ts';
 import { PLACEMENTS, type Placement } from '../controller/types.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
 import { makeLogger, untilSignal } from './logger.ts';
@@ -115,6 +114,7 @@ Examples:
         flags.agentImage ??
         process.env.KUBEVIRTBMC_AGENT_IMAGE ??
         `ghcr.io/kubevirtbmc/kubevirtbmc:${version()}`;
+      const { BmcController } = await import('../controller/controller.ts');
       const controller = new BmcController({
         kubeConfig: kc,
         placement: flags.placement,

@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_API_PORT, Demo, DemoStartError } from '../demo/run.ts';
+import { DEFAULT_API_PORT } from '../demo/defaults.ts';
 
 function port(v: string): number {
   const n = Number(v);
@@ -65,6 +65,7 @@ See docs/getting-started.md.`,
       out(
         'kubevirtbmc demo: an embedded cluster with sample KubeVirt VMs, each with an IPMI and a Redfish BMC',
       );
+      const { Demo, DemoStartError } = await import('../demo/run.ts');
       const demo = new Demo({
         apiPort: flags.apiPort,
         ...(flags.kubeconfig ? { kubeconfigPath: flags.kubeconfig } : {}),

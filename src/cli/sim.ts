@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { startSimCluster } from '../sim/index.ts';
+import type { startSimCluster } from '../sim/index.ts';
 
 export function registerSim(program: Command): void {
   program
@@ -26,6 +26,8 @@ export function registerSim(program: Command): void {
       }
       let cluster: Awaited<ReturnType<typeof startSimCluster>>;
       try {
+        // Loaded here, not at the top: the agent and controller never pay for the embedded cluster.
+        const { startSimCluster } = await import('../sim/index.ts');
         cluster = await startSimCluster({
           port,
           timing: opts.timing,

@@ -8,6 +8,7 @@ import { KubeClient } from '../kube/client.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
 import { type SimCluster, startSimCluster } from '../sim/index.ts';
 import { applyAll, displayName } from './apply.ts';
+import { DEFAULT_API_PORT } from './defaults.ts';
 import { kustomize, type Manifest } from './kustomize.ts';
 import {
   bmcName,
@@ -19,7 +20,7 @@ import {
 } from './samples.ts';
 import { type BmcRow, renderCommands, renderTable } from './table.ts';
 
-export const DEFAULT_API_PORT = 16443;
+export { DEFAULT_API_PORT };
 export const DEPLOY_DIR = fileURLToPath(new URL('../../deploy/', import.meta.url));
 
 export interface DemoOptions {
