@@ -2,6 +2,8 @@ import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@
 import pino from 'pino';
 import { KubeVirtBackend, type KubeVirtBackendOptions } from '../../src/kubevirt/index.ts';
 import type { VirtualMachine, VirtualMachineInstance } from '../../src/kubevirt/types.ts';
+import type { Machine, PowerState } from '../../src/machine/index.ts';
+import { waitFor } from './wait.ts';
 
 /**
  * Helpers for the KubeVirt backend's integration tests: VM manifests, a plain client-node client
@@ -189,4 +191,18 @@ let counter = 0;
 export function uniqueName(prefix: string): string {
   counter++;
   return `${prefix}-${process.pid % 10000}-${counter}`;
+}
+
+/** Waits until a machine's backend has the VM in its cache with this power state (default Off). */
+export function cachedIn(m: Machine, state: PowerState = 'Off', what = 'VM cached'): Promise<void> {
+  return waitFor(
+    () => {
+      try {
+        return m.getPowerState() === state;
+      } catch {
+        return false;
+      }
+    },
+    { what },
+  ).then(() => undefined);
 }

@@ -7,6 +7,7 @@ import type { VirtualMachine } from '../../../src/kubevirt/types.ts';
 import type { Machine, PowerState } from '../../../src/machine/index.ts';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import {
+  cachedIn,
   loadKubeConfig,
   NAMESPACE,
   startBackend,
@@ -34,19 +35,6 @@ after(async () => {
 
 const settle = (m: Machine, state: PowerState) =>
   waitFor(() => m.getPowerState() === state, { timeoutMs: 10_000, what: `power state ${state}` });
-
-/** Waits until the backend's cache has the VM, powered off. */
-const cachedOff = (m: Machine) =>
-  waitFor(
-    () => {
-      try {
-        return m.getPowerState() === 'Off';
-      } catch {
-        return false;
-      }
-    },
-    { what: 'VM cached' },
-  );
 
 const devicesOf = (vm: VirtualMachine) => vm.spec?.template?.spec?.domain?.devices;
 
@@ -179,7 +167,7 @@ describe('boot override on KubeVirt', () => {
     };
     await user.createVm(manifest);
     const m = backend.machine(name);
-    await cachedOff(m);
+    await cachedIn(m);
     // A boot change adds annotations of ours next to the user's (the map exists: key by key).
     await m.setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
     const vm = await user.getVm(name);
@@ -210,7 +198,7 @@ describe('boot override on KubeVirt', () => {
     });
     try {
       const m = b2.machine(name);
-      await cachedOff(m);
+      await cachedIn(m);
       sim.stats.reset();
       await m.setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
       assert.ok(raced, 'the concurrent edit happened during the boot change');
@@ -246,7 +234,7 @@ describe('boot override on KubeVirt', () => {
     const name = uniqueName('uefi');
     await user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
     const m = backend.machine(name);
-    await cachedOff(m);
+    await cachedIn(m);
     assert.equal(m.getBootOverride().mode, 'Legacy');
     await assert.rejects(
       m.setSecureBoot(true),
@@ -284,7 +272,7 @@ describe('boot override on KubeVirt', () => {
     const name = uniqueName('nocd');
     await user.createVm(vmManifest(name, { runStrategy: 'Halted', cdrom: false }));
     const m = backend.machine(name);
-    await cachedOff(m);
+    await cachedIn(m);
     assert.deepEqual(m.getBootCapabilities().targets, ['None', 'Pxe', 'Hdd']);
     await assert.rejects(
       m.setBootOverride({ target: 'Cd' }),

@@ -1,5 +1,6 @@
 import { startSimCluster } from '../../../src/sim/index.ts';
 import {
+  cachedIn,
   loadKubeConfig,
   startBackend,
   UserClient,
@@ -7,7 +8,6 @@ import {
   vmManifest,
 } from '../../support/kubevirt-fixtures.ts';
 import { describeMachineContract } from '../../support/machine-contract.ts';
-import { waitFor } from '../../support/wait.ts';
 
 // The shared Machine contract, run against a KubeVirt VM in the embedded cluster, for the two run
 // strategies a powered-off VM usually has. Each run gets its own cluster.
@@ -21,16 +21,7 @@ for (const runStrategy of ['Halted', 'Manual'] as const) {
       await new UserClient(kc).createVm(vmManifest(name, { runStrategy }));
       const backend = await startBackend(kc);
       const machine = backend.machine(name);
-      await waitFor(
-        () => {
-          try {
-            return machine.getPowerState() === 'Off';
-          } catch {
-            return false;
-          }
-        },
-        { what: 'the VM in the cache' },
-      );
+      await cachedIn(machine);
       return {
         machine,
         async dispose() {

@@ -4,6 +4,7 @@ import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
 import type { Machine, PowerState } from '../../../src/machine/index.ts';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import {
+  cachedIn,
   loadKubeConfig,
   startBackend,
   UserClient,
@@ -36,16 +37,7 @@ for (const runStrategy of ['Manual', 'Halted'] as const) {
     const name = uniqueName(`tr-${runStrategy.toLowerCase()}`);
     await user.createVm(vmManifest(name, { runStrategy }));
     const m: Machine = backend.machine(name);
-    await waitFor(
-      () => {
-        try {
-          return m.getPowerState() === 'Off';
-        } catch {
-          return false;
-        }
-      },
-      { what: 'VM cached' },
-    );
+    await cachedIn(m);
     const seen: PowerState[] = [];
     m.on((e) => {
       if (e.type === 'power') seen.push(e.state);
