@@ -26,10 +26,6 @@ function mapped(p: number): number {
   }
 }
 
-export function loadKubeConfig(path?: string): KubeConfigAccess {
-  return KubeConfigAccess.load(path);
-}
-
 interface ControllerFlags {
   kubeconfig?: string;
   placement: Placement;
@@ -102,7 +98,7 @@ Examples:
       const log = makeLogger('kubevirtbmc-controller', flags.logLevel);
       let kc: KubeConfigAccess;
       try {
-        kc = loadKubeConfig(flags.kubeconfig);
+        kc = KubeConfigAccess.load(flags.kubeconfig);
       } catch (err) {
         process.stderr.write(
           `kubevirtbmc controller: cannot load the kubeconfig: ${(err as Error).message}\n`,

@@ -167,7 +167,8 @@ function runPlugin(plugin: ExecPlugin, server: string): Promise<ExecResult> {
 
 export class KubeConfigAccess implements KubeAccess {
   readonly #c: Loaded;
-  #exec: { result: Promise<ExecResult> } | null = null;
+  /** The exec plugin's credential, shared by concurrent callers while the plugin runs. */
+  #exec: Promise<ExecResult> | null = null;
 
   private constructor(loaded: Loaded) {
     this.#c = loaded;
@@ -204,10 +205,9 @@ export class KubeConfigAccess implements KubeAccess {
     }
     if (c.exec) {
       // Re-run when the credential has expired (or is about to), as kubectl does.
-      const now = Date.now();
-      const cached = this.#exec ? await this.#exec.result.catch(() => null) : null;
-      if (!cached || cached.expires - 10_000 <= now) this.#exec = { result: runPlugin(c.exec, c.server) };
-      const cred = await this.#exec!.result.catch((err) => {
+      const cached = await this.#exec?.catch(() => null);
+      if (!cached || cached.expires - 10_000 <= Date.now()) this.#exec = runPlugin(c.exec, c.server);
+      const cred = await this.#exec!.catch((err) => {
         this.#exec = null;
         throw err;
       });
