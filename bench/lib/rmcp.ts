@@ -2,35 +2,37 @@
  * A minimal RMCP+ (IPMI v2.0 LAN) console for load generation against any BMC: it opens a session
  * with cipher suite 3 or 17 (verifying RAKP 2 and RAKP 4 like a real console), builds encrypted
  * requests, checks and decrypts replies, and closes the session. Built on our codecs in src/ipmi.
- * Unlike test/support/ipmi-client.ts it talks to any host (IPv4 or IPv6), not only loopback.
+ * Unlike test/support/ipmi-client.ts it talks to any host (IPv4 or IPv6), not only loopback; the
+ * handshake and packets are test/support/rmcp-handshake.ts, shared with it.
  */
-import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import {
-  decodeOpenSessionResponse,
-  decodeRakp2,
-  decodeRakp4,
-  encodeOpenSessionRequest,
-  encodeRakp1,
-  encodeRakp3,
-} from '../../src/ipmi/codec/handshake.ts';
-import { decodeResponse, encodeRequest, type IpmiResponse } from '../../src/ipmi/codec/message.ts';
-import {
-  decodeRmcpPlusHeader,
-  encodeSessionPacket,
-  encodeUnauthenticated,
-  openSessionPacket,
-} from '../../src/ipmi/codec/rmcpplus.ts';
-import { randomIv, type SessionKeys } from '../../src/ipmi/crypto/packet.ts';
-import {
-  deriveKeys,
-  rakp2AuthCode,
-  rakp3AuthCode,
-  rakp4Icv,
-  sessionIntegrityKey,
-} from '../../src/ipmi/crypto/rakp.ts';
+import type { IpmiResponse } from '../../src/ipmi/codec/message.ts';
+import type { SessionKeys } from '../../src/ipmi/crypto/packet.ts';
 import { suiteById } from '../../src/ipmi/crypto/suites.ts';
+import {
+  type ConsoleSession,
+  HandshakeError,
+  rmcpHandshake,
+  sessionReply,
+  sessionRequest,
+} from '../../test/support/rmcp-handshake.ts';
+
+/** What the load generator tells its user when a handshake step fails. */
+function hint(e: HandshakeError): string {
+  switch (e.step) {
+    case 'open':
+      return `Open Session refused (status ${e.status})`;
+    case 'rakp2':
+      return `RAKP 2 refused (status ${e.status}): wrong user?`;
+    case 'rakp2-hmac':
+      return 'RAKP 2 HMAC does not match: wrong password?';
+    case 'rakp4':
+      return `RAKP 4 refused (status ${e.status})`;
+    case 'rakp4-icv':
+      return 'RAKP 4 ICV does not match';
+  }
+}
 
 export interface Target {
   host: string;
@@ -55,6 +57,7 @@ export class RmcpConsole {
   /** Called with every datagram that arrives once the session is open. */
   onMessage: ((m: Buffer) => void) | null = null;
   #waiter: ((m: Buffer) => void) | null = null;
+  #session: ConsoleSession | null = null;
 
   private constructor(readonly target: Target) {
     this.socket = createSocket(isIPv6(target.host) ? 'udp6' : 'udp4');
@@ -100,88 +103,26 @@ export class RmcpConsole {
 
   async #handshake(): Promise<void> {
     const o = this.target;
-    const suite = suiteById(o.suite);
-    if (!suite?.encrypted) throw new Error(`cipher suite ${o.suite} is not one of 3, 17`);
-    this.consoleSessionId = (randomBytes(4).readUInt32LE(0) | 1) >>> 0;
-    const r1 = await this.#exchange(
-      encodeUnauthenticated(
-        0x10,
-        encodeOpenSessionRequest({
-          tag: 1,
-          privilege: 0,
-          consoleSessionId: this.consoleSessionId,
-          auth: suite.auth,
-          integrity: suite.integrity,
-          confidentiality: suite.confidentiality,
-        }),
-      ),
-    );
-    const osr = decodeOpenSessionResponse(r1.subarray(16));
-    if (osr?.status !== 0) throw new Error(`Open Session refused (status ${osr?.status})`);
-    this.bmcSessionId = osr.bmcSessionId;
-    const rm = randomBytes(16);
-    const username = Buffer.from(o.username);
-    const role = 0x10 | (o.privilege ?? 4);
-    const r2 = await this.#exchange(
-      encodeUnauthenticated(
-        0x12,
-        encodeRakp1({ tag: 2, bmcSessionId: this.bmcSessionId, rm, role, username }),
-      ),
-    );
-    const rakp2 = decodeRakp2(r2.subarray(16));
-    if (rakp2?.status !== 0) throw new Error(`RAKP 2 refused (status ${rakp2?.status}): wrong user?`);
-    const password = Buffer.from(o.password);
-    const inputs = {
-      hash: suite.hash,
-      consoleSessionId: this.consoleSessionId,
-      bmcSessionId: this.bmcSessionId,
-      rm,
-      rc: rakp2.rc,
-      guid: rakp2.guid,
-      role,
-      username,
-    } as const;
-    if (!rakp2AuthCode(password, inputs).equals(rakp2.authCode))
-      throw new Error('RAKP 2 HMAC does not match: wrong password?');
-    const r3 = await this.#exchange(
-      encodeUnauthenticated(
-        0x14,
-        encodeRakp3({
-          tag: 3,
-          status: 0,
-          bmcSessionId: this.bmcSessionId,
-          authCode: rakp3AuthCode(password, inputs),
-        }),
-      ),
-    );
-    const rakp4 = decodeRakp4(r3.subarray(16));
-    if (rakp4?.status !== 0) throw new Error(`RAKP 4 refused (status ${rakp4?.status})`);
-    const sik = sessionIntegrityKey(password, inputs);
-    if (!rakp4Icv(sik, inputs).equals(rakp4.icv)) throw new Error('RAKP 4 ICV does not match');
-    const { k1, k2 } = deriveKeys(suite.hash, sik);
-    this.keys = {
-      integrityHash: suite.integrityHash,
-      authCodeLength: suite.authCodeLength,
-      k1,
-      aesKey: k2.subarray(0, 16),
-    };
+    if (!suiteById(o.suite)?.encrypted) throw new Error(`cipher suite ${o.suite} is not one of 3, 17`);
+    this.#session = await rmcpHandshake((pkt) => this.#exchange(pkt), o).catch((err: unknown) => {
+      throw err instanceof HandshakeError ? new Error(hint(err)) : err;
+    });
+    this.keys = this.#session.keys;
+    this.bmcSessionId = this.#session.bmcSessionId;
+    this.consoleSessionId = this.#session.consoleSessionId;
   }
 
   /** The next encrypted in-session request (advances both sequence numbers). */
   request(netFn: number, cmd: number, data: number[] = []): Buffer {
     this.rqSeq = (this.rqSeq + 1) & 0x3f;
-    const msg = encodeRequest({ netFn, cmd, data: Buffer.from(data), rqSeq: this.rqSeq });
-    const pkt = encodeSessionPacket(this.keys, 0, this.bmcSessionId, this.seq, msg, randomIv());
+    const pkt = sessionRequest(this.#session!, this.seq, this.rqSeq, netFn, cmd, data);
     this.seq = (this.seq + 1) >>> 0 || 1;
     return pkt;
   }
 
   /** Verifies and decrypts a reply; null when it is not a valid reply of this session. */
   parse(pkt: Buffer): IpmiResponse | null {
-    const h = decodeRmcpPlusHeader(pkt);
-    if (!h || h.sessionId !== this.consoleSessionId || h.payloadType !== 0) return null;
-    const payload = openSessionPacket(this.keys, h, pkt);
-    return payload ? decodeResponse(Buffer.from(payload)) : null;
+    return this.#session ? sessionReply(this.#session, pkt) : null;
   }
 
   /** One request, one reply (for probes, not for load). */
