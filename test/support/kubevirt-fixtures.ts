@@ -1,8 +1,10 @@
+import { after, before } from 'node:test';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import pino from 'pino';
 import { KubeVirtBackend, type KubeVirtBackendOptions } from '../../src/kubevirt/index.ts';
 import type { VirtualMachine, VirtualMachineInstance } from '../../src/kubevirt/types.ts';
 import type { Machine, PowerState } from '../../src/machine/index.ts';
+import { type SimCluster, startSimCluster } from '../../src/sim/index.ts';
 import { waitFor } from './wait.ts';
 
 /**
@@ -205,4 +207,31 @@ export function cachedIn(m: Machine, state: PowerState = 'Off', what = 'VM cache
     },
     { what },
   ).then(() => undefined);
+}
+
+export interface KubeVirtEnv {
+  sim: SimCluster;
+  kc: KubeConfig;
+  /** The user's own client (creates and edits VMs as kubectl would). */
+  user: UserClient;
+  backend: KubeVirtBackend;
+}
+
+/**
+ * For a test file: an embedded cluster, a user client and a started backend before its tests,
+ * stopped after them (the backend last assigned to `env.backend`, then the cluster).
+ */
+export function kubevirtEnv(timing: 'fast' | 'realistic'): KubeVirtEnv {
+  const env = {} as KubeVirtEnv;
+  before(async () => {
+    env.sim = await startSimCluster({ timing });
+    env.kc = loadKubeConfig(env.sim.kubeconfigPath);
+    env.user = new UserClient(env.kc);
+    env.backend = await startBackend(env.kc);
+  });
+  after(async () => {
+    await env.backend?.stop();
+    await env.sim?.stop();
+  });
+  return env;
 }

@@ -1,37 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
+import { describe, test } from 'node:test';
 import { KubeApi } from '../../../src/kubevirt/kube-api.ts';
 import type { VirtualMachine } from '../../../src/kubevirt/types.ts';
 import type { Machine, PowerState } from '../../../src/machine/index.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import {
   cachedIn,
-  loadKubeConfig,
+  kubevirtEnv,
   NAMESPACE,
   startBackend,
-  UserClient,
   uniqueName,
   vmManifest,
 } from '../../support/kubevirt-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
-let sim: SimCluster;
-let kc: KubeConfig;
-let user: UserClient;
-let backend: KubeVirtBackend;
-
-before(async () => {
-  sim = await startSimCluster({ timing: 'fast' });
-  kc = loadKubeConfig(sim.kubeconfigPath);
-  user = new UserClient(kc);
-  backend = await startBackend(kc);
-});
-after(async () => {
-  await backend?.stop();
-  await sim?.stop();
-});
+const env = kubevirtEnv('fast');
 
 const settle = (m: Machine, state: PowerState) =>
   waitFor(() => m.getPowerState() === state, { timeoutMs: 10_000, what: `power state ${state}` });
@@ -40,8 +22,8 @@ const devicesOf = (vm: VirtualMachine) => vm.spec?.template?.spec?.domain?.devic
 
 async function runningVm(): Promise<{ name: string; m: Machine; original: VirtualMachine }> {
   const name = uniqueName('boot');
-  const original = await user.createVm(vmManifest(name, { runStrategy: 'Always', rootBootOrder: 1 }));
-  const m = backend.machine(name);
+  const original = await env.user.createVm(vmManifest(name, { runStrategy: 'Always', rootBootOrder: 1 }));
+  const m = env.backend.machine(name);
   await waitFor(
     () => {
       try {
@@ -57,7 +39,7 @@ async function runningVm(): Promise<{ name: string; m: Machine; original: Virtua
 
 /** The boot device the guest reported on its serial console for its latest boot. */
 function lastBoot(name: string): string {
-  const matches = [...sim.consoleTranscript(NAMESPACE, name).matchAll(/Booting from ([^\r\n]*)/g)];
+  const matches = [...env.sim.consoleTranscript(NAMESPACE, name).matchAll(/Booting from ([^\r\n]*)/g)];
   return matches.at(-1)?.[1] ?? '';
 }
 
@@ -65,7 +47,7 @@ describe('boot override on KubeVirt', () => {
   test('boot-once PXE: only bootOrder fields change, a restart boots PXE, then the order is restored', async () => {
     const { name, m, original } = await runningVm();
     await m.setBootOverride({ target: 'Pxe', persistence: 'Once' });
-    const during = await user.getVm(name);
+    const during = await env.user.getVm(name);
     // Only the bootOrder fields involved changed: every other device field is as the user wrote it.
     assert.equal(devicesOf(during)?.interfaces?.[0]?.bootOrder, 1);
     assert.equal(devicesOf(during)?.disks?.[0]?.bootOrder, 2);
@@ -85,7 +67,7 @@ describe('boot override on KubeVirt', () => {
     });
     await waitFor(
       async () => {
-        const vm = await user.getVm(name);
+        const vm = await env.user.getVm(name);
         return (
           JSON.stringify(devicesOf(vm)) === JSON.stringify(devicesOf(original)) &&
           !vm.metadata?.annotations?.['bmc.kubevirt.io/boot-override'] &&
@@ -103,23 +85,23 @@ describe('boot override on KubeVirt', () => {
   test('boot-once is restored even when the agent restarted in between', async () => {
     const { name, m, original } = await runningVm();
     await m.setBootOverride({ target: 'Pxe', persistence: 'Once' });
-    await backend.stop();
+    await env.backend.stop();
     try {
       // While no agent runs, someone restarts the VM (as `virtctl restart` would).
-      const virtctl = new KubeApi(kc);
+      const virtctl = new KubeApi(env.kc);
       await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'restart', {});
       await waitFor(() => /PXE/.test(lastBoot(name)), { timeoutMs: 10_000, what: 'PXE boot' });
-      const vm = await user.getVm(name);
+      const vm = await env.user.getVm(name);
       assert.ok(vm.metadata?.annotations?.['bmc.kubevirt.io/boot-override'], 'nobody restored it yet');
     } finally {
       // A new agent finds the consumed boot-once in the VM's annotations and restores the order.
-      backend = await startBackend(kc);
+      env.backend = await startBackend(env.kc);
     }
-    const m2 = backend.machine(name);
+    const m2 = env.backend.machine(name);
     assert.equal(m2.getBootOverride().persistence, 'Disabled');
     await waitFor(
       async () => {
-        const vm = await user.getVm(name);
+        const vm = await env.user.getVm(name);
         return (
           JSON.stringify(devicesOf(vm)) === JSON.stringify(devicesOf(original)) &&
           !vm.metadata?.annotations?.['bmc.kubevirt.io/boot-override']
@@ -147,7 +129,7 @@ describe('boot override on KubeVirt', () => {
     assert.equal(m.getBootOverride().target, 'Cd');
     await waitFor(
       async () => {
-        const vm = await user.getVm(name);
+        const vm = await env.user.getVm(name);
         const cd = devicesOf(vm)?.disks?.find((d) => d.name === 'cdrom');
         const nic = devicesOf(vm)?.interfaces?.[0];
         const stored = vm.metadata?.annotations?.['bmc.kubevirt.io/boot-override'] ?? '';
@@ -165,27 +147,27 @@ describe('boot override on KubeVirt', () => {
       ...manifest.metadata,
       annotations: { 'kubectl.kubernetes.io/last-applied-configuration': lastApplied },
     };
-    await user.createVm(manifest);
-    const m = backend.machine(name);
+    await env.user.createVm(manifest);
+    const m = env.backend.machine(name);
     await cachedIn(m);
     // A boot change adds annotations of ours next to the user's (the map exists: key by key).
     await m.setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
-    const vm = await user.getVm(name);
+    const vm = await env.user.getVm(name);
     assert.equal(vm.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], lastApplied);
     assert.ok(vm.metadata?.annotations?.['bmc.kubevirt.io/boot-override'], 'our annotation is there too');
   });
 
   test('a concurrent edit of the VM during a boot change is kept (no lost update)', async () => {
     const name = uniqueName('race');
-    await user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
+    await env.user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
     // Right before the backend's first VM patch leaves, a user edits the VM: a label, and a new
     // disk inserted at the front (shifting the indexes the patch addresses).
     let raced = false;
-    const b2 = await startBackend(kc, {
+    const b2 = await startBackend(env.kc, {
       beforeRequest: async (method, path) => {
         if (!raced && method === 'PATCH' && path.includes(`/virtualmachines/${name}`)) {
           raced = true;
-          await user.jsonPatchVm(name, [
+          await env.user.jsonPatchVm(name, [
             { op: 'add', path: '/metadata/labels', value: { owner: 'alice' } },
             {
               op: 'add',
@@ -199,10 +181,10 @@ describe('boot override on KubeVirt', () => {
     try {
       const m = b2.machine(name);
       await cachedIn(m);
-      sim.stats.reset();
+      env.sim.stats.reset();
       await m.setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
       assert.ok(raced, 'the concurrent edit happened during the boot change');
-      const vm = await user.getVm(name);
+      const vm = await env.user.getVm(name);
       assert.equal(vm.metadata?.labels?.owner, 'alice', "the user's label survived");
       const disks = devicesOf(vm)?.disks ?? [];
       assert.deepEqual(
@@ -212,7 +194,7 @@ describe('boot override on KubeVirt', () => {
       );
       assert.equal(disks.find((d) => d.name === 'rootdisk')?.bootOrder, 2);
       assert.equal(devicesOf(vm)?.interfaces?.[0]?.bootOrder, 1);
-      const patches = sim.stats
+      const patches = env.sim.stats
         .requests()
         .filter(
           (r) =>
@@ -232,8 +214,8 @@ describe('boot override on KubeVirt', () => {
 
   test('UEFI with secure boot: firmware.bootloader.efi and SMM; the guest boots with them', async () => {
     const name = uniqueName('uefi');
-    await user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
-    const m = backend.machine(name);
+    await env.user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
+    const m = env.backend.machine(name);
     await cachedIn(m);
     assert.equal(m.getBootOverride().mode, 'Legacy');
     await assert.rejects(
@@ -243,7 +225,7 @@ describe('boot override on KubeVirt', () => {
     await m.setBootOverride({ mode: 'UEFI' });
     await m.setSecureBoot(true);
     assert.deepEqual(m.getSecureBoot(), { supported: true, enabled: true });
-    const vm = await user.getVm(name);
+    const vm = await env.user.getVm(name);
     assert.deepEqual(vm.spec?.template?.spec?.domain?.firmware?.bootloader, { efi: { secureBoot: true } });
     assert.equal(vm.spec?.template?.spec?.domain?.features?.smm?.enabled, true);
     assert.equal(
@@ -257,21 +239,21 @@ describe('boot override on KubeVirt', () => {
     );
     await m.power('On');
     await settle(m, 'On');
-    await waitFor(() => /Secure Boot enabled/.test(sim.consoleTranscript(NAMESPACE, name)), {
+    await waitFor(() => /Secure Boot enabled/.test(env.sim.consoleTranscript(NAMESPACE, name)), {
       what: 'secure boot in the guest',
     });
     await m.power('ForceOff');
     await settle(m, 'Off');
     await m.setSecureBoot(false);
     await m.setBootOverride({ mode: 'Legacy' });
-    const legacy = await user.getVm(name);
+    const legacy = await env.user.getVm(name);
     assert.deepEqual(legacy.spec?.template?.spec?.domain?.firmware?.bootloader, { bios: {} });
   });
 
   test('a VM without a CD-ROM has no Cd target; asking for it is NotSupported naming what to add', async () => {
     const name = uniqueName('nocd');
-    await user.createVm(vmManifest(name, { runStrategy: 'Halted', cdrom: false }));
-    const m = backend.machine(name);
+    await env.user.createVm(vmManifest(name, { runStrategy: 'Halted', cdrom: false }));
+    const m = env.backend.machine(name);
     await cachedIn(m);
     assert.deepEqual(m.getBootCapabilities().targets, ['None', 'Pxe', 'Hdd']);
     await assert.rejects(

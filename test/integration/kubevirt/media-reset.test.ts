@@ -5,39 +5,18 @@
  * once would boot an empty drive: the image is hot-plugged only after its import).
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
-import {
-  loadKubeConfig,
-  startBackend,
-  UserClient,
-  uniqueName,
-  vmManifest,
-} from '../../support/kubevirt-fixtures.ts';
+import { test } from 'node:test';
+import { kubevirtEnv, uniqueName, vmManifest } from '../../support/kubevirt-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
-let sim: SimCluster;
-let backend: KubeVirtBackend;
-let user: UserClient;
-
-before(async () => {
-  sim = await startSimCluster({ timing: 'realistic' });
-  const kc = loadKubeConfig(sim.kubeconfigPath);
-  user = new UserClient(kc);
-  backend = await startBackend(kc);
-});
-after(async () => {
-  await backend?.stop();
-  await sim?.stop();
-});
+const env = kubevirtEnv('realistic');
 
 test('insert, boot-once Cd and an immediate reset boot the guest from the inserted image', {
   timeout: 120_000,
 }, async () => {
   const name = uniqueName('vmreset');
-  await user.createVm(vmManifest(name, { runStrategy: 'Always' }));
-  const m = backend.machine(name);
+  await env.user.createVm(vmManifest(name, { runStrategy: 'Always' }));
+  const m = env.backend.machine(name);
   await waitFor(() => m.getPowerState() === 'On', { timeoutMs: 30_000, what: 'VM running' });
 
   const console = await m.openConsole();

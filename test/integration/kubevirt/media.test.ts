@@ -1,36 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
+import { describe, test } from 'node:test';
+import { CoreV1Api } from '@kubernetes/client-node';
 import type { VirtualMachine } from '../../../src/kubevirt/types.ts';
 import { isMachineError, type Machine, type MachineEvent } from '../../../src/machine/index.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import {
-  loadKubeConfig,
+  kubevirtEnv,
   NAMESPACE,
-  startBackend,
-  UserClient,
   uniqueName,
   type VmOptions,
   vmManifest,
 } from '../../support/kubevirt-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
-let sim: SimCluster;
-let kc: KubeConfig;
-let user: UserClient;
-let backend: KubeVirtBackend;
-
-before(async () => {
-  sim = await startSimCluster({ timing: 'fast' });
-  kc = loadKubeConfig(sim.kubeconfigPath);
-  user = new UserClient(kc);
-  backend = await startBackend(kc);
-});
-after(async () => {
-  await backend?.stop();
-  await sim?.stop();
-});
+const env = kubevirtEnv('fast');
 
 async function vm(
   options: VmOptions,
@@ -39,8 +21,8 @@ async function vm(
   const name = uniqueName('media');
   const manifest = vmManifest(name, options);
   edit?.(manifest);
-  await user.createVm(manifest);
-  const m = backend.machine(name);
+  await env.user.createVm(manifest);
+  const m = env.backend.machine(name);
   const initial = options.runStrategy === 'Always' ? 'On' : 'Off';
   await waitFor(
     () => {
@@ -67,14 +49,14 @@ describe('virtual media through CDI DataVolumes', () => {
     });
     const accepted = await m.insertMedia('Cd', { image: 'http://images.example/alpine-3.20.iso' });
     assert.equal(accepted.state, 'Inserting');
-    const dvs = await user.listDataVolumes(name);
+    const dvs = await env.user.listDataVolumes(name);
     assert.equal(dvs.length, 1);
     assert.match(
       dvs[0]!.metadata.name,
       new RegExp(`^${name}-vmedia-cd-[0-9a-f]{8}$`),
       'never named after the VM',
     );
-    const v = await user.getVm(name);
+    const v = await env.user.getVm(name);
     assert.deepEqual(
       cdVolume(v),
       { name: 'cdrom', dataVolume: { name: dvs[0]!.metadata.name } },
@@ -92,7 +74,7 @@ describe('virtual media through CDI DataVolumes', () => {
     await waitFor(
       () =>
         /Booting from CD-ROM 'cdrom' \(image http:\/\/images\.example\/alpine-3\.20\.iso\)/.test(
-          sim.consoleTranscript(NAMESPACE, name),
+          env.sim.consoleTranscript(NAMESPACE, name),
         ),
       {
         timeoutMs: 10_000,
@@ -104,8 +86,8 @@ describe('virtual media through CDI DataVolumes', () => {
   test('insert while running hot-plugs; re-insert swaps and collects the old DataVolume; eject keeps the drive', async () => {
     const { name, m } = await vm({ runStrategy: 'Always' });
     await m.insertMedia('Cd', { image: 'https://images.example/first.iso' });
-    const first = (await user.listDataVolumes(name))[0]!.metadata.name;
-    assert.deepEqual(cdVolume(await user.getVm(name)), {
+    const first = (await env.user.listDataVolumes(name))[0]!.metadata.name;
+    assert.deepEqual(cdVolume(await env.user.getVm(name)), {
       name: 'cdrom',
       dataVolume: { name: first, hotpluggable: true },
     });
@@ -115,31 +97,31 @@ describe('virtual media through CDI DataVolumes', () => {
     // Same image again: nothing changes, no new DataVolume.
     await m.insertMedia('Cd', { image: 'https://images.example/first.iso' });
     assert.deepEqual(
-      (await user.listDataVolumes(name)).map((d) => d.metadata.name),
+      (await env.user.listDataVolumes(name)).map((d) => d.metadata.name),
       [first],
     );
 
     // Another image: a new DataVolume, the drive swapped, the old one deleted.
     await m.insertMedia('Cd', { image: 'https://images.example/second.iso' });
     assert.equal(slot(m).imageName, 'second.iso');
-    const now = await user.listDataVolumes(name);
+    const now = await env.user.listDataVolumes(name);
     assert.equal(now.length, 1, 'the first DataVolume was collected');
     assert.notEqual(now[0]!.metadata.name, first);
-    assert.equal(cdVolume(await user.getVm(name))?.dataVolume?.name, now[0]!.metadata.name);
-    await waitFor(async () => (await user.listDataVolumes(name))[0]?.status?.phase === 'Succeeded', {
+    assert.equal(cdVolume(await env.user.getVm(name))?.dataVolume?.name, now[0]!.metadata.name);
+    await waitFor(async () => (await env.user.listDataVolumes(name))[0]?.status?.phase === 'Succeeded', {
       timeoutMs: 10_000,
       what: 'import done',
     });
 
     await m.ejectMedia('Cd');
     await waitFor(() => slot(m).state === 'Empty', { what: 'Empty' });
-    const ejected = await user.getVm(name);
+    const ejected = await env.user.getVm(name);
     assert.equal(cdVolume(ejected), undefined, 'the volume is gone');
     assert.ok(
       ejected.spec?.template?.spec?.domain?.devices?.disks?.some((d) => d.name === 'cdrom'),
       'the drive stays',
     );
-    assert.deepEqual(await user.listDataVolumes(name), []);
+    assert.deepEqual(await env.user.listDataVolumes(name), []);
     await m.ejectMedia('Cd'); // idempotent
     assert.equal(ejected.spec?.runStrategy, 'Always');
   });
@@ -151,7 +133,7 @@ describe('virtual media through CDI DataVolumes', () => {
     await m.insertMedia('Cd', { image: 'https://images.example/live.iso' });
     await waitFor(() => slot(m).state === 'Inserted', { timeoutMs: 10_000, what: 'Inserted' });
     await waitFor(
-      () => /\[hotplug\] media attached to 'cdrom'/.test(sim.consoleTranscript(NAMESPACE, name)),
+      () => /\[hotplug\] media attached to 'cdrom'/.test(env.sim.consoleTranscript(NAMESPACE, name)),
       {
         what: 'the guest sees the media',
       },
@@ -165,7 +147,7 @@ describe('virtual media through CDI DataVolumes', () => {
     assert.match(slot(m).message ?? '', /no such host/);
     await m.ejectMedia('Cd');
     assert.equal(slot(m).state, 'Empty');
-    assert.deepEqual(await user.listDataVolumes(name), []);
+    assert.deepEqual(await env.user.listDataVolumes(name), []);
     // Re-inserting after a failure works.
     await m.insertMedia('Cd', { image: 'http://images.example/ok.iso' });
     await waitFor(() => slot(m).state === 'Inserted', {
@@ -178,8 +160,8 @@ describe('virtual media through CDI DataVolumes', () => {
     const { name, m } = await vm({ runStrategy: 'Halted' });
     const accepted = await m.insertMedia('Cd', { image: 'http://alice:s3cret@images.example/private.iso' });
     assert.ok(!JSON.stringify(accepted).includes('s3cret'));
-    const dvName = (await user.listDataVolumes(name))[0]!.metadata.name;
-    const dv = (await user.api.getNamespacedCustomObject({
+    const dvName = (await env.user.listDataVolumes(name))[0]!.metadata.name;
+    const dv = (await env.user.api.getNamespacedCustomObject({
       group: 'cdi.kubevirt.io',
       version: 'v1beta1',
       namespace: NAMESPACE,
@@ -187,7 +169,7 @@ describe('virtual media through CDI DataVolumes', () => {
       name: dvName,
     })) as { spec: { source: { http: { url: string; secretRef?: string } } } };
     assert.equal(dv.spec.source.http.url, 'http://images.example/private.iso');
-    const core = kc.makeApiClient(CoreV1Api);
+    const core = env.kc.makeApiClient(CoreV1Api);
     const secret = await core.readNamespacedSecret({
       namespace: NAMESPACE,
       name: dv.spec.source.http.secretRef!,
@@ -226,13 +208,13 @@ describe('virtual media through CDI DataVolumes', () => {
         containerDisk: { image: 'example/my-tools-iso' },
       });
     });
-    const before = await user.getVm(name);
+    const before = await env.user.getVm(name);
     assert.deepEqual(m.getMediaSlots(), []);
     await assert.rejects(
       m.insertMedia('Cd', { image: 'http://x.example/a.iso' }),
       (err) => isMachineError(err) && err.code === 'NotSupported' && /empty CD-ROM/.test(err.message),
     );
-    assert.deepEqual((await user.getVm(name)).spec, before.spec, 'the VM is unchanged');
-    assert.deepEqual(await user.listDataVolumes(name), []);
+    assert.deepEqual((await env.user.getVm(name)).spec, before.spec, 'the VM is unchanged');
+    assert.deepEqual(await env.user.listDataVolumes(name), []);
   });
 });

@@ -1,36 +1,22 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
 import { KubeApi } from '../../../src/kubevirt/kube-api.ts';
 import { isMachineError, type Machine, type PowerState } from '../../../src/machine/index.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import {
+  kubevirtEnv,
   loadKubeConfig,
   NAMESPACE,
   startBackend,
-  UserClient,
   uniqueName,
   type VmOptions,
   vmManifest,
 } from '../../support/kubevirt-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
-let sim: SimCluster;
-let user: UserClient;
-let backend: KubeVirtBackend;
-
-before(async () => {
-  sim = await startSimCluster({ timing: 'fast' });
-  const kc = loadKubeConfig(sim.kubeconfigPath);
-  user = new UserClient(kc);
-  backend = await startBackend(kc);
-});
-after(async () => {
-  await backend?.stop();
-  await sim?.stop();
-});
+const env = kubevirtEnv('fast');
 
 const settle = (m: Machine, state: PowerState) =>
   waitFor(
@@ -46,12 +32,12 @@ const settle = (m: Machine, state: PowerState) =>
 
 async function newVm(options: VmOptions): Promise<{ name: string; m: Machine }> {
   const name = uniqueName('pw');
-  await user.createVm(vmManifest(name, options));
-  const m = backend.machine(name);
+  await env.user.createVm(vmManifest(name, options));
+  const m = env.backend.machine(name);
   return { name, m };
 }
 
-const vmiUid = async (name: string) => (await user.getVmi(name))?.metadata?.uid;
+const vmiUid = async (name: string) => (await env.user.getVmi(name))?.metadata?.uid;
 
 const rejectsWith = (p: Promise<unknown>, code: string, message?: RegExp) =>
   assert.rejects(p, (err) => {
@@ -63,7 +49,7 @@ const rejectsWith = (p: Promise<unknown>, code: string, message?: RegExp) =>
 
 /** The backend's own writes to the VM object itself (not its subresources) since `since`. */
 function vmObjectWrites(name: string, since: number): string[] {
-  return sim.stats
+  return env.sim.stats
     .requests()
     .slice(since)
     .filter(
@@ -88,7 +74,7 @@ const STRATEGIES: { label: string; options: VmOptions; initial: PowerState }[] =
 for (const { label, options, initial } of STRATEGIES) {
   describe(`power actions, run strategy ${label}`, () => {
     test('every action from Off and from On, through KubeVirt’s subresources only', async () => {
-      const since = sim.stats.requests().length;
+      const since = env.sim.stats.requests().length;
       const { name, m } = await newVm(options);
       await settle(m, initial);
       if (initial === 'Off') {
@@ -96,10 +82,10 @@ for (const { label, options, initial } of STRATEGIES) {
         for (const action of ['GracefulRestart', 'ForceRestart', 'Pause', 'Resume'] as const) {
           await rejectsWith(m.power(action), 'InvalidState');
         }
-        const before = backend.apiRequestCount;
+        const before = env.backend.apiRequestCount;
         await m.power('GracefulShutdown');
         await m.power('ForceOff');
-        assert.equal(backend.apiRequestCount, before, 'no request for an action that has nothing to do');
+        assert.equal(env.backend.apiRequestCount, before, 'no request for an action that has nothing to do');
         await m.power('On');
         await settle(m, 'On');
       }
@@ -117,7 +103,7 @@ for (const { label, options, initial } of STRATEGIES) {
       await m.power('ForceRestart');
       await settle(m, 'On');
       assert.equal(await vmiUid(name), uid, 'softreboot and reset keep the VMI');
-      assert.match(sim.consoleTranscript(NAMESPACE, name), /reboot|reset/i);
+      assert.match(env.sim.consoleTranscript(NAMESPACE, name), /reboot|reset/i);
 
       if (label === 'Once') {
         // KubeVirt refuses restarts for Once; its message reaches the BMC user.
@@ -143,9 +129,9 @@ for (const { label, options, initial } of STRATEGIES) {
       await settle(m, 'On');
       await m.power('ForceOff');
       await settle(m, 'Off');
-      assert.equal(await user.getVmi(name), null, 'the VMI is gone after a force off');
+      assert.equal(await env.user.getVmi(name), null, 'the VMI is gone after a force off');
 
-      const vm = await user.getVm(name);
+      const vm = await env.user.getVm(name);
       if (label === 'Manual' || label === 'RerunOnFailure') {
         assert.equal(vm.spec?.runStrategy, label, 'the run strategy is never rewritten');
       }
@@ -158,7 +144,7 @@ describe('KubeVirt’s own refusals and guest-initiated changes', () => {
   test('Once: after the guest shut down, KubeVirt refuses a start; the message is kept', async () => {
     const { name, m } = await newVm({ runStrategy: 'Once' });
     await settle(m, 'On');
-    sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
+    env.sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
     await settle(m, 'Off');
     await rejectsWith(m.power('On'), 'InvalidState', /Once does not support manual start requests/);
     assert.equal(m.getPowerState(), 'Off');
@@ -169,7 +155,7 @@ describe('KubeVirt’s own refusals and guest-initiated changes', () => {
     const { name, m } = await newVm({ runStrategy: 'RerunOnFailure' });
     await settle(m, 'On');
     const first = await vmiUid(name);
-    sim.faults.guestExit(NAMESPACE, name, 'Failed');
+    env.sim.faults.guestExit(NAMESPACE, name, 'Failed');
     await waitFor(
       async () => {
         const uid = await vmiUid(name);
@@ -177,7 +163,7 @@ describe('KubeVirt’s own refusals and guest-initiated changes', () => {
       },
       { timeoutMs: 10_000, what: 'rerun after a crash' },
     );
-    sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
+    env.sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
     await settle(m, 'Off');
     await m.power('On');
     await settle(m, 'On');
@@ -187,7 +173,7 @@ describe('KubeVirt’s own refusals and guest-initiated changes', () => {
     const { name, m } = await newVm({ runStrategy: 'Manual' });
     await m.power('On');
     await settle(m, 'On');
-    sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
+    env.sim.faults.guestExit(NAMESPACE, name, 'Succeeded');
     await settle(m, 'Off');
     await m.power('On');
     await settle(m, 'On');
@@ -196,15 +182,15 @@ describe('KubeVirt’s own refusals and guest-initiated changes', () => {
   test('an unsupported action (NMI) is NotSupported and sends nothing', async () => {
     const { m } = await newVm({ runStrategy: 'Always' });
     await settle(m, 'On');
-    const before = backend.apiRequestCount;
+    const before = env.backend.apiRequestCount;
     await rejectsWith(m.power('Nmi'), 'NotSupported');
-    assert.equal(backend.apiRequestCount, before);
+    assert.equal(env.backend.apiRequestCount, before);
   });
 
   test('a VM that does not exist: reads and writes are NotFound; it is picked up when created', async () => {
     const name = uniqueName('late');
-    const m = backend.machine(name);
-    assert.equal(backend.machine(name), m, 'the same object for the same name');
+    const m = env.backend.machine(name);
+    assert.equal(env.backend.machine(name), m, 'the same object for the same name');
     assert.throws(
       () => m.getPowerState(),
       (err) => isMachineError(err) && err.code === 'NotFound',
@@ -212,10 +198,10 @@ describe('KubeVirt’s own refusals and guest-initiated changes', () => {
     await rejectsWith(m.power('On'), 'NotFound');
     const events: string[] = [];
     m.on((e) => events.push(e.type === 'availability' ? `availability:${e.available}` : e.type));
-    await user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
+    await env.user.createVm(vmManifest(name, { runStrategy: 'Halted' }));
     await settle(m, 'Off');
     await waitFor(() => events.includes('availability:true'), { what: 'availability event' });
-    await user.deleteVm(name);
+    await env.user.deleteVm(name);
     await waitFor(() => events.includes('availability:false'), { what: 'VM deleted event' });
     assert.throws(
       () => m.getPowerState(),
@@ -234,7 +220,7 @@ describe('change events come from the watch', () => {
       if (e.type === 'boot') events.push(`boot:${e.override.target}/${e.override.persistence}`);
       if (e.type === 'media') events.push(`media:${e.slot.state}`);
     });
-    const virtctl = new KubeApi(loadKubeConfig(sim.kubeconfigPath));
+    const virtctl = new KubeApi(loadKubeConfig(env.sim.kubeconfigPath));
     await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'stop', {});
     await settle(m, 'Off');
     await waitFor(() => events.includes('power:Off'), { what: 'power Off event' });
@@ -242,7 +228,7 @@ describe('change events come from the watch', () => {
     assert.ok(events.indexOf('power:PoweringOff') < events.indexOf('power:Off'), events.join(' '));
 
     // Another agent (a second backend) sets a boot override: this machine hears of it.
-    const other = await startBackend(loadKubeConfig(sim.kubeconfigPath));
+    const other = await startBackend(loadKubeConfig(env.sim.kubeconfigPath));
     try {
       await other.machine(name).setBootOverride({ target: 'Pxe', persistence: 'Continuous' });
     } finally {
@@ -266,7 +252,7 @@ describe('change events come from the watch', () => {
 
 describe('start()', () => {
   test('an unreachable API server: start() rejects within its bound, with a clear error', async () => {
-    const kc = loadKubeConfig(sim.kubeconfigPath);
+    const kc = loadKubeConfig(env.sim.kubeconfigPath);
     const cluster = kc.getCurrentCluster()!;
     const dead = new KubeConfig();
     dead.loadFromOptions({
@@ -305,7 +291,7 @@ describe('start()', () => {
     });
     await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
     const port = (blackhole.address() as AddressInfo).port;
-    const kc = loadKubeConfig(sim.kubeconfigPath);
+    const kc = loadKubeConfig(env.sim.kubeconfigPath);
     const cluster = kc.getCurrentCluster()!;
     const silent = new KubeConfig();
     silent.loadFromOptions({
