@@ -3,6 +3,7 @@ import { createSocket } from 'node:dgram';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
+import { prng } from '../../../bench/lib/fuzz.ts';
 import {
   decodeOpenSessionResponse,
   decodeRakp2,
@@ -17,18 +18,6 @@ import { encodeAsfPing } from '../../../src/ipmi/codec/rmcp.ts';
 import { decodeRmcpPlusHeader, encodeUnauthenticated } from '../../../src/ipmi/codec/rmcpplus.ts';
 import { startTestBmc } from '../../support/ipmi-bmc.ts';
 import { RmcpPlusClient } from '../../support/ipmi-client.ts';
-
-/** A small deterministic PRNG so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Checks that a datagram the BMC sent is well-formed; returns a description of the problem or null. */
 function malformed(pkt: Buffer): string | null {
