@@ -103,7 +103,9 @@ export class NamespaceSource {
     const items = this.#informer
       .list()
       .slice()
-      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+      // By code unit, not localeCompare: the same order on every machine, and the agent never touches
+      // ICU's collation data (about 3 MiB of resident memory).
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
     const base = this.#base;
     if (!base) {
       return items.map((b) => definitionFromBmc(b)).filter((d): d is BmcDefinition => d !== null);
