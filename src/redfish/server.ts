@@ -148,7 +148,7 @@ export class RedfishServer {
     const tasks = new TaskStore();
     this.#events = new EventEngine(
       { ...options.events, ...(options.subscriptionStore ? { store: options.subscriptionStore } : {}) },
-      { systems: () => topology.all(), tasks, log: this.#log },
+      { systems: () => topology.all(), fixedSystems: topology.kind === 'single', tasks, log: this.#log },
     );
     this.#state = {
       uuid: serviceUuid(options.systems),

@@ -61,6 +61,11 @@ export interface SseClient {
 
 export interface EngineDeps {
   readonly systems: () => readonly SystemEntry[];
+  /**
+   * True when `systems()` can never change (one BMC for one machine): the machines are attached
+   * once. Otherwise (aggregate mode) the list is looked at again every second.
+   */
+  readonly fixedSystems?: boolean;
   readonly tasks: TaskStore;
   readonly log: Logger;
 }
@@ -126,8 +131,10 @@ export class EventEngine {
   start(): Promise<void> {
     this.#starting ??= (async () => {
       this.#refreshMachines();
-      this.#refreshTimer = setInterval(() => this.#refreshMachines(), 1000);
-      this.#refreshTimer.unref();
+      if (!this.#deps.fixedSystems) {
+        this.#refreshTimer = setInterval(() => this.#refreshMachines(), 1000);
+        this.#refreshTimer.unref();
+      }
       await this.#load();
     })();
     return this.#starting;

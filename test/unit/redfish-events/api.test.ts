@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { isLocalAddress } from '../../../src/redfish/events/destination.ts';
 import { MemorySubscriptionStore, type StoredSubscription } from '../../../src/redfish/events/store.ts';
+import { MemoryMachine } from '../../support/memory-machine.ts';
 import { openSse, type Subscriber, startSubscriber } from '../../support/redfish-events.ts';
 import { ADMIN, OPERATOR, READER, type RedfishFixture, startRedfish } from '../../support/redfish-service.ts';
 import { selfSignedCert } from '../../support/redfish-tls.ts';
@@ -289,6 +290,36 @@ test('aggregate mode: events name each system by its id, and OriginResources sel
     const origins = new Set(subscriber.received.map((x) => x.body.Events[0].OriginOfCondition['@odata.id']));
     assert.deepEqual([...origins], ['/redfish/v1/Systems/ns1.b']);
     assert.deepEqual(subscriber.received[0]!.body.Events[0].MessageArgs, ['/redfish/v1/Systems/ns1.b']);
+  } finally {
+    await subscriber.close();
+    await fx.close();
+  }
+});
+
+test('aggregate mode: a machine that joins while the service runs has its events delivered too', async () => {
+  const fx = await startRedfish({
+    aggregate: [{ identity: { namespace: 'ns1', name: 'a' }, timings: { powerOnMs: 0 } }],
+  });
+  const subscriber = await startSubscriber();
+  const late = new MemoryMachine({
+    identity: { namespace: 'ns1', name: 'late' },
+    timings: { powerOnMs: 0, forceOffMs: 0, gracefulOffMs: 0 },
+  });
+  try {
+    const r = await fx.request('POST', SUBS, { json: { Destination: subscriber.url, Protocol: 'Redfish' } });
+    assert.equal(r.status, 201);
+    fx.machines.push(late);
+    assert.equal((await fx.request('GET', '/redfish/v1/Systems/ns1.late')).status, 200);
+    // The event service looks at the list of machines once a second.
+    await new Promise((res) => setTimeout(res, 1200));
+    await late.power('On');
+    await waitFor(
+      () =>
+        subscriber.received.some(
+          (x) => x.body.Events[0].OriginOfCondition['@odata.id'] === '/redfish/v1/Systems/ns1.late',
+        ),
+      { what: 'an event of the machine that joined' },
+    );
   } finally {
     await subscriber.close();
     await fx.close();
