@@ -183,9 +183,6 @@ export class IpmiServer implements PayloadSender {
     const a = socket.address();
     this.#port = a.port;
     this.#bmc.listenAddress = a.address;
-    const interval = Math.max(50, Math.min(1000, Math.floor(this.#table.idleTimeoutMs / 4)));
-    this.#sweep = setInterval(() => this.#expire(), interval);
-    this.#sweep.unref();
     this.#log.info({ address: a.address, port: a.port }, 'IPMI listening');
     return { address: a.address, port: a.port };
   }
@@ -236,6 +233,18 @@ export class IpmiServer implements PayloadSender {
     } catch (err) {
       this.#log.debug({ err }, 'IPMI packet dropped');
     }
+    this.#armSweep();
+  }
+
+  /**
+   * Expiry runs only while the table holds sessions: sessions come from packets, so the sweep is
+   * armed after a packet and disarms itself once the table is empty (an idle BMC has no timer).
+   */
+  #armSweep(): void {
+    if (this.#sweep || !this.#socket || this.#table.size === 0) return;
+    const interval = Math.max(50, Math.min(1000, Math.floor(this.#table.idleTimeoutMs / 4)));
+    this.#sweep = setInterval(() => this.#expire(), interval);
+    this.#sweep.unref();
   }
 
   #rmcpPlus(buf: Buffer, source: Source): void {
@@ -484,6 +493,10 @@ export class IpmiServer implements PayloadSender {
   #expire(): void {
     for (const s of this.#table.expire(Date.now())) {
       this.#ended(s, s.state === 'active' ? 'idle timeout' : 'setup timeout');
+    }
+    if (this.#table.size === 0 && this.#sweep) {
+      clearInterval(this.#sweep);
+      this.#sweep = null;
     }
   }
 }

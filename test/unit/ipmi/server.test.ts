@@ -207,6 +207,18 @@ test('idle sessions expire', async () => {
     assert.equal((await c.request(0x00, 0x01)).completionCode, 0);
     await waitFor(() => bmc.server.sessionCount === 0, { intervalMs: 20, what: 'session expiry' });
     assert.equal(await c.exchange(c.buildRequest(0x00, 0x01), 200), null);
+    // The expiry sweep stops once the table is empty; a later session must still expire.
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await RmcpPlusClient.connect(bmc.port, { ...creds, suite: 17 });
+    try {
+      assert.equal(bmc.server.sessionCount, 1);
+      await waitFor(() => bmc.server.sessionCount === 0, {
+        intervalMs: 20,
+        what: 'the later session to expire',
+      });
+    } finally {
+      again.close();
+    }
   } finally {
     c.close();
     await bmc.stop();
