@@ -84,6 +84,13 @@ const PING_TIMEOUT_MS = 15_000;
 const STREAM_WINDOW = 1 << 20;
 const CONNECTION_WINDOW = 16 << 20;
 
+export interface KubeClientOptions {
+  /** How often a connection carrying streams is pinged (HTTP/2); default 30 s. */
+  pingIntervalMs?: number;
+  /** How long a ping may go unanswered before the connection is dropped; default 15 s. */
+  pingTimeoutMs?: number;
+}
+
 /** A request the server refused before processing it (REFUSED_STREAM, or past a GOAWAY): safe to retry. */
 class RefusedStream extends Error {}
 /** A request whose stream ended without any answer (its connection went away). */
@@ -138,6 +145,8 @@ function abortError(): Error {
 export class KubeClient {
   readonly #kc: KubeAccess;
   readonly #userAgent: string;
+  readonly #pingIntervalMs: number;
+  readonly #pingTimeoutMs: number;
   #prepared: Prepared | null = null;
   #requests = 0;
   readonly #listeners = new Set<(method: string, path: string, status: number) => void>();
@@ -150,9 +159,11 @@ export class KubeClient {
   /** Bumped by `close()`, so a connection that was being opened meanwhile is dropped. */
   #generation = 0;
 
-  constructor(kc: KubeAccess, userAgent = 'kubevirtbmc') {
+  constructor(kc: KubeAccess, userAgent = 'kubevirtbmc', options: KubeClientOptions = {}) {
     this.#kc = kc;
     this.#userAgent = userAgent;
+    this.#pingIntervalMs = options.pingIntervalMs ?? PING_INTERVAL_MS;
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? PING_TIMEOUT_MS;
   }
 
   get requestCount(): number {
@@ -385,7 +396,7 @@ export class KubeClient {
     } catch {
       // not fatal: the default window only slows large answers down
     }
-    session.pinger = setInterval(() => this.#ping(session), PING_INTERVAL_MS);
+    session.pinger = setInterval(() => this.#ping(session), this.#pingIntervalMs);
     session.pinger.unref();
     h2.unref();
     this.#sessions.push(session);
@@ -394,7 +405,7 @@ export class KubeClient {
 
   #ping(s: Session): void {
     if (s.active === 0 || !s.usable) return;
-    const timer = setTimeout(() => s.h2.destroy(new Error('HTTP/2 ping timed out')), PING_TIMEOUT_MS);
+    const timer = setTimeout(() => s.h2.destroy(new Error('HTTP/2 ping timed out')), this.#pingTimeoutMs);
     timer.unref();
     try {
       s.h2.ping((err) => {

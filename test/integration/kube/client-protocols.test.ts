@@ -6,7 +6,12 @@ import { setMaxListeners } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
-import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
+import {
+  type AddressInfo,
+  connect as connectTcp,
+  createServer as createTcpServer,
+  type Socket,
+} from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { KubeApiError, KubeClient } from '../../../src/kube/client.ts';
 import type { KubeAccess } from '../../../src/kube/config.ts';
@@ -375,6 +380,58 @@ describe('connections that go away or break', () => {
     assert.deepEqual(await resent, { session: 1 });
     assert.deepEqual(await client.request('GET', '/x'), { session: 1 });
     client.close();
+  });
+
+  test('a connection that goes silent (a NAT forgot it) fails its ping; the watch ends and the next call reconnects', async () => {
+    sessions.length = 0;
+    // A TCP relay in front of the server that can stop passing bytes without closing anything.
+    const pairs: { client: Socket; upstream: Socket }[] = [];
+    let silent = false;
+    const relay = createTcpServer((c) => {
+      const upstream = connectTcp(port, '127.0.0.1');
+      pairs.push({ client: c, upstream });
+      c.on('error', () => {});
+      upstream.on('error', () => {});
+      c.on('data', (d) => {
+        if (!silent) upstream.write(d);
+      });
+      upstream.on('data', (d) => {
+        if (!silent) c.write(d);
+      });
+    });
+    const relayPort = await new Promise<number>((resolve) =>
+      relay.listen(0, '127.0.0.1', () => resolve((relay.address() as AddressInfo).port)),
+    );
+    const client = new KubeClient(access(relayPort), 'test', { pingIntervalMs: 200, pingTimeoutMs: 300 });
+    try {
+      const abort = new AbortController();
+      let events = 0;
+      let ended = false;
+      const watch = client
+        .stream('/api/v1/pods', { watch: 1 }, () => events++, abort.signal)
+        .finally(() => {
+          ended = true;
+        });
+      await waitFor(() => events === 1, { what: 'the first watch event' });
+      // Still answering pings: the watch stays open across several ping intervals.
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(ended, false, 'a healthy watch was ended');
+      silent = true;
+      await waitFor(() => ended, { what: 'the silent connection to be given up', timeoutMs: 5000 });
+      assert.equal(abort.signal.aborted, false);
+      await watch.catch(() => undefined);
+      // New connections through the relay pass bytes again.
+      silent = false;
+      assert.deepEqual(await client.request('GET', '/x'), { session: 1 });
+      assert.equal(pairs.length, 2);
+    } finally {
+      client.close();
+      for (const p of pairs) {
+        p.client.destroy();
+        p.upstream.destroy();
+      }
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
   });
 });
 
