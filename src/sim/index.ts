@@ -115,8 +115,10 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     return t;
   };
 
-  // Secrets: the API server folds write-only stringData into data (base64) and never stores it.
+  // Secrets: the API server folds write-only stringData into data (base64) and never stores it,
+  // and a Secret without a type is Opaque (`kubectl create secret generic` sends none).
   reg.addDefaulter('', 'secrets', (secret) => {
+    if (!secret.type) secret.type = 'Opaque';
     if (secret.stringData && typeof secret.stringData === 'object') {
       secret.data ??= {};
       for (const [k, v] of Object.entries(secret.stringData)) {

@@ -28,6 +28,12 @@ import {
   notFound,
   unsupportedMediaType,
 } from './errors.ts';
+import {
+  decodeKubeProtobuf,
+  PROTOBUF_CONTENT_TYPE,
+  ProtobufDecodeError,
+  protobufKinds,
+} from './protobuf/decode.ts';
 import type { Registry } from './registry.ts';
 import { apiVersionOf, type ResourceType, storageKey } from './resources.ts';
 import { unknownFields } from './schema.ts';
@@ -223,6 +229,27 @@ function parseJsonBody(buf: Buffer): any {
     return JSON.parse(buf.toString('utf8'));
   } catch (e) {
     throw badRequest(`the object provided is unrecognized: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * A create or update body: JSON, or protobuf as kubectl 1.32 sends built-in kinds from its
+ * imperative commands (`kubectl create secret generic`, `create namespace`, `expose`, …).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+function parseObjectBody(buf: Buffer, contentType: string): any {
+  if (contentType !== PROTOBUF_CONTENT_TYPE) return parseJsonBody(buf);
+  if (buf.length === 0) return undefined;
+  try {
+    return decodeKubeProtobuf(buf);
+  } catch (err) {
+    if (!(err instanceof ProtobufDecodeError)) throw err;
+    if (!err.unsupported) throw badRequest(`the object provided is unrecognized (protobuf): ${err.message}`);
+    throw new ApiError(
+      415,
+      'UnsupportedMediaType',
+      `the embedded cluster decodes protobuf bodies only for ${protobufKinds().join(', ')} and their common fields (${err.message}); send the object as JSON or YAML instead, e.g. kubectl apply -f`,
+    );
   }
 }
 
@@ -571,10 +598,9 @@ export class ApiServer {
     if (
       (info.verb === 'create' || info.verb === 'update') &&
       bodyType &&
-      !['application/json', '*/*'].includes(bodyType)
+      !['application/json', '*/*', PROTOBUF_CONTENT_TYPE].includes(bodyType)
     ) {
-      // e.g. protobuf from client-go: a 415 makes client-go fall back to JSON
-      throw unsupportedMediaType(['application/json', 'application/yaml']);
+      throw unsupportedMediaType(['application/json', 'application/yaml', PROTOBUF_CONTENT_TYPE]);
     }
     const q = info.query;
     const ns = info.namespace;
@@ -615,7 +641,7 @@ export class ApiServer {
         return 200;
       case 'create': {
         if (info.name) throw methodNotAllowed();
-        const body = parseJsonBody(await readBody(req));
+        const body = parseObjectBody(await readBody(req), bodyType);
         if (!t.builtin && t.schema && q.get('fieldValidation') === 'Strict' && body) {
           const unknown = unknownFields(t.schema, body);
           if (unknown.length)
@@ -627,7 +653,7 @@ export class ApiServer {
         return this.ok(res, created, 201);
       }
       case 'update': {
-        const body = parseJsonBody(await readBody(req));
+        const body = parseObjectBody(await readBody(req), bodyType);
         if (body === undefined) throw badRequest('the body of the request was empty');
         if (!t.builtin && t.schema && q.get('fieldValidation') === 'Strict' && body) {
           const unknown = unknownFields(t.schema, body);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { bytes, entry, envelope, str } from '../../support/kube-protobuf.ts';
 import { kubeConfigFor, WIDGET, WIDGET_CRD } from '../../support/sim-fixtures.ts';
 import { simWait as waitFor } from '../../support/sim-kubevirt.ts';
 
@@ -43,7 +44,9 @@ async function raw(
       ...(token ? { Authorization: `Bearer ${cfg.token}` } : {}),
       ...(body !== undefined ? { 'Content-Type': contentType } : {}),
     },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    ...(body !== undefined
+      ? { body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) }
+      : {}),
   });
   const text = await res.text();
   return { status: res.status, text, json: () => JSON.parse(text) };
@@ -474,6 +477,35 @@ describe('D6 patch semantics', () => {
       'text/plain',
     );
     assert.equal(wrong.status, 415);
+  });
+
+  test('protobuf bodies (as kubectl sends built-in kinds): a Secret is created; an unknown kind gets 415, a broken body 400, and neither creates anything', async () => {
+    const PB = 'application/vnd.kubernetes.protobuf';
+    const secret = envelope('v1', 'Secret', [
+      ...bytes(1, str(1, 'pb-secret')),
+      ...entry(2, 'password', bytes(2, [...Buffer.from('s3cret')])),
+      ...str(3, 'Opaque'),
+    ]);
+    const created = await raw('POST', `/api/v1/namespaces/${NS}/secrets`, secret, PB);
+    assert.equal(created.status, 201, created.text);
+    const got = await raw('GET', `/api/v1/namespaces/${NS}/secrets/pb-secret`);
+    assert.equal(Buffer.from(got.json().data.password, 'base64').toString(), 's3cret');
+    assert.equal(got.json().type, 'Opaque');
+
+    const job = envelope('batch/v1', 'Job', bytes(1, str(1, 'pb-job')));
+    const unsupported = await raw('POST', `/api/v1/namespaces/${NS}/configmaps`, job, PB);
+    assert.equal(unsupported.status, 415);
+    assert.equal(unsupported.json().reason, 'UnsupportedMediaType');
+    assert.match(unsupported.json().message, /decodes protobuf bodies only for Namespace, Secret, ConfigMap/);
+    assert.match(unsupported.json().message, /batch\/v1 Job cannot be sent as protobuf here/);
+    assert.match(unsupported.json().message, /kubectl apply -f/);
+
+    const broken = await raw('POST', `/api/v1/namespaces/${NS}/configmaps`, secret.subarray(0, 20), PB);
+    assert.equal(broken.status, 400);
+    assert.equal(broken.json().reason, 'BadRequest');
+    assert.match(broken.json().message, /the object provided is unrecognized \(protobuf\)/);
+    const list = await raw('GET', `/api/v1/namespaces/${NS}/configmaps`);
+    assert.ok(!list.json().items.some((c: Obj) => /^pb-/.test(c.metadata.name)));
   });
 
   test('apply-patch+yaml requires fieldManager and creates a missing object', async () => {

@@ -1,11 +1,12 @@
 // kube-api-notes D4/D5/D15: the real kubectl (1.32 through the /usr/bin/kubectl dispatcher) against the sim.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { selfSignedCert } from '../../../src/sim/tls.ts';
 import { missingClients } from '../../support/clients.ts';
 import { WIDGET_CRD } from '../../support/sim-fixtures.ts';
 import { kubectl, kubectlStream } from '../../support/sim-kubectl.ts';
@@ -221,8 +222,113 @@ describe('kubectl end to end', { skip }, () => {
     assert.match(d.stdout, /widget.test.kubevirtbmc.io "w1" deleted/);
   });
 
+  test('imperative create commands, which send protobuf: namespace, secret generic and tls, configmap, serviceaccount, role, rolebinding, deployment, expose, run', async () => {
+    const ok = async (args: string[], out: RegExp) => {
+      const r = await k(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, out);
+    };
+    const json = async (args: string[]) => {
+      const r = await k([...args, '-o', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    await ok(['create', 'namespace', 'bmcs'], /namespace\/bmcs created/);
+    // what a user of the demo types to give a BMC its credentials
+    await ok(
+      [
+        'create',
+        'secret',
+        'generic',
+        'bmc-auth',
+        '-n',
+        'bmcs',
+        '--from-literal=username=admin',
+        '--from-literal=password=pa$$ word',
+      ],
+      /secret\/bmc-auth created/,
+    );
+    const secret = await json(['get', 'secret', 'bmc-auth', '-n', 'bmcs']);
+    assert.equal(secret.type, 'Opaque');
+    assert.equal(Buffer.from(secret.data.username, 'base64').toString(), 'admin');
+    assert.equal(Buffer.from(secret.data.password, 'base64').toString(), 'pa$$ word');
+    const tls = selfSignedCert();
+    const dir = mkdtempSync(join(tmpdir(), 'kubectl-tls-'));
+    writeFileSync(join(dir, 'tls.crt'), tls.cert);
+    writeFileSync(join(dir, 'tls.key'), tls.key);
+    await ok(
+      [
+        'create',
+        'secret',
+        'tls',
+        'redfish-tls',
+        '-n',
+        'bmcs',
+        `--cert=${join(dir, 'tls.crt')}`,
+        `--key=${join(dir, 'tls.key')}`,
+      ],
+      /secret\/redfish-tls created/,
+    );
+    const tlsSecret = await json(['get', 'secret', 'redfish-tls', '-n', 'bmcs']);
+    assert.equal(tlsSecret.type, 'kubernetes.io/tls');
+    assert.equal(Buffer.from(tlsSecret.data['tls.crt'], 'base64').toString(), tls.cert);
+    await ok(
+      ['create', 'configmap', 'settings', '-n', 'bmcs', '--from-literal=a=1'],
+      /configmap\/settings created/,
+    );
+    assert.deepEqual((await json(['get', 'configmap', 'settings', '-n', 'bmcs'])).data, { a: '1' });
+    await ok(['create', 'serviceaccount', 'ops', '-n', 'bmcs'], /serviceaccount\/ops created/);
+    await ok(
+      [
+        'create',
+        'role',
+        'read-auth',
+        '-n',
+        'bmcs',
+        '--verb=get',
+        '--resource=secrets',
+        '--resource-name=bmc-auth',
+      ],
+      /role.rbac.authorization.k8s.io\/read-auth created/,
+    );
+    assert.deepEqual((await json(['get', 'role', 'read-auth', '-n', 'bmcs'])).rules, [
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['bmc-auth'], verbs: ['get'] },
+    ]);
+    await ok(
+      ['create', 'rolebinding', 'ops-read', '-n', 'bmcs', '--role=read-auth', '--serviceaccount=bmcs:ops'],
+      /rolebinding.rbac.authorization.k8s.io\/ops-read created/,
+    );
+    const rb = await json(['get', 'rolebinding', 'ops-read', '-n', 'bmcs']);
+    assert.deepEqual(rb.subjects, [{ kind: 'ServiceAccount', name: 'ops', namespace: 'bmcs' }]);
+    assert.equal(rb.roleRef.name, 'read-auth');
+    await ok(
+      ['create', 'deployment', 'web', '-n', 'bmcs', '--image=nginx:1.27', '--port=80', '--replicas=2'],
+      /deployment.apps\/web created/,
+    );
+    const d = await json(['get', 'deployment', 'web', '-n', 'bmcs']);
+    assert.equal(d.spec.replicas, 2);
+    assert.deepEqual(d.spec.selector.matchLabels, { app: 'web' });
+    assert.equal(d.spec.template.spec.containers[0].image, 'nginx:1.27');
+    assert.equal(d.spec.template.spec.containers[0].ports[0].containerPort, 80);
+    await ok(
+      ['expose', 'deployment', 'web', '-n', 'bmcs', '--port=8080', '--target-port=80'],
+      /service\/web exposed/,
+    );
+    const svc = await json(['get', 'service', 'web', '-n', 'bmcs']);
+    assert.deepEqual(svc.spec.selector, { app: 'web' });
+    assert.equal(svc.spec.ports[0].port, 8080);
+    assert.equal(svc.spec.ports[0].targetPort, 80);
+    await ok(
+      ['run', 'shell', '-n', 'bmcs', '--image=busybox:1.36', '--labels=app=shell', '--', 'sleep', '3600'],
+      /pod\/shell created/,
+    );
+    const pod = await json(['get', 'pod', 'shell', '-n', 'bmcs']);
+    assert.deepEqual(pod.metadata.labels, { app: 'shell' });
+    assert.equal(pod.spec.containers[0].image, 'busybox:1.36');
+    assert.deepEqual(pod.spec.containers[0].args, ['sleep', '3600']);
+  });
+
   test('built-ins: apply a Deployment, rollout, strategic patch by default, scale, Service ClusterIP, namespace delete', async () => {
-    // (imperative `kubectl create deployment|namespace` send protobuf, which the sim answers with 415: see docs/sim.md)
     const manifest = [
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-a' } },
       {
