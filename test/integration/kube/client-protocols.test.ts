@@ -402,7 +402,7 @@ describe('connections that go away or break', () => {
     const relayPort = await new Promise<number>((resolve) =>
       relay.listen(0, '127.0.0.1', () => resolve((relay.address() as AddressInfo).port)),
     );
-    const client = new KubeClient(access(relayPort), 'test', { pingIntervalMs: 200, pingTimeoutMs: 300 });
+    const client = new KubeClient(access(relayPort), 'test', { pingIntervalMs: 200, pingTimeoutMs: 1000 });
     try {
       const abort = new AbortController();
       let events = 0;
@@ -414,7 +414,7 @@ describe('connections that go away or break', () => {
         });
       await waitFor(() => events === 1, { what: 'the first watch event' });
       // Still answering pings: the watch stays open across several ping intervals.
-      await new Promise((r) => setTimeout(r, 700));
+      await new Promise((r) => setTimeout(r, 1500));
       assert.equal(ended, false, 'a healthy watch was ended');
       silent = true;
       await waitFor(() => ended, { what: 'the silent connection to be given up', timeoutMs: 5000 });

@@ -310,15 +310,19 @@ test('aggregate mode: a machine that joins while the service runs has its events
     assert.equal(r.status, 201);
     fx.machines.push(late);
     assert.equal((await fx.request('GET', '/redfish/v1/Systems/ns1.late')).status, 200);
-    // The event service looks at the list of machines once a second.
-    await new Promise((res) => setTimeout(res, 1200));
-    await late.power('On');
+    // The event service looks at the list of machines once a second: power the machine on and off
+    // until one of its events arrives (no fixed sleep, so a busy machine does not fail the test).
+    const joined = () =>
+      subscriber.received.some(
+        (x) => x.body.Events[0].OriginOfCondition['@odata.id'] === '/redfish/v1/Systems/ns1.late',
+      );
     await waitFor(
-      () =>
-        subscriber.received.some(
-          (x) => x.body.Events[0].OriginOfCondition['@odata.id'] === '/redfish/v1/Systems/ns1.late',
-        ),
-      { what: 'an event of the machine that joined' },
+      async () => {
+        await late.power(late.getPowerState() === 'On' ? 'ForceOff' : 'On');
+        await new Promise((res) => setTimeout(res, 250));
+        return joined();
+      },
+      { what: 'an event of the machine that joined', timeoutMs: 15_000 },
     );
   } finally {
     await subscriber.close();
