@@ -8,6 +8,7 @@ import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { type RunResult, runCommand } from '../support/run.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -133,30 +134,11 @@ export function udpPortFree(port: number): Promise<boolean> {
   });
 }
 
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = RunResult;
 
 /** Runs one command line through sh, as pasted into a terminal, with a time limit. */
 export function sh(command: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn('sh', ['-c', command], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCommand('sh', ['-c', command], { cwd: REPO, env, timeoutMs });
 }
 
 // ---- the registry of commands run, and the commands the docs show ----

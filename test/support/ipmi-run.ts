@@ -1,36 +1,17 @@
-import { spawn } from 'node:child_process';
+import { type RunResult, runCommand } from './run.ts';
 
-export interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type { RunResult };
 
 /**
- * Runs a real client asynchronously (the BMC under test lives in this process, so a blocking spawn
- * would deadlock) and kills it after `timeoutMs`.
+ * Runs a real client asynchronously (the BMC under test lives in this process) and kills it after
+ * `timeoutMs`; a client that cannot be started is a result with code -1.
  */
 export function run(cmd: string, args: readonly string[], timeoutMs = 20_000): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: -1, stdout, stderr: String(err) });
-    });
-  });
+  return runCommand(cmd, args, { timeoutMs }).catch((err: unknown) => ({
+    code: -1,
+    stdout: '',
+    stderr: String(err),
+  }));
 }
 
 /** ipmitool against a local BMC, with one retry and a 1 s timeout so failures are fast. */

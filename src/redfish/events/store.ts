@@ -1,3 +1,5 @@
+import type { SubscriptionFilter } from './filter.ts';
+
 /**
  * Where subscriptions live between restarts of the service. A provisioning tool subscribes once and
  * never again, so the subscriptions (not SSE streams, which belong to a connection) must survive an
@@ -5,19 +7,11 @@
  * change; an implementation need only store one JSON-able value. `HttpHeaders` values are secrets
  * (often an `Authorization` header): an implementation must never log them.
  */
-export interface StoredSubscription {
+export interface StoredSubscription extends SubscriptionFilter {
   readonly id: string;
   readonly destination: string;
   readonly context: string;
   readonly protocol: 'Redfish';
-  readonly registryPrefixes: readonly string[];
-  readonly excludeRegistryPrefixes: readonly string[];
-  readonly messageIds: readonly string[];
-  readonly excludeMessageIds: readonly string[];
-  readonly resourceTypes: readonly string[];
-  readonly originResources: readonly string[];
-  readonly subordinateResources: boolean;
-  readonly eventTypes: readonly string[];
   /** Header name → value, sent with every POST; write-only over Redfish. */
   readonly httpHeaders: Readonly<Record<string, string>>;
   readonly deliveryRetryPolicy: DeliveryRetryPolicy;

@@ -1,45 +1,19 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { type RunOptions, type RunResult, runCommand } from '../../support/run.ts';
 import { waitFor } from '../../support/wait.ts';
 
 export const REPO = new URL('../../../', import.meta.url).pathname;
 
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = RunResult;
 
-/**
- * Runs a command without blocking the event loop (the embedded cluster answers from this very
- * process), with a timeout so nothing hangs.
- */
-export function run(
-  cmd: string,
-  args: string[],
-  opts: { input?: string; timeoutMs?: number; cwd?: string } = {},
-): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(opts.input ?? '');
-  });
+/** Runs a command (from the repository by default) without blocking the event loop. */
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<Run> {
+  return runCommand(cmd, args, { ...opts, cwd: opts.cwd ?? REPO });
 }
 
 export class TestCluster {
