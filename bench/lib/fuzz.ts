@@ -46,6 +46,141 @@ export function prng(seed: number): () => number {
   };
 }
 
+/**
+ * Random IPMI datagrams drawn from `rnd`: noise, RMCP-framed noise, and mutations (cut short, bits
+ * flipped, wrong length fields, a bad last byte, a random or live session ID, garbage appended,
+ * doubled, another auth or payload type) of valid packets: ASF ping; IPMI 1.5 Get Channel
+ * Authentication Capabilities, Get Session Challenge, Activate Session and random in-session
+ * requests; unauthenticated RMCP+ requests; Open Session; RAKP 1 and 3 with live (`ids`) or random
+ * session IDs; and the last in-session packets of `captured`. Used by the fuzz bench and by
+ * test/unit/ipmi/fuzz.test.ts.
+ */
+export function ipmiFuzzPackets(
+  rnd: () => number,
+  ids: readonly number[],
+  captured: readonly Buffer[],
+): () => Buffer {
+  const int = (n: number) => Math.floor(rnd() * n);
+  const bytes = (n: number) => {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) b[i] = int(256);
+    return b;
+  };
+  const templates = (): Buffer[] => {
+    const sid = ids[int(ids.length)]!;
+    return [
+      encodeAsfPing(int(256)),
+      encodeLan15({
+        authType: 0,
+        sequence: 0,
+        sessionId: 0,
+        message: encodeRequest({ netFn: 6, cmd: 0x38, rqSeq: int(64), data: Buffer.from([0x8e, 4]) }),
+      }),
+      encodeLan15({
+        authType: 0,
+        sequence: 0,
+        sessionId: 0,
+        message: encodeRequest({
+          netFn: 6,
+          cmd: 0x39,
+          rqSeq: 1,
+          data: Buffer.concat([Buffer.from([2]), Buffer.from('admin'.padEnd(16, '\0'))]),
+        }),
+      }),
+      encodeLan15({
+        authType: 2,
+        sequence: 0,
+        sessionId: sid,
+        authCode: bytes(16),
+        message: encodeRequest({ netFn: 6, cmd: 0x3a, rqSeq: 2, data: bytes(22) }),
+      }),
+      encodeLan15({
+        authType: int(2) ? 2 : int(6),
+        sequence: int(2 ** 32),
+        sessionId: sid,
+        authCode: bytes(16),
+        message: encodeRequest({ netFn: int(64), cmd: int(256), rqSeq: int(64), data: bytes(int(30)) }),
+      }),
+      encodeUnauthenticated(
+        0,
+        encodeRequest({ netFn: int(64), cmd: int(256), rqSeq: int(64), data: bytes(int(20)) }),
+      ),
+      encodeUnauthenticated(
+        0,
+        encodeRequest({ netFn: 6, cmd: 0x54, rqSeq: 0, data: Buffer.from([0x0e, 0, 0x80 | int(3)]) }),
+      ),
+      encodeUnauthenticated(
+        0x10,
+        encodeOpenSessionRequest({
+          tag: int(256),
+          privilege: int(6),
+          consoleSessionId: int(2 ** 32),
+          auth: int(4),
+          integrity: int(5),
+          confidentiality: int(3),
+        }),
+      ),
+      encodeUnauthenticated(
+        0x12,
+        encodeRakp1({
+          tag: 1,
+          bmcSessionId: int(2) ? sid : int(2 ** 32),
+          rm: bytes(16),
+          role: int(256),
+          username: Buffer.from(['admin', 'x', '', 'a'.repeat(16), 'adm\0n'][int(5)]!),
+        }),
+      ),
+      encodeUnauthenticated(
+        0x14,
+        encodeRakp3({
+          tag: 1,
+          status: int(2) ? 0 : int(256),
+          bmcSessionId: sid,
+          authCode: bytes([0, 20, 32][int(3)]!),
+        }),
+      ),
+      ...captured.slice(-8),
+    ];
+  };
+  const mutate = (b: Buffer): Buffer => {
+    const p = Buffer.from(b);
+    switch (int(9)) {
+      case 0: // cut short
+        return p.subarray(0, int(p.length + 1));
+      case 1: // flip bits
+        for (let i = 0, k = 1 + int(4); i < k && p.length; i++) p[int(p.length)]! ^= 1 << int(8);
+        return p;
+      case 2: // wrong length fields
+        if (p.length > 16) p.writeUInt16LE(int(65536), 14);
+        if (p.length > 13) p[13] = int(256);
+        if (p.length > 29) p[29] = int(256);
+        return p;
+      case 3: // a bad last byte (checksum)
+        if (p.length) p[p.length - 1]! ^= 0x5a;
+        return p;
+      case 4: // a random session ID, or a live one
+        if (p.length > 13) p.writeUInt32LE(int(2) ? ids[int(ids.length)]! : int(2 ** 32), int(2) ? 6 : 9);
+        return p;
+      case 5: // garbage appended
+        return Buffer.concat([p, bytes(1 + int(200))]);
+      case 6: // replayed as is
+        return p;
+      case 7:
+        return Buffer.concat([p, p]);
+      default: // another auth type or payload type
+        if (p.length > 5) p[int(2) ? 4 : 5] = int(256);
+        return p;
+    }
+  };
+  return () => {
+    const kind = int(10);
+    if (kind === 0) return bytes(int(400));
+    if (kind === 1) return Buffer.concat([Buffer.from([6, 0, 0xff, int(2) ? 7 : 6]), bytes(int(100))]);
+    const t = templates();
+    return mutate(t[int(t.length)]!);
+  };
+}
+
 /** Counts exceptions that escape to the process while `fn` runs. */
 async function watchProcess<T>(fn: () => Promise<T>): Promise<{ value: T; escaped: string[] }> {
   const escaped: string[] = [];
@@ -97,11 +232,6 @@ export async function fuzzIpmi(packets: number, seed = 0x5eed): Promise<IpmiFuzz
   const { logger, errors } = collectingLogger();
   const rnd = prng(seed);
   const int = (n: number) => Math.floor(rnd() * n);
-  const bytes = (n: number) => {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = int(256);
-    return b;
-  };
   const { value, escaped } = await watchProcess(async () => {
     const machine = new MemoryMachine({ power: 'On' });
     const server = new IpmiServer({
@@ -124,86 +254,7 @@ export async function fuzzIpmi(packets: number, seed = 0x5eed): Promise<IpmiFuzz
     fuzzer.on('message', () => replies++);
     await new Promise<void>((r) => fuzzer.bind(0, '127.0.0.1', () => r()));
 
-    const templates = (): Buffer[] => [
-      encodeAsfPing(int(256)),
-      encodeLan15({
-        authType: 0,
-        sequence: 0,
-        sessionId: 0,
-        message: encodeRequest({ netFn: 6, cmd: 0x38, rqSeq: int(64), data: Buffer.from([0x8e, 4]) }),
-      }),
-      encodeLan15({
-        authType: int(2) ? 2 : int(6),
-        sequence: int(2 ** 32),
-        sessionId: ids[int(ids.length)]!,
-        authCode: bytes(16),
-        message: encodeRequest({ netFn: int(64), cmd: int(256), rqSeq: int(64), data: bytes(int(30)) }),
-      }),
-      encodeUnauthenticated(
-        0,
-        encodeRequest({ netFn: int(64), cmd: int(256), rqSeq: int(64), data: bytes(int(20)) }),
-      ),
-      encodeUnauthenticated(
-        0x10,
-        encodeOpenSessionRequest({
-          tag: int(256),
-          privilege: int(6),
-          consoleSessionId: int(2 ** 32),
-          auth: int(4),
-          integrity: int(5),
-          confidentiality: int(3),
-        }),
-      ),
-      encodeUnauthenticated(
-        0x12,
-        encodeRakp1({
-          tag: 1,
-          bmcSessionId: int(2) ? ids[int(ids.length)]! : int(2 ** 32),
-          rm: bytes(16),
-          role: int(256),
-          username: Buffer.from(['admin', 'x', '', 'a'.repeat(16), 'adm\0n'][int(5)]!),
-        }),
-      ),
-      encodeUnauthenticated(
-        0x14,
-        encodeRakp3({
-          tag: 1,
-          status: int(2) ? 0 : int(256),
-          bmcSessionId: ids[int(ids.length)]!,
-          authCode: bytes([0, 20, 32][int(3)]!),
-        }),
-      ),
-      ...captured.slice(-8),
-    ];
-    const mutate = (b: Buffer): Buffer => {
-      const p = Buffer.from(b);
-      switch (int(9)) {
-        case 0:
-          return p.subarray(0, int(p.length + 1));
-        case 1:
-          for (let i = 0, k = 1 + int(4); i < k && p.length; i++) p[int(p.length)]! ^= 1 << int(8);
-          return p;
-        case 2:
-          if (p.length > 16) p.writeUInt16LE(int(65536), 14);
-          if (p.length > 13) p[13] = int(256);
-          return p;
-        case 3:
-          if (p.length) p[p.length - 1]! ^= 0x5a;
-          return p;
-        case 4:
-          if (p.length > 13) p.writeUInt32LE(int(2) ? ids[int(ids.length)]! : int(2 ** 32), int(2) ? 6 : 9);
-          return p;
-        case 5:
-          return Buffer.concat([p, bytes(1 + int(200))]);
-        case 6:
-          return p;
-        case 7:
-          return Buffer.concat([p, p]);
-        default:
-          if (p.length > 5) p[int(2) ? 4 : 5] = int(256);
-          return p;
-      }
-    };
+    const nextPacket = ipmiFuzzPackets(rnd, ids, captured);
 
     // The pure codecs, called directly on the same inputs: they must return null, never throw.
     const codecThrows: string[] = [];
@@ -252,15 +303,7 @@ export async function fuzzIpmi(packets: number, seed = 0x5eed): Promise<IpmiFuzz
     try {
       while (sent < packets) {
         for (let i = 0; i < 200 && sent < packets; i++, sent++) {
-          const kind = int(10);
-          let pkt: Buffer;
-          if (kind === 0) pkt = bytes(int(400));
-          else if (kind === 1)
-            pkt = Buffer.concat([Buffer.from([6, 0, 0xff, int(2) ? 7 : 6]), bytes(int(100))]);
-          else {
-            const t = templates();
-            pkt = mutate(t[int(t.length)]!);
-          }
+          const pkt = nextPacket();
           if (sent % 4 === 0) codec(pkt);
           fuzzer.send(pkt, port, '127.0.0.1');
         }

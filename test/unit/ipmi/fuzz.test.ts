@@ -3,19 +3,11 @@ import { createSocket } from 'node:dgram';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
-import { prng } from '../../../bench/lib/fuzz.ts';
-import {
-  decodeOpenSessionResponse,
-  decodeRakp2,
-  decodeRakp4,
-  encodeOpenSessionRequest,
-  encodeRakp1,
-  encodeRakp3,
-} from '../../../src/ipmi/codec/handshake.ts';
-import { decodeLan15, encodeLan15 } from '../../../src/ipmi/codec/lan15.ts';
-import { decodeResponse, encodeRequest } from '../../../src/ipmi/codec/message.ts';
-import { encodeAsfPing } from '../../../src/ipmi/codec/rmcp.ts';
-import { decodeRmcpPlusHeader, encodeUnauthenticated } from '../../../src/ipmi/codec/rmcpplus.ts';
+import { ipmiFuzzPackets, prng } from '../../../bench/lib/fuzz.ts';
+import { decodeOpenSessionResponse, decodeRakp2, decodeRakp4 } from '../../../src/ipmi/codec/handshake.ts';
+import { decodeLan15 } from '../../../src/ipmi/codec/lan15.ts';
+import { decodeResponse } from '../../../src/ipmi/codec/message.ts';
+import { decodeRmcpPlusHeader } from '../../../src/ipmi/codec/rmcpplus.ts';
 import { startTestBmc } from '../../support/ipmi-bmc.ts';
 import { RmcpPlusClient } from '../../support/ipmi-client.ts';
 
@@ -69,8 +61,6 @@ test('fuzz: thousands of random and mutated packets never crash the BMC nor get 
   });
   const seed = Number(process.env.FUZZ_SEED ?? 0x5eed);
   const rnd = prng(seed);
-  const int = (n: number) => Math.floor(rnd() * n);
-  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
 
   const clients = await Promise.all([
     RmcpPlusClient.connect(bmc.port, { username: 'admin', password: 'password', suite: 3 }),
@@ -82,103 +72,11 @@ test('fuzz: thousands of random and mutated packets never crash the BMC nor get 
   fuzzer.on('message', (m) => replies.push(m));
   await new Promise<void>((r) => fuzzer.bind(0, '127.0.0.1', () => r()));
 
-  // Valid templates to mutate.
+  // Random, framed and mutated packets (bench/lib/fuzz.ts), with live session IDs and in-session
+  // packets captured below as templates.
   const liveIds = clients.map((c) => c.bmcSessionId);
   const captured: Buffer[] = [];
-  const templates = (): Buffer[] => {
-    const sid = liveIds[int(liveIds.length)]!;
-    return [
-      encodeAsfPing(int(256)),
-      encodeLan15({
-        authType: 0,
-        sequence: 0,
-        sessionId: 0,
-        message: encodeRequest({ netFn: 6, cmd: 0x38, rqSeq: int(64), data: Buffer.from([0x8e, 4]) }),
-      }),
-      encodeLan15({
-        authType: 0,
-        sequence: 0,
-        sessionId: 0,
-        message: encodeRequest({
-          netFn: 6,
-          cmd: 0x39,
-          rqSeq: 1,
-          data: Buffer.concat([Buffer.from([2]), Buffer.from('admin'.padEnd(16, '\0'))]),
-        }),
-      }),
-      encodeLan15({
-        authType: 2,
-        sequence: 0,
-        sessionId: sid,
-        authCode: bytes(16),
-        message: encodeRequest({ netFn: 6, cmd: 0x3a, rqSeq: 2, data: bytes(22) }),
-      }),
-      encodeUnauthenticated(
-        0,
-        encodeRequest({ netFn: 6, cmd: 0x54, rqSeq: 0, data: Buffer.from([0x0e, 0, 0x80 | int(3)]) }),
-      ),
-      encodeUnauthenticated(
-        0x10,
-        encodeOpenSessionRequest({
-          tag: int(256),
-          privilege: int(6),
-          consoleSessionId: int(2 ** 32),
-          auth: int(4),
-          integrity: int(5),
-          confidentiality: int(3),
-        }),
-      ),
-      encodeUnauthenticated(
-        0x12,
-        encodeRakp1({
-          tag: 1,
-          bmcSessionId: int(2) ? sid : int(2 ** 32),
-          rm: bytes(16),
-          role: int(256),
-          username: Buffer.from(int(2) ? 'admin' : 'x'),
-        }),
-      ),
-      encodeUnauthenticated(
-        0x14,
-        encodeRakp3({
-          tag: 1,
-          status: int(2) ? 0 : int(256),
-          bmcSessionId: sid,
-          authCode: bytes(int(2) ? 20 : 32),
-        }),
-      ),
-      ...captured.slice(-4),
-    ];
-  };
-  const mutate = (b: Buffer): Buffer => {
-    const p = Buffer.from(b);
-    switch (int(8)) {
-      case 0: // truncate
-        return p.subarray(0, int(p.length + 1));
-      case 1: // flip bits
-        for (let i = 0, n = 1 + int(4); i < n && p.length; i++) p[int(p.length)]! ^= 1 << int(8);
-        return p;
-      case 2: // wrong length fields
-        if (p.length > 16) p.writeUInt16LE(int(65536), 14);
-        if (p.length > 13) p[13] = int(256);
-        if (p.length > 29) p[29] = int(256);
-        return p;
-      case 3: // bad checksum at the end
-        if (p.length) p[p.length - 1]! ^= 0x5a;
-        return p;
-      case 4: // random session ID, or a live one
-        if (p.length > 13)
-          p.writeUInt32LE(int(2) ? liveIds[int(liveIds.length)]! : int(2 ** 32), int(2) ? 6 : 9);
-        return p;
-      case 5: // append garbage
-        return Buffer.concat([p, bytes(1 + int(40))]);
-      case 6: // replay as is
-        return p;
-      default: // change auth type / payload type byte
-        if (p.length > 5) p[int(2) ? 4 : 5] = int(256);
-        return p;
-    }
-  };
+  const nextPacket = ipmiFuzzPackets(rnd, liveIds, captured);
 
   const TOTAL = 8000;
   let sent = 0;
@@ -187,15 +85,7 @@ test('fuzz: thousands of random and mutated packets never crash the BMC nor get 
   try {
     while (sent < TOTAL) {
       for (let i = 0; i < 100; i++, sent++) {
-        let pkt: Buffer;
-        const kind = int(10);
-        if (kind === 0) pkt = bytes(int(300));
-        else if (kind === 1) pkt = Buffer.concat([Buffer.from([6, 0, 0xff, int(2) ? 7 : 6]), bytes(int(80))]);
-        else {
-          const t = templates();
-          pkt = mutate(t[int(t.length)]!);
-        }
-        fuzzer.send(pkt, bmc.port, '127.0.0.1');
+        fuzzer.send(nextPacket(), bmc.port, '127.0.0.1');
       }
       await new Promise((r) => setTimeout(r, 2));
       // Valid sessions keep working in between, and a captured packet becomes a replay template.
