@@ -1,4 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 
 /**
  * Gate for redfishtool. `test/support/clients.ts` checks it with `redfishtool --version`, which
@@ -13,4 +15,25 @@ export function missingRedfishtool(): string | false {
   if (process.env.CI === 'true') throw new Error(`${message} (CI=true: a missing client is a failure)`);
   console.error(`\n*** SKIPPING: ${message} ***\n`);
   return message;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON lines printed by the Python drivers
+export type PyLine = Record<string, any>;
+
+/**
+ * Runs one of the Python drivers of the real Redfish clients (sushy) with Debian's python3 and
+ * returns the JSON lines it printed, one per operation; a line with an `error` fails the test.
+ */
+export async function pythonLines(script: string, args: readonly string[]): Promise<PyLine[]> {
+  const { stdout } = await promisify(execFile)('/usr/bin/python3', [script, ...args], {
+    timeout: 90_000,
+    encoding: 'utf8',
+  });
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as PyLine);
+  for (const l of lines) assert.equal(l.error, undefined, `${l.op}: ${l.error}`);
+  return lines;
 }

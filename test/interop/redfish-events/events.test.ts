@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { missingClients } from '../../support/clients.ts';
+import { pythonLines } from '../../support/redfish-clients.ts';
 import {
   messageIds,
   openSse,
@@ -23,27 +22,10 @@ const skip = missingClients('sushy');
 const EVENTS_PY = fileURLToPath(new URL('./sushy_events.py', import.meta.url));
 const IRONIC_PY = fileURLToPath(new URL('../redfish/sushy_ironic.py', import.meta.url));
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON lines printed by the Python drivers
-type Line = Record<string, any>;
-
-async function py(script: string, args: string[]): Promise<Line[]> {
-  const { stdout } = await promisify(execFile)('/usr/bin/python3', [script, ...args], {
-    timeout: 90_000,
-    encoding: 'utf8',
-  });
-  const lines = stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Line);
-  for (const l of lines) assert.equal(l.error, undefined, `${l.op}: ${l.error}`);
-  return lines;
-}
-
 const events = (fx: RedfishFixture, ops: object[]) =>
-  py(EVENTS_PY, [fx.url, ADMIN.username, ADMIN.password, JSON.stringify(ops)]);
+  pythonLines(EVENTS_PY, [fx.url, ADMIN.username, ADMIN.password, JSON.stringify(ops)]);
 const ironic = (fx: RedfishFixture, ops: object[]) =>
-  py(IRONIC_PY, [fx.url, ADMIN.username, ADMIN.password, 'session', JSON.stringify(ops)]);
+  pythonLines(IRONIC_PY, [fx.url, ADMIN.username, ADMIN.password, 'session', JSON.stringify(ops)]);
 
 const SYSTEM = '/redfish/v1/Systems/1';
 

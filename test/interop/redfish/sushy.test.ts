@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { missingClients } from '../../support/clients.ts';
+import { type PyLine, pythonLines } from '../../support/redfish-clients.ts';
 import { ADMIN, type RedfishFixture, startRedfish } from '../../support/redfish-service.ts';
 import { waitFor } from '../../support/wait.ts';
 
@@ -16,22 +15,10 @@ import { waitFor } from '../../support/wait.ts';
 const skip = missingClients('sushy');
 const SCRIPT = fileURLToPath(new URL('./sushy_ironic.py', import.meta.url));
 
-// biome-ignore lint/suspicious/noExplicitAny: JSON lines printed by the Python driver
-type Line = Record<string, any>;
+type Line = PyLine;
 
-async function sushy(fx: RedfishFixture, auth: 'basic' | 'session', ops: object[]): Promise<Line[]> {
-  const { stdout } = await promisify(execFile)(
-    '/usr/bin/python3',
-    [SCRIPT, fx.url, ADMIN.username, ADMIN.password, auth, JSON.stringify(ops)],
-    { timeout: 90_000, encoding: 'utf8' },
-  );
-  const lines = stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Line);
-  for (const l of lines) assert.equal(l.error, undefined, `${l.op}: ${l.error}`);
-  return lines;
+function sushy(fx: RedfishFixture, auth: 'basic' | 'session', ops: object[]): Promise<Line[]> {
+  return pythonLines(SCRIPT, [fx.url, ADMIN.username, ADMIN.password, auth, JSON.stringify(ops)]);
 }
 
 async function sessionCount(fx: RedfishFixture): Promise<number> {
