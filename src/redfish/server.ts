@@ -52,8 +52,8 @@ export interface RedfishServerOptions {
   events?: Omit<EventServiceOptions, 'store'>;
 }
 
-export /** The client closed the connection before its request body was complete. */
-class ClientHungUp extends Error {}
+/** The client closed the connection before its request body was complete. */
+export class ClientHungUp extends Error {}
 
 const MAX_BODY_BYTES = 64 * 1024;
 const JSON_TYPE = 'application/json;charset=utf-8';
