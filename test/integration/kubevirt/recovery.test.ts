@@ -27,6 +27,14 @@ let m: Machine;
 const settle = (state: PowerState, what: string) =>
   waitFor(() => m.getPowerState() === state, { timeoutMs: 15_000, what: `${what}: power state ${state}` });
 
+/** Each test starts from a running VM, whatever the one before it left behind. */
+const ensureOn = async () => {
+  const state = m.getPowerState();
+  if (state === 'Paused') await m.power('Resume');
+  else if (state !== 'On') await m.power('On');
+  await settle('On', 'precondition: running');
+};
+
 const totals = () => {
   const s = (
     backend as unknown as {
@@ -92,18 +100,26 @@ describe('watch cache recovery', () => {
   });
 
   test('500s on list and watch (where client-node’s informer stops for good): retried with backoff', async () => {
+    await ensureOn();
     const before = totals();
-    sim.faults.failNext(4, 500, { path: /virtualmachines$/, method: 'GET' });
+    // Both caches that decide the power state fail their next six lists or watches; the VM is
+    // stopped by someone else while they do. The change is seen once they recover.
+    sim.faults.failNext(6, 500, { path: /virtualmachine(instance)?s$/, method: 'GET' });
     sim.faults.dropWatches();
     await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'stop', { gracePeriod: 0 });
+    await waitFor(() => totals().failures - before.failures >= 6, {
+      timeoutMs: 15_000,
+      what: 'the six injected 500s, each seen by a cache',
+    });
     await settle('Off', 'after 500s');
-    assert.ok(totals().failures > before.failures, 'the failures were seen, and survived');
+    await waitFor(() => backend.connected, { what: 'every cache watching again' });
     // A power action works right after.
     await m.power('On');
     await settle('On', 'power on after recovery');
   });
 
   test('API server restart: reconnected, state correct afterwards', async () => {
+    await ensureOn();
     await sim.faults.restart();
     await virtctl.kubevirtAction('virtualmachines', NAMESPACE, name, 'stop');
     await settle('Off', 'after a server restart');
@@ -117,8 +133,7 @@ describe('watch cache recovery', () => {
 
 describe('a failing write', () => {
   test('429 on a power action: BackendUnavailable (retryable), nothing changed; the retry works', async () => {
-    await m.power('Resume').catch(() => undefined);
-    await settle('On', 'running');
+    await ensureOn();
     sim.faults.failNext(1, 429, { path: /\/stop$/, method: 'PUT' });
     await assert.rejects(
       m.power('GracefulShutdown'),
