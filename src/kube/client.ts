@@ -724,12 +724,10 @@ export class KubeClient {
     this.#generation++;
     for (const sock of this.#connecting) sock.destroy(new Error('the client was closed'));
     this.#connecting.clear();
-    for (const s of this.#sessions) {
-      s.usable = false;
-      if (s.pinger) clearInterval(s.pinger);
+    for (const s of [...this.#sessions]) {
+      this.#drop(s);
       s.h2.destroy();
     }
-    this.#sessions = [];
     this.#prepared?.agent.destroy();
     this.#prepared = null;
   }
