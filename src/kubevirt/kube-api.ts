@@ -28,6 +28,7 @@ export class KubeApi {
   readonly #client: KubeClient;
   readonly #timeoutMs: number;
   readonly #before: KubeApiOptions['beforeRequest'];
+  #whoAmI: Promise<string | undefined> | undefined;
   #count = 0;
 
   constructor(kc: KubeAccess, { timeoutMs = 30_000, client, beforeRequest }: KubeApiOptions = {}) {
@@ -98,6 +99,27 @@ export class KubeApi {
       const message = err instanceof Error ? err.message : String(err);
       throw new KubeApiError(0, 'Unreachable', `the API server is unreachable: ${message}`);
     }
+  }
+
+  /**
+   * Who this client is to the API server (a SelfSubjectReview, GA since Kubernetes 1.28), asked once
+   * and remembered; undefined when the server cannot say.
+   */
+  whoAmI(): Promise<string | undefined> {
+    this.#whoAmI ??= this.request<{ status?: { userInfo?: { username?: string } } }>(
+      'POST',
+      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+      { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+    ).then(
+      (r) => r.status?.userInfo?.username || undefined,
+      (err) => {
+        // a server without SelfSubjectReview (or that forbids it) never will; anything else is asked again
+        if (err instanceof KubeApiError && (err.status === 404 || err.status === 403)) return undefined;
+        this.#whoAmI = undefined;
+        throw err;
+      },
+    );
+    return this.#whoAmI;
   }
 
   list<T>(

@@ -522,6 +522,7 @@ export class KubeVirtMachine implements Machine {
       const secretRef = credentials ? `${name}-auth` : undefined;
       let dv: DataVolume;
       try {
+        const createdBy = await this.#c.api.whoAmI();
         dv = await this.#c.api.create<DataVolume>(
           DV_KIND,
           this.#c.namespace,
@@ -532,6 +533,7 @@ export class KubeVirtMachine implements Machine {
             slotId: SLOT_ID,
             url: url.redacted,
             ...(secretRef ? { secretRef } : {}),
+            ...(createdBy ? { createdBy } : {}),
           }),
         );
       } catch (err) {

@@ -32,6 +32,12 @@ export const EMPTY_SLOT: MediaSlot = {
   message: null,
 };
 
+/**
+ * The user that created a media DataVolume. deploy/rbac/datavolume-policy.yaml lets an agent delete
+ * or change only the DataVolumes that carry its own name here, and stamp no other name.
+ */
+export const ANNOTATION_CREATED_BY = 'bmc.kubevirt.io/created-by';
+
 /** Whether a DataVolume name is one of this VM's virtual-media volumes. */
 export function isMediaDataVolumeName(vmName: string, dvName: string): boolean {
   return dvName.startsWith(`${truncatedVmName(vmName, SLOT_ID)}${DV_INFIX}`);
@@ -64,6 +70,8 @@ export interface DataVolumeManifestOptions {
   /** A Secret holding `accessKeyId` / `secretKey` for the import, when the image needs credentials. */
   readonly secretRef?: string;
   readonly storage?: string;
+  /** The user creating it (the agent's own identity), recorded for the DataVolume admission policy. */
+  readonly createdBy?: string;
 }
 
 /** The DataVolume for an image: HTTP(S) source, labelled with its VM and owned by it (GC with the VM). */
@@ -76,6 +84,7 @@ export function dataVolumeManifest(o: DataVolumeManifestOptions): DataVolume {
       name: o.name,
       namespace: o.namespace,
       labels: { [LABEL_VM]: vmMeta.name ?? '', [LABEL_SLOT]: o.slotId.toLowerCase() },
+      ...(o.createdBy ? { annotations: { [ANNOTATION_CREATED_BY]: o.createdBy } } : {}),
       ...(vmMeta.uid
         ? {
             ownerReferences: [

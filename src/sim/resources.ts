@@ -175,6 +175,22 @@ export const BUILTIN_TYPES: ResourceType[] = [
     status: false,
     builtin: true,
   },
+  // Stored and served (deploy/ applies a policy), not enforced: see docs/sim.md.
+  ...(['validatingadmissionpolicies', 'validatingadmissionpolicybindings'] as const).map(
+    (plural): ResourceType => ({
+      group: 'admissionregistration.k8s.io',
+      version: 'v1',
+      plural,
+      singular: plural.replace(/ies$/, 'y').replace(/s$/, ''),
+      kind:
+        plural === 'validatingadmissionpolicies'
+          ? 'ValidatingAdmissionPolicy'
+          : 'ValidatingAdmissionPolicyBinding',
+      namespaced: false,
+      status: plural === 'validatingadmissionpolicies',
+      builtin: true,
+    }),
+  ),
   {
     group: 'apiextensions.k8s.io',
     version: 'v1',

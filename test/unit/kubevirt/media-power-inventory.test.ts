@@ -78,6 +78,21 @@ describe('DataVolume naming', () => {
     assert.deepEqual(dv.spec?.source, { http: { url: 'http://x/a.iso', secretRef: 's' } });
     assert.equal(dv.metadata?.labels?.['bmc.kubevirt.io/vm'], 'vm1');
     assert.equal(dv.metadata?.ownerReferences?.[0]?.kind, 'VirtualMachine');
+    assert.equal(dv.metadata?.annotations, undefined);
+  });
+
+  test("the manifest carries its creator's user name for the DataVolume admission policy", () => {
+    const dv = dataVolumeManifest({
+      namespace: 'ns',
+      name: 'vm1-vmedia-cd-1',
+      vm: vm(),
+      slotId: 'Cd',
+      url: 'http://x/a.iso',
+      createdBy: 'system:serviceaccount:ns:vbmc-bmc1',
+    });
+    assert.deepEqual(dv.metadata?.annotations, {
+      'bmc.kubevirt.io/created-by': 'system:serviceaccount:ns:vbmc-bmc1',
+    });
   });
 });
 
