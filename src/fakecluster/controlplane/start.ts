@@ -7,7 +7,16 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -170,6 +179,8 @@ interface Proc {
   child?: ChildProcess;
   exited?: Promise<void>;
 }
+
+const PDEATHSIG = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -336,7 +347,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const launch = (p: Proc) => {
     const log = openSync(join(dir, `${p.name}.log`), 'a');
-    const child = spawn(bins.path[p.name as keyof typeof bins.path], p.args, {
+    const bin = bins.path[p.name as keyof typeof bins.path];
+    // setpriv --pdeathsig: the kernel kills the component when this process dies, even by a crash
+    // that runs no exit hook (util-linux; without it, the exit hook below is all there is).
+    const [cmd, args] = PDEATHSIG
+      ? [PDEATHSIG, ['--pdeathsig', 'KILL', '--', bin, ...p.args]]
+      : [bin, p.args];
+    const child = spawn(cmd, args, {
       cwd: dir,
       stdio: ['ignore', log, log],
     });
