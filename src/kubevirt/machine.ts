@@ -270,19 +270,34 @@ export class KubeVirtMachine implements Machine {
         this.#c.vms.observe(updated);
         return updated;
       } catch (err) {
-        if (!isWriteConflict(err)) throw toMachineError(err, what);
+        let fresh: VirtualMachine | undefined;
+        let conflict = isWriteConflict(err);
+        if (!conflict && err instanceof KubeApiError && err.status === 422) {
+          // kube-apiserver answers a failed `test` op with a bare 422 ("the server rejected our
+          // request due to an error in our request"), the same as a patch it finds invalid: it was
+          // a lost race exactly when the VM has moved on from the version we tested.
+          fresh = await this.#readVm(what, err);
+          conflict = fresh.metadata?.resourceVersion !== vm.metadata?.resourceVersion;
+        }
+        if (!conflict) throw toMachineError(err, what);
         if (attempt >= MAX_WRITE_ATTEMPTS) {
           throw new ConflictError(`${what}: the VM kept changing under us; try again.`, { cause: err });
         }
         this.#c.logger?.debug({ vm: this.name, attempt }, 'VM changed concurrently; re-reading it');
         await new Promise((r) => setTimeout(r, 20 * attempt * Math.random()));
-        try {
-          vm = await this.#c.api.get<VirtualMachine>(VM_KIND, this.#c.namespace, this.name);
-          this.#c.vms.observe(vm);
-        } catch (getErr) {
-          throw toMachineError(getErr, what);
-        }
+        vm = fresh ?? (await this.#readVm(what));
       }
+    }
+  }
+
+  /** The VM as the API server has it now (into the cache too); a failure to read fails `what`. */
+  async #readVm(what: string, original?: unknown): Promise<VirtualMachine> {
+    try {
+      const vm = await this.#c.api.get<VirtualMachine>(VM_KIND, this.#c.namespace, this.name);
+      this.#c.vms.observe(vm);
+      return vm;
+    } catch (getErr) {
+      throw toMachineError(original ?? getErr, what);
     }
   }
 
