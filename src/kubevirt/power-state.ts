@@ -87,6 +87,7 @@ export const PRINTABLE_STATUS: Readonly<Record<string, PowerState>> = {
  * | VMI Running or Unknown (Running, Migrating)                 | On          |
  * | VMI ""/Pending/Scheduling/Scheduled (Starting)              | PoweringOn  |
  * | no VMI or a final one, a start expected (Starting, CrashLoopBackOff, Provisioning…) | PoweringOn |
+ * | no VMI or a final one, a Stop request not yet consumed       | PoweringOff |
  * | no VMI or a final one, no start expected (Stopped, Halted)  | Off         |
  *
  * When the VM's status is newer than everything the VMI cache has seen (`vmiCacheCurrent` false)
@@ -114,5 +115,9 @@ export function powerStateOf(
     if (phase === 'Unknown') return 'On';
     return 'PoweringOn';
   }
-  return startExpected(vm, vmi) ? 'PoweringOn' : 'Off';
+  if (startExpected(vm, vmi)) return 'PoweringOn';
+  // The VMI is gone but KubeVirt has not yet consumed the Stop request that removed it: it refuses
+  // a start until it has ("stop/start already underway"), so the machine is not Off yet.
+  if ((vm.status?.stateChangeRequests ?? []).some((r) => r.action === 'Stop')) return 'PoweringOff';
+  return 'Off';
 }

@@ -75,6 +75,13 @@ describe('power state from VM and VMI', () => {
     );
   });
 
+  test('no VMI, but the Stop request that removed it not consumed yet: PoweringOff (a start would be refused)', () => {
+    const stopping = vm('Manual', { status: { stateChangeRequests: [{ action: 'Stop', uid: 'vmi-1' }] } });
+    assert.equal(powerStateOf(stopping, undefined), 'PoweringOff');
+    assert.equal(powerStateOf(stopping, vmi('Succeeded')), 'PoweringOff');
+    assert.equal(powerStateOf(vm('Manual'), undefined), 'Off');
+  });
+
   test('no VMI but a start expected (Starting): PoweringOn', () => {
     assert.equal(powerStateOf(vm('Always'), undefined), 'PoweringOn');
     assert.equal(powerStateOf(vm('Once'), undefined), 'PoweringOn');
