@@ -73,6 +73,12 @@ const OWNED_PATHS = {
   RoleBinding: '/apis/rbac.authorization.k8s.io/v1/rolebindings',
 } as const;
 
+/** `/api/v1/services` → `v1`, `/apis/apps/v1/deployments` → `apps/v1`. */
+function apiVersionOf(path: string): string {
+  const parts = path.split('/');
+  return parts[1] === 'api' ? parts[2]! : `${parts[2]}/${parts[3]}`;
+}
+
 export class BmcController {
   readonly client: KubeClient;
   readonly registry = new Registry();
@@ -117,6 +123,9 @@ export class BmcController {
           path,
           labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
           logger: warnLogger,
+          // kube-apiserver leaves kind and apiVersion out of the items of a built-in type's list
+          // (watch events carry them); the reconciler needs them to address the objects it deletes.
+          transform: (o) => (o.kind && o.apiVersion ? o : { ...o, kind, apiVersion: apiVersionOf(path) }),
         }),
       ]),
     );
