@@ -90,5 +90,7 @@ test('kubectl kustomize deploy/ renders the install', { skip: missingClients('ku
     'Role/kubevirtbmc-leader-election',
     'RoleBinding/kubevirtbmc-leader-election',
     'ServiceAccount/kubevirtbmc-controller',
+    'ValidatingAdmissionPolicy/kubevirtbmc-agent-datavolumes',
+    'ValidatingAdmissionPolicyBinding/kubevirtbmc-agent-datavolumes',
   ]);
 });
