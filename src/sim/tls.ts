@@ -61,14 +61,25 @@ export interface ServingCert {
   key: string;
 }
 
-export function selfSignedCert(commonName = 'kubevirtbmc-sim'): ServingCert {
+/**
+ * A self-signed serving certificate for 127.0.0.1 and `localhost`, plus `dnsNames` (e.g. the
+ * `<service>.<namespace>.svc` name the aggregator verifies an APIService's server by).
+ */
+export function selfSignedCert(
+  commonName = 'kubevirtbmc-sim',
+  dnsNames: readonly string[] = [],
+): ServingCert {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const algo = seq(oid('1.2.840.10045.4.3.2'));
   const name = seq(set(seq(oid('2.5.4.3'), utf8(commonName))));
   const now = Date.now();
   const validity = seq(time(new Date(now - 3600_000)), time(new Date(now + 10 * 365 * 24 * 3600_000)));
-  const san = seq(tlv(0x87, Buffer.from([127, 0, 0, 1])), tlv(0x82, Buffer.from('localhost', 'ascii')));
+  const san = seq(
+    tlv(0x87, Buffer.from([127, 0, 0, 1])),
+    tlv(0x82, Buffer.from('localhost', 'ascii')),
+    ...dnsNames.map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),
+  );
   const extensions = explicit(
     3,
     seq(

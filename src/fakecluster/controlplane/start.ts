@@ -37,6 +37,17 @@ export interface ControlPlaneOptions {
   controllerManagerArgs?: string[];
   /** How long to wait for each component to become healthy (default 120 s). */
   timeoutMs?: number;
+  /**
+   * Runs once kube-apiserver is ready and before the controller-manager starts: CRDs installed here
+   * are known to its garbage collector from the start (it learns types added later only at its
+   * discovery resync, every 30 s).
+   */
+  beforeControllers?: (api: {
+    url: string;
+    kubeconfigPath: string;
+    caCert: string;
+    frontProxy: ControlPlane['frontProxy'];
+  }) => Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -399,6 +410,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const etcdHealthy = async () => (await probeHttp(`http://127.0.0.1:${etcdPort}/health`)) === 200;
   const apiReady = async () => (await probe(`${url}/readyz`, caCert)) === 200;
   const all = [sched, kcm, apiserver, etcd];
+  const frontProxy: ControlPlane['frontProxy'] = {
+    caCert: readFileSync(join(pki, 'front-proxy-ca.crt'), 'utf8'),
+    allowedNames: ['front-proxy-client'],
+    usernameHeader: 'X-Remote-User',
+    groupHeader: 'X-Remote-Group',
+    extraHeaderPrefix: 'X-Remote-Extra-',
+  };
   const stopAll = async () => {
     for (const p of all) await halt(p);
   };
@@ -408,6 +426,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await waitHealthy(etcd, etcdHealthy);
     launch(apiserver);
     await waitHealthy(apiserver, apiReady);
+    await options.beforeControllers?.({ url, kubeconfigPath, caCert, frontProxy });
     launch(kcm);
     launch(sched);
     await waitHealthy(kcm, async () => (await probe(`https://127.0.0.1:${kcmPort}/healthz`)) === 200);
@@ -431,13 +450,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     kubeconfigPath,
     adminToken,
     caCert,
-    frontProxy: {
-      caCert: readFileSync(join(pki, 'front-proxy-ca.crt'), 'utf8'),
-      allowedNames: ['front-proxy-client'],
-      usernameHeader: 'X-Remote-User',
-      groupHeader: 'X-Remote-Group',
-      extraHeaderPrefix: 'X-Remote-Extra-',
-    },
+    frontProxy,
     etcdUrl: `http://127.0.0.1:${etcdPort}`,
     version: bins.version,
     dir,

@@ -4,7 +4,8 @@
  * Running pods on this node, it records where each Service port is reachable from this machine:
  * the annotation `sim.kubevirtbmc.io/endpoints` = `{"<port>/<PROTO>":"127.0.0.1:<hostPort>"}`,
  * each Service port's `targetPort` (number, or container port name) resolved to the pod's mapped
- * host port, ready pods first. The format and rules are those of the embedded cluster
+ * host port, from ready pods only (as kube-proxy routes; all Running ones when the Service sets
+ * publishNotReadyAddresses). The format is that of the embedded cluster
  * (src/sim/controllers/workloads.ts), which src/controller/reconciler.ts `serviceEndpoints()`
  * reads. The annotation is rewritten when the pods change; a Service that had one and no longer
  * has a backing pod gets `{}`.
@@ -50,6 +51,8 @@ export function endpointsOf(
         p.metadata.namespace === svc.metadata.namespace &&
         !p.metadata.deletionTimestamp &&
         p.status?.phase === 'Running' &&
+        // as kube-proxy: only ready endpoints carry traffic, unless the Service publishes the others
+        (podReady(p) || svc.spec?.publishNotReadyAddresses === true) &&
         selects(selector, p.metadata.labels),
     )
     .sort((a, b) => Number(podReady(b)) - Number(podReady(a)));
