@@ -10,8 +10,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parse } from 'yaml';
 import { AGENT_NODE_OPTIONS } from '../../src/controller/builders.ts';
-import { type SimCluster, startSimCluster } from '../../src/sim/index.ts';
-import { SimHttp } from '../../test/support/sim-kubevirt.ts';
+import { startCluster, type TestCluster } from '../../test/support/cluster.ts';
+import { KubeHttp } from '../../test/support/kube-http.ts';
 import { HttpConn } from './http-conn.ts';
 import { RmcpConsole } from './rmcp.ts';
 
@@ -26,8 +26,8 @@ export const passwordOf = (i: number) => `pw-${String(i).padStart(4, '0')}-x`;
 export const expectOn = (i: number) => i % 2 === 0;
 
 export interface Bench {
-  sim: SimCluster;
-  http: SimHttp;
+  sim: TestCluster;
+  http: KubeHttp;
 }
 
 async function must(p: Promise<{ status: number; text: string }>, what: string): Promise<void> {
@@ -45,9 +45,19 @@ export async function pool(n: number, concurrency: number, fn: (i: number) => Pr
   );
 }
 
+/**
+ * The cluster of a bench run: the embedded one, or with `--control-plane real` (or
+ * KUBEVIRTBMC_TEST_CLUSTER=real) kube-apiserver, etcd, controller-manager and scheduler with the
+ * fake node and KubeVirt.
+ */
 export async function startBench(): Promise<Bench> {
-  const sim = await startSimCluster({ timing: 'fast' });
-  const http = new SimHttp(sim);
+  const flag = process.argv.find((a) => a.startsWith('--control-plane='))?.split('=')[1];
+  const i = process.argv.indexOf('--control-plane');
+  const kind = flag ?? (i >= 0 ? process.argv[i + 1] : undefined) ?? 'embedded';
+  if (kind !== 'embedded' && kind !== 'real') throw new Error('--control-plane must be embedded or real');
+  process.env.KUBEVIRTBMC_TEST_CLUSTER ??= kind;
+  const sim = await startCluster({ timing: 'fast' });
+  const http = new KubeHttp(sim.kubeconfigPath, 'kubevirtbmc-bench');
   const crd = parse(readFileSync(`${REPO}deploy/crd/virtualmachinebmcs.yaml`, 'utf8'));
   await must(http.req('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd), 'CRD');
   await must(

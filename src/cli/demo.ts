@@ -19,6 +19,7 @@ interface DemoFlags {
   kubeconfig?: string;
   timing: 'fast' | 'realistic';
   readyTimeout: number;
+  controlPlane: 'embedded' | 'real';
 }
 
 export function registerDemo(program: Command): void {
@@ -38,6 +39,14 @@ export function registerDemo(program: Command): void {
         .default('realistic'),
     )
     .option('--ready-timeout <seconds>', 'give up when the BMCs are not all Ready by then', seconds, 180)
+    .addOption(
+      new Option(
+        '--control-plane <kind>',
+        'embedded (needs only Node) or real (kube-apiserver, etcd, controller-manager and scheduler built by `npm run control-plane`)',
+      )
+        .choices(['embedded', 'real'])
+        .default('embedded'),
+    )
     .addHelpText(
       'after',
       `
@@ -70,6 +79,7 @@ See docs/getting-started.md.`,
         apiPort: flags.apiPort,
         ...(flags.kubeconfig ? { kubeconfigPath: flags.kubeconfig } : {}),
         timing: flags.timing,
+        controlPlane: flags.controlPlane,
         readyTimeoutMs: flags.readyTimeout * 1000,
         signal: ac.signal,
         out,

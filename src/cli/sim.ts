@@ -1,5 +1,4 @@
-import type { Command } from 'commander';
-import type { startSimCluster } from '../sim/index.ts';
+import { type Command, Option } from 'commander';
 
 export function registerSim(program: Command): void {
   program
@@ -10,51 +9,89 @@ export function registerSim(program: Command): void {
     .option('--port <port>', 'TCP port of the API server (0 picks a free one)', '16443')
     .option('--kubeconfig <path>', 'where to write the kubeconfig for kubectl')
     .option('--timing <timing>', 'fast (near-zero delays) or realistic (human-visible phases)', 'realistic')
-    .action(async (opts: { port: string; kubeconfig?: string; timing: string }) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        process.stderr.write(`kubevirtbmc sim: --port must be 0..65535, got ${JSON.stringify(opts.port)}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      if (opts.timing !== 'fast' && opts.timing !== 'realistic') {
-        process.stderr.write(
-          `kubevirtbmc sim: --timing must be fast or realistic, got ${JSON.stringify(opts.timing)}\n`,
-        );
-        process.exitCode = 2;
-        return;
-      }
-      let cluster: Awaited<ReturnType<typeof startSimCluster>>;
-      try {
-        // Loaded here, not at the top: the agent and controller never pay for the embedded cluster.
-        const { startSimCluster } = await import('../sim/index.ts');
-        cluster = await startSimCluster({
+    .addOption(
+      new Option(
+        '--control-plane <kind>',
+        'embedded (needs only Node) or real (kube-apiserver, etcd, controller-manager and scheduler built by `npm run control-plane`, with the fake node and KubeVirt)',
+      )
+        .choices(['embedded', 'real'])
+        .default('embedded'),
+    )
+    .action(
+      async (opts: {
+        port: string;
+        kubeconfig?: string;
+        timing: string;
+        controlPlane: 'embedded' | 'real';
+      }) => {
+        const port = Number(opts.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) {
+          process.stderr.write(
+            `kubevirtbmc sim: --port must be 0..65535, got ${JSON.stringify(opts.port)}\n`,
+          );
+          process.exitCode = 2;
+          return;
+        }
+        if (opts.timing !== 'fast' && opts.timing !== 'realistic') {
+          process.stderr.write(
+            `kubevirtbmc sim: --timing must be fast or realistic, got ${JSON.stringify(opts.timing)}\n`,
+          );
+          process.exitCode = 2;
+          return;
+        }
+        let cluster: { url: string; kubeconfigPath: string; stop(): Promise<void> };
+        let banner: string;
+        const common = {
           port,
           timing: opts.timing,
           ...(opts.kubeconfig ? { kubeconfigPath: opts.kubeconfig } : {}),
-        });
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        process.stderr.write(
-          `kubevirtbmc sim: cannot start: ${e.code === 'EADDRINUSE' ? `port ${port} on 127.0.0.1 is in use (try --port 0)` : e.message}\n`,
+        } as const;
+        try {
+          // Loaded here, not at the top: the agent and controller never pay for either cluster.
+          if (opts.controlPlane === 'real') {
+            const { startRealCluster, controlPlaneBinaries, BUILD_HINT } = await import(
+              '../fakecluster/index.ts'
+            );
+            if (!controlPlaneBinaries()) {
+              process.stderr.write(`kubevirtbmc sim --control-plane real: ${BUILD_HINT}\n`);
+              process.exitCode = 1;
+              return;
+            }
+            const real = await startRealCluster(common);
+            cluster = real;
+            banner =
+              `# real control plane (kube-apiserver ${real.controlPlane.version}, etcd, controller-manager, scheduler) started in ` +
+              `${(real.controlPlane.startupMs / 1000).toFixed(1)} s, with the fake node, KubeVirt and CDI\n` +
+              `# listening on ${real.url} (the fault proxy in front of kube-apiserver ${real.controlPlane.url})\n`;
+          } else {
+            const { startSimCluster } = await import('../sim/index.ts');
+            const sim = await startSimCluster(common);
+            cluster = sim;
+            banner =
+              `# embedded cluster listening on ${sim.url} (Kubernetes v1.32 API, KubeVirt v1, CDI v1beta1)\n` +
+              `# fault control: POST ${sim.url}/sim/faults (see docs/sim.md)\n`;
+          }
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException;
+          process.stderr.write(
+            `kubevirtbmc sim: cannot start: ${e.code === 'EADDRINUSE' ? `port ${port} on 127.0.0.1 is in use (try --port 0)` : e.message}\n`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        process.stdout.write(
+          `${cluster.kubeconfigPath}\n${banner}` +
+            `# try: export KUBECONFIG=${cluster.kubeconfigPath}; kubectl get vm -A\n# Ctrl-C stops\n`,
         );
-        process.exitCode = 1;
-        return;
-      }
-      process.stdout.write(
-        `${cluster.kubeconfigPath}\n` +
-          `# embedded cluster listening on ${cluster.url} (Kubernetes v1.32 API, KubeVirt v1, CDI v1beta1)\n` +
-          `# try: export KUBECONFIG=${cluster.kubeconfigPath}; kubectl get vm -A\n` +
-          `# fault control: POST ${cluster.url}/sim/faults (see docs/sim.md); Ctrl-C stops\n`,
-      );
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          void cluster.stop().then(resolve);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
-    });
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            void cluster.stop().then(resolve);
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+      },
+    );
 }

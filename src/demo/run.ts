@@ -6,7 +6,11 @@
 import { fileURLToPath } from 'node:url';
 import { KubeClient } from '../kube/client.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
-import { type SimCluster, startSimCluster } from '../sim/index.ts';
+import type { SimCluster } from '../sim/index.ts';
+
+/** What the demo needs of a cluster, embedded or real. */
+type DemoCluster = Pick<SimCluster, 'url' | 'kubeconfigPath' | 'stop' | 'serviceEndpoints'>;
+
 import { applyAll, displayName } from './apply.ts';
 import { DEFAULT_API_PORT } from './defaults.ts';
 import { kustomize, type Manifest } from './kustomize.ts';
@@ -27,6 +31,8 @@ export interface DemoOptions {
   apiPort: number;
   kubeconfigPath?: string;
   timing: 'fast' | 'realistic';
+  /** The embedded cluster (default) or the real control plane with the fake node and KubeVirt. */
+  controlPlane?: 'embedded' | 'real';
   /** How long to wait for every BMC to become Ready. */
   readyTimeoutMs: number;
   /** Aborted on Ctrl-C. */
@@ -99,7 +105,7 @@ async function redfishAnswers(url: string): Promise<boolean> {
 export class Demo {
   readonly #o: DemoOptions;
   readonly #started = Date.now();
-  #cluster: SimCluster | null = null;
+  #cluster: DemoCluster | null = null;
   #client: KubeClient | null = null;
   readonly credentials = new Map<string, Credentials>();
   rows: BmcRow[] = [];
@@ -108,7 +114,7 @@ export class Demo {
     this.#o = options;
   }
 
-  get cluster(): SimCluster | null {
+  get cluster(): DemoCluster | null {
     return this.#cluster;
   }
 
@@ -120,14 +126,33 @@ export class Demo {
   /** Starts everything and resolves once every BMC is Ready (or throws DemoStartError). */
   async start(): Promise<void> {
     const o = this.#o;
-    this.#say(`starting the embedded Kubernetes cluster on 127.0.0.1:${o.apiPort} (${o.timing} timing)`);
+    const real = o.controlPlane === 'real';
+    this.#say(
+      real
+        ? `starting the real Kubernetes control plane (kube-apiserver, etcd, controller-manager, scheduler) with the fake node and KubeVirt, API on 127.0.0.1:${o.apiPort} (${o.timing} timing)`
+        : `starting the embedded Kubernetes cluster on 127.0.0.1:${o.apiPort} (${o.timing} timing)`,
+    );
     try {
-      this.#cluster = await startSimCluster({
+      const common = {
         port: o.apiPort,
         timing: o.timing,
         ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}),
-      });
+      };
+      // Loaded here, not at the top: each kind loads only its own implementation.
+      if (real) {
+        const { startRealCluster, controlPlaneBinaries, BUILD_HINT } = await import(
+          '../fakecluster/index.ts'
+        );
+        if (!controlPlaneBinaries()) throw new DemoStartError(`--control-plane real: ${BUILD_HINT}`);
+        const started = Date.now();
+        this.#cluster = await startRealCluster(common);
+        this.#say(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      } else {
+        const { startSimCluster } = await import('../sim/index.ts');
+        this.#cluster = await startSimCluster(common);
+      }
     } catch (err) {
+      if (err instanceof DemoStartError) throw err;
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'EADDRINUSE')
         throw new DemoStartError(

@@ -7,6 +7,7 @@
  * Finally: every command in the sh blocks of README.md and docs/getting-started.md was run here.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +16,7 @@ import WebSocket from 'ws';
 import { parse } from 'yaml';
 import { missingTools } from '../integration/controller/helpers.ts';
 import { missingClients } from '../support/clients.ts';
+import { realOnly } from '../support/cluster.ts';
 import { waitFor } from '../support/wait.ts';
 import {
   DemoProcess,
@@ -398,16 +400,90 @@ describe('Ctrl-C while it is still starting', { timeout: 180_000 }, () => {
   });
 });
 
+/** The control plane's processes started from this demo's temporary directories. */
+function controlPlaneProcesses(dir: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-fa', dir], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+describe('npm start -- --control-plane real, as the README says', {
+  skip: skip || realOnly().skip,
+  timeout: 400_000,
+}, () => {
+  let demo: DemoProcess | undefined;
+  let printed: Printed;
+  after(() => demo?.kill());
+
+  test('the demo comes up on the real control plane and prints its table', async () => {
+    demo = new DemoProcess('npm', ['start', '--', '--control-plane', 'real', '--api-port', '0']);
+    record('npm start -- --control-plane real');
+    printed = await demo.ready(300_000);
+    assert.match(demo.stdout, /starting the real Kubernetes control plane/);
+    assert.match(demo.stdout, /control plane up in \d+\.\d s/);
+    assert.equal(printed.rows.length, 3, demo.stdout);
+  });
+
+  test('kubectl reads the real API server: v1.37, the VMs, their BMCs Ready', async () => {
+    const version = await sh(`kubectl --kubeconfig ${printed.kubeconfig} version -o json`);
+    assert.equal(version.code, 0, version.stderr);
+    assert.match(JSON.parse(version.stdout).serverVersion.gitVersion, /^v1\.37\./);
+    const r = await sh(printed.commands.kubectl);
+    assert.equal(r.code, 0, r.stderr);
+    for (const row of printed.rows) assert.match(r.stdout, new RegExp(`${row.vm}-bmc\\s+${row.vm}\\s+True`));
+    // the agent pod really runs on the fake node, scheduled by the real scheduler
+    const pods = await sh(`kubectl --kubeconfig ${printed.kubeconfig} get pods -A -o wide`);
+    assert.match(pods.stdout, /kubevirtbmc-agent-\S+\s+1\/1\s+Running.*fake-node-1/);
+  });
+
+  test('the printed ipmitool and curl commands reach the BMCs', async () => {
+    const row = printed.rows[0]!;
+    const [host, port] = row.ipmi.split(':');
+    const ipmi = await sh(
+      `ipmitool -I lanplus -C 17 -H ${host} -p ${port} -U ${row.username} -P ${row.password} power status`,
+    );
+    assert.equal(ipmi.code, 0, ipmi.stderr);
+    assert.match(ipmi.stdout, /^Chassis Power is (on|off)$/m);
+    const curl = await sh(`curl -sS -u ${row.username}:${row.password} ${row.redfish}/redfish/v1/Systems/1`);
+    assert.equal(curl.code, 0, curl.stderr);
+    assert.match(JSON.parse(curl.stdout).PowerState, /^(On|Off)$/);
+  });
+
+  test('Ctrl-C stops the demo and every control-plane process', async () => {
+    const dir = /--kubeconfig (\/tmp\/kubevirtbmc-cp-[^/]+)\//.exec(demo!.stdout)?.[1];
+    demo!.interrupt();
+    const { code } = await demo!.exited;
+    assert.ok(code === 0 || code === 130, `exit ${code}`);
+    if (dir)
+      await waitFor(() => controlPlaneProcesses(dir).length === 0, {
+        timeoutMs: 20_000,
+        what: 'no control-plane process left',
+      });
+    await waitFor(() => !demo!.groupAlive(), { timeoutMs: 20_000, what: 'the process group is gone' });
+  });
+});
+
 describe('the docs', { skip }, () => {
   test('every command in the sh blocks of README.md and docs/getting-started.md was run by a test', () => {
     // `npm ci`, `npm test` and the development commands are what .ci/run runs.
     const ci = readFileSync(`${REPO}.ci/run`, 'utf8');
-    for (const c of ['npm ci', 'npm run lint', 'npm run typecheck', 'npm run build', 'npm test'])
+    for (const c of [
+      'npm ci',
+      'npm run control-plane',
+      'npm run lint',
+      'npm run typecheck',
+      'npm run build',
+      'npm test',
+    ])
       if (new RegExp(`^${c.replace(/ /g, ' ')}\\b`, 'm').test(ci)) ran.add(normalize(c));
     const missing: string[] = [];
     let count = 0;
     for (const file of ['README.md', 'docs/getting-started.md']) {
       for (const c of docCommands(file)) {
+        // the real-control-plane demo runs above whenever it is built (always in CI)
+        if (realOnly().skip && /--control-plane real/.test(c)) continue;
         count++;
         if (!ran.has(normalize(c))) missing.push(`${file}: ${c}\n    (as ${normalize(c)})`);
       }

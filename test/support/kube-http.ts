@@ -1,4 +1,4 @@
-import { KubeApiError as KubeRequestError, KubeClient } from '../../src/kube/client.ts';
+import { KubeClient, KubeApiError as KubeRequestError } from '../../src/kube/client.ts';
 import { KubeConfigAccess } from '../../src/kube/config.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here

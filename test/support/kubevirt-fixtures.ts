@@ -4,7 +4,7 @@ import pino from 'pino';
 import { KubeVirtBackend, type KubeVirtBackendOptions } from '../../src/kubevirt/index.ts';
 import type { VirtualMachine, VirtualMachineInstance } from '../../src/kubevirt/types.ts';
 import type { Machine, PowerState } from '../../src/machine/index.ts';
-import { type SimCluster, startSimCluster } from '../../src/sim/index.ts';
+import { startCluster, type TestCluster } from './cluster.ts';
 import { waitFor } from './wait.ts';
 
 /**
@@ -210,7 +210,7 @@ export function cachedIn(m: Machine, state: PowerState = 'Off', what = 'VM cache
 }
 
 export interface KubeVirtEnv {
-  sim: SimCluster;
+  sim: TestCluster;
   kc: KubeConfig;
   /** The user's own client (creates and edits VMs as kubectl would). */
   user: UserClient;
@@ -218,13 +218,13 @@ export interface KubeVirtEnv {
 }
 
 /**
- * For a test file: an embedded cluster, a user client and a started backend before its tests,
+ * For a test file: a test cluster (real when built), a user client and a started backend before its tests,
  * stopped after them (the backend last assigned to `env.backend`, then the cluster).
  */
 export function kubevirtEnv(timing: 'fast' | 'realistic'): KubeVirtEnv {
   const env = {} as KubeVirtEnv;
   before(async () => {
-    env.sim = await startSimCluster({ timing });
+    env.sim = await startCluster({ timing });
     env.kc = loadKubeConfig(env.sim.kubeconfigPath);
     env.user = new UserClient(env.kc);
     env.backend = await startBackend(env.kc);

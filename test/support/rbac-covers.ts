@@ -12,7 +12,13 @@ export interface PolicyRule {
   nonResourceURLs?: string[];
 }
 
-function allows(held: PolicyRule, group: string, resource: string, verb: string, name: string | null): boolean {
+function allows(
+  held: PolicyRule,
+  group: string,
+  resource: string,
+  verb: string,
+  name: string | null,
+): boolean {
   const groups = held.apiGroups ?? [];
   const resources = held.resources ?? [];
   if (!held.verbs.includes('*') && !held.verbs.includes(verb)) return false;

@@ -5,14 +5,16 @@ import { test } from 'node:test';
 
 /** The import rules of docs/architecture.md: which src/ folders each folder must not import. */
 const FORBIDDEN: Record<string, readonly string[]> = {
-  machine: ['ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'sim', 'cli', 'kube'],
-  ipmi: ['redfish', 'kubevirt', 'controller', 'agent', 'sim', 'cli', 'kube'],
-  redfish: ['ipmi', 'kubevirt', 'controller', 'agent', 'sim', 'cli', 'kube'],
-  kubevirt: ['ipmi', 'redfish', 'controller', 'agent', 'sim', 'cli'],
-  controller: ['ipmi', 'redfish', 'agent', 'sim', 'cli'],
-  agent: ['controller', 'sim', 'cli'],
+  machine: ['ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'sim', 'fakecluster', 'cli', 'kube'],
+  ipmi: ['redfish', 'kubevirt', 'controller', 'agent', 'sim', 'fakecluster', 'cli', 'kube'],
+  redfish: ['ipmi', 'kubevirt', 'controller', 'agent', 'sim', 'fakecluster', 'cli', 'kube'],
+  kubevirt: ['ipmi', 'redfish', 'controller', 'agent', 'sim', 'fakecluster', 'cli'],
+  controller: ['ipmi', 'redfish', 'agent', 'sim', 'fakecluster', 'cli'],
+  agent: ['controller', 'sim', 'fakecluster', 'cli'],
   sim: ['machine', 'ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'cli', 'kube'],
-  kube: ['machine', 'ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'sim', 'cli'],
+  // the fake cluster components: Kubernetes clients of any API server, never of the product
+  fakecluster: ['machine', 'ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'cli', 'demo'],
+  kube: ['machine', 'ipmi', 'redfish', 'kubevirt', 'controller', 'agent', 'sim', 'fakecluster', 'cli'],
 };
 
 const SRC = resolve(new URL('../../src', import.meta.url).pathname);

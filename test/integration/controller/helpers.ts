@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { type TestCluster as AnyCluster, startCluster } from '../../support/cluster.ts';
 import { type RunOptions, type RunResult, runCommand } from '../../support/run.ts';
 import { waitFor } from '../../support/wait.ts';
 
@@ -17,15 +17,15 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
 }
 
 export class TestCluster {
-  readonly sim: SimCluster;
+  readonly sim: AnyCluster;
   readonly #cache = mkdtempSync(join(tmpdir(), 'kubectl-cache-'));
 
-  constructor(sim: SimCluster) {
+  constructor(sim: AnyCluster) {
     this.sim = sim;
   }
 
   static async start(): Promise<TestCluster> {
-    return new TestCluster(await startSimCluster({ timing: 'fast' }));
+    return new TestCluster(await startCluster({ timing: 'fast' }));
   }
 
   kubeConfig(): KubeConfig {

@@ -1,9 +1,12 @@
 /**
  * What a user does: `kubectl apply -k deploy/` (the controller runs as a 2-replica Deployment in the
- * embedded cluster, with its own ServiceAccount and RBAC), then the sample, then talks to the BMC
+ * test cluster, the real control plane when built, with its own ServiceAccount and RBAC), then the sample, then talks to the BMC
  * with ipmitool and curl; then rotates the password, breaks things and watches them heal.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
@@ -156,6 +159,76 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
       `${redfish}${listed}`,
     ]);
     assert.match(del.stdout.trim(), /^20[04]$/);
+  });
+
+  test("the agent's own token (TokenRequest) is refused on other VMs, other Secrets and DataVolumes it did not create", async () => {
+    await c.kubectlOk(
+      ['apply', '-f', '-'],
+      `${vmYaml('default', 'other-vm')}---\n${secretYaml('default', 'other-secret', 'x', 'y')}`,
+    );
+    await c.kubectlOk(
+      ['apply', '-f', '-'],
+      `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata: {name: users-disk, namespace: default}
+spec:
+  source: {http: {url: "http://127.0.0.1:9/disk.img"}}
+  storage: {resources: {requests: {storage: 1Gi}}}
+`,
+    );
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'agent-token-')), 'kubeconfig');
+    writeFileSync(kubeconfig, await c.sim.serviceAccountKubeconfig('default', 'kubevirtbmc-agent'));
+    const agent = (...args: string[]) =>
+      run('kubectl', ['--kubeconfig', kubeconfig, ...args], { timeoutMs: 30_000 });
+    const forbidden = (r: { code: number | null; stderr: string }, what: string) => {
+      assert.notEqual(r.code, 0, `${what} was allowed`);
+      assert.match(r.stderr, /Forbidden|forbidden/, `${what}: ${r.stderr}`);
+    };
+    // what it serves works
+    const own = await agent('get', 'vm', 'sample-vm', '-o', 'name');
+    assert.equal(own.stdout.trim(), 'virtualmachine.kubevirt.io/sample-vm', own.stderr);
+    // writes to another VM, another Secret: refused by RBAC
+    forbidden(
+      await agent('patch', 'vm', 'other-vm', '--type=merge', '-p', '{"metadata":{"labels":{"x":"y"}}}'),
+      'patching another VM',
+    );
+    forbidden(await agent('get', 'secret', 'other-secret'), 'reading another Secret');
+    // a power action on another VM (PUT, as kubectl replace --raw sends it)
+    const body = join(mkdtempSync(join(tmpdir(), 'agent-body-')), 'start.json');
+    writeFileSync(body, '{}');
+    forbidden(
+      await agent(
+        'replace',
+        '--raw',
+        '/apis/subresources.kubevirt.io/v1/namespaces/default/virtualmachines/other-vm/start',
+        '-f',
+        body,
+      ),
+      'starting another VM',
+    );
+    // a DataVolume the agent did not create: refused by the admission policy (the embedded cluster
+    // stores policies but does not enforce them: docs/sim.md)
+    if (c.sim.kind === 'real') {
+      const del = await agent('delete', 'datavolume', 'users-disk', '--wait=false');
+      forbidden(del, "deleting a user's DataVolume");
+      assert.match(del.stderr, /may only change or delete the DataVolumes it created/);
+      const forged = await run('kubectl', ['--kubeconfig', kubeconfig, 'create', '-f', '-'], {
+        timeoutMs: 30_000,
+        input: `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: forged
+  namespace: default
+  labels: {bmc.kubevirt.io/vm: sample-vm}
+  annotations: {bmc.kubevirt.io/created-by: "system:serviceaccount:default:someone-else"}
+spec:
+  source: {http: {url: "http://127.0.0.1:9/disk.img"}}
+  storage: {resources: {requests: {storage: 1Gi}}}
+`,
+      });
+      forbidden(forged, 'creating a DataVolume stamped with another name');
+    }
+    assert.ok(await c.tryGet(['datavolume', 'users-disk']), "the user's DataVolume is still there");
   });
 
   test('a rotated password is accepted and the old one refused, without an agent restart', async () => {

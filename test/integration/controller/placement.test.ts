@@ -1,5 +1,5 @@
 /**
- * Both placements against the embedded cluster (its kubelet runs the agent pods), and migration
+ * Both placements against the test cluster (its kubelet runs the agent pods), and migration
  * between them: the controller runs in-process with the admin kubeconfig; users act with kubectl.
  */
 import assert from 'node:assert/strict';
@@ -75,7 +75,7 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
     const role = await c.getJson(['-n', NS, 'role', 'vbmc-bmc-a']);
     assert.deepEqual(role.rules[0].resourceNames, ['vm-a']);
     // Each agent's token reaches its own VM only.
-    const sa = c.sim.serviceAccountKubeconfig(NS, 'vbmc-bmc-a');
+    const sa = await c.sim.serviceAccountKubeconfig(NS, 'vbmc-bmc-a');
     const { writeFileSync, mkdtempSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
@@ -159,7 +159,7 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
     const { tmpdir } = await import('node:os');
     const { run } = await import('./helpers.ts');
     const path = join(mkdtempSync(join(tmpdir(), 'sa-')), 'kubeconfig');
-    writeFileSync(path, c.sim.serviceAccountKubeconfig(NS, 'kubevirtbmc-agent'));
+    writeFileSync(path, await c.sim.serviceAccountKubeconfig(NS, 'kubevirtbmc-agent'));
     const as = (...args: string[]) => run('kubectl', ['--kubeconfig', path, '-n', NS, ...args]);
     const listed = await as('get', 'vm', '-o', 'name');
     assert.equal(listed.code, 0, listed.stderr);

@@ -1,4 +1,4 @@
-import { startSimCluster } from '../../../src/sim/index.ts';
+import { startCluster } from '../../support/cluster.ts';
 import {
   cachedIn,
   loadKubeConfig,
@@ -9,13 +9,13 @@ import {
 } from '../../support/kubevirt-fixtures.ts';
 import { describeMachineContract } from '../../support/machine-contract.ts';
 
-// The shared Machine contract, run against a KubeVirt VM in the embedded cluster, for the two run
+// The shared Machine contract, run against a KubeVirt VM in the test cluster, for the two run
 // strategies a powered-off VM usually has. Each run gets its own cluster.
 for (const runStrategy of ['Halted', 'Manual'] as const) {
   describeMachineContract(
     `KubeVirt VM (runStrategy ${runStrategy})`,
     async () => {
-      const sim = await startSimCluster({ timing: 'fast' });
+      const sim = await startCluster({ timing: 'fast' });
       const kc = loadKubeConfig(sim.kubeconfigPath);
       const name = uniqueName('contract');
       await new UserClient(kc).createVm(vmManifest(name, { runStrategy }));

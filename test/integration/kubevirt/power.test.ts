@@ -129,7 +129,11 @@ for (const { label, options, initial } of STRATEGIES) {
       await settle(m, 'On');
       await m.power('ForceOff');
       await settle(m, 'Off');
-      assert.equal(await env.user.getVmi(name), null, 'the VMI is gone after a force off');
+      // KubeVirt removes the final VMI (and its finalizer) asynchronously on a real cluster
+      await waitFor(async () => (await env.user.getVmi(name)) === null, {
+        timeoutMs: 10_000,
+        what: 'the VMI is gone after a force off',
+      });
 
       const vm = await env.user.getVm(name);
       if (label === 'Manual' || label === 'RerunOnFailure') {

@@ -10,7 +10,7 @@ import {
   type Machine,
   type PowerState,
 } from '../../../src/machine/index.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { startCluster, type TestCluster } from '../../support/cluster.ts';
 import {
   loadKubeConfig,
   NAMESPACE,
@@ -24,7 +24,7 @@ import { waitFor } from '../../support/wait.ts';
 // The backend as an agent runs it: a ServiceAccount token bound to a Role limited to one VM by
 // resourceNames, watching only that VM. Every feature must work with exactly the documented rules.
 
-let sim: SimCluster;
+let sim: TestCluster;
 let user: UserClient;
 let backend: KubeVirtBackend;
 let name: string;
@@ -36,7 +36,7 @@ const settle = (state: PowerState) =>
   waitFor(() => m.getPowerState() === state, { timeoutMs: 10_000, what: `power state ${state}` });
 
 before(async () => {
-  sim = await startSimCluster({ timing: 'fast' });
+  sim = await startCluster({ timing: 'fast' });
   const admin = loadKubeConfig(sim.kubeconfigPath);
   user = new UserClient(admin);
   name = uniqueName('rbac');
@@ -61,7 +61,7 @@ before(async () => {
     },
   });
   kc = new KubeConfig();
-  kc.loadFromString(sim.serviceAccountKubeconfig(NAMESPACE, sa));
+  kc.loadFromString(await sim.serviceAccountKubeconfig(NAMESPACE, sa));
   backend = await startBackend(kc, { vmName: name });
   m = backend.machine(name);
   await settle('Off');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
 import type { Machine } from '../../../src/machine/index.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { startCluster, type TestCluster } from '../../support/cluster.ts';
 import {
   loadKubeConfig,
   NAMESPACE,
@@ -13,13 +13,13 @@ import {
 } from '../../support/kubevirt-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
-let sim: SimCluster;
+let sim: TestCluster;
 let backend: KubeVirtBackend;
 let name: string;
 let m: Machine;
 
 before(async () => {
-  sim = await startSimCluster({ timing: 'fast' });
+  sim = await startCluster({ timing: 'fast' });
   const kc = loadKubeConfig(sim.kubeconfigPath);
   name = uniqueName('reads');
   await new UserClient(kc).createVm(vmManifest(name, { runStrategy: 'Always' }));

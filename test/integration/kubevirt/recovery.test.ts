@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
 import { KubeApi } from '../../../src/kubevirt/kube-api.ts';
 import type { Machine, PowerState } from '../../../src/machine/index.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { startCluster, type TestCluster } from '../../support/cluster.ts';
 import {
   loadKubeConfig,
   NAMESPACE,
@@ -14,10 +14,10 @@ import {
 } from '../../support/kubevirt-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
-// Recovery of the watch caches from the sim's faults, always checked by what a BMC user sees: the
+// Recovery of the watch caches from injected faults (the fault proxy on the real control plane), always checked by what a BMC user sees: the
 // power state follows a change made by someone else while (or right after) the watch was broken.
 
-let sim: SimCluster;
+let sim: TestCluster;
 let user: UserClient;
 let virtctl: KubeApi;
 let backend: KubeVirtBackend;
@@ -53,7 +53,7 @@ const totals = () => {
 };
 
 before(async () => {
-  sim = await startSimCluster({ timing: 'fast' });
+  sim = await startCluster({ timing: 'fast' });
   const kc = loadKubeConfig(sim.kubeconfigPath);
   user = new UserClient(kc);
   virtctl = new KubeApi(kc);

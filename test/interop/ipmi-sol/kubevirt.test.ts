@@ -3,8 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { IpmiServer } from '../../../src/ipmi/server.ts';
 import type { KubeVirtBackend } from '../../../src/kubevirt/index.ts';
 import type { Machine } from '../../../src/machine/index.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import { missingClients } from '../../support/clients.ts';
+import { startCluster, type TestCluster } from '../../support/cluster.ts';
 import { ADMIN } from '../../support/ipmi-bmc.ts';
 import { run } from '../../support/ipmi-run.ts';
 import {
@@ -18,10 +18,10 @@ import { waitFor } from '../../support/wait.ts';
 import { lanplus, PtyClient } from './helpers.ts';
 
 // The whole path: ipmitool's SOL console → our IPMI server → the KubeVirt machine → the VMI console
-// websocket of the embedded cluster's simulated guest.
+// websocket of the fake KubeVirt's simulated guest (on the real control plane when built).
 
-describe('SOL on a KubeVirt VM (embedded cluster)', { skip: missingClients('ipmitool') }, () => {
-  let sim: SimCluster;
+describe('SOL on a KubeVirt VM', { skip: missingClients('ipmitool') }, () => {
+  let sim: TestCluster;
   let backend: KubeVirtBackend;
   let machine: Machine;
   let server: IpmiServer;
@@ -42,7 +42,7 @@ describe('SOL on a KubeVirt VM (embedded cluster)', { skip: missingClients('ipmi
     );
 
   before(async () => {
-    sim = await startSimCluster({ timing: 'fast' });
+    sim = await startCluster({ timing: 'fast' });
     const kc = loadKubeConfig(sim.kubeconfigPath);
     name = uniqueName('sol');
     await new UserClient(kc).createVm(vmManifest(name, { runStrategy: 'Halted' }));

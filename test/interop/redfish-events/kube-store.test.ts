@@ -5,25 +5,25 @@ import {
   KubernetesSubscriptionStore,
   subscriptionConfigMapName,
 } from '../../../src/agent/subscription-store.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
+import { GC_TIMEOUT_MS, startCluster, type TestCluster } from '../../support/cluster.ts';
 import { type Subscriber, startSubscriber } from '../../support/redfish-events.ts';
 import { startRedfish } from '../../support/redfish-service.ts';
 import { kubeConfigFor } from '../../support/sim-fixtures.ts';
 import { waitFor } from '../../support/wait.ts';
 
 /**
- * Subscriptions persist in the embedded cluster (a ConfigMap owned by the VirtualMachineBMC):
+ * Subscriptions persist in the cluster (a ConfigMap owned by the VirtualMachineBMC):
  * a new RedfishServer with the same store still has them, still delivers to them, and deleting
  * the VirtualMachineBMC garbage-collects the ConfigMap.
  */
 const NS = 'default';
 const BMC = 'vm1-bmc';
-let cluster: SimCluster;
+let cluster: TestCluster;
 let kc: KubeConfig;
 let subscriber: Subscriber;
 
 before(async () => {
-  cluster = await startSimCluster({ timing: 'fast' });
+  cluster = await startCluster({ timing: 'fast' });
   kc = kubeConfigFor(cluster.kubeconfigPath);
   await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
     body: {
@@ -163,7 +163,7 @@ test('subscriptions survive a RedfishServer restart, in a ConfigMap owned by the
         return true;
       }
     },
-    { what: 'the ConfigMap to be garbage-collected', timeoutMs: 10_000, intervalMs: 50 },
+    { what: 'the ConfigMap to be garbage-collected', timeoutMs: GC_TIMEOUT_MS, intervalMs: 50 },
   );
 });
 

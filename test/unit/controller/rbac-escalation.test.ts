@@ -43,9 +43,10 @@ test('the covering check finds a permission that is not held', () => {
   );
   // a named grant is covered by an unnamed hold, not the other way round
   assert.deepEqual(
-    uncovered([{ apiGroups: ['x'], resources: ['r'], verbs: ['get'], resourceNames: ['a'] }], [
-      { apiGroups: ['x'], resources: ['r'], verbs: ['get'] },
-    ]),
+    uncovered(
+      [{ apiGroups: ['x'], resources: ['r'], verbs: ['get'], resourceNames: ['a'] }],
+      [{ apiGroups: ['x'], resources: ['r'], verbs: ['get'] }],
+    ),
     ['get x/r'],
   );
   assert.deepEqual(uncovered([{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }], held), []);
