@@ -72,7 +72,7 @@ See docs/getting-started.md.`,
       const out = (l: string) => process.stdout.write(`${l}\n`);
       const err = (l: string) => process.stderr.write(`${l}\n`);
       out(
-        'kubevirtbmc demo: an embedded cluster with sample KubeVirt VMs, each with an IPMI and a Redfish BMC',
+        `kubevirtbmc demo: ${flags.controlPlane === 'real' ? 'the real control plane' : 'an embedded cluster'} with sample KubeVirt VMs, each with an IPMI and a Redfish BMC`,
       );
       const { Demo, DemoStartError } = await import('../demo/run.ts');
       const demo = new Demo({

@@ -7,10 +7,18 @@ const CLUSTER_SCOPED = new Set([
   'CustomResourceDefinition',
   'ClusterRole',
   'ClusterRoleBinding',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
 ]);
 
+/** The resource of a kind, as the API server names it: `Deployment` → `deployments`, `…Policy` → `…policies`. */
+function pluralOf(kind: string): string {
+  const k = kind.toLowerCase();
+  return /[^aeiou]y$/.test(k) ? `${k.slice(0, -1)}ies` : `${k}s`;
+}
+
 export function resourcePath(o: Manifest): string {
-  const plural = `${o.kind.toLowerCase()}s`;
+  const plural = pluralOf(o.kind);
   const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
   const ns = CLUSTER_SCOPED.has(o.kind) ? '' : `/namespaces/${o.metadata.namespace ?? 'default'}`;
   return `${base}${ns}/${plural}/${o.metadata.name}`;
