@@ -12,13 +12,24 @@ export const VERSION_INFO = {
   goVersion: 'go1.23.8',
   compiler: 'gc',
   platform: 'linux/amd64',
+  // compatibility versions, as kube-apiserver reports them
+  emulationMajor: '1',
+  emulationMinor: '32',
+  minCompatibilityMajor: '1',
+  minCompatibilityMinor: '31',
 };
 
 /** Extra (non-CRUD) subresources some groups serve, e.g. KubeVirt's subresources.kubevirt.io. */
 export interface ExtraGroupVersion {
   group: string;
   version: string;
-  resources: Array<{ name: string; namespaced: boolean; kind: string; verbs: string[] }>;
+  resources: Array<{
+    name: string;
+    singularName?: string;
+    namespaced: boolean;
+    kind: string;
+    verbs: string[];
+  }>;
 }
 
 function groupsOf(types: ResourceType[], extra: ExtraGroupVersion[]): Map<string, string[]> {
@@ -83,7 +94,7 @@ export function apiResourceList(
       singularName: t.singular,
       namespaced: t.namespaced,
       kind: t.kind,
-      verbs: CRUD,
+      verbs: t.verbs ?? CRUD,
       ...(t.shortNames?.length ? { shortNames: t.shortNames } : {}),
       ...(t.categories?.length ? { categories: t.categories } : {}),
       storageVersionHash: createHash('sha256')
@@ -110,6 +121,24 @@ export function apiResourceList(
           version: 'v1',
           kind: 'Scale',
           verbs: ['get', 'patch', 'update'],
+        });
+      } else if (sub === 'token') {
+        resources.push({
+          name: `${t.plural}/token`,
+          singularName: '',
+          namespaced: t.namespaced,
+          group: 'authentication.k8s.io',
+          version: 'v1',
+          kind: 'TokenRequest',
+          verbs: ['create'],
+        });
+      } else if (sub === 'finalize') {
+        resources.push({
+          name: `${t.plural}/finalize`,
+          singularName: '',
+          namespaced: t.namespaced,
+          kind: t.kind,
+          verbs: ['update'],
         });
       } else if (sub === 'log') {
         resources.push({
@@ -170,7 +199,10 @@ export function openApiV3Document(types: ResourceType[], group: string, version:
   for (const t of mine) {
     const base = `/${gvPath(group, version)}${t.namespaced ? '/namespaces/{namespace}' : ''}/${t.plural}`;
     const gvk = { group, version, kind: t.kind };
-    const media = t.builtin ? [...PATCH_MEDIA, 'application/strategic-merge-patch+json'] : PATCH_MEDIA;
+    // Strategic merge patch is accepted for built-ins but not advertised here: these schemas are
+    // not the real ones, and kubectl apply would compute its patch from them, warn and fall back;
+    // not advertised, it computes the patch from its compiled-in types as it does for any 1.32 kind.
+    const media = PATCH_MEDIA;
     const schemaName = `${group || 'core'}.${version}.${t.kind}`;
     schemas[schemaName] = {
       type: 'object',

@@ -26,6 +26,18 @@ export interface KubeStatus {
   code: number;
 }
 
+/** Status details as Go serialises them: empty strings (the core group, no name) are omitted. */
+export function compactDetails(d: StatusDetails): StatusDetails {
+  const out: StatusDetails = {};
+  if (d.name) out.name = d.name;
+  if (d.group) out.group = d.group;
+  if (d.kind) out.kind = d.kind;
+  if (d.uid) out.uid = d.uid;
+  if (d.causes) out.causes = d.causes;
+  if (d.retryAfterSeconds !== undefined) out.retryAfterSeconds = d.retryAfterSeconds;
+  return out;
+}
+
 /** Thrown inside the server; the HTTP layer turns it into a Status response. */
 export class ApiError extends Error {
   readonly status: KubeStatus;
@@ -37,8 +49,9 @@ export class ApiError extends Error {
       metadata: {},
       status: 'Failure',
       message,
-      reason,
-      ...(details ? { details } : {}),
+      // a few upstream errors carry no reason at all
+      ...(reason ? { reason } : {}),
+      ...(details ? { details: compactDetails(details) } : {}),
       code,
     };
   }
@@ -88,7 +101,8 @@ export interface FieldError {
     | 'FieldValueForbidden'
     | 'FieldValueTypeInvalid'
     | 'FieldValueDuplicate'
-    | 'FieldValueTooLong';
+    | 'FieldValueTooLong'
+    | 'FieldValueTooMany';
   field: string;
   /** The text after `<field>: `, e.g. `Invalid value: "x": must be ...` or `Required value`. */
   detail: string;
@@ -139,7 +153,8 @@ export function forbidden(
   namespace: string | undefined,
   name: string | undefined,
 ): ApiError {
-  const res = qualifiedResource(group, plural);
+  // the subject names the resource without its subresource: pods "p1" is forbidden ... "pods/log"
+  const res = qualifiedResource(group, plural.split('/')[0]!);
   const where = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
   const head = name ? `${res} "${name}" is forbidden` : `${res} is forbidden`;
   const resourceWord = plural.includes('/')
@@ -155,7 +170,13 @@ export function forbidden(
 }
 
 export function successStatus(details: StatusDetails): Record<string, unknown> {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details };
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Success',
+    details: compactDetails(details),
+  };
 }
 
 export function expired(message: string): ApiError {

@@ -5,25 +5,27 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GarbageCollector } from './controllers/gc.ts';
 import { KubeletSim } from './controllers/kubelet.ts';
 import { WorkloadControllers } from './controllers/workloads.ts';
-import { badRequest } from './errors.ts';
+import { ApiError, badRequest, invalid } from './errors.ts';
 import { EventRecorder } from './events.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { installKubeVirtAdmission } from './kubevirt/admission.ts';
 import { KubeVirtSim } from './kubevirt/controller.ts';
 import { KUBEVIRT_CRDS, SUBRESOURCE_GROUP } from './kubevirt/crds.ts';
 import { KubeVirtApi } from './kubevirt/subresources.ts';
-import { authorizeRbac } from './rbac.ts';
+import { authorizeRbac, checkEscalation } from './rbac.ts';
 import { Registry } from './registry.ts';
-import { ApiServer, type User } from './server.ts';
+import { ApiServer, type RequestInfo, type User } from './server.ts';
 import type { Obj } from './store.ts';
 import { delaysFor, Scheduler } from './timing.ts';
 import { selfSignedCert } from './tls.ts';
+import { API_AUDIENCE, AUTHENTICATION_GROUP, TokenIssuer } from './tokens.ts';
 
 export interface SimClusterOptions {
   port?: number;
@@ -90,23 +92,96 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
   const delays = delaysFor(timing);
   const sched = new Scheduler();
   const reg = new Registry();
+  const tls = selfSignedCert();
   const adminToken = `sim-admin-${randomBytes(24).toString('hex')}`;
   const saTokens = new Map<string, { namespace: string; name: string }>();
+  const issuer = new TokenIssuer(reg);
   const users = (token: string | undefined): User | undefined => {
-    if (!token) return undefined;
+    // no credentials: the anonymous user, whom RBAC then refuses nearly everything
+    if (!token) return { name: 'system:anonymous', groups: ['system:unauthenticated'], admin: false };
     if (sameToken(token, adminToken))
-      return { name: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'], admin: true };
-    const sa = saTokens.get(token);
+      return {
+        name: 'kubernetes-admin',
+        uid: 'kubernetes-admin',
+        groups: ['system:masters', 'system:authenticated'],
+        admin: true,
+      };
+    const bound = issuer.authenticate(token);
+    const sa = saTokens.get(token) ?? bound;
     if (sa) {
       // the token stops working when its ServiceAccount is deleted
-      if (!reg.store.peek('/serviceaccounts', sa.namespace, sa.name)) return undefined;
+      const saObj = reg.store.peek('/serviceaccounts', sa.namespace, sa.name);
+      if (!saObj) return undefined;
       return {
         name: `system:serviceaccount:${sa.namespace}:${sa.name}`,
+        uid: saObj.metadata.uid,
         groups: ['system:serviceaccounts', `system:serviceaccounts:${sa.namespace}`, 'system:authenticated'],
+        ...(bound ? { extra: { 'authentication.kubernetes.io/credential-id': [`JTI=${bound.jti}`] } } : {}),
         admin: false,
       };
     }
     return undefined;
+  };
+  /** authentication.k8s.io/v1: who am I (SelfSubjectReview) and TokenReview. */
+  const authentication = async (
+    _req: IncomingMessage,
+    res: ServerResponse,
+    info: RequestInfo,
+    body: Buffer,
+    user: User,
+  ): Promise<void> => {
+    const send = (code: number, obj: unknown) => {
+      const text = JSON.stringify(obj);
+      res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    const userInfo = (u: User) => ({
+      username: u.name,
+      ...(u.uid ? { uid: u.uid } : {}),
+      groups: u.groups,
+      ...(u.extra ? { extra: u.extra } : {}),
+    });
+    const created = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (
+      info.method !== 'POST' ||
+      info.name ||
+      !['selfsubjectreviews', 'tokenreviews'].includes(info.resource ?? '')
+    )
+      throw new ApiError(
+        405,
+        'MethodNotAllowed',
+        'the server does not allow this method on the requested resource',
+        {},
+      );
+    if (info.resource === 'selfsubjectreviews') {
+      send(201, {
+        kind: 'SelfSubjectReview',
+        apiVersion: 'authentication.k8s.io/v1',
+        metadata: { creationTimestamp: created },
+        status: { userInfo: userInfo(user) },
+      });
+      return;
+    }
+    let review: Obj;
+    try {
+      review = JSON.parse(body.toString('utf8') || '{}');
+    } catch {
+      throw badRequest('the object provided is unrecognized');
+    }
+    const token = String(review.spec?.token ?? '');
+    const audiences: string[] = review.spec?.audiences?.length ? review.spec.audiences : [API_AUDIENCE];
+    const who = token ? users(token) : undefined;
+    const ok = who && who.name !== 'system:anonymous' ? who : undefined;
+    const matched = token ? issuer.authenticate(token, audiences) : undefined;
+    send(201, {
+      kind: 'TokenReview',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { creationTimestamp: created },
+      spec: review.spec ?? {},
+      status: ok
+        ? { authenticated: true, user: userInfo(ok), audiences: matched?.audiences ?? audiences }
+        : { user: {}, error: 'invalid bearer token' },
+    });
   };
   const tokenFor = (namespace: string, name: string): string => {
     for (const [t, sa] of saTokens) if (sa.namespace === namespace && sa.name === name) return t;
@@ -128,9 +203,53 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     delete secret.stringData;
   });
 
+  // PersistentVolumeClaims: Pending until bound, Filesystem by default, and the
+  // StorageObjectInUseProtection admission plugin's finalizer (the GC plays pvc-protection).
+  reg.addDefaulter('', 'persistentvolumeclaims', (pvc, old) => {
+    if (old) return;
+    pvc.spec = { ...(pvc.spec ?? {}) };
+    pvc.spec.volumeMode ??= 'Filesystem';
+    pvc.status ??= { phase: 'Pending' };
+    const fins: string[] = pvc.metadata.finalizers ?? [];
+    if (!fins.includes('kubernetes.io/pvc-protection'))
+      pvc.metadata.finalizers = [...fins, 'kubernetes.io/pvc-protection'];
+  });
+
+  // core Events: a zero eventTime is null on the wire, and the involved object lives in the
+  // Event's namespace (upstream's validation)
+  reg.addDefaulter('', 'events', (ev) => {
+    if (ev.eventTime === undefined) ev.eventTime = null;
+  });
+  reg.addAdmission('', 'events', ({ obj }) => {
+    const ref = obj.involvedObject?.namespace;
+    if (ref !== undefined && ref !== '' && ref !== obj.metadata.namespace)
+      throw invalid('', 'Event', obj.metadata.name, [
+        {
+          type: 'FieldValueInvalid',
+          field: 'involvedObject.namespace',
+          detail: `Invalid value: ${JSON.stringify(ref)}: does not match event.namespace`,
+        },
+      ]);
+  });
+
+  // Namespaces: the strategy makes a new one Active with the kubernetes finalizer, and admission
+  // keeps the kubernetes.io/metadata.name label equal to the name on every write.
+  reg.addDefaulter('', 'namespaces', (ns, old) => {
+    ns.metadata.labels = { ...(ns.metadata.labels ?? {}), 'kubernetes.io/metadata.name': ns.metadata.name };
+    if (!old) {
+      ns.spec = { ...(ns.spec ?? {}) };
+      ns.spec.finalizers ??= ['kubernetes'];
+      ns.status = { phase: 'Active' };
+    }
+  });
+
+  // RBAC's escalation checks on roles and bindings written by non-admin users
+  reg.addUserGuard((t, obj, user) => checkEscalation(reg, t, obj, user));
+
   // bootstrap objects
   const NS = reg.type('', 'namespaces');
   const SA = reg.type('', 'serviceaccounts');
+  const CM = reg.type('', 'configmaps');
   const CRD = reg.type('apiextensions.k8s.io', 'customresourcedefinitions');
   reg.store.subscribe((e) => {
     // the ServiceAccount controller: every namespace gets a "default" ServiceAccount
@@ -138,6 +257,26 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       sched.soon(() => {
         try {
           reg.create(SA, e.obj.metadata.name, { metadata: { name: 'default' } }, { internal: true });
+        } catch {
+          // exists or namespace gone
+        }
+        // the root-ca-cert-publisher: every namespace gets the CA that signed the serving certificate
+        try {
+          reg.create(
+            CM,
+            e.obj.metadata.name,
+            {
+              metadata: {
+                name: 'kube-root-ca.crt',
+                annotations: {
+                  'kubernetes.io/description':
+                    'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.',
+                },
+              },
+              data: { 'ca.crt': tls.cert },
+            },
+            { internal: true },
+          );
         } catch {
           // exists or namespace gone
         }
@@ -156,24 +295,6 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       { internal: true },
     );
   }
-  reg.store.subscribe((e) => {
-    if (e.key === '/namespaces' && e.type === 'ADDED' && !e.obj.status?.phase) {
-      sched.soon(() => {
-        const cur = reg.tryGet(NS, undefined, e.obj.metadata.name);
-        if (!cur || cur.status?.phase) return;
-        cur.status = { phase: 'Active' };
-        cur.metadata.labels = {
-          ...(cur.metadata.labels ?? {}),
-          'kubernetes.io/metadata.name': cur.metadata.name,
-        };
-        try {
-          reg.update(NS, undefined, cur.metadata.name, cur, { internal: true });
-        } catch {
-          // raced
-        }
-      });
-    }
-  });
   for (const c of KUBEVIRT_CRDS) {
     const created = reg.create(CRD, undefined, c, { internal: true });
     created.status = {
@@ -241,7 +362,6 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
   });
   const workloads = new WorkloadControllers(reg, sched, delays, kubelet, events);
 
-  const tls = selfSignedCert();
   const api = new ApiServer({
     tls,
     registry: reg,
@@ -252,8 +372,9 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     ...(options.http2MaxStreamsPerConnection !== undefined
       ? { maxStreamsPerConnection: options.http2MaxStreamsPerConnection }
       : {}),
-    extraGroups: () => [SUBRESOURCE_GROUP],
+    extraGroups: () => [SUBRESOURCE_GROUP, AUTHENTICATION_GROUP],
     podLog: (ns, name, q) => kubelet.logs(ns, name, q),
+    tokenRequest: (ns, name, body) => issuer.request(ns, name, body),
     faultControl: async (body: Obj) => {
       switch (body.action) {
         case 'dropWatches':
@@ -298,6 +419,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     },
   });
   api.addGroupHandler('subresources.kubevirt.io', kubevirtApi.handle);
+  api.addGroupHandler('authentication.k8s.io', authentication);
   api.addUpgradeHandler('subresources.kubevirt.io', kubevirtApi.upgrade);
 
   const guestExit = (namespace: string, name: string, phase: 'Succeeded' | 'Failed') => {

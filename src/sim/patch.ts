@@ -18,9 +18,19 @@ export function deepEqual(a: Json, b: Json): boolean {
   return ka.length === kb.length && ka.every((k) => deepEqual(a[k], b[k]));
 }
 
-/** The real server's 422 for a JSON patch op that does not apply. */
+/**
+ * The real server's 422 for a JSON patch op that does not apply: a generic server response whose
+ * message does not carry the json-patch library's detail (kept here as the Error message only).
+ */
 function patchFailure(message: string): ApiError {
-  return new ApiError(422, 'Invalid', message);
+  const e = new ApiError(
+    422,
+    'Invalid',
+    'the server rejected our request due to an error in our request',
+    {},
+  );
+  e.message = message;
+  return e;
 }
 
 function decodePointer(ptr: string): string[] {
@@ -93,7 +103,9 @@ function removeAt(doc: Json, path: string, op = 'remove'): Json {
 /** Applies an RFC 6902 patch; 400 for a malformed patch document, 422 when an operation fails. */
 export function applyJsonPatch(doc: Json, patch: unknown): Json {
   if (!Array.isArray(patch)) {
-    throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+    throw badRequest(
+      `error decoding patch: json: cannot unmarshal ${patch === null ? 'null' : typeof patch === 'object' ? 'object' : typeof patch === 'string' ? 'string' : 'number'} into Go value of type []handlers.jsonPatchOp`,
+    );
   }
   if (patch.length > 10000) {
     throw new ApiError(
@@ -119,8 +131,17 @@ export function applyJsonPatch(doc: Json, patch: unknown): Json {
         break;
       case 'replace': {
         if (!('value' in raw)) throw badRequest('replace operation is missing value');
-        getAt(out, path, 'replace');
         const parts = decodePointer(path);
+        // like upstream's json-patch library, replacing a missing key of an object adds it
+        const parentIsObject = (() => {
+          try {
+            const p = parts.length ? parentOf(out, parts, path, 'replace') : undefined;
+            return p !== undefined && !Array.isArray(p);
+          } catch {
+            return false;
+          }
+        })();
+        if (!parentIsObject) getAt(out, path, 'replace');
         if (parts.length === 0) out = clone(value);
         else {
           const parent = parentOf(out, parts, path, 'replace');
@@ -199,6 +220,41 @@ function mergeKeyFor(field: string, items: Json[], kind?: string): string | unde
   return MERGE_KEYS[field];
 }
 
+/**
+ * The order of a merged list, as upstream's strategic merge enforces it: the items the patch
+ * names (in the patch's order, or `$setElementOrder`'s) and the server-only items (in the live
+ * order) are interleaved, a server-only item going first only when the live list had it before
+ * the next patch item; so new items come before server-only ones that follow no named item.
+ */
+function enforceOrder(
+  merged: Json[],
+  patchOrder: Json[],
+  serverOrder: Json[],
+  keyOf: (x: Json) => Json,
+): Json[] {
+  const indexIn = (list: Json[], x: Json) => list.findIndex((y) => keyOf(y) === keyOf(x));
+  const named = merged
+    .filter((x) => indexIn(patchOrder, x) >= 0)
+    .sort((a, b) => indexIn(patchOrder, a) - indexIn(patchOrder, b));
+  const serverOnly = merged
+    .filter((x) => indexIn(patchOrder, x) < 0)
+    .sort((a, b) => indexIn(serverOrder, a) - indexIn(serverOrder, b));
+  const out: Json[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < serverOnly.length || j < named.length) {
+    if (j >= named.length) out.push(serverOnly[i++]);
+    else if (i >= serverOnly.length) out.push(named[j++]);
+    else {
+      const li = indexIn(serverOrder, serverOnly[i]);
+      const ri = indexIn(serverOrder, named[j]);
+      if (li >= 0 && ri >= 0 && li < ri) out.push(serverOnly[i++]);
+      else out.push(named[j++]);
+    }
+  }
+  return out;
+}
+
 /** Strategic merge patch over built-in types (merge keys by field name, $patch, $setElementOrder, $retainKeys, $deleteFromPrimitiveList). */
 export function applyStrategicMergePatch(target: Json, patch: Json, kind?: string): Json {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return clone(patch);
@@ -215,7 +271,15 @@ export function applyStrategicMergePatch(target: Json, patch: Json, kind?: strin
   }
   for (const [k, v] of Object.entries(patch)) {
     if (k === '$retainKeys' || k === '$patch') continue;
-    if (k.startsWith('$setElementOrder/')) continue;
+    if (k.startsWith('$setElementOrder/')) {
+      // an order without the list itself reorders the live list
+      const f = k.slice('$setElementOrder/'.length);
+      if (!(f in patch) && Array.isArray(out[f]) && Array.isArray(v)) {
+        const key = PRIMITIVE_MERGE.has(f) ? undefined : mergeKeyFor(f, out[f], kind);
+        out[f] = enforceOrder(out[f], v, out[f], key ? (x) => x?.[key] : (x) => x);
+      }
+      continue;
+    }
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const f = k.slice('$deleteFromPrimitiveList/'.length);
       if (Array.isArray(out[f]) && Array.isArray(v)) out[f] = out[f].filter((x: Json) => !v.includes(x));
@@ -228,30 +292,30 @@ export function applyStrategicMergePatch(target: Json, patch: Json, kind?: strin
     if (Array.isArray(v)) {
       const cur = Array.isArray(out[k]) ? out[k] : [];
       const key = mergeKeyFor(k, [...cur, ...v], kind);
+      const order = patch[`$setElementOrder/${k}`];
       if (PRIMITIVE_MERGE.has(k)) {
-        out[k] = [...cur, ...v.filter((x: Json) => !cur.includes(x))];
+        const merged = [...cur, ...v.filter((x: Json) => !cur.includes(x))];
+        out[k] = enforceOrder(merged, Array.isArray(order) ? order : v, cur, (x) => x);
       } else if (key && v.every((i: Json) => i && typeof i === 'object')) {
         if (v.some((i: Json) => i.$patch === 'replace')) {
           out[k] = v.filter((i: Json) => i.$patch !== 'replace').map(clone);
           continue;
         }
         const result: Json[] = cur.map(clone);
+        const items = v.filter((i: Json) => i.$patch !== 'delete');
         for (const item of v) {
+          if (item.$patch !== 'delete') continue;
+          for (let idx = result.findIndex((r) => r && r[key] === item[key]); idx >= 0; ) {
+            result.splice(idx, 1);
+            idx = result.findIndex((r) => r && r[key] === item[key]);
+          }
+        }
+        for (const item of items) {
           const idx = result.findIndex((r) => r && r[key] === item[key]);
-          if (item.$patch === 'delete') {
-            if (idx >= 0) result.splice(idx, 1);
-          } else if (idx >= 0) result[idx] = applyStrategicMergePatch(result[idx], item, kind);
+          if (idx >= 0) result[idx] = applyStrategicMergePatch(result[idx], item, kind);
           else result.push(applyStrategicMergePatch({}, item, kind));
         }
-        const order = patch[`$setElementOrder/${k}`];
-        if (Array.isArray(order)) {
-          const pos = (i: Json) => {
-            const p = order.findIndex((o: Json) => o && o[key] === i[key]);
-            return p < 0 ? Number.MAX_SAFE_INTEGER : p;
-          };
-          result.sort((a, b) => pos(a) - pos(b));
-        }
-        out[k] = result;
+        out[k] = enforceOrder(result, Array.isArray(order) ? order : items, cur, (x) => x?.[key]);
       } else {
         out[k] = clone(v);
       }

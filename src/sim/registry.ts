@@ -14,6 +14,7 @@ import {
   invalid,
   notFound,
   OPTIMISTIC_LOCK_MESSAGE,
+  qualifiedResource,
   successStatus,
   unsupportedMediaType,
 } from './errors.ts';
@@ -43,7 +44,12 @@ export interface WriteOptions {
   fieldManager?: string;
   /** Skip admission (controllers writing their own objects). */
   internal?: boolean;
+  /** Who writes (API requests): for checks that depend on the requester, e.g. RBAC escalation. */
+  user?: { name: string; groups: string[]; admin: boolean };
 }
+
+/** A check of a write that depends on who makes it (runs before validation, as upstream's RBAC storage). */
+export type UserGuard = (t: ResourceType, obj: Obj, user: NonNullable<WriteOptions['user']>) => void;
 
 export interface DeleteOptions {
   propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
@@ -67,6 +73,9 @@ export const PATCH_TYPES = {
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/** Finalizers the built-in types accept without a domain prefix. */
+const STANDARD_FINALIZERS = new Set(['kubernetes', 'orphan', 'foregroundDeletion']);
+
 /** Kinds whose name must be a DNS-1123 label rather than a subdomain. */
 const LABEL_NAMED = new Set(['/namespaces', '/services']);
 
@@ -85,6 +94,7 @@ export class Registry {
   readonly store = new Store();
   private readonly types = new Map<string, ResourceType>();
   private readonly admissions = new Map<string, Admission[]>();
+  private readonly guards: UserGuard[] = [];
   private readonly defaulters = new Map<string, Array<(obj: Obj, old: Obj | undefined) => void>>();
   /** Called when the set of served types changes (CRD added/removed). */
   onTypesChanged: () => void = () => {};
@@ -121,6 +131,10 @@ export class Registry {
     const list = this.admissions.get(k) ?? [];
     list.push(fn);
     this.admissions.set(k, list);
+  }
+
+  addUserGuard(fn: UserGuard): void {
+    this.guards.push(fn);
   }
 
   /** A defaulting step run on every create and update of a type (like the built-in strategies' defaulting). */
@@ -175,7 +189,11 @@ export class Registry {
 
   compileFilter(t: ResourceType, opts: ListOptions): (o: Obj) => boolean {
     const labels: LabelSelector = parseLabelSelector(opts.labelSelector);
-    const fields = parseFieldSelector(opts.fieldSelector, this.fieldSelectorFields(t));
+    const fields = parseFieldSelector(
+      opts.fieldSelector,
+      this.fieldSelectorFields(t),
+      t.builtin && !t.fieldSelectors?.length,
+    );
     return (o) => matchLabels(labels, o.metadata?.labels) && matchFields(fields, o);
   }
 
@@ -190,6 +208,19 @@ export class Registry {
       .filter(filter)
       .map((o) => this.present(t, o));
     return { items, resourceVersion: String(this.store.resourceVersion) };
+  }
+
+  /** A list as of an older resourceVersion (undefined when the history no longer reaches it). */
+  listAt(
+    t: ResourceType,
+    ns: string | undefined,
+    opts: ListOptions,
+    rv: number,
+  ): { items: Obj[]; resourceVersion: string } | undefined {
+    const filter = this.compileFilter(t, opts);
+    const items = this.store.listAt(storageKey(t), t.namespaced ? ns : undefined, rv);
+    if (!items) return undefined;
+    return { items: items.filter(filter).map((o) => this.present(t, o)), resourceVersion: String(rv) };
   }
 
   private checkNamespace(
@@ -207,12 +238,24 @@ export class Registry {
         403,
         'Forbidden',
         `${t.group ? `${t.plural}.${t.group}` : t.plural} "${nameHint ?? ''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
-        { group: t.group, kind: t.plural },
+        {
+          ...(nameHint ? { name: nameHint } : {}),
+          group: t.group,
+          kind: t.plural,
+          causes: [
+            {
+              reason: 'NamespaceTerminating',
+              message: `namespace ${ns} is being terminated`,
+              field: 'metadata.namespace',
+            },
+          ],
+        },
       );
     }
   }
 
   private validate(t: ResourceType, obj: Obj, old: Obj | undefined, opts: WriteOptions): void {
+    if (!opts.internal && opts.user) for (const g of this.guards) g(t, obj, opts.user);
     const name = obj.metadata?.name ?? '';
     const errs: FieldError[] = [];
     if (!old) {
@@ -248,6 +291,15 @@ export class Registry {
         void k;
       }
     }
+    (obj.metadata?.finalizers ?? []).forEach((f: unknown, i: number) => {
+      if (typeof f !== 'string' || STANDARD_FINALIZERS.has(f) || !t.builtin) return;
+      if (!f.includes('/'))
+        errs.push({
+          type: 'FieldValueInvalid',
+          field: `metadata.finalizers[${i}]`,
+          detail: `Invalid value: "${f}": name is neither a standard finalizer name nor is it fully qualified`,
+        });
+    });
     if (old?.metadata?.deletionTimestamp) {
       const before = new Set<string>(old.metadata.finalizers ?? []);
       const added = (obj.metadata.finalizers ?? []).filter((f: string) => !before.has(f));
@@ -363,6 +415,18 @@ export class Registry {
         'the namespace of the provided object does not match the namespace sent on the request',
       );
     }
+    if (!opts.internal && next.metadata.uid && next.metadata.uid !== current.metadata.uid) {
+      // an update carrying another uid is a storage precondition failure upstream
+      const key = [t.group, t.plural, t.namespaced ? current.metadata.namespace : undefined, name]
+        .filter(Boolean)
+        .join('/');
+      throw conflict(
+        t.group,
+        t.plural,
+        name,
+        `StorageError: invalid object, Code: 4, Key: /registry/${key}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: ${next.metadata.uid}, UID in object meta: ${current.metadata.uid}`,
+      );
+    }
     let out: Obj;
     if (opts.subresource === 'status') {
       out = clone(current);
@@ -404,6 +468,7 @@ export class Registry {
         delete c.apiVersion;
         delete c.kind;
         if (t.status) delete c.status;
+        if (storageKey(t) === '/pods' && c.spec) delete c.spec.nodeName;
         return c;
       };
       if (!deepEqual(strip(out), strip(current))) out.metadata.generation = current.metadata.generation + 1;
@@ -418,7 +483,12 @@ export class Registry {
     }
     if (opts.dryRun) return this.present(t, out);
     const key = storageKey(t);
-    if (out.metadata.deletionTimestamp && (out.metadata.finalizers ?? []).length === 0) {
+    // (namespaces wait for spec.finalizers instead: the namespace controller removes them)
+    if (
+      out.metadata.deletionTimestamp &&
+      (out.metadata.finalizers ?? []).length === 0 &&
+      key !== '/namespaces'
+    ) {
       // the last finalizer is gone: the object is deleted by this write (a single DELETED event)
       const last = this.store.remove(key, out.metadata.namespace, out.metadata.name, this.toStored(out))!;
       return this.present(t, last);
@@ -440,13 +510,19 @@ export class Registry {
     if (rv === undefined || rv === '') {
       // custom resources do not allow unconditional updates; most built-ins do
       if (!t.builtin) {
-        throw invalid(t.group, t.kind, name, [
+        // upstream names the resource here (not the kind), and prints the missing value as 0
+        const detail = 'Invalid value: 0: must be specified for an update';
+        throw new ApiError(
+          422,
+          'Invalid',
+          `${qualifiedResource(t.group, t.plural)} "${name}" is invalid: metadata.resourceVersion: ${detail}`,
           {
-            type: 'FieldValueInvalid',
-            field: 'metadata.resourceVersion',
-            detail: 'Invalid value: 0x0: must be specified for an update',
+            name,
+            group: t.group,
+            kind: t.plural,
+            causes: [{ reason: 'FieldValueInvalid', message: detail, field: 'metadata.resourceVersion' }],
           },
-        ]);
+        );
       }
     } else if (rv !== current.metadata.resourceVersion) {
       throw conflict(t.group, t.plural, name, OPTIMISTIC_LOCK_MESSAGE);
@@ -460,7 +536,7 @@ export class Registry {
     name: string,
     contentType: string,
     raw: unknown,
-    opts: WriteOptions & { force?: boolean } = {},
+    opts: WriteOptions & { force?: boolean; inspectPatched?: (patched: Obj) => void } = {},
   ): { obj: Obj; created: boolean } {
     const ct = contentType.split(';')[0]!.trim();
     const allowed: string[] = [
@@ -469,10 +545,20 @@ export class Registry {
       ...(t.builtin ? [PATCH_TYPES.strategic] : []),
       PATCH_TYPES.apply,
     ];
-    if (!allowed.includes(ct)) throw unsupportedMediaType(allowed);
+    if (!allowed.includes(ct)) {
+      // built-in types answer from the generic handler, custom resources list what they accept
+      if (t.builtin) throw new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
+      throw unsupportedMediaType(allowed);
+    }
     if (ct === PATCH_TYPES.apply) {
       if (!opts.fieldManager)
-        throw badRequest('PATCH requests with apply content type require a fieldManager');
+        throw invalid('meta.k8s.io', 'PatchOptions', '', [
+          {
+            type: 'FieldValueRequired',
+            field: 'fieldManager',
+            detail: 'Required value: is required for apply patch',
+          },
+        ]);
       const existing = this.store.get(storageKey(t), t.namespaced ? ns : undefined, name);
       const body = raw as Obj;
       if (body === null || typeof body !== 'object' || Array.isArray(body))
@@ -497,15 +583,20 @@ export class Registry {
     if (ct === PATCH_TYPES.json) next = applyJsonPatch(current, raw);
     else if (ct === PATCH_TYPES.merge) {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
-        throw badRequest('json: cannot unmarshal array into Go value of type map[string]interface {}');
+        throw badRequest(
+          `error decoding patch: json: cannot unmarshal ${goJsonKind(raw)} into Go value of type map[string]interface {}`,
+        );
       next = applyMergePatch(current, raw);
     } else {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
-        throw badRequest('json: cannot unmarshal array into Go value of type map[string]interface {}');
+        throw badRequest(
+          `json: cannot unmarshal ${goJsonKind(raw)} into Go value of type map[string]interface {}`,
+        );
       next = applyStrategicMergePatch(current, raw, t.kind);
     }
     if (next === null || typeof next !== 'object' || Array.isArray(next))
       throw badRequest('the patch produced something that is not an object');
+    opts.inspectPatched?.(next);
     const prv = next.metadata?.resourceVersion;
     if (prv !== undefined && prv !== current.metadata.resourceVersion) {
       throw conflict(t.group, t.plural, name, OPTIMISTIC_LOCK_MESSAGE);
@@ -523,20 +614,26 @@ export class Registry {
     const key = storageKey(t);
     const current = this.current(t, ns, name);
     const pre = opts.preconditions;
+    // upstream's delete preconditions name the kind (not the resource) in the message and details
+    const preconditionFailed = (detail: string) =>
+      new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${qualifiedResource(t.group, t.kind)} "${name}": ${detail}`,
+        {
+          name,
+          group: t.group,
+          kind: t.kind,
+        },
+      );
     if (pre?.uid && pre.uid !== current.metadata.uid) {
-      throw conflict(
-        t.group,
-        t.plural,
-        name,
-        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`,
+      throw preconditionFailed(
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${current.metadata.uid}). The object might have been deleted and then recreated`,
       );
     }
     if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion) {
-      throw conflict(
-        t.group,
-        t.plural,
-        name,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
+      throw preconditionFailed(
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${current.metadata.resourceVersion}). The object might have been modified`,
       );
     }
     if (opts.dryRun) return { body: current, gone: false };
@@ -566,6 +663,7 @@ export class Registry {
         .toISOString()
         .replace(/\.\d{3}Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = grace;
+      if (graceful && next.metadata.generation !== undefined) next.metadata.generation += 1;
       if (namespace) next.status = { ...(next.status ?? {}), phase: 'Terminating' };
       const stored = this.store.put(key, this.toStored(next));
       return { body: this.present(t, stored), gone: false };
@@ -573,7 +671,8 @@ export class Registry {
     const last = this.store.remove(key, t.namespaced ? ns : undefined, name)!;
     const returnsObject =
       t.builtin &&
-      ['/pods', '/namespaces', '/services', 'apps/deployments', 'apps/replicasets'].includes(key);
+      // the kinds whose upstream storage sets ReturnDeletedObject
+      ['/pods', '/namespaces', '/services', '/serviceaccounts', '/persistentvolumeclaims'].includes(key);
     return {
       body: returnsObject
         ? this.present(t, last)
@@ -595,6 +694,19 @@ export class Registry {
   }
 
   forbid = forbidden;
+}
+
+/** How Go's encoding/json names a JSON value's type in an unmarshal error. */
+function goJsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  return typeof v === 'object'
+    ? 'object'
+    : typeof v === 'string'
+      ? 'string'
+      : typeof v === 'boolean'
+        ? 'bool'
+        : 'number';
 }
 
 function withoutManaged(o: Obj): Obj {

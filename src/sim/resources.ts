@@ -32,6 +32,8 @@ export interface ResourceType {
   crd?: string;
   /** Other subresources served (e.g. kubevirt's live via a separate group, `scale`, `log`). */
   extraSubresources?: string[];
+  /** Discovery verbs when not the full CRUD set (namespaces have no deletecollection). */
+  verbs?: string[];
   /** Whether writes bump generation (true for types with a spec). */
   generation?: boolean;
 }
@@ -68,13 +70,16 @@ export const BUILTIN_TYPES: ResourceType[] = [
   core('namespaces', 'Namespace', false, {
     shortNames: ['ns'],
     status: true,
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    extraSubresources: ['finalize'],
     fieldSelectors: ['status.phase'],
   }),
   core('pods', 'Pod', true, {
     shortNames: ['po'],
     categories: ['all'],
     status: true,
-    generation: false,
+    // pods carry a generation since 1.33 (binding to a node does not bump it; graceful deletion does)
+    generation: true,
     fieldSelectors: [
       'spec.nodeName',
       'status.phase',
@@ -84,9 +89,14 @@ export const BUILTIN_TYPES: ResourceType[] = [
     ],
     extraSubresources: ['log'],
   }),
-  core('services', 'Service', true, { shortNames: ['svc'], categories: ['all'], status: true }),
+  core('services', 'Service', true, {
+    shortNames: ['svc'],
+    categories: ['all'],
+    status: true,
+    fieldSelectors: ['spec.clusterIP', 'spec.type'],
+  }),
   core('secrets', 'Secret', true, { fieldSelectors: ['type'] }),
-  core('serviceaccounts', 'ServiceAccount', true, { shortNames: ['sa'] }),
+  core('serviceaccounts', 'ServiceAccount', true, { shortNames: ['sa'], extraSubresources: ['token'] }),
   core('configmaps', 'ConfigMap', true, { shortNames: ['cm'] }),
   core('events', 'Event', true, {
     shortNames: ['ev'],
@@ -144,6 +154,7 @@ export const BUILTIN_TYPES: ResourceType[] = [
     status: true,
     builtin: true,
     generation: true,
+    extraSubresources: ['scale'],
   },
   ...(['roles', 'rolebindings', 'clusterroles', 'clusterrolebindings'] as const).map(
     (plural): ResourceType => {

@@ -40,6 +40,11 @@ export function prune(schema: Schema | undefined, value: any, root = true): any 
   const preserve = schema['x-kubernetes-preserve-unknown-fields'] === true;
   for (const k of Object.keys(value)) {
     if (root && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) continue;
+    // a null for a field that is not nullable is dropped (and then defaulted, if it has a default)
+    if (props && k in props && value[k] === null && !props[k]!.nullable) {
+      delete value[k];
+      continue;
+    }
     if (props && k in props) value[k] = prune(props[k], value[k], false);
     else if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
       value[k] = prune(schema.additionalProperties, value[k], false);
@@ -71,9 +76,19 @@ export function unknownFields(schema: Schema | undefined, value: any, path = '',
   return out;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
-function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[]): void {
+function check(
+  schema: Schema,
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+  v: any,
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+  old: any,
+  path: string,
+  out: FieldError[],
+  mode: 'schema' | 'cel',
+): void {
   if (v === undefined) return;
+  // the schema pass collects schema errors, the CEL pass only rule failures (upstream runs them apart)
+  const errs: FieldError[] = mode === 'schema' ? out : [];
   if (v === null) {
     if (schema.nullable) return;
   }
@@ -84,7 +99,7 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
       errs.push({
         type: 'FieldValueTypeInvalid',
         field: path,
-        detail: `Invalid value: ${show(v)}: ${path} in body must be of type int-or-string: "${actual}"`,
+        detail: `Invalid value: "${actual}": ${path} in body must be of type int-or-string: "${actual}"`,
       });
       return;
     }
@@ -94,7 +109,7 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
       errs.push({
         type: 'FieldValueTypeInvalid',
         field: path,
-        detail: `Invalid value: ${show(v)}: ${path} in body must be of type ${t}: "${actual}"`,
+        detail: `Invalid value: "${actual}": ${path} in body must be of type ${t}: "${actual}"`,
       });
       return;
     }
@@ -157,7 +172,7 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
   if (Array.isArray(v)) {
     if (schema.maxItems !== undefined && v.length > schema.maxItems) {
       errs.push({
-        type: 'FieldValueTooLong',
+        type: 'FieldValueTooMany',
         field: path,
         detail: `Too many: ${v.length}: must have at most ${schema.maxItems} items`,
       });
@@ -170,7 +185,7 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
       });
     }
     if (schema.items) {
-      for (const [i, item] of v.entries()) check(schema.items, item, undefined, join(path, i), errs);
+      for (const [i, item] of v.entries()) check(schema.items, item, undefined, join(path, i), out, mode);
     }
   } else if (v && typeof v === 'object') {
     for (const r of schema.required ?? []) {
@@ -179,7 +194,7 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
     }
     if (schema.maxProperties !== undefined && Object.keys(v).length > schema.maxProperties) {
       errs.push({
-        type: 'FieldValueTooLong',
+        type: 'FieldValueTooMany',
         field: path,
         detail: `Too many: ${Object.keys(v).length}: must have at most ${schema.maxProperties} items`,
       });
@@ -187,14 +202,15 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
     const props = (schema.properties ?? {}) as Record<string, Schema>;
     for (const [k, sub] of Object.entries(props)) {
       if (path === '' && k === 'metadata') continue;
-      check(sub, v[k], old && typeof old === 'object' ? old[k] : undefined, join(path, k), errs);
+      check(sub, v[k], old && typeof old === 'object' ? old[k] : undefined, join(path, k), out, mode);
     }
     if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
       for (const [k, sub] of Object.entries(v)) {
-        if (!(k in props)) check(schema.additionalProperties, sub, old?.[k], join(path, k), errs);
+        if (!(k in props)) check(schema.additionalProperties, sub, old?.[k], join(path, k), out, mode);
       }
     }
   }
+  if (mode !== 'cel') return;
   for (const rule of schema['x-kubernetes-validations'] ?? []) {
     const isTransition = /\boldSelf\b/.test(rule.rule);
     if (isTransition && old === undefined) continue;
@@ -210,8 +226,11 @@ function check(schema: Schema, v: any, old: any, path: string, errs: FieldError[
           ? 'Forbidden'
           : reason === 'FieldValueDuplicate'
             ? 'Duplicate value'
-            : `Invalid value: ${show(v)}`;
-    errs.push({ type: reason, field: field || '<nil>', detail: `${prefix}: ${message}` });
+            : // kube-apiserver 1.37 leaves the value out for objects and lists
+              v !== null && typeof v === 'object'
+              ? 'Invalid value'
+              : `Invalid value: ${show(v)}`;
+    out.push({ type: reason, field: field || '<nil>', detail: `${prefix}: ${message}` });
   }
 }
 
@@ -244,9 +263,138 @@ export function applyDefaults(schema: Schema | undefined, value: any): void {
  */
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 export function validateAgainstSchema(schema: Schema, obj: any, old: any, _hasStatus: boolean): FieldError[] {
-  applyDefaults(schema, obj);
   prune(schema, obj);
+  applyDefaults(schema, obj);
   const errs: FieldError[] = [];
-  check(schema, obj, old, '', errs);
+  check(schema, obj, old, '', errs, 'schema');
+  if (!hasRules(schema)) return errs;
+  // as upstream: errors that make CEL evaluation unsafe skip the rules, and say so
+  if (errs.some((e) => BLOCKING.has(e.type))) {
+    errs.push({
+      type: 'FieldValueInvalid',
+      field: '<nil>',
+      detail:
+        'Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
+    });
+    return errs;
+  }
+  check(schema, obj, old, '', errs, 'cel');
   return errs;
+}
+
+const BLOCKING = new Set([
+  'FieldValueNotSupported',
+  'FieldValueRequired',
+  'FieldValueTooLong',
+  'FieldValueTooMany',
+  'FieldValueTypeInvalid',
+]);
+
+function hasRules(schema: unknown): boolean {
+  if (!schema || typeof schema !== 'object') return false;
+  if (Array.isArray(schema)) return schema.some(hasRules);
+  const o = schema as Schema;
+  if (Array.isArray(o['x-kubernetes-validations']) && o['x-kubernetes-validations'].length) return true;
+  return Object.values(o).some((x) => typeof x === 'object' && hasRules(x));
+}
+
+const META_FIELDS = new Set([
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+]);
+
+const EVENT_FIELDS = [
+  'involvedObject',
+  'reason',
+  'message',
+  'source',
+  'firstTimestamp',
+  'lastTimestamp',
+  'count',
+  'type',
+  'eventTime',
+  'series',
+  'action',
+  'related',
+  'reportingComponent',
+  'reportingInstance',
+];
+
+/** The top-level fields of the built-in kinds served (besides apiVersion, kind, metadata). */
+const BUILTIN_FIELDS: Record<string, string[]> = {
+  '/configmaps': ['data', 'binaryData', 'immutable'],
+  '/secrets': ['data', 'stringData', 'type', 'immutable'],
+  '/serviceaccounts': ['secrets', 'imagePullSecrets', 'automountServiceAccountToken'],
+  '/endpoints': ['subsets'],
+  '/events': EVENT_FIELDS,
+  'events.k8s.io/events': [
+    'eventTime',
+    'series',
+    'reportingController',
+    'reportingInstance',
+    'action',
+    'reason',
+    'regarding',
+    'related',
+    'note',
+    'type',
+    'deprecatedSource',
+    'deprecatedFirstTimestamp',
+    'deprecatedLastTimestamp',
+    'deprecatedCount',
+  ],
+  'rbac.authorization.k8s.io/roles': ['rules'],
+  'rbac.authorization.k8s.io/clusterroles': ['rules', 'aggregationRule'],
+  'rbac.authorization.k8s.io/rolebindings': ['subjects', 'roleRef'],
+  'rbac.authorization.k8s.io/clusterrolebindings': ['subjects', 'roleRef'],
+};
+
+/**
+ * Unknown fields of a built-in object, at its top level and in its metadata only (nested fields
+ * are not known here): what fieldValidation reports upstream for such fields.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+export function unknownBuiltinFields(storageKey: string, obj: any, prune: boolean): string[] {
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return [];
+  const known = new Set([
+    'apiVersion',
+    'kind',
+    'metadata',
+    ...(BUILTIN_FIELDS[storageKey] ?? ['spec', 'status']),
+  ]);
+  const out: string[] = [];
+  for (const k of Object.keys(obj)) {
+    if (known.has(k)) continue;
+    out.push(k);
+    if (prune) delete obj[k];
+  }
+  out.push(...unknownMetadataFields(obj, prune));
+  return out;
+}
+
+/** Unknown fields of an object's metadata (ObjectMeta is the same for every kind). */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+export function unknownMetadataFields(obj: any, prune: boolean): string[] {
+  const md = obj?.metadata;
+  if (!md || typeof md !== 'object' || Array.isArray(md)) return [];
+  const out: string[] = [];
+  for (const k of Object.keys(md)) {
+    if (META_FIELDS.has(k)) continue;
+    out.push(`metadata.${k}`);
+    if (prune) delete md[k];
+  }
+  return out;
 }

@@ -84,6 +84,27 @@ export class Store {
     return out.map(clone);
   }
 
+  /**
+   * The objects of `key` (in `ns`, or all) as they were at resourceVersion `rv`, rebuilt by undoing
+   * the logged events after it; undefined when the log no longer reaches back that far.
+   */
+  listAt(key: string, ns: string | undefined, rv: number): Obj[] | undefined {
+    if (rv < this.floor || rv > this.counter) return undefined;
+    const state = new Map<string, Obj>();
+    for (const o of this.data.get(key)?.values() ?? [])
+      if (ns === undefined || o.metadata?.namespace === ns)
+        state.set(nsName(o.metadata.namespace, o.metadata.name), o);
+    const later = this.eventsSince(rv);
+    for (let i = later.length - 1; i >= 0; i--) {
+      const e = later[i]!;
+      if (e.key !== key || (ns !== undefined && e.obj.metadata?.namespace !== ns)) continue;
+      const id = nsName(e.obj.metadata.namespace, e.obj.metadata.name);
+      if (e.type === 'ADDED') state.delete(id);
+      else if (e.old) state.set(id, e.old);
+    }
+    return [...state.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, o]) => clone(o));
+  }
+
   /** Internal: every stored object of every key (no copies). */
   *all(): Iterable<[string, Obj]> {
     for (const [key, m] of this.data) for (const o of m.values()) yield [key, o];

@@ -82,6 +82,77 @@ export class GarbageCollector {
     }
   }
 
+  /** The namespace controller's status conditions while content remains (as kube-controller-manager writes them). */
+  private namespaceConditions(
+    name: string,
+    resources: Map<string, number>,
+    finalizers: Map<string, number>,
+  ): void {
+    const t = this.typeOfKey('/namespaces');
+    const cur = t && this.reg.tryGet(t, undefined, name);
+    if (!t || !cur) return;
+    const list = (m: Map<string, number>, fmt: (k: string, n: number) => string) =>
+      [...m.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, n]) => fmt(k, n))
+        .join(', ');
+    const wanted: Array<[string, string, string, string]> = [
+      [
+        'NamespaceDeletionDiscoveryFailure',
+        'False',
+        'ResourcesDiscovered',
+        'All resources successfully discovered',
+      ],
+      [
+        'NamespaceDeletionGroupVersionParsingFailure',
+        'False',
+        'ParsedGroupVersions',
+        'All legacy kube types successfully parsed',
+      ],
+      [
+        'NamespaceDeletionContentFailure',
+        'False',
+        'ContentDeleted',
+        'All content successfully deleted, may be waiting on finalization',
+      ],
+      resources.size
+        ? [
+            'NamespaceContentRemaining',
+            'True',
+            'SomeResourcesRemain',
+            `Some resources are remaining: ${list(resources, (k, n) => `${k} has ${n} resource instances`)}`,
+          ]
+        : ['NamespaceContentRemaining', 'False', 'ContentRemoved', 'All content successfully removed'],
+      finalizers.size
+        ? [
+            'NamespaceFinalizersRemaining',
+            'True',
+            'SomeFinalizersRemain',
+            `Some content in the namespace has finalizers remaining: ${list(finalizers, (k, n) => `${k} in ${n} resource instances`)}`,
+          ]
+        : [
+            'NamespaceFinalizersRemaining',
+            'False',
+            'ContentHasNoFinalizers',
+            'All content-preserving finalizers finished',
+          ],
+    ];
+    const before: Obj[] = cur.status?.conditions ?? [];
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const conditions = wanted.map(([type, status, reason, message]) => {
+      const old = before.find((c) => c.type === type);
+      const same = old && old.status === status;
+      return { type, status, lastTransitionTime: same ? old.lastTransitionTime : now, reason, message };
+    });
+    if (JSON.stringify(conditions) === JSON.stringify(before)) return;
+    cur.status = { ...(cur.status ?? {}), conditions };
+    try {
+      this.reg.update(t, undefined, name, cur, { subresource: 'status', internal: true });
+    } catch {
+      // raced; the next round writes them
+    }
+  }
+
   sweep(): void {
     const snapshot = [...this.reg.store.all()].map(([k, o]) => [k, o] as [string, Obj]);
     for (const [key, snap] of snapshot) {
@@ -125,18 +196,41 @@ export class GarbageCollector {
         }
         this.removeFinalizer(key, o, 'orphan');
       }
-      // 4. namespaces: delete the contents, then the namespace
+      // 4. pvc-protection: a deleting claim that no pod mounts loses the finalizer
+      if (key === '/persistentvolumeclaims' && fins.includes('kubernetes.io/pvc-protection')) {
+        const used = [...this.reg.store.all()].some(
+          ([k2, p]) =>
+            k2 === '/pods' &&
+            p.metadata.namespace === md.namespace &&
+            (p.spec?.volumes ?? []).some((v: Obj) => v.persistentVolumeClaim?.claimName === md.name),
+        );
+        if (!used) this.removeFinalizer(key, o, 'kubernetes.io/pvc-protection');
+        else this.sched.after(200, () => this.kick());
+      }
+      // 5. namespaces: delete the contents, then the namespace
       if (key === '/namespaces') {
-        let left = 0;
         for (const [k2, o2] of [...this.reg.store.all()]) {
+          if (o2.metadata.namespace === md.name && !o2.metadata.deletionTimestamp) this.del(k2, o2);
+        }
+        // what is left after this round: objects held by finalizers
+        const resources = new Map<string, number>();
+        const finalizers = new Map<string, number>();
+        let left = 0;
+        for (const [k2, o2] of this.reg.store.all()) {
           if (o2.metadata.namespace !== md.name) continue;
           left++;
-          if (!o2.metadata.deletionTimestamp) this.del(k2, o2);
+          const [group, plural] = k2.split('/') as [string, string];
+          const gr = `${plural}.${group}`;
+          resources.set(gr, (resources.get(gr) ?? 0) + 1);
+          for (const f of o2.metadata.finalizers ?? []) finalizers.set(f, (finalizers.get(f) ?? 0) + 1);
         }
         if (left === 0 && fins.length === 0) {
           const t = this.typeOfKey(key)!;
           this.reg.forceRemove(t, undefined, md.name);
-        } else if (left > 0) this.sched.after(50, () => this.kick());
+        } else if (left > 0) {
+          this.namespaceConditions(md.name, resources, finalizers);
+          this.sched.after(50, () => this.kick());
+        }
       }
     }
   }

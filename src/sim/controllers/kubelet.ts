@@ -17,6 +17,9 @@ import type { ResourceType } from '../resources.ts';
 import type { Obj, StoreEvent } from '../store.ts';
 import type { Delays, Scheduler } from '../timing.ts';
 
+/** The one node of the embedded cluster. */
+export const NODE_NAME = 'sim-node-1';
+
 export interface KubeletOptions {
   agentCommand: string[];
   kubeconfigFor: (namespace: string, serviceAccount: string) => string;
@@ -131,7 +134,8 @@ export class KubeletSim {
         this.sched.soon(() => this.reg.forceRemove(this.POD, pod.metadata.namespace, pod.metadata.name));
       return;
     }
-    if (!running && pod.spec?.nodeName && pod.status?.phase === 'Pending') {
+    // only pods bound to this node run (a pod bound elsewhere stays Pending, as with no kubelet there)
+    if (!running && pod.spec?.nodeName === NODE_NAME && pod.status?.phase === 'Pending') {
       this.sched.after(
         this.o.delays.podStep,
         () => void this.startPod(uid, pod.metadata.namespace, pod.metadata.name),

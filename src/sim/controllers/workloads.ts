@@ -13,7 +13,10 @@ import type { Delays, Scheduler } from '../timing.ts';
 import type { KubeletSim } from './kubelet.ts';
 
 export const ENDPOINTS_ANNOTATION = 'sim.kubevirtbmc.io/endpoints';
-export const NODE_NAME = 'sim-node-1';
+
+import { NODE_NAME } from './kubelet.ts';
+
+export { NODE_NAME };
 
 function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -132,6 +135,7 @@ export class WorkloadControllers {
     spec.ipFamilies ??= ['IPv4'];
     spec.ipFamilyPolicy ??= 'SingleStack';
     spec.internalTrafficPolicy ??= 'Cluster';
+    if (!old) svc.status ??= { loadBalancer: {} };
     if (spec.type === 'NodePort' || spec.type === 'LoadBalancer') {
       let np = 30000 + Math.floor(Math.random() * 2000);
       for (const p of spec.ports) p.nodePort ??= np++;
@@ -164,6 +168,9 @@ export class WorkloadControllers {
     } else if (e.key === '/services') {
       if (e.type === 'DELETED') {
         this.endpoints.delete(`${ns}/${e.obj.metadata.name}`);
+        const ep = this.reg.store.peek('/endpoints', ns, e.obj.metadata.name);
+        if (ep?.metadata?.labels?.['endpoints.kubernetes.io/managed-by'] === 'endpoint-controller')
+          this.reg.forceRemove(this.reg.type('', 'endpoints'), ns, e.obj.metadata.name);
         if (e.obj.spec?.clusterIP) this.usedIps.delete(e.obj.spec.clusterIP);
       } else this.enqueue(`svc/${ns}/${e.obj.metadata.name}`);
     }
@@ -206,8 +213,9 @@ export class WorkloadControllers {
   }
 
   private reconcileDeployment(ns: string, name: string): void {
-    const d = this.reg.tryGet(this.DEPLOY, ns, name);
-    if (!d || d.metadata.deletionTimestamp) return;
+    const found = this.reg.tryGet(this.DEPLOY, ns, name);
+    if (!found || found.metadata.deletionTimestamp) return;
+    let d: Obj = found;
     const hash = templateHash(d.spec.template);
     const rsName = `${name}-${hash}`;
     const owned = this.reg.store.list('apps/replicasets', ns).filter((rs) => ownedBy(rs, d.metadata.uid));
@@ -264,6 +272,16 @@ export class WorkloadControllers {
     } else if (current.spec.replicas !== desired) {
       current.spec.replicas = desired;
       current = this.reg.update(this.RS, ns, rsName, current, { internal: true });
+    }
+    // the Deployment carries the revision of its current ReplicaSet
+    const rev = current.metadata.annotations?.['deployment.kubernetes.io/revision'];
+    if (rev && d.metadata.annotations?.['deployment.kubernetes.io/revision'] !== rev) {
+      const next = clone(d);
+      next.metadata.annotations = {
+        ...(next.metadata.annotations ?? {}),
+        'deployment.kubernetes.io/revision': rev,
+      };
+      d = this.reg.update(this.DEPLOY, ns, name, next, { internal: true });
     }
     // roll: once the new ReplicaSet is fully ready, old ones go to zero
     const newReady = current.status?.readyReplicas ?? 0;
@@ -398,6 +416,71 @@ export class WorkloadControllers {
     }
   }
 
+  /** The endpoints controller: an Endpoints object per Service with a selector, listing its pods. */
+  private reconcileEndpoints(svc: Obj, selector: Record<string, string>): void {
+    const ns = svc.metadata.namespace;
+    const name = svc.metadata.name;
+    const pods = this.reg.store
+      .list('/pods', ns)
+      .filter(
+        (p) =>
+          !p.metadata.deletionTimestamp &&
+          p.status?.podIP &&
+          matchLabelSelectorObject({ matchLabels: selector }, p.metadata.labels),
+      );
+    const address = (p: Obj) => ({
+      ip: p.status.podIP,
+      ...(p.spec?.nodeName ? { nodeName: p.spec.nodeName } : {}),
+      targetRef: { kind: 'Pod', namespace: ns, name: p.metadata.name, uid: p.metadata.uid },
+    });
+    const ready = pods.filter(podReady).map(address);
+    const notReady = pods.filter((p) => !podReady(p)).map(address);
+    const ports = ((svc.spec?.ports ?? []) as Obj[]).map((port) => {
+      let target = port.targetPort;
+      if (typeof target === 'string') {
+        for (const p of pods)
+          for (const c of p.spec?.containers ?? [])
+            for (const cp of c.ports ?? []) if (cp.name === target) target = cp.containerPort;
+      }
+      return { ...(port.name ? { name: port.name } : {}), port: target, protocol: port.protocol ?? 'TCP' };
+    });
+    const subsets =
+      ready.length || notReady.length
+        ? [
+            {
+              ...(ready.length ? { addresses: ready } : {}),
+              ...(notReady.length ? { notReadyAddresses: notReady } : {}),
+              ports,
+            },
+          ]
+        : undefined;
+    const EP = this.reg.type('', 'endpoints');
+    const cur = this.reg.tryGet(EP, ns, name);
+    const labels: Record<string, string> = {
+      ...(svc.metadata.labels ?? {}),
+      ...(svc.spec?.clusterIP === 'None' ? { 'service.kubernetes.io/headless': '' } : {}),
+      'endpoints.kubernetes.io/managed-by': 'endpoint-controller',
+    };
+    const body: Obj = {
+      metadata: {
+        ...(cur?.metadata ?? { name }),
+        labels,
+        annotations: {
+          ...(cur?.metadata?.annotations ?? {}),
+          'endpoints.kubernetes.io/last-change-trigger-time': now(),
+        },
+      },
+      ...(subsets ? { subsets } : {}),
+    };
+    if (!cur) {
+      this.reg.create(EP, ns, body, { internal: true });
+      return;
+    }
+    if (deepEqual(cur.subsets ?? null, subsets ?? null) && deepEqual(cur.metadata.labels ?? {}, labels))
+      return;
+    this.reg.update(EP, ns, name, body, { internal: true });
+  }
+
   private reconcileService(ns: string, name: string): void {
     const svc = this.reg.tryGet(this.SVC, ns, name);
     if (!svc) return;
@@ -438,6 +521,7 @@ export class WorkloadControllers {
         }
       }
     }
+    if (selector && Object.keys(selector).length) this.reconcileEndpoints(svc, selector);
     this.endpoints.set(`${ns}/${name}`, map);
     const text = JSON.stringify(map);
     const cur = svc.metadata.annotations?.[ENDPOINTS_ANNOTATION];

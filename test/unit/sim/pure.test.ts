@@ -65,8 +65,10 @@ describe('patches', () => {
       code(() => applyJsonPatch(doc, [{ op: 'test', path: '/b/c', value: 2 }])),
       422,
     );
+    // as upstream's json-patch library: replacing a missing key of an object adds it; a missing parent fails
+    assert.deepEqual(applyJsonPatch(doc, [{ op: 'replace', path: '/zz', value: 2 }]).zz, 2);
     assert.equal(
-      code(() => applyJsonPatch(doc, [{ op: 'replace', path: '/zz', value: 2 }])),
+      code(() => applyJsonPatch(doc, [{ op: 'replace', path: '/no/zz', value: 2 }])),
       422,
     );
     assert.equal(
@@ -100,9 +102,10 @@ describe('patches', () => {
       {
         name: 'b',
         image: '1',
+        // upstream's order: new items before server-only ones that follow no named item
         env: [
-          { name: 'X', value: '1' },
           { name: 'Y', value: '2' },
+          { name: 'X', value: '1' },
         ],
       },
       { name: 'c', image: '3' },
@@ -110,7 +113,7 @@ describe('patches', () => {
     assert.deepEqual(
       applyStrategicMergePatch({ metadata: { finalizers: ['a'] } }, { metadata: { finalizers: ['b'] } })
         .metadata.finalizers,
-      ['a', 'b'],
+      ['b', 'a'],
     );
   });
 });
