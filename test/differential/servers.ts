@@ -103,28 +103,11 @@ async function warmUpGc(api: Api): Promise<void> {
   throw new Error(`${api.kind}: the garbage collector did not collect Widget dependents within 90 s`);
 }
 
-/**
- * startControlPlane() picks free ports before its processes bind them; on this shared machine
- * another process can take one in between ("address already in use"), so that is retried.
- */
-async function startRealWithRetry(): ReturnType<typeof startControlPlane> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startControlPlane();
-    } catch (err) {
-      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
-      process.stdout.write(
-        `# differential: control plane start raced for a port (attempt ${attempt}); retrying\n`,
-      );
-    }
-  }
-}
-
 export async function startServers(): Promise<Servers> {
   const withReal = realSkipReason() === undefined;
   const [sim, cp] = await Promise.all([
     startSimCluster({ timing: 'fast' }),
-    withReal ? startRealWithRetry() : Promise.resolve(undefined),
+    withReal ? startControlPlane() : Promise.resolve(undefined),
   ]);
   const stop = async () => {
     await Promise.all([sim.stop(), cp?.stop()]);

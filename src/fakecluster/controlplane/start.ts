@@ -204,7 +204,23 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * Ports are picked free and then bound by another process, so a port can be taken in between by
+ * anything else on the machine: a start that fails that way is tried again (three times in all)
+ * with new ports.
+ */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      const taken = /address already in use|bind: address/i.test((err as Error).message);
+      if (!taken || attempt >= 3 || options.port !== undefined) throw err;
+    }
+  }
+}
+
+async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const bins: ControlPlaneBinaries | undefined = controlPlaneBinaries();
   if (!bins) throw new Error(BUILD_HINT);
   installExitHook();
