@@ -87,4 +87,4 @@ export function controlPlaneBinaries(): ControlPlaneBinaries | undefined {
 
 /** What to tell a user who has not built it. */
 export const BUILD_HINT =
-  'the real control plane is not built: run `npm run control-plane` (needs Go >= 1.26 and the Go module proxy; about 15-25 minutes the first time, cached after)';
+  'the real control plane is not built: run `npm run control-plane` (needs Go >= 1.26 and the Go module proxy; about 10 minutes the first time on 2 cores, cached after)';
