@@ -5,6 +5,7 @@
  */
 import { BUILD_HINT, controlPlaneBinaries } from '../../src/fakecluster/controlplane/binaries.ts';
 import { startControlPlane } from '../../src/fakecluster/controlplane.ts';
+import { startFakeKubeVirt } from '../../src/fakecluster/kubevirt/index.ts';
 import { startSimCluster } from '../../src/sim/index.ts';
 import { WIDGET_CRD } from '../support/sim-fixtures.ts';
 import { type Api, makeApi } from './api.ts';
@@ -109,10 +110,20 @@ export async function startServers(): Promise<Servers> {
     startSimCluster({ timing: 'fast' }),
     withReal ? startControlPlane() : Promise.resolve(undefined),
   ]);
+  // KubeVirt beside the real server (the embedded one has its own): virt-api's subresources and
+  // console reach it through the aggregation layer
+  let kubevirt: Awaited<ReturnType<typeof startFakeKubeVirt>> | undefined;
   const stop = async () => {
+    await kubevirt?.stop();
     await Promise.all([sim.stop(), cp?.stop()]);
   };
   try {
+    if (cp)
+      kubevirt = await startFakeKubeVirt({
+        kubeconfigPath: cp.kubeconfigPath,
+        frontProxy: cp.frontProxy,
+        timing: 'fast',
+      });
     const embedded = makeApi('embedded', sim.kubeconfigPath, () => sim.faults.compact());
     const real = cp ? makeApi('real', cp.kubeconfigPath, () => compactEtcd(cp.etcdUrl)) : undefined;
     await Promise.all([installWidgets(embedded), real ? installWidgets(real) : undefined]);

@@ -1,5 +1,6 @@
 /** Every differential check, in the order they run (garbage collection last: the real one warms up meanwhile). */
 import type { Check } from '../lib.ts';
+import { aggregatorChecks } from './aggregator.ts';
 import { authChecks } from './auth.ts';
 import { crdChecks } from './crd.ts';
 import { crudChecks } from './crud.ts';
@@ -21,6 +22,7 @@ export const CHECKS: Check[] = [
   ...watchChecks,
   ...authChecks,
   ...kubectlChecks,
+  ...aggregatorChecks,
   ...lifecycleChecks,
 ];
 
