@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { KubeClient } from '../kube/client.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
 import { Informer } from '../kube/informer.ts';
+import { kubeconfigYaml } from '../sim/kubeconfig.ts';
 import { startControlPlane } from './controlplane/start.ts';
 import type { ControlPlane } from './controlplane.ts';
-import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
+import { type FaultProxy, type ProxiedRequest, startFaultProxy } from './fault-proxy.ts';
 import { startFakeNode } from './kubelet/index.ts';
 import { startFakeKubeVirt } from './kubevirt/index.ts';
 
@@ -33,15 +34,7 @@ export interface RealClusterOptions {
   logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
-export interface RequestRecord {
-  method: string;
-  path: string;
-  verb: string;
-  status: number;
-  userAgent?: string;
-  /** Who sent it (resolved by a TokenReview of the bearer token). */
-  user?: string;
-}
+export type RequestRecord = ProxiedRequest;
 
 export interface RealCluster {
   readonly kind: 'real';
@@ -75,36 +68,6 @@ export interface RealCluster {
 }
 
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
-
-export function kubeconfigYaml(
-  server: string,
-  ca: string,
-  user: string,
-  token: string,
-  namespace?: string,
-): string {
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: kubevirtbmc',
-    '  cluster:',
-    `    server: ${server}`,
-    `    certificate-authority-data: ${Buffer.from(ca).toString('base64')}`,
-    'users:',
-    `- name: ${JSON.stringify(user)}`,
-    '  user:',
-    `    token: ${token}`,
-    'contexts:',
-    '- name: kubevirtbmc',
-    '  context:',
-    '    cluster: kubevirtbmc',
-    `    user: ${JSON.stringify(user)}`,
-    ...(namespace ? [`    namespace: ${namespace}`] : []),
-    'current-context: kubevirtbmc',
-    '',
-  ].join('\n');
-}
 
 interface Service {
   metadata: {

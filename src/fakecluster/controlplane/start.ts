@@ -21,6 +21,7 @@ import https from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { kubeconfigYaml } from '../../sim/kubeconfig.ts';
 import type { ControlPlane } from '../controlplane.ts';
 import { BUILD_HINT, type ControlPlaneBinaries, controlPlaneBinaries } from './binaries.ts';
 
@@ -125,29 +126,6 @@ function makeCert(
     ],
     dir,
   );
-}
-
-function kubeconfig(server: string, caPath: string, user: string, token: string): string {
-  return [
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '- name: real',
-    '  cluster:',
-    `    server: ${server}`,
-    `    certificate-authority-data: ${Buffer.from(readFileSync(caPath)).toString('base64')}`,
-    'users:',
-    `- name: ${user}`,
-    '  user:',
-    `    token: ${token}`,
-    'contexts:',
-    '- name: real',
-    '  context:',
-    '    cluster: real',
-    `    user: ${user}`,
-    'current-context: real',
-    '',
-  ].join('\n');
 }
 
 /** GET url (trusting ca, if given, else any certificate) → status, or 0 when unreachable. */
@@ -280,15 +258,27 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
   const caCert = readFileSync(caPath, 'utf8');
 
   const kubeconfigPath = join(dir, 'admin.kubeconfig');
-  writeFileSync(kubeconfigPath, kubeconfig(url, caPath, 'kubernetes-admin', adminToken), { mode: 0o600 });
+  writeFileSync(
+    kubeconfigPath,
+    kubeconfigYaml(url, readFileSync(caPath, 'utf8'), 'kubernetes-admin', adminToken),
+    { mode: 0o600 },
+  );
   const kcmConfig = join(dir, 'controller-manager.kubeconfig');
-  writeFileSync(kcmConfig, kubeconfig(url, caPath, 'system:kube-controller-manager', kcmToken), {
-    mode: 0o600,
-  });
+  writeFileSync(
+    kcmConfig,
+    kubeconfigYaml(url, readFileSync(caPath, 'utf8'), 'system:kube-controller-manager', kcmToken),
+    {
+      mode: 0o600,
+    },
+  );
   const schedConfig = join(dir, 'scheduler.kubeconfig');
-  writeFileSync(schedConfig, kubeconfig(url, caPath, 'system:kube-scheduler', schedulerToken), {
-    mode: 0o600,
-  });
+  writeFileSync(
+    schedConfig,
+    kubeconfigYaml(url, readFileSync(caPath, 'utf8'), 'system:kube-scheduler', schedulerToken),
+    {
+      mode: 0o600,
+    },
+  );
 
   const etcd: Proc = {
     name: 'etcd',
