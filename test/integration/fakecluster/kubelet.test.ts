@@ -220,6 +220,7 @@ describe('fake node on the real control plane', { skip }, () => {
 
   after(async () => {
     if (sampler) clearInterval(sampler);
+    sampler = undefined;
     await node?.stop();
     admin?.close();
     await cp?.stop();
@@ -260,9 +261,11 @@ describe('fake node on the real control plane', { skip }, () => {
     sampler = setInterval(() => {
       api('GET', `/api/v1/nodes/${NODE}`).then(
         (x) => {
-          const ready = x.status.conditions.find((c: Obj) => c.type === 'Ready');
+          // an answer that arrives after the suite stopped the control plane is not the Node's
+          if (!sampler || !x?.status) return;
+          const ready = x.status.conditions?.find((c: Obj) => c.type === 'Ready');
           if (ready?.status !== 'True') nodeProblems.push(`Ready=${ready?.status} (${ready?.reason})`);
-          for (const t of x.spec.taints ?? []) nodeProblems.push(`taint ${t.key}:${t.effect}`);
+          for (const t of x.spec?.taints ?? []) nodeProblems.push(`taint ${t.key}:${t.effect}`);
         },
         () => {},
       );
