@@ -576,6 +576,12 @@ class Forwarding implements Exchange {
   answered = false;
   finished = false;
   #relay: Relay | null = null;
+  /**
+   * Body bytes that came before the answer's head: under load Node's HTTP/2 client can emit a
+   * stream's first 'data' before its 'response'. Dropping them ended the client's answer short of
+   * its content-length, which its HTTP/2 layer refused as PROTOCOL_ERROR.
+   */
+  #early: Buffer[] = [];
   readonly watch: boolean;
   readonly #res: ClientResponse;
   readonly #done: (status: number) => void;
@@ -619,11 +625,16 @@ class Forwarding implements Exchange {
     }
     this.#done(status);
     this.#relay = new Relay(this.#res, this.watch && status === 200 && json);
+    for (const c of this.#early.splice(0)) this.#relay.write(c);
     return true;
   }
 
   data(chunk: Buffer, pause: () => void, resume: () => void): void {
-    if (this.finished || !this.#relay) return;
+    if (this.finished) return;
+    if (!this.#relay) {
+      this.#early.push(chunk);
+      return;
+    }
     if (!this.#relay.write(chunk)) {
       pause();
       this.#res.once('drain', resume);

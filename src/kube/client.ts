@@ -13,6 +13,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import tls from 'node:tls';
 import type { KubeAccess } from './config.ts';
 
@@ -681,15 +682,23 @@ export class KubeClient {
       let status = 0;
       const errorBody: Buffer[] = [];
       const parse = lineParser(onObject);
+      const utf8 = new StringDecoder('utf8');
+      // Under load Node's HTTP/2 client can emit a stream's first 'data' before its 'response':
+      // those bytes wait for the status instead of being taken for an error body (a lost event).
+      const early: Buffer[] = [];
+      const take = (c: Buffer) => {
+        if (status === 200) parse(utf8.write(c));
+        else errorBody.push(c);
+      };
       stream.on('response', (h) => {
         status = Number(h[':status'] ?? 0);
         this.#notify('WATCH', path, status);
-        if (status === 200) stream.setEncoding('utf8');
+        if (!settled) for (const c of early.splice(0)) take(c);
       });
-      stream.on('data', (c: string | Buffer) => {
+      stream.on('data', (c: Buffer) => {
         if (settled) return;
-        if (status === 200) parse(String(c));
-        else errorBody.push(Buffer.from(c));
+        if (status === 0) early.push(c);
+        else take(c);
       });
       stream.on('end', () =>
         settle(() =>
