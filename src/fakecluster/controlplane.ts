@@ -24,8 +24,6 @@ export interface ControlPlane {
     readonly groupHeader: string;
     readonly extraHeaderPrefix: string;
   };
-  /** etcd's client URL (`http://127.0.0.1:PORT`), for compaction and restarts. */
-  readonly etcdUrl: string;
   /** Kubernetes version of the binaries, e.g. `v1.37.2`. */
   readonly version: string;
   /** The temporary directory holding data, certificates and logs. */
@@ -34,6 +32,8 @@ export interface ControlPlane {
   readonly startupMs: number;
   /** Stops and starts kube-apiserver on the same port (watches break, state stays in etcd). */
   restartApiServer(): Promise<void>;
+  /** Compacts etcd's history up to its current revision, which it returns. */
+  compactEtcd(): Promise<string>;
   /** Stops and starts etcd on the same ports with the same data. */
   restartEtcd(): Promise<void>;
   /** Stops every process and removes the data dir. */

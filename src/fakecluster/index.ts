@@ -9,7 +9,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient } from '../kube/client.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
-import { Informer } from '../kube/informer.ts';
 import { kubeconfigYaml } from '../sim/kubeconfig.ts';
 import { startControlPlane } from './controlplane/start.ts';
 import type { ControlPlane } from './controlplane.ts';
@@ -18,8 +17,6 @@ import { startFakeNode } from './kubelet/index.ts';
 import { startFakeKubeVirt } from './kubevirt/index.ts';
 
 export { BUILD_HINT, controlPlaneBinaries } from './controlplane/binaries.ts';
-
-export const ENDPOINTS_ANNOTATION = 'sim.kubevirtbmc.io/endpoints';
 
 export interface RealClusterOptions {
   /** fast (near-zero delays in the fake components) or realistic (human-visible phases). */
@@ -68,16 +65,6 @@ export interface RealCluster {
 }
 
 const REPO_ROOT = new URL('../..', import.meta.url).pathname;
-
-interface Service {
-  metadata: {
-    name: string;
-    namespace?: string;
-    annotations?: Record<string, string>;
-    resourceVersion?: string;
-  };
-  [k: string]: unknown;
-}
 
 export async function startRealCluster(options: RealClusterOptions = {}): Promise<RealCluster> {
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -148,9 +135,6 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
       ...(options.logger ? { logger: options.logger } : {}),
     });
     cleanups.push(() => node.stop());
-    const services = new Informer<Service>(admin, { path: '/api/v1/services' });
-    await services.start();
-    cleanups.push(() => services.stop());
 
     const tokenFor = async (namespace: string, name: string): Promise<string> => {
       const res = await admin.request<{ status: { token: string } }>(
@@ -182,20 +166,7 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
         },
         restartEtcd: () => cp.restartEtcd(),
         compact: async () => {
-          // etcd's own HTTP gateway: compact everything up to the current revision
-          const head = (await (
-            await fetch(`${cp.etcdUrl}/v3/kv/range`, {
-              method: 'POST',
-              body: JSON.stringify({ key: Buffer.from('/').toString('base64') }),
-            })
-          ).json()) as { header: { revision: string } };
-          const revision = head.header.revision;
-          const r = await fetch(`${cp.etcdUrl}/v3/kv/compaction`, {
-            method: 'POST',
-            body: JSON.stringify({ revision, physical: true }),
-          });
-          if (!r.ok) throw new Error(`etcd compaction failed: HTTP ${r.status} ${await r.text()}`);
-          proxy.expireWatchesBelow(revision);
+          proxy.expireWatchesBelow(await cp.compactEtcd());
         },
         guestExit: (namespace, name, phase) => kubevirt!.guestExit(namespace, name, phase),
       },
@@ -204,15 +175,7 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
         connections: () => proxy.connections(),
         reset: () => proxy.reset(),
       },
-      serviceEndpoints: (namespace, name) => {
-        const raw = services.get(namespace, name)?.metadata.annotations?.[ENDPOINTS_ANNOTATION];
-        if (!raw) return {};
-        try {
-          return JSON.parse(raw) as Record<string, string>;
-        } catch {
-          return {};
-        }
-      },
+      serviceEndpoints: (namespace, name) => node.serviceEndpoints(namespace, name),
       consoleTranscript: (namespace, name) => kubevirt!.consoleTranscript(namespace, name),
       serviceAccountKubeconfig: async (namespace, name) =>
         kubeconfigYaml(

@@ -46,21 +46,6 @@ async function installWidgets(api: Api): Promise<void> {
   if (!served) throw new Error(`${api.kind}: the Widget CRD was not served within 30 s`);
 }
 
-/** Compacts etcd's history up to its current revision through etcd's HTTP gateway. */
-async function compactEtcd(etcdUrl: string): Promise<void> {
-  const head = (await (
-    await fetch(`${etcdUrl}/v3/kv/range`, {
-      method: 'POST',
-      body: JSON.stringify({ key: Buffer.from('/').toString('base64') }),
-    })
-  ).json()) as { header: { revision: string } };
-  const r = await fetch(`${etcdUrl}/v3/kv/compaction`, {
-    method: 'POST',
-    body: JSON.stringify({ revision: head.header.revision, physical: true }),
-  });
-  if (!r.ok) throw new Error(`etcd compaction failed: HTTP ${r.status} ${await r.text()}`);
-}
-
 /**
  * Until the garbage collector collects a ConfigMap owned by a deleted Widget: started in the
  * background so the other checks run meanwhile.
@@ -125,7 +110,11 @@ export async function startServers(): Promise<Servers> {
         timing: 'fast',
       });
     const embedded = makeApi('embedded', sim.kubeconfigPath, () => sim.faults.compact());
-    const real = cp ? makeApi('real', cp.kubeconfigPath, () => compactEtcd(cp.etcdUrl)) : undefined;
+    const real = cp
+      ? makeApi('real', cp.kubeconfigPath, async () => {
+          await cp.compactEtcd();
+        })
+      : undefined;
     await Promise.all([installWidgets(embedded), real ? installWidgets(real) : undefined]);
     if (real) {
       real.gcReady = warmUpGc(real);

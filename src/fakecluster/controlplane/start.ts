@@ -17,12 +17,13 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeconfigYaml } from '../../sim/kubeconfig.ts';
 import type { ControlPlane } from '../controlplane.ts';
+import { freePort } from '../ports.ts';
 import { BUILD_HINT, type ControlPlaneBinaries, controlPlaneBinaries } from './binaries.ts';
 
 export { controlPlaneBinaries };
@@ -49,18 +50,6 @@ export interface ControlPlaneOptions {
     caCert: string;
     frontProxy: ControlPlane['frontProxy'];
   }) => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -151,14 +140,12 @@ function probe(url: string, ca?: string, token?: string): Promise<number> {
 
 function probeHttp(url: string): Promise<number> {
   return new Promise((resolve) => {
-    import('node:http').then(({ get }) => {
-      const req = get(url, { timeout: 2000, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', () => resolve(0));
-      req.on('timeout', () => req.destroy());
+    const req = http.get(url, { timeout: 2000, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
     });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
   });
 }
 
@@ -457,7 +444,6 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     adminToken,
     caCert,
     frontProxy,
-    etcdUrl: `http://127.0.0.1:${etcdPort}`,
     version: bins.version,
     dir,
     startupMs,
@@ -465,6 +451,21 @@ async function startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
       await halt(apiserver);
       launch(apiserver);
       await waitHealthy(apiserver, apiReady);
+    },
+    async compactEtcd() {
+      // etcd's own HTTP gateway: the current revision, then a compaction up to it
+      const head = (await (
+        await fetch(`http://127.0.0.1:${etcdPort}/v3/kv/range`, {
+          method: 'POST',
+          body: JSON.stringify({ key: Buffer.from('/').toString('base64') }),
+        })
+      ).json()) as { header: { revision: string } };
+      const r = await fetch(`http://127.0.0.1:${etcdPort}/v3/kv/compaction`, {
+        method: 'POST',
+        body: JSON.stringify({ revision: head.header.revision, physical: true }),
+      });
+      if (!r.ok) throw new Error(`etcd compaction failed: HTTP ${r.status} ${await r.text()}`);
+      return head.header.revision;
     },
     async restartEtcd() {
       await halt(etcd);

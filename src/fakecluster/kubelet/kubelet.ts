@@ -39,16 +39,16 @@
  * removed outright (force deletion) is killed the same way without any API call.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { isNotFound, type KubeClient } from '../../kube/client.ts';
 import type { Informer } from '../../kube/informer.ts';
 import { isAgentImage } from '../../sim/controllers/kubelet.ts';
+import { freePort } from '../ports.ts';
 import { EnvError, expand, resolveEnv } from './env.ts';
 import { LogBuffer, type LogQuery } from './logs.ts';
 import {
@@ -103,28 +103,6 @@ type ContainerState =
     };
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15 };
-
-async function freePort(proto: 'TCP' | 'UDP'): Promise<number> {
-  if (proto === 'UDP') {
-    return new Promise((resolve, reject) => {
-      const s = createSocket('udp4');
-      s.once('error', reject);
-      s.bind(0, LOOPBACK, () => {
-        const p = s.address().port;
-        s.close(() => resolve(p));
-      });
-    });
-  }
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, LOOPBACK, () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.tmp`;

@@ -5,12 +5,11 @@
  * port for each declared containerPort. Other pods are simulated containers that just run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../fakecluster/ports.ts';
 import { clone } from '../patch.ts';
 import type { Registry } from '../registry.ts';
 import type { ResourceType } from '../resources.ts';
@@ -43,28 +42,6 @@ export function imageRepository(image: string): string {
 
 export function isAgentImage(image: string | undefined): boolean {
   return !!image && imageRepository(image).endsWith('kubevirtbmc');
-}
-
-async function freePort(proto: 'TCP' | 'UDP'): Promise<number> {
-  if (proto === 'UDP') {
-    return new Promise((resolve, reject) => {
-      const s = createSocket('udp4');
-      s.once('error', reject);
-      s.bind(0, '127.0.0.1', () => {
-        const p = s.address().port;
-        s.close(() => resolve(p));
-      });
-    });
-  }
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 interface RunningPod {
