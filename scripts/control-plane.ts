@@ -15,7 +15,7 @@ import {
   kubernetesLdflags,
   pinnedVersions,
   TOOLS_DIR,
-} from '../src/fakecluster/controlplane/binaries.ts';
+} from '../packages/kube-sim/src/fakecluster/controlplane/binaries.ts';
 
 const printDir = process.argv.includes('--print-dir');
 const cached = controlPlaneBinaries();

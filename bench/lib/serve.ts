@@ -56,7 +56,7 @@ export async function startServer(role: Role, options: ServeOptions = {}): Promi
 
 async function serve(role: Role, o: ServeOptions): Promise<number> {
   const tlsOptions = async () => {
-    const { selfSignedCert } = await import('../../src/sim/tls.ts');
+    const { selfSignedCert } = await import('../../packages/kube-sim/src/embedded/tls.ts');
     const c = selfSignedCert('kubevirtbmc-bench');
     return { cert: c.cert, key: c.key };
   };

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { loadKubeSim } from '../demo/kube-sim.ts';
 
 export function registerSim(program: Command): void {
   program
@@ -48,10 +49,8 @@ export function registerSim(program: Command): void {
         } as const;
         try {
           // Loaded here, not at the top: the agent and controller never pay for either cluster.
+          const { startRealCluster, startSimCluster, controlPlaneBinaries, BUILD_HINT } = await loadKubeSim();
           if (opts.controlPlane === 'real') {
-            const { startRealCluster, controlPlaneBinaries, BUILD_HINT } = await import(
-              '../fakecluster/index.ts'
-            );
             if (!controlPlaneBinaries()) {
               process.stderr.write(`kubevirtbmc sim --control-plane real: ${BUILD_HINT}\n`);
               process.exitCode = 1;
@@ -64,7 +63,6 @@ export function registerSim(program: Command): void {
               `${(real.controlPlane.startupMs / 1000).toFixed(1)} s, with the fake node, KubeVirt and CDI\n` +
               `# listening on ${real.url} (the fault proxy in front of kube-apiserver ${real.controlPlane.url})\n`;
           } else {
-            const { startSimCluster } = await import('../sim/index.ts');
             const sim = await startSimCluster(common);
             cluster = sim;
             banner =

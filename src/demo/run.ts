@@ -6,10 +6,10 @@
 import { fileURLToPath } from 'node:url';
 import { KubeClient } from '../kube/client.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
-import type { SimCluster } from '../sim/index.ts';
+import { type LoadedCluster, loadKubeSim } from './kube-sim.ts';
 
 /** What the demo needs of a cluster, embedded or real. */
-type DemoCluster = Pick<SimCluster, 'url' | 'kubeconfigPath' | 'stop' | 'serviceEndpoints'>;
+type DemoCluster = LoadedCluster;
 
 import { applyAll, displayName } from './apply.ts';
 import { DEFAULT_API_PORT } from './defaults.ts';
@@ -138,17 +138,14 @@ export class Demo {
         timing: o.timing,
         ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}),
       };
-      // Loaded here, not at the top: each kind loads only its own implementation.
+      // Loaded here, not at the top: the package is absent from the image, and only the demo needs it.
+      const { startRealCluster, startSimCluster, controlPlaneBinaries, BUILD_HINT } = await loadKubeSim();
       if (real) {
-        const { startRealCluster, controlPlaneBinaries, BUILD_HINT } = await import(
-          '../fakecluster/index.ts'
-        );
         if (!controlPlaneBinaries()) throw new DemoStartError(`--control-plane real: ${BUILD_HINT}`);
         const started = Date.now();
         this.#cluster = await startRealCluster(common);
         this.#say(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       } else {
-        const { startSimCluster } = await import('../sim/index.ts');
         this.#cluster = await startSimCluster(common);
       }
     } catch (err) {

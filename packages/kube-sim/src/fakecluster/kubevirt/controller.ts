@@ -1,0 +1,778 @@
+/**
+ * The fake virt-controller + virt-handler + CDI controller, over any API server: informers on
+ * VirtualMachines, VMIs, DataVolumes, the PVCs and PVs CDI made; one work queue processed in
+ * order; every write through our client (optimistic concurrency: a write from a stale cache gets
+ * 409 and the key is processed again). The decisions are logic.ts's (shared with the embedded
+ * cluster's simulator); guests and their serial consoles live in memory here, as virt-handler's
+ * domains live on its node.
+ *
+ * Storage: the fake CDI makes, for each DataVolume, a PersistentVolume pre-bound to the claim (by
+ * namespace and name, hostPath, reclaim policy Retain), then the PVC; kube-controller-manager's
+ * PV binder binds them (the import waits for Bound), and a Released PV of ours is deleted.
+ */
+import { KubeApiError, type KubeClient } from '../../../../../src/kube/client.ts';
+import { Informer, type WatchedObject } from '../../../../../src/kube/informer.ts';
+import { ApiError } from '../../embedded/errors.ts';
+import { type Delays, Scheduler } from '../../embedded/timing.ts';
+import { WriteThroughCache } from './cache.ts';
+import { type GuestState, Guests, newlyReady } from './guests.ts';
+import {
+  clone,
+  dataVolumeState,
+  dataVolumeStep,
+  deepEqual,
+  enterPhase,
+  flippedToAlways,
+  hotplugVolumes,
+  isFinal,
+  missingDataVolumeTemplates,
+  nextVmiPhase,
+  type Obj,
+  ownedBy,
+  planVm,
+  podTerminating,
+  pvcFor,
+  runningStatus,
+  setPausedCondition,
+  startupStatus,
+  trimRequests,
+  VM_FINALIZER,
+  VMI_FINALIZER,
+  type VmiHost,
+  vmiFor,
+  vmStatus,
+  volumeStatus,
+  volumeStatusChanged,
+} from './logic.ts';
+import type { VirtApiBackend } from './virt-api.ts';
+
+export const LAUNCHER_VERSION = 'quay.io/kubevirt/virt-launcher:v1.6.0-fake';
+export const STORAGE_CLASS = 'fake-cdi-local';
+export const PV_LABEL = 'app.kubernetes.io/managed-by';
+export const PV_LABEL_VALUE = 'fake-cdi';
+
+export interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+type K8sObj = WatchedObject & Obj & { metadata: Obj & { name: string } };
+
+const enc = encodeURIComponent;
+export const paths = {
+  vms: (ns?: string) =>
+    ns
+      ? `/apis/kubevirt.io/v1/namespaces/${enc(ns)}/virtualmachines`
+      : '/apis/kubevirt.io/v1/virtualmachines',
+  vmis: (ns?: string) =>
+    ns
+      ? `/apis/kubevirt.io/v1/namespaces/${enc(ns)}/virtualmachineinstances`
+      : '/apis/kubevirt.io/v1/virtualmachineinstances',
+  dvs: (ns?: string) =>
+    ns
+      ? `/apis/cdi.kubevirt.io/v1beta1/namespaces/${enc(ns)}/datavolumes`
+      : '/apis/cdi.kubevirt.io/v1beta1/datavolumes',
+  pvcs: (ns?: string) =>
+    ns ? `/api/v1/namespaces/${enc(ns)}/persistentvolumeclaims` : '/api/v1/persistentvolumeclaims',
+  pvs: () => '/api/v1/persistentvolumes',
+  events: (ns: string) => `/api/v1/namespaces/${enc(ns)}/events`,
+};
+
+function toApiError(e: unknown): unknown {
+  if (e instanceof KubeApiError) {
+    const err = new ApiError(e.code, e.reason, e.message, e.details);
+    return err;
+  }
+  return e;
+}
+
+function code(e: unknown): number {
+  return (e as { code?: number })?.code ?? 0;
+}
+
+export interface ControllerOptions {
+  client: KubeClient;
+  delays: Delays;
+  nodeName: string;
+  logger?: Logger;
+}
+
+export class KubeVirtController implements VirtApiBackend {
+  readonly vms: WriteThroughCache<K8sObj>;
+  readonly vmis: WriteThroughCache<K8sObj>;
+  readonly dvs: WriteThroughCache<K8sObj>;
+  readonly pvcs: WriteThroughCache<K8sObj>;
+  readonly pvs: Informer<K8sObj>;
+  readonly guests: Guests;
+  private readonly client: KubeClient;
+  private readonly delays: Delays;
+  private readonly host: VmiHost;
+  private readonly logger: Logger | undefined;
+  private readonly sched = new Scheduler();
+  private readonly queue = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly vmiTimers = new Set<string>();
+  private readonly dvTimers = new Set<string>();
+  private readonly endWatchers = new Map<string, Set<() => void>>();
+  private working = false;
+  private stopped = false;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(options: ControllerOptions) {
+    this.client = options.client;
+    this.delays = options.delays;
+    this.logger = options.logger;
+    this.host = { nodeName: options.nodeName, launcherVersion: LAUNCHER_VERSION };
+    const informer = (path: string, labelSelector?: string) =>
+      new Informer<K8sObj>(this.client, {
+        path,
+        ...(labelSelector ? { labelSelector } : {}),
+        ...(this.logger ? { logger: this.logger } : {}),
+      });
+    this.vms = new WriteThroughCache(informer(paths.vms()));
+    this.vmis = new WriteThroughCache(informer(paths.vmis()));
+    this.dvs = new WriteThroughCache(informer(paths.dvs()));
+    this.pvcs = new WriteThroughCache(informer(paths.pvcs(), 'app.kubernetes.io/managed-by=cdi-controller'));
+    this.pvs = informer(paths.pvs(), `${PV_LABEL}=${PV_LABEL_VALUE}`);
+    this.guests = new Guests(
+      this.sched,
+      this.delays.consoleLine,
+      (ns, name) => this.dvs.get(ns, name),
+      ({ namespace, name, uid }, cmd) => {
+        const cur = this.vmis.get(namespace, name);
+        if (!cur || cur.metadata.uid !== uid) return;
+        if (cmd === 'reboot') this.reboot(cur, 'soft');
+        else this.guestExit(cur, 'Succeeded');
+      },
+    );
+    this.vms.informer.on((_t, o) => this.enqueue(`vm/${o.metadata.namespace}/${o.metadata.name}`));
+    this.vmis.informer.on((t, o) => {
+      const ns = o.metadata.namespace;
+      this.enqueue(`vmi/${ns}/${o.metadata.name}`);
+      this.enqueue(`vm/${ns}/${o.metadata.name}`);
+      if (t === 'delete') this.guests.gone(o.metadata.uid);
+      if (t === 'delete' || isFinal(o)) this.vmiEnded(o.metadata.uid);
+    });
+    this.dvs.informer.on((t, o) => {
+      const ns = o.metadata.namespace;
+      if (t !== 'delete') this.enqueue(`dv/${ns}/${o.metadata.name}`);
+      for (const vm of this.vms.list(ns)) this.enqueue(`vm/${ns}/${vm.metadata.name}`);
+      // hotplugged volumes of running VMIs wait for their DataVolume
+      for (const vmi of this.vmis.list(ns)) this.enqueue(`vmi/${ns}/${vmi.metadata.name}`);
+    });
+    this.pvcs.informer.on((_t, o) => this.enqueue(`dv/${o.metadata.namespace}/${o.metadata.name}`));
+    this.pvs.on((t, o) => {
+      if (t !== 'delete' && o.status?.phase === 'Released') this.enqueue(`pv//${o.metadata.name}`);
+    });
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([
+      this.vms.informer.start(),
+      this.vmis.informer.start(),
+      this.dvs.informer.start(),
+      this.pvcs.informer.start(),
+      this.pvs.start(),
+    ]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sched.stop();
+    await Promise.all([
+      this.vms.informer.stop(),
+      this.vmis.informer.stop(),
+      this.dvs.informer.stop(),
+      this.pvcs.informer.stop(),
+      this.pvs.stop(),
+    ]);
+    await this.idle;
+  }
+
+  // ---------------------------------------------------------------- the work queue
+
+  private enqueue(key: string): void {
+    if (this.stopped) return;
+    this.queue.add(key);
+    if (!this.working) {
+      this.working = true;
+      this.idle = this.work();
+    }
+  }
+
+  private async work(): Promise<void> {
+    // let the events of one watch chunk collect before working
+    await new Promise((r) => setImmediate(r));
+    while (this.queue.size && !this.stopped) {
+      const [key] = this.queue;
+      this.queue.delete(key!);
+      const [kind, ns, name] = key!.split('/') as [string, string, string];
+      try {
+        if (kind === 'vm') await this.reconcileVm(ns, name);
+        else if (kind === 'vmi') this.reconcileVmi(ns, name);
+        else if (kind === 'dv') await this.reconcileDv(ns, name);
+        else if (kind === 'pv') await this.reconcilePv(name);
+        this.failures.delete(key!);
+      } catch (err) {
+        if (this.stopped) break;
+        // a conflict with a concurrent writer, or a stale cache: try again a little later (the
+        // watch event of the newer version usually queues the key first)
+        const n = (this.failures.get(key!) ?? 0) + 1;
+        this.failures.set(key!, n);
+        const wait = Math.min(2000, 10 * 2 ** Math.min(n, 8));
+        const c = code(err);
+        if (c !== 409 && c !== 404)
+          this.logger?.warn(
+            { key, err: String((err as Error)?.message ?? err), retryInMs: wait },
+            'fake kubevirt: reconcile failed',
+          );
+        this.sched.after(wait, () => this.enqueue(key!));
+      }
+    }
+    this.working = false;
+  }
+
+  // ---------------------------------------------------------------- API writes
+
+  private event(
+    involved: Obj,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    component: string,
+  ): void {
+    const ns = involved.metadata?.namespace ?? 'default';
+    const t = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    this.client
+      .request('POST', paths.events(ns), {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { generateName: `${involved.metadata?.name}.`, namespace: ns },
+          involvedObject: {
+            kind: involved.kind,
+            namespace: ns,
+            name: involved.metadata?.name,
+            uid: involved.metadata?.uid,
+            apiVersion: involved.apiVersion,
+            resourceVersion: involved.metadata?.resourceVersion,
+          },
+          reason,
+          message,
+          source: { component, host: this.host.nodeName },
+          firstTimestamp: t,
+          lastTimestamp: t,
+          count: 1,
+          type,
+          reportingComponent: component,
+          reportingInstance: this.host.nodeName,
+        },
+      })
+      .catch(() => {
+        // best effort, as the event recorder of client-go
+      });
+  }
+
+  private async put(cache: WriteThroughCache<K8sObj>, path: string, obj: Obj): Promise<K8sObj> {
+    const out = await this.client.request<K8sObj>('PUT', path, { body: obj });
+    cache.wrote(out);
+    return out;
+  }
+
+  /**
+   * Changes the status of the VMI `uid` (read from the cache, again from the API after a
+   * conflict); `mutate` returns false to give up (the VMI moved on meanwhile).
+   */
+  private async writeVmi(
+    ns: string,
+    name: string,
+    uid: string,
+    mutate: (s: Obj, vmi: Obj) => unknown,
+  ): Promise<Obj | undefined> {
+    for (let attempt = 0; attempt < 6; attempt++) {
+      let cur: Obj | undefined = this.vmis.get(ns, name);
+      if (attempt > 0) {
+        try {
+          cur = await this.client.request<K8sObj>('GET', `${paths.vmis(ns)}/${enc(name)}`);
+        } catch (e) {
+          if (code(e) === 404) return undefined;
+          throw e;
+        }
+      }
+      if (!cur || cur.metadata.uid !== uid) return undefined;
+      const next = clone(cur);
+      next.status ??= {};
+      if (mutate(next.status, cur) === false) return undefined;
+      if (deepEqual(next.status, cur.status ?? {})) return cur;
+      try {
+        return await this.put(this.vmis, `${paths.vmis(ns)}/${enc(name)}/status`, next);
+      } catch (e) {
+        if (code(e) === 404) return undefined;
+        if (code(e) !== 409) throw e;
+      }
+    }
+    throw new Error(`could not write the status of VMI ${ns}/${name}: too many conflicts`);
+  }
+
+  private async removeVmiFinalizer(ns: string, name: string, uid: string): Promise<void> {
+    for (let attempt = 0; attempt < 6; attempt++) {
+      let cur: Obj | undefined;
+      try {
+        cur = await this.client.request<K8sObj>('GET', `${paths.vmis(ns)}/${enc(name)}`);
+      } catch (e) {
+        if (code(e) === 404) return;
+        throw e;
+      }
+      if (!cur || cur.metadata.uid !== uid) return;
+      const fins: string[] = cur.metadata.finalizers ?? [];
+      if (!fins.includes(VMI_FINALIZER)) return;
+      cur.metadata.finalizers = fins.filter((f) => f !== VMI_FINALIZER);
+      try {
+        // not recorded in the cache: the VMI is gone once this lands
+        await this.client.request('PUT', `${paths.vmis(ns)}/${enc(name)}`, { body: cur });
+        return;
+      } catch (e) {
+        if (code(e) === 404) return;
+        if (code(e) !== 409) throw e;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- VirtualMachine
+
+  private async writeVmStatus(vm: Obj, status: Obj): Promise<void> {
+    if (deepEqual(vm.status ?? {}, status)) return;
+    const next = clone(vm);
+    next.status = status;
+    await this.put(this.vms, `${paths.vms(vm.metadata.namespace)}/${enc(vm.metadata.name)}/status`, next);
+  }
+
+  private async deleteVmi(vmi: Obj): Promise<void> {
+    if (vmi.metadata.deletionTimestamp) return;
+    const ns = vmi.metadata.namespace;
+    try {
+      const out = await this.client.request<K8sObj>('DELETE', `${paths.vmis(ns)}/${enc(vmi.metadata.name)}`, {
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: vmi.metadata.uid } },
+      });
+      if (out?.kind === 'VirtualMachineInstance') this.vmis.wrote(out);
+    } catch (e) {
+      if (code(e) === 404) return;
+      throw e;
+    }
+    const vm = this.vms.get(ns, vmi.metadata.name);
+    if (vm)
+      this.event(
+        vm,
+        'Normal',
+        'SuccessfulDelete',
+        `Stopped the virtual machine by deleting the virtual machine instance ${vmi.metadata.uid}`,
+        'virtualmachine-controller',
+      );
+  }
+
+  private async reconcileVm(ns: string, name: string): Promise<void> {
+    const vm = this.vms.get(ns, name);
+    if (!vm) return;
+    let vmi = ownedBy(this.vmis.get(ns, name), vm);
+    const fins: string[] = vm.metadata.finalizers ?? [];
+    const vmPath = `${paths.vms(ns)}/${enc(name)}`;
+    if (vm.metadata.deletionTimestamp) {
+      if (vmi) await this.deleteVmi(vmi);
+      else if (fins.includes(VM_FINALIZER)) {
+        const next = clone(vm);
+        next.metadata.finalizers = fins.filter((f) => f !== VM_FINALIZER);
+        await this.put(this.vms, vmPath, next);
+        return;
+      }
+      await this.writeVmStatus(vm, { ...(vm.status ?? {}), printableStatus: 'Terminating' });
+      return;
+    }
+    if (!fins.includes(VM_FINALIZER)) {
+      const next = clone(vm);
+      next.metadata.finalizers = [...fins, VM_FINALIZER];
+      await this.put(this.vms, vmPath, next);
+      return;
+    }
+    for (const dv of missingDataVolumeTemplates(vm, (n) => !!this.dvs.get(ns, n))) {
+      try {
+        this.dvs.wrote(await this.client.request<K8sObj>('POST', paths.dvs(ns), { body: dv }));
+      } catch (e) {
+        if (code(e) !== 409) throw e;
+      }
+    }
+    const dvState = dataVolumeState(vm, (n) => this.dvs.get(ns, n));
+    const plan = planVm(vm, vmi);
+    if (plan.flipToAlways) {
+      // a paused start on a Halted VM: flip the strategy and let the next pass start it
+      await this.put(this.vms, vmPath, flippedToAlways(vm));
+      return;
+    }
+    if (plan.wantStop && vmi && !vmi.metadata.deletionTimestamp) await this.deleteVmi(vmi);
+    let created = false;
+    if (plan.wantStart && !vmi && dvState === 'ready') {
+      // a 409 (a VMI the cache has not seen yet) fails the pass: it runs again when the cache has it
+      vmi = await this.client.request<K8sObj>('POST', paths.vmis(ns), { body: vmiFor(vm, plan.startPaused) });
+      this.vmis.wrote(vmi as K8sObj);
+      created = true;
+      this.event(
+        vm,
+        'Normal',
+        'SuccessfulCreate',
+        `Started the virtual machine by creating the new virtual machine instance ${name}`,
+        'virtualmachine-controller',
+      );
+    }
+    const current = this.vmis.get(ns, name);
+    const requests = trimRequests(plan.requests, current, created);
+    const live = ownedBy(current, vm);
+    await this.writeVmStatus(vm, vmStatus(vm, vm.status ?? {}, requests, live, dvState, created));
+    // hotplug: keep the running VMI's hotplug volumes in line with the VM template
+    if (live && live.status?.phase === 'Running' && !live.metadata.deletionTimestamp) {
+      const volumes = hotplugVolumes(vm, live);
+      if (volumes) {
+        const next = clone(live);
+        next.spec.volumes = volumes;
+        await this.put(this.vmis, `${paths.vmis(ns)}/${enc(name)}`, next);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- VirtualMachineInstance
+
+  private vmiEnded(uid: string): void {
+    const fns = this.endWatchers.get(uid);
+    if (!fns) return;
+    this.endWatchers.delete(uid);
+    for (const fn of fns) fn();
+  }
+
+  private later(what: string, ms: number, fn: () => Promise<unknown>, retryKey?: string): void {
+    this.sched.after(ms, () => {
+      fn().catch((err) => {
+        if (this.stopped) return;
+        this.logger?.warn(
+          { what, err: String((err as Error)?.message ?? err) },
+          'fake kubevirt: step failed',
+        );
+        if (retryKey) this.sched.after(100, () => this.enqueue(retryKey));
+      });
+    });
+  }
+
+  private reconcileVmi(ns: string, name: string): void {
+    const vmi = this.vmis.get(ns, name);
+    if (!vmi) return;
+    const uid = vmi.metadata.uid;
+    const phase = vmi.status?.phase ?? '';
+    const key = `vmi/${ns}/${name}`;
+    if (vmi.metadata.deletionTimestamp) {
+      const t = `${uid}/stop`;
+      if (this.vmiTimers.has(t)) return;
+      this.vmiTimers.add(t);
+      this.guests.shutdown(uid);
+      const grace = vmi.spec?.terminationGracePeriodSeconds;
+      const wait = grace === 0 || grace === 1 ? 0 : this.delays.vmiStop;
+      this.later(
+        `stop VMI ${ns}/${name}`,
+        wait,
+        async () => {
+          try {
+            await this.writeVmi(ns, name, uid, (s, cur) => {
+              if (isFinal(cur)) return false;
+              enterPhase(s, 'Succeeded');
+              podTerminating(s);
+            });
+            await this.removeVmiFinalizer(ns, name, uid);
+          } finally {
+            this.vmiTimers.delete(t);
+          }
+        },
+        key,
+      );
+      return;
+    }
+    if (phase === 'Running') {
+      const getDv = (n: string) => this.dvs.get(ns, n);
+      if (!volumeStatusChanged(volumeStatus(vmi, vmi.status?.volumeStatus, getDv), vmi.status?.volumeStatus))
+        return;
+      const t = `${uid}/volumes`;
+      if (this.vmiTimers.has(t)) return;
+      this.vmiTimers.add(t);
+      this.later(
+        `volumes of VMI ${ns}/${name}`,
+        0,
+        async () => {
+          try {
+            // computed from the VMI as written, so media attach once whatever the passes
+            let attached: string[] = [];
+            let seen: Obj | undefined;
+            const out = await this.writeVmi(ns, name, uid, (s, cur) => {
+              if (cur.status?.phase !== 'Running' || cur.metadata.deletionTimestamp) return false;
+              const want = volumeStatus(cur, cur.status?.volumeStatus, getDv);
+              if (!volumeStatusChanged(want, cur.status?.volumeStatus)) return false;
+              attached = newlyReady(cur.status?.volumeStatus, want);
+              seen = cur;
+              s.volumeStatus = want;
+            });
+            if (out && seen) this.guests.mediaAttached(seen, attached);
+          } finally {
+            this.vmiTimers.delete(t);
+            // a DataVolume that changed while this ran: look again (nothing to do is cheap)
+            this.enqueue(key);
+          }
+        },
+        key,
+      );
+      return;
+    }
+    if (isFinal(vmi)) return;
+    const next = nextVmiPhase(phase);
+    if (!next) return;
+    const t = `${uid}/${next}`;
+    if (this.vmiTimers.has(t)) return;
+    this.vmiTimers.add(t);
+    this.later(
+      `VMI ${ns}/${name} ${next}`,
+      phase === '' ? 0 : this.delays.vmiPhase,
+      async () => {
+        try {
+          const guard = (cur: Obj) => !cur.metadata.deletionTimestamp && (cur.status?.phase ?? '') === phase;
+          if (next !== 'Running') {
+            await this.writeVmi(ns, name, uid, (s, cur) =>
+              guard(cur) ? startupStatus(next, s, this.host) : false,
+            );
+            return;
+          }
+          let booted: Obj | undefined;
+          const out = await this.writeVmi(ns, name, uid, (s, cur) => {
+            if (!guard(cur)) return false;
+            booted = cur;
+            runningStatus(cur, s, this.host, (n) => this.dvs.get(ns, n));
+          });
+          if (!out || !booted) return;
+          this.event(out, 'Normal', 'Started', 'VirtualMachineInstance started.', 'virt-handler');
+          this.guests.boot(booted);
+          if (booted.spec?.startStrategy === 'Paused') await this.setPaused(out, true);
+        } finally {
+          this.vmiTimers.delete(t);
+        }
+      },
+      key,
+    );
+  }
+
+  // ---------------------------------------------------------------- CDI DataVolume
+
+  private async ensureStorage(dv: Obj): Promise<void> {
+    const ns = dv.metadata.namespace;
+    const name = dv.metadata.name;
+    if (this.pvcs.get(ns, name)) return;
+    const pvc = pvcFor(dv, STORAGE_CLASS);
+    // the volume first, pre-bound to the claim by name: the PV binder binds them as soon as the
+    // claim exists (a claim without a volume would make it try to provision one)
+    const pv = {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: `pvc-${dv.metadata.uid}`, labels: { [PV_LABEL]: PV_LABEL_VALUE } },
+      spec: {
+        capacity: { storage: pvc.spec.resources.requests.storage },
+        accessModes: pvc.spec.accessModes,
+        volumeMode: pvc.spec.volumeMode,
+        storageClassName: pvc.spec.storageClassName,
+        persistentVolumeReclaimPolicy: 'Retain',
+        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: ns, name },
+        hostPath: { path: `/var/lib/fake-cdi/${ns}/${name}` },
+      },
+    };
+    try {
+      await this.client.request('POST', paths.pvs(), { body: pv });
+    } catch (e) {
+      if (code(e) !== 409) throw e;
+    }
+    try {
+      this.pvcs.wrote(await this.client.request<K8sObj>('POST', paths.pvcs(ns), { body: pvc }));
+    } catch (e) {
+      if (code(e) !== 409) throw e;
+    }
+  }
+
+  private async reconcileDv(ns: string, name: string): Promise<void> {
+    const dv = this.dvs.get(ns, name);
+    if (!dv || dv.metadata.deletionTimestamp) return;
+    const phase = dv.status?.phase ?? '';
+    if (phase === 'Succeeded' || phase === 'Failed') return;
+    if (phase === '') await this.ensureStorage(dv);
+    else if (this.pvcs.get(ns, name)?.status?.phase !== 'Bound') return; // the PVC event brings us back
+    const uid = dv.metadata.uid;
+    const t = `${uid}/${phase}/${dv.status?.progress ?? ''}`;
+    if (this.dvTimers.has(t)) return;
+    this.dvTimers.add(t);
+    this.later(
+      `DataVolume ${ns}/${name} after ${phase || 'creation'}`,
+      phase === '' ? 0 : this.delays.importStep,
+      async () => {
+        try {
+          await this.writeDv(ns, name, uid, phase);
+        } finally {
+          this.dvTimers.delete(t);
+        }
+      },
+      `dv/${ns}/${name}`,
+    );
+  }
+
+  private async writeDv(ns: string, name: string, uid: string, phase: string): Promise<void> {
+    for (let attempt = 0; attempt < 6; attempt++) {
+      let cur: Obj | undefined = this.dvs.get(ns, name);
+      if (attempt > 0) {
+        try {
+          cur = await this.client.request<K8sObj>('GET', `${paths.dvs(ns)}/${enc(name)}`);
+        } catch (e) {
+          if (code(e) === 404) return;
+          throw e;
+        }
+      }
+      if (!cur || cur.metadata.uid !== uid || (cur.status?.phase ?? '') !== phase) return;
+      const step = dataVolumeStep(cur);
+      if (!step) return;
+      const next = clone(cur);
+      next.status = { ...(cur.status ?? {}), ...step.status };
+      try {
+        const out = await this.put(this.dvs, `${paths.dvs(ns)}/${enc(name)}/status`, next);
+        if (step.event)
+          this.event(
+            out,
+            step.event.type,
+            step.event.reason,
+            step.event.message,
+            'datavolume-import-controller',
+          );
+        return;
+      } catch (e) {
+        if (code(e) === 404) return;
+        if (code(e) !== 409) throw e;
+      }
+    }
+  }
+
+  private async reconcilePv(name: string): Promise<void> {
+    const pv = this.pvs.get(undefined, name);
+    if (pv?.status?.phase !== 'Released') return;
+    try {
+      await this.client.request('DELETE', `${paths.pvs()}/${enc(name)}`, {
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: pv.metadata.uid } },
+      });
+    } catch (e) {
+      if (code(e) !== 404 && code(e) !== 409) throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------- guests (virt-handler)
+
+  /** The guest stops by itself (shutdown from inside, or a crash): VMI Succeeded or Failed. */
+  guestExit(vmi: Obj, phase: 'Succeeded' | 'Failed'): void {
+    this.guests.exit(vmi, phase);
+    const { namespace: ns, name, uid } = vmi.metadata;
+    this.later(`guest exit of VMI ${ns}/${name}`, 0, () =>
+      this.writeVmi(ns, name, uid, (s) => {
+        enterPhase(s, phase);
+        podTerminating(s);
+        if (phase === 'Failed') s.reason = 'GuestCrashed';
+      }),
+    );
+  }
+
+  /** guestExit by name (the latest VMI of that name); false when there is none. */
+  guestExitByName(namespace: string, name: string, phase: 'Succeeded' | 'Failed'): boolean {
+    const vmi = this.vmis.get(namespace, name);
+    if (!vmi) return false;
+    this.guestExit(vmi, phase);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- VirtApiBackend
+
+  async getVm(namespace: string, name: string): Promise<Obj | undefined> {
+    return this.get(`${paths.vms(namespace)}/${enc(name)}`);
+  }
+
+  async getVmi(namespace: string, name: string): Promise<Obj | undefined> {
+    return this.get(`${paths.vmis(namespace)}/${enc(name)}`);
+  }
+
+  private async get(path: string): Promise<Obj | undefined> {
+    try {
+      return await this.client.request<Obj>('GET', path);
+    } catch (e) {
+      if (code(e) === 404) return undefined;
+      throw toApiError(e);
+    }
+  }
+
+  async patch(
+    kind: 'vm' | 'vmi',
+    namespace: string,
+    name: string,
+    type: 'json' | 'merge',
+    body: unknown,
+    status = false,
+  ): Promise<void> {
+    const cache = kind === 'vm' ? this.vms : this.vmis;
+    const base = kind === 'vm' ? paths.vms(namespace) : paths.vmis(namespace);
+    try {
+      const out = await this.client.request<K8sObj>(
+        'PATCH',
+        `${base}/${enc(name)}${status ? '/status' : ''}`,
+        {
+          body,
+          contentType: type === 'json' ? 'application/json-patch+json' : 'application/merge-patch+json',
+        },
+      );
+      cache.wrote(out);
+    } catch (e) {
+      throw toApiError(e);
+    }
+  }
+
+  async updateVm(vm: Obj): Promise<void> {
+    try {
+      await this.put(this.vms, `${paths.vms(vm.metadata.namespace)}/${enc(vm.metadata.name)}`, vm);
+    } catch (e) {
+      throw toApiError(e);
+    }
+  }
+
+  async setPaused(vmi: Obj, paused: boolean): Promise<void> {
+    try {
+      await this.writeVmi(vmi.metadata.namespace, vmi.metadata.name, vmi.metadata.uid, (s) =>
+        setPausedCondition(s, paused),
+      );
+    } catch (e) {
+      throw toApiError(e);
+    }
+  }
+
+  reboot(vmi: Obj, kind: 'soft' | 'reset'): void {
+    this.guests.reboot(vmi, kind, this.vmis.get(vmi.metadata.namespace, vmi.metadata.name) ?? vmi);
+  }
+
+  guest(vmi: Obj): GuestState {
+    return this.guests.guest(vmi);
+  }
+
+  onVmiEnd(namespace: string, uid: string, fn: () => void): () => void {
+    if (this.vmis.list(namespace).some((v) => v.metadata.uid === uid && isFinal(v))) {
+      setImmediate(fn);
+      return () => {};
+    }
+    let set = this.endWatchers.get(uid);
+    if (!set) {
+      set = new Set();
+      this.endWatchers.set(uid, set);
+    }
+    set.add(fn);
+    return () => {
+      this.endWatchers.get(uid)?.delete(fn);
+    };
+  }
+}

@@ -1,0 +1,697 @@
+/**
+ * What KubeVirt's virt-controller, virt-handler and CDI decide, as pure functions of the objects:
+ * run strategies and stateChangeRequests, the VM's status (printableStatus, conditions), the VMI's
+ * phases and status, hotplug volumes and DataVolume import steps. Shared by the embedded cluster's
+ * simulator (packages/kube-sim/src/embedded/kubevirt/controller.ts, over its registry) and the fake KubeVirt that runs
+ * against any API server (controller.ts here, over informers), so both behave the same.
+ * No I/O.
+ */
+import { randomUUID } from 'node:crypto';
+import { macFor } from './guest.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+export type Obj = Record<string, any>;
+
+export const VM_FINALIZER = 'kubevirt.io/virtualMachineControllerFinalize';
+export const VMI_FINALIZER = 'kubevirt.io/foregroundDeleteVirtualMachine';
+export const RESTART_REQUIRED_MESSAGE = 'a non-live-updatable field was changed in the template spec';
+
+export type RunStrategy = 'Always' | 'RerunOnFailure' | 'Manual' | 'Halted' | 'Once';
+
+export function clone<T>(v: T): T {
+  return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
+}
+
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== typeof b || a === null || b === null || typeof a !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => deepEqual(x, bb[i]));
+  }
+  const ao = a as Obj;
+  const bo = b as Obj;
+  const ka = Object.keys(ao).filter((k) => ao[k] !== undefined);
+  const kb = Object.keys(bo).filter((k) => bo[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => deepEqual(ao[k], bo[k]));
+}
+
+export function runStrategyOf(vm: Obj): RunStrategy {
+  if (vm.spec?.runStrategy) return vm.spec.runStrategy;
+  if (vm.spec?.running === true) return 'Always';
+  return 'Halted';
+}
+
+export function isFinal(vmi: Obj | undefined): boolean {
+  return !!vmi && ['Succeeded', 'Failed'].includes(vmi.status?.phase);
+}
+
+/** Seconds precision, as metav1.Time serialises. */
+export function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function hotpluggable(v: Obj): boolean {
+  return !!(v.dataVolume?.hotpluggable || v.persistentVolumeClaim?.hotpluggable);
+}
+
+/** The template spec minus what may change live (hotplug volumes). */
+export function liveInvariant(spec: Obj | undefined): Obj {
+  const s = clone(spec ?? {});
+  s.volumes = (s.volumes ?? []).filter((v: Obj) => !hotpluggable(v));
+  if (s.volumes.length === 0) delete s.volumes;
+  delete s.terminationGracePeriodSeconds;
+  delete s.startStrategy;
+  return s;
+}
+
+export function setCondition(conds: Obj[], c: Obj): Obj[] {
+  const old = conds.find((x) => x.type === c.type);
+  const merged = {
+    type: c.type,
+    status: c.status,
+    ...(c.reason ? { reason: c.reason } : {}),
+    ...(c.message ? { message: c.message } : {}),
+    lastProbeTime: null,
+    lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now(),
+  };
+  return [...conds.filter((x) => x.type !== c.type), merged];
+}
+
+export function ownedBy(vmi: Obj | undefined, vm: Obj): Obj | undefined {
+  return vmi && (vmi.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === vm.metadata.uid)
+    ? vmi
+    : undefined;
+}
+
+function controllerRef(apiVersion: string, kind: string, owner: Obj): Obj {
+  return {
+    apiVersion,
+    kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+// ---------------------------------------------------------------- VirtualMachine
+
+export type DataVolumeState = 'ready' | 'pending' | 'failed' | 'missing';
+
+/** DataVolumes a VM needs before it can start (its non-hotplug dataVolume volumes). */
+export function dataVolumeState(vm: Obj, getDv: (name: string) => Obj | undefined): DataVolumeState {
+  let state: DataVolumeState = 'ready';
+  for (const v of vm.spec?.template?.spec?.volumes ?? []) {
+    if (!v.dataVolume?.name || v.dataVolume.hotpluggable) continue;
+    const dv = getDv(v.dataVolume.name);
+    if (!dv) state = state === 'failed' ? state : 'missing';
+    else if (dv.status?.phase === 'Failed') state = 'failed';
+    else if (dv.status?.phase !== 'Succeeded' && state === 'ready') state = 'pending';
+  }
+  return state;
+}
+
+/** The DataVolumes of `spec.dataVolumeTemplates` (owned by the VM) that do not exist yet. */
+export function missingDataVolumeTemplates(vm: Obj, exists: (name: string) => boolean): Obj[] {
+  const out: Obj[] = [];
+  for (const tpl of vm.spec?.dataVolumeTemplates ?? []) {
+    const name = tpl.metadata?.name;
+    if (!name || exists(name)) continue;
+    out.push({
+      apiVersion: 'cdi.kubevirt.io/v1beta1',
+      kind: 'DataVolume',
+      metadata: {
+        ...clone(tpl.metadata),
+        namespace: vm.metadata.namespace,
+        ownerReferences: [controllerRef('kubevirt.io/v1', 'VirtualMachine', vm)],
+      },
+      spec: clone(tpl.spec),
+    });
+  }
+  return out;
+}
+
+/** The VMI virt-controller creates for a VM (same name, owned, the template's spec). */
+export function vmiFor(vm: Obj, paused: boolean): Obj {
+  const tpl = vm.spec?.template ?? {};
+  const spec = clone(tpl.spec ?? {});
+  if (paused) spec.startStrategy = 'Paused';
+  return {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata: {
+      name: vm.metadata.name,
+      namespace: vm.metadata.namespace,
+      labels: { ...(tpl.metadata?.labels ?? {}), 'kubevirt.io/created-by': vm.metadata.uid },
+      annotations: {
+        ...(tpl.metadata?.annotations ?? {}),
+        'kubevirt.io/vm-generation': String(vm.metadata.generation ?? 1),
+      },
+      finalizers: [VMI_FINALIZER],
+      ownerReferences: [controllerRef('kubevirt.io/v1', 'VirtualMachine', vm)],
+    },
+    spec,
+    status: {},
+  };
+}
+
+export interface VmPlan {
+  /** A paused start of a Halted VM: flip the strategy (runStrategy Always, or running true) first. */
+  flipToAlways: boolean;
+  wantStart: boolean;
+  wantStop: boolean;
+  startPaused: boolean;
+  /** The state change requests after this pass's additions (a rerun's Start). */
+  requests: Obj[];
+}
+
+/** virt-controller's syncRunStrategy: what to do with a VM and its (owned) VMI. */
+export function planVm(vm: Obj, vmi: Obj | undefined): VmPlan {
+  const strategy = runStrategyOf(vm);
+  const requests: Obj[] = clone(vm.status?.stateChangeRequests ?? []);
+  const first = requests[0];
+  const final = isFinal(vmi);
+  let wantStart = false;
+  let wantStop = false;
+  let flipToAlways = false;
+  let startPaused = first?.action === 'Start' && first.data?.paused === 'true';
+  const stopForThis = !!vmi && first?.action === 'Stop' && (!first.uid || first.uid === vmi.metadata.uid);
+  switch (strategy) {
+    case 'Always':
+      if (!vmi) wantStart = true;
+      else if (stopForThis || final) wantStop = true;
+      break;
+    case 'RerunOnFailure':
+      if (!vmi) wantStart = first?.action === 'Start' || vm.status?.runStrategy !== 'RerunOnFailure';
+      else if (stopForThis || final) {
+        wantStop = true;
+        if (vmi.status?.phase === 'Failed' && !stopForThis && !requests.some((r) => r.action === 'Start')) {
+          requests.push({ action: 'Start' });
+        }
+      }
+      break;
+    case 'Manual':
+      if (!vmi) wantStart = first?.action === 'Start';
+      else if (stopForThis) wantStop = true;
+      break;
+    case 'Halted':
+      if (!vmi) flipToAlways = first?.action === 'Start';
+      else wantStop = true;
+      break;
+    case 'Once':
+      if (!vmi) wantStart = true;
+      break;
+  }
+  if (strategy === 'Always' && !vmi && first?.action === 'Start') startPaused = first.data?.paused === 'true';
+  return { flipToAlways, wantStart, wantStop, startPaused, requests };
+}
+
+/** The VM with its strategy flipped to Always (runStrategy, or legacy running: true). */
+export function flippedToAlways(vm: Obj): Obj {
+  const next = clone(vm);
+  if (next.spec.running !== undefined) next.spec.running = true;
+  else next.spec.runStrategy = 'Always';
+  return next;
+}
+
+/**
+ * Pops the first change request once it has been acted on (isTrimFirstChangeRequestNeeded): a Stop
+ * once no VMI with its uid remains, a Start once a live VMI exists. `live` is the VMI after this
+ * pass's actions (a deleted one still there while it shuts down); `created` when this pass made it.
+ */
+export function trimRequests(requests: Obj[], live: Obj | undefined, created: boolean): Obj[] {
+  const head = requests[0];
+  if (head?.action === 'Stop') {
+    if (!live || (head.uid && live.metadata.uid !== head.uid)) return requests.slice(1);
+  } else if (head?.action === 'Start') {
+    if (
+      live &&
+      !isFinal(live) &&
+      !live.metadata.deletionTimestamp &&
+      (created || live.metadata.uid !== head.uid)
+    )
+      return requests.slice(1);
+  }
+  return requests;
+}
+
+/**
+ * The VM's status as virt-controller writes it: `base` is the current status, `requests` the change
+ * requests after this pass, `live` the VM's VMI (owned) after this pass's actions.
+ */
+export function vmStatus(
+  vm: Obj,
+  base: Obj,
+  requests: Obj[],
+  live: Obj | undefined,
+  dvState: DataVolumeState,
+  created: boolean,
+): Obj {
+  const strategy = runStrategyOf(vm);
+  const status: Obj = clone(base ?? {});
+  if (requests.length) status.stateChangeRequests = requests;
+  else delete status.stateChangeRequests;
+  if (created || live) status.runStrategy = strategy;
+  const phase = live?.status?.phase;
+  const paused = (live?.status?.conditions ?? []).some(
+    (c: Obj) => c.type === 'Paused' && c.status === 'True',
+  );
+  const startExpected =
+    strategy === 'Always' ||
+    strategy === 'Once' ||
+    (strategy === 'RerunOnFailure' && status.runStrategy !== 'RerunOnFailure') ||
+    requests[0]?.action === 'Start';
+  let printable: string;
+  if (live?.metadata.deletionTimestamp && !isFinal(live)) printable = 'Stopping';
+  else if (live && phase === 'Running' && paused) printable = 'Paused';
+  else if (live && phase === 'Running') printable = 'Running';
+  else if (!live && dvState === 'failed') printable = 'DataVolumeError';
+  else if (!live && dvState === 'missing' && startExpected) printable = 'ErrorPvcNotFound';
+  else if (!live && dvState === 'pending' && startExpected) printable = 'Provisioning';
+  else if (
+    (!live && startExpected && strategy !== 'Once') ||
+    (live && ['', undefined, 'Pending', 'Scheduling', 'Scheduled'].includes(phase))
+  )
+    printable = 'Starting';
+  else if (!live && strategy === 'Once' && !vm.status?.runStrategy) printable = 'Starting';
+  else printable = 'Stopped';
+  status.printableStatus = printable;
+  status.created = !!live;
+  const ready = (live?.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready');
+  status.ready = !!live && ready?.status === 'True' && phase === 'Running';
+  let conds: Obj[] = (status.conditions ?? []).filter((c: Obj) => c.type !== 'Paused' || paused);
+  if (!live)
+    conds = setCondition(conds, {
+      type: 'Ready',
+      status: 'False',
+      reason: 'VMINotExists',
+      message: 'VMI does not exist',
+    });
+  else if (!ready)
+    conds = setCondition(conds, {
+      type: 'Ready',
+      status: 'False',
+      reason: 'VMIConditionMissing',
+      message: 'VMI is missing the Ready condition',
+    });
+  else
+    conds = setCondition(conds, {
+      type: 'Ready',
+      status: ready.status,
+      ...(ready.reason ? { reason: ready.reason } : {}),
+      ...(ready.message ? { message: ready.message } : {}),
+    });
+  if (paused) {
+    const pc = live!.status.conditions.find((c: Obj) => c.type === 'Paused');
+    conds = setCondition(conds, {
+      type: 'Paused',
+      status: 'True',
+      reason: pc.reason ?? 'PausedByUser',
+      message: pc.message ?? 'VMI was paused by user',
+    });
+  }
+  const restartRequired =
+    !!live && !isFinal(live) && !deepEqual(liveInvariant(vm.spec?.template?.spec), liveInvariant(live.spec));
+  if (restartRequired)
+    conds = setCondition(conds, {
+      type: 'RestartRequired',
+      status: 'True',
+      message: RESTART_REQUIRED_MESSAGE,
+    });
+  else conds = conds.filter((c) => c.type !== 'RestartRequired');
+  if (dvState === 'failed')
+    conds = setCondition(conds, {
+      type: 'Failure',
+      status: 'True',
+      reason: 'DataVolumeError',
+      message: 'a DataVolume the VM needs failed to import',
+    });
+  else conds = conds.filter((c) => c.type !== 'Failure');
+  status.conditions = conds.sort((a, b) => a.type.localeCompare(b.type));
+  status.observedGeneration = vm.metadata.generation;
+  status.desiredGeneration = vm.metadata.generation;
+  status.volumeSnapshotStatuses = (vm.spec?.template?.spec?.volumes ?? []).map((v: Obj) => ({
+    name: v.name,
+    enabled: false,
+    reason: `No VolumeSnapshotClass: Volume snapshots are not configured for this StorageClass [${v.name}]`,
+  }));
+  if (status.volumeSnapshotStatuses.length === 0) delete status.volumeSnapshotStatuses;
+  return status;
+}
+
+/** The running VMI's volumes with its hotplug volumes made those of the VM template, or undefined when in line. */
+export function hotplugVolumes(vm: Obj, vmi: Obj): Obj[] | undefined {
+  const want = (vm.spec?.template?.spec?.volumes ?? []).filter(hotpluggable);
+  const have = (vmi.spec?.volumes ?? []).filter(hotpluggable);
+  if (deepEqual(want, have)) return undefined;
+  return [...(vmi.spec.volumes ?? []).filter((v: Obj) => !hotpluggable(v)), ...clone(want)];
+}
+
+// ---------------------------------------------------------------- VirtualMachineInstance
+
+/** The next phase of a VMI starting up, or undefined (Running, final, unknown). */
+export function nextVmiPhase(phase: string): 'Pending' | 'Scheduling' | 'Scheduled' | 'Running' | undefined {
+  return phase === ''
+    ? 'Pending'
+    : phase === 'Pending'
+      ? 'Scheduling'
+      : phase === 'Scheduling'
+        ? 'Scheduled'
+        : phase === 'Scheduled'
+          ? 'Running'
+          : undefined;
+}
+
+/** Moves a VMI status to `phase`, recording the transition. */
+export function enterPhase(s: Obj, phase: string): void {
+  s.phase = phase;
+  s.phaseTransitionTimestamps = [
+    ...(s.phaseTransitionTimestamps ?? []),
+    { phase, phaseTransitionTimestamp: new Date().toISOString() },
+  ];
+}
+
+export interface VmiHost {
+  nodeName: string;
+  launcherVersion: string;
+}
+
+/** What virt-controller and virt-handler add on entering a start-up phase (not Running). */
+export function startupStatus(phase: 'Pending' | 'Scheduling' | 'Scheduled', s: Obj, host: VmiHost): void {
+  enterPhase(s, phase);
+  if (phase === 'Pending') {
+    s.guestOSInfo = {};
+    s.qosClass = 'Burstable';
+    s.conditions = setCondition(s.conditions ?? [], {
+      type: 'Ready',
+      status: 'False',
+      reason: 'GuestNotRunning',
+      message: 'Guest VM is not reported as running',
+    });
+  } else if (phase === 'Scheduling') {
+    s.activePods = { [randomUUID()]: host.nodeName };
+  } else {
+    s.nodeName = host.nodeName;
+    s.launcherContainerImageVersion = host.launcherVersion;
+  }
+}
+
+/** The status of a VMI entering Running: interfaces, guest OS, conditions, volumes. */
+export function runningStatus(
+  vmi: Obj,
+  s: Obj,
+  host: VmiHost,
+  getDv: (name: string) => Obj | undefined,
+): void {
+  enterPhase(s, 'Running');
+  const ns = vmi.metadata.namespace;
+  const name = vmi.metadata.name;
+  const ifaces: Obj[] = vmi.spec?.domain?.devices?.interfaces ?? [{ name: 'default' }];
+  let h = 0;
+  for (const c of `${ns}/${name}`) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  s.interfaces = ifaces.map((i, idx) => {
+    const ip = `10.244.${(h >>> 8) % 250}.${((h % 250) + 2 + idx) % 254}`;
+    return {
+      name: i.name,
+      mac: i.macAddress ?? macFor(ns, name, i.name),
+      ipAddress: ip,
+      ipAddresses: [ip],
+      interfaceName: `eth${idx}`,
+      infoSource: 'domain, guest-agent',
+      queueCount: 1,
+      linkState: 'up',
+    };
+  });
+  s.guestOSInfo = {
+    id: 'fedora',
+    name: 'Fedora Linux',
+    prettyName: 'Fedora Linux 41 (Cloud Edition, simulated)',
+    version: '41 (Cloud Edition)',
+    versionId: '41',
+    kernelRelease: '6.11.4-301.fc41.x86_64',
+    kernelVersion: '#1 SMP PREEMPT_DYNAMIC',
+    machine: 'x86_64',
+  };
+  s.launcherContainerImageVersion = host.launcherVersion;
+  s.nodeName = host.nodeName;
+  s.migrationMethod = 'BlockMigration';
+  let conds: Obj[] = s.conditions ?? [];
+  conds = setCondition(conds, { type: 'Ready', status: 'True' });
+  conds = setCondition(conds, { type: 'LiveMigratable', status: 'True' });
+  conds = setCondition(conds, { type: 'AgentConnected', status: 'True' });
+  s.conditions = conds;
+  s.volumeStatus = volumeStatus(vmi, s.volumeStatus, getDv);
+}
+
+/** The VMI's `status.volumeStatus`: hotplug volumes Ready once their DataVolume has Succeeded. */
+export function volumeStatus(
+  vmi: Obj,
+  previous: Obj[] | undefined,
+  getDv: (name: string) => Obj | undefined,
+): Obj[] {
+  const disks: Obj[] = vmi.spec?.domain?.devices?.disks ?? [];
+  const out: Obj[] = [];
+  let sd = 0;
+  for (const v of vmi.spec?.volumes ?? []) {
+    const disk = disks.find((d) => d.name === v.name);
+    const target =
+      disk?.cdrom || disk?.disk?.bus !== 'virtio'
+        ? `sd${String.fromCharCode(97 + sd++)}`
+        : `vd${String.fromCharCode(97 + out.length)}`;
+    if (hotpluggable(v)) {
+      const dvName = v.dataVolume?.name ?? v.persistentVolumeClaim?.claimName;
+      const dv = v.dataVolume ? getDv(dvName) : undefined;
+      const ready = v.persistentVolumeClaim || dv?.status?.phase === 'Succeeded';
+      const prev = (previous ?? []).find((p) => p.name === v.name);
+      const attachPodName =
+        prev?.hotplugVolume?.attachPodName ?? `hp-volume-${Math.random().toString(36).slice(2, 7)}`;
+      out.push({
+        name: v.name,
+        target: ready ? target : '',
+        phase: ready ? 'Ready' : 'Pending',
+        reason: ready ? 'VolumeReady' : 'VolumePending',
+        message: ready
+          ? `Successfully attach hotplugged volume ${v.name} to VM`
+          : `Waiting for DataVolume ${dvName} to be ready`,
+        hotplugVolume: { attachPodName, attachPodUID: prev?.hotplugVolume?.attachPodUID ?? randomUUID() },
+        persistentVolumeClaimInfo: { claimName: dvName },
+      });
+    } else {
+      out.push({
+        name: v.name,
+        target,
+        ...(v.containerDisk ? { containerDiskVolume: { checksum: 1 } } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** Whether two volumeStatus lists differ beyond their (random) attachment pod names. */
+export function volumeStatusChanged(a: Obj[] | undefined, b: Obj[] | undefined): boolean {
+  const strip = (l: Obj[] | undefined) => (l ?? []).map((x) => ({ ...x, hotplugVolume: undefined }));
+  return !deepEqual(strip(a), strip(b));
+}
+
+/** The Ready condition of a VMI whose guest stopped (virt-launcher pod terminating). */
+export function podTerminating(s: Obj): void {
+  s.conditions = setCondition(s.conditions ?? [], {
+    type: 'Ready',
+    status: 'False',
+    reason: 'PodTerminating',
+    message: 'virt-launcher pod is terminating',
+  });
+}
+
+export function setPausedCondition(s: Obj, paused: boolean): void {
+  const conds: Obj[] = s.conditions ?? [];
+  s.conditions = paused
+    ? setCondition(conds, {
+        type: 'Paused',
+        status: 'True',
+        reason: 'PausedByUser',
+        message: 'VMI was paused by user',
+      })
+    : conds.filter((c) => c.type !== 'Paused');
+}
+
+export function isPaused(vmi: Obj): boolean {
+  return (vmi.status?.conditions ?? []).some((c: Obj) => c.type === 'Paused' && c.status === 'True');
+}
+
+/** How a volume is backed, for the boot transcript (undefined: nothing bootable yet). */
+export function volumeSourceText(v: Obj, getDv: (name: string) => Obj | undefined): string | undefined {
+  if (v.containerDisk) return `containerDisk ${v.containerDisk.image}`;
+  if (v.dataVolume) {
+    const dv = getDv(v.dataVolume.name);
+    if (dv?.status?.phase !== 'Succeeded') return undefined;
+    return dv.spec?.source?.http?.url ?? `DataVolume ${v.dataVolume.name}`;
+  }
+  if (v.persistentVolumeClaim) return `PVC ${v.persistentVolumeClaim.claimName}`;
+  if (v.cloudInitNoCloud || v.cloudInitConfigDrive) return undefined;
+  if (v.emptyDisk) return undefined;
+  return v.name;
+}
+
+// ---------------------------------------------------------------- CDI DataVolume
+
+/** The PVC CDI creates for a DataVolume (same name, owned by it). */
+export function pvcFor(dv: Obj, defaultStorageClass: string): Obj {
+  const storage = dv.spec?.storage ?? dv.spec?.pvc ?? {};
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: dv.metadata.name,
+      namespace: dv.metadata.namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'cdi-controller' },
+      ownerReferences: [controllerRef('cdi.kubevirt.io/v1beta1', 'DataVolume', dv)],
+    },
+    spec: {
+      accessModes: storage.accessModes ?? ['ReadWriteOnce'],
+      resources: storage.resources?.requests?.storage
+        ? storage.resources
+        : { ...(storage.resources ?? {}), requests: { storage: '1Gi' } },
+      storageClassName: storage.storageClassName ?? defaultStorageClass,
+      volumeMode: storage.volumeMode ?? 'Filesystem',
+    },
+  };
+}
+
+function dvConditions(
+  name: string,
+  bound: string,
+  running: string,
+  ready: string,
+  reason = '',
+  message = '',
+): Obj[] {
+  return [
+    {
+      type: 'Bound',
+      status: bound,
+      reason: bound === 'True' ? 'Bound' : 'Pending',
+      message: bound === 'True' ? `PVC ${name} Bound` : '',
+      lastHeartbeatTime: now(),
+      lastTransitionTime: now(),
+    },
+    {
+      type: 'Running',
+      status: running,
+      reason,
+      message,
+      lastHeartbeatTime: now(),
+      lastTransitionTime: now(),
+    },
+    {
+      type: 'Ready',
+      status: ready,
+      reason: ready === 'True' ? '' : reason,
+      lastHeartbeatTime: now(),
+      lastTransitionTime: now(),
+    },
+  ];
+}
+
+export interface DvStep {
+  /** Fields to merge into the DataVolume's status. */
+  status: Obj;
+  /** An Event CDI records with this step. */
+  event?: { type: 'Normal' | 'Warning'; reason: string; message: string };
+}
+
+/**
+ * The next import step of a DataVolume in `phase` (its PVC exists and, past Pending, is Bound), or
+ * undefined when there is none. With an http source: Pending → ImportScheduled → ImportInProgress
+ * (progress in steps of 23.71 %) → Succeeded; a URL that is not http(s) or whose host is `invalid`
+ * or ends in `.invalid` → Failed. Other sources succeed at once.
+ */
+export function dataVolumeStep(dv: Obj): DvStep | undefined {
+  const name = dv.metadata.name;
+  const phase = dv.status?.phase ?? '';
+  if (phase === 'Succeeded' || phase === 'Failed') return undefined;
+  if (phase === '') {
+    return {
+      status: {
+        phase: 'Pending',
+        progress: 'N/A',
+        claimName: name,
+        conditions: dvConditions(name, 'False', 'False', 'False'),
+      },
+    };
+  }
+  const url: string | undefined = dv.spec?.source?.http?.url;
+  if (!url) {
+    return {
+      status: {
+        phase: 'Succeeded',
+        progress: '100.0%',
+        conditions: dvConditions(name, 'True', 'False', 'True', 'Completed'),
+      },
+    };
+  }
+  let host = '';
+  let valid = true;
+  try {
+    const u = new URL(url);
+    host = u.hostname;
+    valid = u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    valid = false;
+  }
+  const failing = !valid || host === 'invalid' || host.endsWith('.invalid');
+  if (phase === 'Pending') {
+    return {
+      status: {
+        phase: 'ImportScheduled',
+        progress: 'N/A',
+        conditions: dvConditions(name, 'True', 'False', 'False', 'ImportScheduled', 'Import pod scheduled'),
+      },
+    };
+  }
+  if (phase === 'ImportScheduled') {
+    if (failing) {
+      return {
+        status: {
+          phase: 'Failed',
+          progress: 'N/A',
+          restartCount: 0,
+          conditions: dvConditions(
+            name,
+            'True',
+            'False',
+            'False',
+            'Error',
+            `Unable to connect to http data source: Get "${url}": dial tcp: lookup ${host || url}: no such host`,
+          ),
+        },
+        event: { type: 'Warning', reason: 'Error', message: `Unable to connect to http data source: ${url}` },
+      };
+    }
+    return {
+      status: {
+        phase: 'ImportInProgress',
+        progress: '0.00%',
+        conditions: dvConditions(name, 'True', 'True', 'False', 'Pod is running'),
+      },
+    };
+  }
+  if (phase === 'ImportInProgress') {
+    const pct = Number.parseFloat(dv.status?.progress ?? '0');
+    const nextPct = Math.min(100, pct + 23.71);
+    if (nextPct >= 100) {
+      return {
+        status: {
+          phase: 'Succeeded',
+          progress: '100.0%',
+          conditions: dvConditions(name, 'True', 'False', 'True', 'Completed', 'Import Complete'),
+        },
+        event: { type: 'Normal', reason: 'ImportSucceeded', message: 'Import Successful' },
+      };
+    }
+    return { status: { progress: `${nextPct.toFixed(2)}%` } };
+  }
+  return undefined;
+}
