@@ -4,14 +4,19 @@
  * built, else the embedded cluster. Under CI=true an unbuilt control plane is a failure.
  * KUBEVIRTBMC_TEST_CLUSTER=embedded|real forces one.
  */
+
+import {
+  type SimCluster,
+  type SimClusterOptions,
+  startSimCluster,
+} from '../../packages/kube-sim/src/embedded/index.ts';
 import {
   BUILD_HINT,
   controlPlaneBinaries,
   type RealCluster,
   type RealClusterOptions,
   startRealCluster,
-} from '../../src/fakecluster/index.ts';
-import { type SimCluster, type SimClusterOptions, startSimCluster } from '../../src/sim/index.ts';
+} from '../../packages/kube-sim/src/fakecluster/index.ts';
 
 export type EmbeddedCluster = SimCluster & { readonly kind: 'embedded' };
 export type TestCluster = RealCluster | EmbeddedCluster;

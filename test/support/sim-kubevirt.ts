@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import type { SimCluster } from '../../src/sim/index.ts';
+import type { SimCluster } from '../../packages/kube-sim/src/embedded/index.ts';
 import { waitFor } from './wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
+import { type SimCluster, startSimCluster } from '../../../packages/kube-sim/src/embedded/index.ts';
 import { KubeApiError, KubeClient } from '../../../src/kube/client.ts';
 import { KubeConfigAccess } from '../../../src/kube/config.ts';
 import { Informer, type WatchedObject } from '../../../src/kube/informer.ts';
-import { type SimCluster, startSimCluster } from '../../../src/sim/index.ts';
 import { waitFor } from '../../support/wait.ts';
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));

@@ -13,9 +13,9 @@ import {
   type Socket,
 } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { selfSignedCert } from '../../../packages/kube-sim/src/embedded/tls.ts';
 import { KubeApiError, KubeClient } from '../../../src/kube/client.ts';
 import type { KubeAccess } from '../../../src/kube/config.ts';
-import { selfSignedCert } from '../../../src/sim/tls.ts';
 import { waitFor } from '../../support/wait.ts';
 
 const cert = selfSignedCert();
