@@ -2,7 +2,7 @@
 // Runs the test suite on node:test through tsx. Node 20's runner cannot glob TypeScript files, so
 // this finds them: `node scripts/run-tests.mjs [dir-or-file ...]` (default: test/ and packages/kube-sim/test/).
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function collect(path, out) {
@@ -19,7 +19,9 @@ function collect(path, out) {
 
 const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
-const files = (roots.length ? roots : ['test', 'packages/kube-sim/test']).flatMap((r) => collect(r, []));
+// the defaults that exist where it runs: the repository, or packages/kube-sim (npm test -w)
+const defaults = ['test', 'packages/kube-sim/test'].filter((r) => existsSync(r));
+const files = (roots.length ? roots : defaults).flatMap((r) => collect(r, []));
 if (files.length === 0) {
   console.error('No test files found.');
   process.exit(1);
