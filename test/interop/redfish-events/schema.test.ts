@@ -1,22 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { openSse, type SseClient, type Subscriber, startSubscriber } from '../../support/redfish-events.ts';
-import { missingShared, SCHEMA_BUNDLE, SchemaValidator } from '../../support/redfish-schemas.ts';
+import { SchemaValidator } from '../../support/redfish-schemas.ts';
 import { ADMIN, type RedfishFixture, startRedfish } from '../../support/redfish-service.ts';
 import { waitFor } from '../../support/wait.ts';
 
 /**
  * EventService, EventDestination (push and SSE), their collection and every kind of Event payload
- * this service sends, validated against the DMTF JSON schemas (DSP8010 2025.4 in ../shared).
+ * this service sends, validated against the DMTF JSON schemas (DSP8010 2025.4, in test/fixtures/redfish/).
  */
-const skip = missingShared(SCHEMA_BUNDLE);
 let v: SchemaValidator;
 let fx: RedfishFixture;
 let subscriber: Subscriber;
 let sse: SseClient;
 
 before(async () => {
-  if (skip) return;
   v = SchemaValidator.open();
   fx = await startRedfish({
     machine: { timings: { powerOnMs: 0, forceOffMs: 0, gracefulOffMs: 0, mediaInsertMs: 10 } },
@@ -34,7 +32,7 @@ function valid(payload: Record<string, unknown>, what: string): void {
   assert.deepEqual(v.validate(payload), [], `${what}: ${JSON.stringify(payload).slice(0, 400)}`);
 }
 
-test('EventService, EventDestinations and the collection validate', { skip }, async () => {
+test('EventService, EventDestinations and the collection validate', async () => {
   const created = await fx.request('POST', '/redfish/v1/EventService/Subscriptions', {
     json: {
       Destination: subscriber.url,
@@ -68,7 +66,7 @@ test('EventService, EventDestinations and the collection validate', { skip }, as
   }
 });
 
-test('every kind of Event payload validates (push and SSE)', { skip }, async () => {
+test('every kind of Event payload validates (push and SSE)', async () => {
   const m = fx.machine;
   await m.power('On');
   await m.setBootOverride({ target: 'Pxe' });

@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { IRONIC_PROFILE, missingShared } from '../../support/redfish-schemas.ts';
+import { IRONIC_PROFILE } from '../../support/redfish-schemas.ts';
 import { crawl, type RawResponse, type RedfishFixture, startRedfish } from '../../support/redfish-service.ts';
 
 /**
- * The OpenStack Ironic interoperability profile (v1.2.0, read from ../shared/redfish/profiles/),
+ * The OpenStack Ironic interoperability profile (v1.2.0, read from test/fixtures/redfish/profiles/),
  * evaluated the way the DMTF Interop-Validator does: every resource, property, action, parameter and
  * value it names becomes an item, Mandatory or Recommended; write requirements are exercised with
  * real PATCH requests. Every item must pass, except the deviations listed below, each of which must
  * really still fail (so the list stays true) and has its reason in docs/redfish.md.
  */
-const skip = missingShared(IRONIC_PROFILE);
-
 const DEVIATIONS: Record<string, string> = {
   'ComputerSystem.BiosVersion': 'the Machine exposes no firmware version',
   'ComputerSystem.IndicatorLED': 'a VM has no indicator LED; a fake one would mislead',
@@ -46,7 +44,7 @@ type J = any;
 
 let fx: RedfishFixture;
 before(async () => {
-  if (!skip) fx = await startRedfish({ machine: { supportsNmi: true } });
+  fx = await startRedfish({ machine: { supportsNmi: true } });
 });
 after(async () => fx?.close());
 
@@ -275,9 +273,7 @@ async function evaluate(profile: J, pages: Map<string, RawResponse>): Promise<It
   return [...merged.values()];
 }
 
-test('every item of the OpenStack Ironic interop profile v1.2.0 is met or a documented deviation', {
-  skip,
-}, async () => {
+test('every item of the OpenStack Ironic interop profile v1.2.0 is met or a documented deviation', async () => {
   const profile = JSON.parse(readFileSync(IRONIC_PROFILE, 'utf8'));
   assert.equal(profile.ProfileName, 'OpenStackIronicProfile');
   const pages = await crawl(fx);
