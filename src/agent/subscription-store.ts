@@ -4,10 +4,10 @@ import type { KubeAccess } from '../kube/config.ts';
 import { type StoredSubscription, type SubscriptionStore, sanitizeStored } from '../redfish/events/index.ts';
 
 /**
- * Redfish event subscriptions kept in the cluster, so they survive agent restarts (issue 10,
- * point 4): one ConfigMap `<bmc-name>-redfish-subscriptions` in the BMC's namespace, owned by the
- * VirtualMachineBMC (deleted with it), holding `subscriptions.json`. The whole list is replaced on
- * every change, with the ConfigMap's resourceVersion (re-read once on a conflict).
+ * Redfish event subscriptions kept in the cluster, so they survive agent restarts: one ConfigMap
+ * `<bmc-name>-redfish-subscriptions` in the BMC's namespace, owned by the VirtualMachineBMC
+ * (deleted with it), holding `subscriptions.json`. The whole list is replaced on every change, with
+ * the ConfigMap's resourceVersion (re-read once on a conflict).
  *
  * The agent needs `get`, `create` and `update` on that ConfigMap (and `get` on its
  * VirtualMachineBMC when no `uid` is given). Subscription `HttpHeaders` are stored in the

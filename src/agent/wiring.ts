@@ -16,8 +16,6 @@ import { KubernetesSubscriptionStore } from './subscription-store.ts';
 export interface Wiring {
   servers: ProtocolServers;
   machines: MachineProvider | null;
-  /** What this build cannot serve yet, for logs. */
-  missing: string[];
 }
 
 /**
@@ -162,6 +160,5 @@ export function defaultWiring(kc: KubeAccess | null, options: WiringOptions = {}
           ...(options.scope ? { scope: options.scope } : {}),
         })
       : null,
-    missing: [],
   };
 }

@@ -146,8 +146,6 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
       // API server over HTTP/2). A namespace's BMCs share one watch per KubeVirt kind.
       const client = new KubeClient(kc, 'kubevirtbmc-agent');
       const wiring = defaultWiring(kc, { client, logger: log, scope: flags.vm ? 'vm' : 'namespace' });
-      if (wiring.missing.length)
-        log.warn({ missing: wiring.missing }, 'this build lacks parts; serving what exists');
       const host = new AgentHost({
         client,
         servers: wiring.servers,

@@ -2,7 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { type AccountSource, type ActionContext, type Machine, validateAccount } from '../machine/index.ts';
-import { AUTH_NONE, decodeLan15, encodeLan15 } from './codec/lan15.ts';
+import { AUTH_RMCP_PLUS } from './codec/lan15.ts';
 import { decodeRequest, encodeResponse, type IpmiRequest } from './codec/message.ts';
 import {
   decodeAsfPing,
@@ -28,23 +28,11 @@ import { BmcState, deviceGuid } from './commands/bmc-state.ts';
 import { dispatch } from './commands/dispatch.ts';
 import type { CommandContext, CommandResult, CommandSpec } from './commands/types.ts';
 import { randomIv } from './crypto/packet.ts';
-import {
-  activationReply,
-  authCodeFor,
-  Lan15Sessions,
-  outboundAuthCode,
-  verifyAuthCode,
-} from './session/lan15.ts';
+import { encodeInSession, encodeSessionless, Lan15Sessions } from './session/lan15.ts';
 import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
 import { AuthFailureLimiter, type AuthRateLimitOptions } from './session/rate-limit.ts';
 import { RmcpPlusHandshake } from './session/rmcpplus.ts';
-import {
-  type Lan15Session,
-  nextSeq,
-  type RmcpPlusSession,
-  type Session,
-  type Source,
-} from './session/session.ts';
+import { nextSeq, type RmcpPlusSession, type Session, type Source } from './session/session.ts';
 import { SessionTable } from './session/table.ts';
 import { Sol, type SolOptions } from './sol/sol.ts';
 
@@ -228,7 +216,8 @@ export class IpmiServer implements PayloadSender {
         return;
       }
       if (rmcp.messageClass !== RMCP_CLASS_IPMI || buf.length < 5) return;
-      if (buf[4] === 0x06) this.#rmcpPlus(buf, source);
+      // The byte after the RMCP header is the auth type (1.5) or the RMCP+ session format (2.0).
+      if (buf[4] === AUTH_RMCP_PLUS) this.#rmcpPlus(buf, source);
       else this.#lan15Packet(buf, source);
     } catch (err) {
       this.#log.debug({ err }, 'IPMI packet dropped');
@@ -299,79 +288,24 @@ export class IpmiServer implements PayloadSender {
   }
 
   #lan15Packet(buf: Buffer, source: Source): void {
-    const p = decodeLan15(buf);
-    if (!p) return;
-    const req = decodeRequest(p.message);
-    if (!req) return;
-    if (p.sessionId === 0) {
-      if (p.authType !== AUTH_NONE || p.sequence !== 0) return;
-      const reply = (msg: Buffer) =>
-        this.#raw(encodeLan15({ authType: AUTH_NONE, sequence: 0, sessionId: 0, message: msg }), source);
-      if (req.netFn === 0x06 && req.cmd === 0x39) {
-        const r = this.#lan15.challenge(req, source);
-        reply(encodeResponse(req, r.cc, r.data ?? EMPTY));
+    const step = this.#lan15.receive(buf, source);
+    switch (step.kind) {
+      case 'send':
+        this.#raw(step.packet, step.to);
+        return;
+      case 'sessionless':
+        this.#run(step.req, this.#sessionlessContext(source, false), (msg) =>
+          this.#raw(encodeSessionless(msg), source),
+        );
+        return;
+      case 'command': {
+        const s = step.session;
+        this.#runInSession(s, step.message, step.req, (msg) => this.#raw(encodeInSession(s, msg), s.source));
         return;
       }
-      this.#run(req, this.#sessionlessContext(source, false), reply);
-      return;
+      case 'drop':
+        return;
     }
-    const pending = this.#lan15.pending(p.sessionId);
-    if (pending) {
-      if (req.netFn !== 0x06 || req.cmd !== 0x3a) return;
-      const act = this.#lan15.activate(p, req, source);
-      if (!act) return;
-      if (act.session) {
-        this.#sendLan15(act.session, encodeResponse(req, act.reply.cc, act.reply.data ?? EMPTY));
-      } else {
-        // An authenticated refusal, answered in the temporary session.
-        const msg = encodeResponse(req, act.reply.cc, EMPTY);
-        this.#raw(
-          encodeLan15({
-            authType: pending.authType,
-            sequence: 0,
-            sessionId: p.sessionId,
-            message: msg,
-            authCode: (m) => authCodeFor(pending.authType, act.password, p.sessionId, 0, m)!,
-          }),
-          source,
-        );
-      }
-      return;
-    }
-    const s = this.#table.get(p.sessionId);
-    if (s?.kind !== 'lan15' || p.authType !== s.authType || s.source.address !== source.address) return;
-    if (!verifyAuthCode(p, s.password)) return;
-    if (p.sequence === 0) {
-      // A retransmitted Activate Session (its reply was lost): answer it again.
-      if (
-        req.netFn === 0x06 &&
-        req.cmd === 0x3a &&
-        req.data.length === 22 &&
-        req.data.subarray(2, 18).equals(s.challenge)
-      ) {
-        this.#sendLan15(s, encodeResponse(req, 0, activationReply(s)));
-      }
-      return;
-    }
-    if (!s.inbound.check(p.sequence)) return;
-    s.inbound.accept(p.sequence);
-    s.lastActivity = Date.now();
-    this.#runInSession(s, p.message, req, (msg) => this.#sendLan15(s, msg));
-  }
-
-  #sendLan15(s: Lan15Session, message: Buffer): void {
-    const seq = s.outboundSeq;
-    s.outboundSeq = nextSeq(seq);
-    this.#raw(
-      encodeLan15({
-        authType: s.authType,
-        sequence: seq,
-        sessionId: s.id,
-        message,
-        authCode: (m) => outboundAuthCode(s, seq, m)!,
-      }),
-      s.source,
-    );
   }
 
   /**

@@ -27,7 +27,7 @@ export const SCHEMA_VERSIONS = {
   TaskService: 'v1_3_0',
   Task: 'v1_7_4',
   MessageRegistryFile: 'v1_1_5',
-  // events (issue 10)
+  // the event service
   EventService: 'v1_12_0',
   EventDestination: 'v1_16_0',
   Event: 'v1_13_0',

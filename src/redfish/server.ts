@@ -45,7 +45,7 @@ export interface RedfishServerOptions {
   /** Failed logins that lock an account (default 5; 0 disables), for `lockoutSeconds` (default 60). */
   lockoutThreshold?: number;
   lockoutSeconds?: number;
-  // --- events (issue 10; src/redfish/events/) ---
+  // --- events (EventService, subscriptions, SSE; src/redfish/events/) ---
   /** Where event subscriptions persist across restarts (default: in memory). */
   subscriptionStore?: SubscriptionStore;
   /** Event service tuning: retries, SSE heartbeat, buffer and subscription limits, self endpoints. */
@@ -116,6 +116,37 @@ export function normalisePath(raw: string): string | null {
   return p;
 }
 
+/** The request target split at `?`: the path as sent, and the query string with its `?`. */
+function splitTarget(url: string): { rawPath: string; search: string } {
+  const qmark = url.indexOf('?');
+  return qmark < 0
+    ? { rawPath: url, search: '' }
+    : { rawPath: url.slice(0, qmark), search: url.slice(qmark) };
+}
+
+/** A request may name OData version 4.0 or none; anything else is 412. */
+function checkODataVersion(req: IncomingMessage): void {
+  const version = req.headers['odata-version'];
+  if (version !== undefined && version !== '4.0') throw fail(412, 'HeaderInvalid', ['OData-Version']);
+}
+
+function isRead(method: string): boolean {
+  return method === 'GET' || method === 'HEAD';
+}
+
+function isJsonObject(value: unknown): value is Json {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** A request routed to its resource, with its context: what the method steps work on. */
+interface Routed {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  readonly def: ResourceDef;
+  readonly ctx: Ctx;
+}
+
 export class RedfishServer {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   readonly #log: Logger;
@@ -144,7 +175,7 @@ export class RedfishServer {
     if (!(timeout >= 1)) throw new Error('sessionTimeoutSeconds must be at least 1');
     const topology = this.#topology;
     const checker = this.#checker;
-    // --- events (issue 10) ---
+    // --- events: the engine shares the task store with the TaskService ---
     const tasks = new TaskStore();
     this.#events = new EventEngine(
       { ...options.events, ...(options.subscriptionStore ? { store: options.subscriptionStore } : {}) },
@@ -245,125 +276,169 @@ export class RedfishServer {
     return null;
   }
 
+  /**
+   * One request, in steps: resolve the path, authenticate, check the method against what the
+   * resource answers, then read or write it. Every failure becomes a DMTF error reply.
+   */
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     res.setHeader('OData-Version', '4.0');
-    const url = req.url ?? '/';
-    const qmark = url.indexOf('?');
-    const rawPath = qmark < 0 ? url : url.slice(0, qmark);
-    const search = qmark < 0 ? '' : url.slice(qmark);
+    const { rawPath, search } = splitTarget(req.url ?? '/');
     try {
       const path = normalisePath(rawPath);
       if (path === null) throw fail(404, 'ResourceMissingAtURI', [rawPath.slice(0, 200)]);
-      const odataVersion = req.headers['odata-version'];
-      if (odataVersion !== undefined && odataVersion !== '4.0')
-        throw fail(412, 'HeaderInvalid', ['OData-Version']);
+      checkODataVersion(req);
       const found = this.#route(path);
-      const anonymousRead = found?.route.def.auth === false && (method === 'GET' || method === 'HEAD');
-      const anonymousPost = found?.route.def.post?.anonymous === true && method === 'POST';
-      let principal: Principal | null = null;
-      if (!anonymousRead && !anonymousPost) principal = this.#authenticate(req);
-      else if (req.headers['x-auth-token'] || req.headers.authorization) {
-        // Valid credentials on an open URI count (for $expand and privileges); stale ones are ignored
-        // there, so a client holding an expired token can still read the root and log in again.
-        try {
-          principal = this.#authenticate(req);
-        } catch {
-          principal = null;
-        }
-      }
+      // Authentication comes first: without credentials an unknown URI is 401, not 404.
+      const principal = this.#principalFor(req, method, found?.route.def);
       if (!found) throw fail(404, 'ResourceMissingAtURI', [path]);
-      const { route, params } = found;
-      const def = route.def;
-      const allow = allowedMethods(def);
-      res.setHeader('Allow', allow.join(', '));
-      if (!allow.includes(method)) throw fail(405, 'OperationNotAllowed');
-      const ctx: Ctx = {
-        path,
-        params,
-        service: this.#state,
-        principal,
-        actor: {
-          actor: principal?.user ?? 'anonymous',
-          source: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
-          protocol: 'redfish',
-        },
+      const call: Routed = {
+        req,
+        res,
+        method,
+        def: found.route.def,
+        ctx: this.#context(req, path, found.params, principal),
       };
-      if (method !== 'GET' && method !== 'HEAD') {
-        // Every change is logged (who, what, outcome); bodies and headers never are (they hold secrets).
-        res.once('finish', () =>
-          this.#log.info(
-            { user: principal?.user ?? null, source: ctx.actor.source, method, path, status: res.statusCode },
-            'redfish: request',
-          ),
-        );
-      }
-      if (method === 'GET' || method === 'HEAD') {
-        await this.#drain(req);
-        this.#read(req, res, ctx, def, path, search, method === 'HEAD');
-        return;
-      }
-      const body = await this.#readBody(req);
-      if (method === 'PATCH') {
-        const patch = def.patch!;
-        this.#authorize(ctx, patch.privilege);
-        const parsed = this.#parseJson(req, body);
-        if (parsed === undefined) throw fail(400, 'NoOperation');
-        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-          throw fail(400, 'UnrecognizedRequestBody');
-        }
-        if (def.get) this.#checkIfMatch(req, def.get(ctx));
-        const reply = await this.#guard(() => patch.run(ctx, parsed as Json));
-        if (reply) this.#sendReply(res, reply, method);
-        else this.#read(req, res, ctx, def, path, '', false, 200);
-        return;
-      }
-      if (method === 'POST') {
-        const post = def.post!;
-        if (!post.anonymous) this.#authorize(ctx, post.privilege);
-        const parsed = this.#parseJson(req, body);
-        if (
-          parsed !== undefined &&
-          (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-        ) {
-          throw fail(400, 'UnrecognizedRequestBody');
-        }
-        const reply = await this.#guard(() => post.run(ctx, parsed as Json | undefined));
-        this.#sendReply(res, reply ?? { status: 204 }, method);
-        return;
-      }
-      if (method === 'DELETE') {
-        const del = def.delete!;
-        this.#authorize(ctx, del.privilege);
-        const reply = await this.#guard(() => del.run(ctx, undefined));
-        this.#sendReply(res, reply ?? { status: 204 }, method);
-        return;
-      }
-      throw fail(405, 'OperationNotAllowed');
+      this.#checkMethod(call);
+      if (!isRead(method)) this.#logWrite(call);
+      await this.#dispatch(call, search);
     } catch (err) {
-      if (err instanceof ClientHungUp) {
-        // Nobody is left to answer: not a server error.
-        this.#log.debug({ method, path: rawPath }, 'redfish: client hung up before sending its whole body');
-        req.socket.destroy();
-        return;
-      }
-      const e = this.#toRedfishError(err);
-      if (e.status >= 500) this.#log.error({ err, method, path: rawPath }, 'redfish: request failed');
-      this.#sendError(res, e, method);
-      if (e.status === 413) req.socket.end();
+      this.#answerError(req, res, err, method, rawPath);
     }
   }
 
-  #read(
+  /**
+   * Who is asking. Credentials are required except to read an open URI (service root, $metadata)
+   * and to POST where anonymous login is allowed (session login). There, valid credentials still
+   * count (for $expand and privileges) and stale ones are ignored, so a client holding an expired
+   * token can still read the root and log in again.
+   */
+  #principalFor(req: IncomingMessage, method: string, def: ResourceDef | undefined): Principal | null {
+    const anonymousRead = def?.auth === false && isRead(method);
+    const anonymousPost = def?.post?.anonymous === true && method === 'POST';
+    if (!anonymousRead && !anonymousPost) return this.#authenticate(req);
+    if (!req.headers['x-auth-token'] && !req.headers.authorization) return null;
+    try {
+      return this.#authenticate(req);
+    } catch {
+      return null;
+    }
+  }
+
+  #context(
+    req: IncomingMessage,
+    path: string,
+    params: Record<string, string>,
+    principal: Principal | null,
+  ): Ctx {
+    return {
+      path,
+      params,
+      service: this.#state,
+      principal,
+      actor: {
+        actor: principal?.user ?? 'anonymous',
+        source: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+        protocol: 'redfish',
+      },
+    };
+  }
+
+  /** Sets `Allow` to the methods the resource answers; any other method is 405. */
+  #checkMethod({ res, def, method }: Routed): void {
+    const allow = allowedMethods(def);
+    res.setHeader('Allow', allow.join(', '));
+    if (!allow.includes(method)) throw fail(405, 'OperationNotAllowed');
+  }
+
+  /** Every change is logged (who, what, outcome); bodies and headers never are (they hold secrets). */
+  #logWrite({ res, ctx, method }: Routed): void {
+    res.once('finish', () =>
+      this.#log.info(
+        {
+          user: ctx.principal?.user ?? null,
+          source: ctx.actor.source,
+          method,
+          path: ctx.path,
+          status: res.statusCode,
+        },
+        'redfish: request',
+      ),
+    );
+  }
+
+  async #dispatch(call: Routed, search: string): Promise<void> {
+    if (isRead(call.method)) {
+      await this.#drain(call.req);
+      this.#read(call, search, call.method === 'HEAD');
+      return;
+    }
+    const body = await this.#readBody(call.req);
+    switch (call.method) {
+      case 'PATCH':
+        return this.#patch(call, body);
+      case 'POST':
+        return this.#post(call, body);
+      case 'DELETE':
+        return this.#delete(call);
+      default:
+        throw fail(405, 'OperationNotAllowed');
+    }
+  }
+
+  /** PATCH: a JSON object, checked against If-Match; answers with the run's reply or the new state. */
+  async #patch(call: Routed, body: Buffer): Promise<void> {
+    const { req, res, ctx, def, method } = call;
+    const patch = def.patch!;
+    this.#authorize(ctx, patch.privilege);
+    const parsed = this.#parseJson(req, body);
+    if (parsed === undefined) throw fail(400, 'NoOperation');
+    if (!isJsonObject(parsed)) throw fail(400, 'UnrecognizedRequestBody');
+    if (def.get) this.#checkIfMatch(req, def.get(ctx));
+    const reply = await this.#guard(() => patch.run(ctx, parsed));
+    if (reply) this.#sendReply(res, reply, method);
+    else this.#read(call, '', false);
+  }
+
+  /** POST: an action or a creation; the body is a JSON object or empty. */
+  async #post({ req, res, ctx, def, method }: Routed, body: Buffer): Promise<void> {
+    const post = def.post!;
+    if (!post.anonymous) this.#authorize(ctx, post.privilege);
+    const parsed = this.#parseJson(req, body);
+    if (parsed !== undefined && !isJsonObject(parsed)) throw fail(400, 'UnrecognizedRequestBody');
+    const reply = await this.#guard(() => post.run(ctx, parsed));
+    this.#sendReply(res, reply ?? { status: 204 }, method);
+  }
+
+  async #delete({ res, ctx, def, method }: Routed): Promise<void> {
+    const del = def.delete!;
+    this.#authorize(ctx, del.privilege);
+    const reply = await this.#guard(() => del.run(ctx, undefined));
+    this.#sendReply(res, reply ?? { status: 204 }, method);
+  }
+
+  /** The reply to a failed request: its DMTF error, or nothing when the client has gone. */
+  #answerError(
     req: IncomingMessage,
     res: ServerResponse,
-    ctx: Ctx,
-    def: ResourceDef,
-    path: string,
-    search: string,
-    head: boolean,
-    status = 200,
+    err: unknown,
+    method: string,
+    rawPath: string,
   ): void {
+    if (err instanceof ClientHungUp) {
+      // Nobody is left to answer: not a server error.
+      this.#log.debug({ method, path: rawPath }, 'redfish: client hung up before sending its whole body');
+      req.socket.destroy();
+      return;
+    }
+    const e = this.#toRedfishError(err);
+    if (e.status >= 500) this.#log.error({ err, method, path: rawPath }, 'redfish: request failed');
+    this.#sendError(res, e, method);
+    if (e.status === 413) req.socket.end();
+  }
+
+  /** GET or HEAD: a task monitor, an event stream, a raw document, or JSON with ETag and query options. */
+  #read({ req, res, ctx, def }: Routed, search: string, head: boolean): void {
     if (def.monitor) {
       this.#sendReply(res, def.monitor(ctx), head ? 'HEAD' : 'GET');
       return;
@@ -394,16 +469,17 @@ export class RedfishServer {
     const body = def.get!(ctx);
     const query = search ? parseQuery(search) : NO_QUERY;
     const { json, etag } = render(body);
-    if (ctx.principal && etagListMatches(req.headers['if-none-match'], etag) && status === 200) {
+    if (ctx.principal && etagListMatches(req.headers['if-none-match'], etag)) {
       res.statusCode = 304;
       res.setHeader('ETag', etag);
       res.end();
       return;
     }
-    const out = query === NO_QUERY ? json : JSON.stringify(this.#applyQuery(ctx, body, etag, path, query));
+    const out =
+      query === NO_QUERY ? json : JSON.stringify(this.#applyQuery(ctx, body, etag, ctx.path, query));
     const link = typeof body['@odata.type'] === 'string' ? linkHeader(body['@odata.type']) : null;
     // One writeHead with every header (OData-Version and Allow were set before) is the hot path.
-    res.writeHead(status, {
+    res.writeHead(200, {
       'Content-Type': JSON_TYPE,
       ETag: etag,
       'Cache-Control': 'no-cache',

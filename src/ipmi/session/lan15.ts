@@ -1,183 +1,116 @@
 import { randomBytes } from 'node:crypto';
 import type { AccountSource } from '../../machine/index.ts';
-import { AUTH_MD5, AUTH_NONE, AUTH_PASSWORD, type Lan15Packet } from '../codec/lan15.ts';
-import type { IpmiRequest } from '../codec/message.ts';
+import {
+  AUTH_MD5,
+  AUTH_NONE,
+  AUTH_PASSWORD,
+  decodeLan15,
+  encodeLan15,
+  type Lan15Packet,
+} from '../codec/lan15.ts';
+import { decodeRequest, encodeResponse, type IpmiRequest } from '../codec/message.ts';
 import { constantTimeEqual } from '../codec/rmcpplus.ts';
+import { CC, NETFN_APP } from '../commands/types.ts';
 import { md5AuthCode, pad16 } from '../crypto/auth15.ts';
 import type { AuthFailureLimiter } from './rate-limit.ts';
 import { SequenceWindow } from './replay.ts';
 import { findAccount } from './rmcpplus.ts';
-import { type Lan15Session, PRIV_ADMIN, PRIV_USER, roleLimit, type Source } from './session.ts';
+import {
+  type Lan15Session,
+  nextSeq,
+  PRIV_ADMIN,
+  PRIV_USER,
+  roleLimit,
+  type Session,
+  type Source,
+} from './session.ts';
 import type { SessionTable } from './table.ts';
+
+/**
+ * IPMI 1.5 sessions: Get Session Challenge (outside any session) hands out a temporary session
+ * ID and a challenge; Activate Session, sent in that temporary session and authenticated with the
+ * chosen auth type, turns it into an active session; every later packet carries an auth code and
+ * a sequence number checked against the session's window. `Lan15Sessions.receive` decides what
+ * the server does with one 1.5 packet; the message codecs and auth-code functions are pure.
+ */
 
 /** Width of the IPMI 1.5 inbound window (±8, as OpenIPMI's lanserv). */
 export const LAN15_WINDOW = 8;
 const CHALLENGE_TTL_MS = 10_000;
 const MAX_CHALLENGES = 64;
 
-interface Challenge {
-  readonly tempId: number;
+/** The two session-setup commands (netFn App) answered here rather than by the command table. */
+export const CMD_GET_SESSION_CHALLENGE = 0x39;
+export const CMD_ACTIVATE_SESSION = 0x3a;
+
+/** Completion codes the two session-setup commands define for themselves. */
+export const LAN15_CC = {
+  /** Get Session Challenge: no such user name. */
+  INVALID_USER_NAME: 0x81,
+  /** Get Session Challenge: the null user name (user 1) is not enabled. */
+  NULL_USER_NAME_DISABLED: 0x82,
+  /** Activate Session: no session slot available. */
+  NO_SESSION_SLOT: 0x81,
+  /** Activate Session: the requested maximum privilege exceeds the user's or channel's limit. */
+  PRIVILEGE_EXCEEDS_LIMIT: 0x86,
+} as const;
+
+const EMPTY = Buffer.alloc(0);
+const USER_NAME_LENGTH = 16;
+const CHALLENGE_LENGTH = 16;
+/** Get Session Challenge request: auth type (1), user name (16, NUL padded). */
+const CHALLENGE_REQUEST_LENGTH = 1 + USER_NAME_LENGTH;
+/** Activate Session request: auth type, max privilege, challenge (16), first outbound sequence (4). */
+const ACTIVATE_REQUEST_LENGTH = 2 + CHALLENGE_LENGTH + 4;
+
+// --- message codecs (pure) -----------------------------------------------------------------------
+
+export interface ChallengeRequest {
   readonly authType: number;
-  readonly username: string;
+  /** The user name up to its first NUL (empty for the null user). */
+  readonly username: Buffer;
+}
+
+/** Get Session Challenge request data, or null when it is not 17 bytes. */
+export function decodeChallengeRequest(data: Buffer): ChallengeRequest | null {
+  if (data.length !== CHALLENGE_REQUEST_LENGTH) return null;
+  const nameBytes = data.subarray(1, CHALLENGE_REQUEST_LENGTH);
+  const end = nameBytes.indexOf(0);
+  return {
+    authType: data[0]! & 0x0f,
+    username: Buffer.from(nameBytes.subarray(0, end < 0 ? USER_NAME_LENGTH : end)),
+  };
+}
+
+/** Get Session Challenge response data: temporary session ID (LE), then the 16-byte challenge. */
+export function encodeChallengeResponse(tempSessionId: number, challenge: Buffer): Buffer {
+  const data = Buffer.allocUnsafe(4 + CHALLENGE_LENGTH);
+  data.writeUInt32LE(tempSessionId >>> 0, 0);
+  challenge.copy(data, 4);
+  return data;
+}
+
+export interface ActivateRequest {
+  readonly authType: number;
+  readonly maxPrivilege: number;
   readonly challenge: Buffer;
-  readonly source: Source;
-  readonly at: number;
+  /** The sequence number the BMC's first reply carries (0 means start at 1). */
+  readonly outboundSeq: number;
 }
 
-export interface Lan15Deps {
-  readonly table: SessionTable;
-  readonly accounts: AccountSource;
-  readonly limiter: AuthFailureLimiter;
-  readonly allowAuthTypeNone: boolean;
-  readonly onAuthFailure: (source: Source, username: string, reason: string) => void;
-  readonly onSessionOpened: (s: Lan15Session) => void;
-  readonly onEvict: (s: import('./session.ts').Session) => void;
-  readonly now: () => number;
-}
-
-export type Lan15Reply = { cc: number; data?: Uint8Array };
-
-/**
- * IPMI 1.5 session establishment: Get Session Challenge (pre-session) and Activate Session
- * (inside the temporary session, authenticated with the chosen auth type).
- */
-export class Lan15Sessions {
-  readonly #challenges = new Map<number, Challenge>();
-
-  constructor(readonly deps: Lan15Deps) {}
-
-  authTypeAllowed(t: number): boolean {
-    return t === AUTH_MD5 || t === AUTH_PASSWORD || (t === AUTH_NONE && this.deps.allowAuthTypeNone);
-  }
-
-  /** Get Session Challenge (0x06/0x39). */
-  challenge(req: IpmiRequest, source: Source): Lan15Reply {
-    if (req.data.length !== 17) return { cc: 0xc7 };
-    const authType = req.data[0]! & 0x0f;
-    if (!this.authTypeAllowed(authType)) return { cc: 0xcc };
-    const nameBytes = req.data.subarray(1, 17);
-    const end = nameBytes.indexOf(0);
-    const name = Buffer.from(nameBytes.subarray(0, end < 0 ? 16 : end));
-    if (name.length === 0) return { cc: 0x82 }; // null user name not enabled
-    if (!this.deps.limiter.allowed(source.address)) {
-      this.deps.onAuthFailure(source, name.toString('latin1'), 'too many failed logins from this source');
-      return { cc: 0xc0 }; // node busy
-    }
-    const account = findAccount(this.deps.accounts(), name);
-    if (!account) {
-      this.deps.limiter.fail(source.address);
-      this.deps.onAuthFailure(source, name.toString('latin1'), 'unknown user name');
-      return { cc: 0x81 }; // invalid user name
-    }
-    if (Buffer.byteLength(account.password) > 16) {
-      // 1.5 auth codes hold 16 password bytes: the rest would not be checked. Use RMCP+.
-      this.deps.onAuthFailure(
-        source,
-        account.username,
-        'password longer than 16 bytes cannot be used with IPMI 1.5',
-      );
-      return { cc: 0xcc };
-    }
-    this.#sweep();
-    if (this.#challenges.size >= MAX_CHALLENGES) {
-      const oldest = this.#challenges.keys().next().value;
-      if (oldest !== undefined) this.#challenges.delete(oldest);
-    }
-    let tempId = this.deps.table.newId();
-    while (this.#challenges.has(tempId)) tempId = this.deps.table.newId();
-    const challenge = randomBytes(16);
-    this.#challenges.set(tempId, {
-      tempId,
-      authType,
-      username: account.username,
-      challenge,
-      source,
-      at: this.deps.now(),
-    });
-    const data = Buffer.allocUnsafe(20);
-    data.writeUInt32LE(tempId, 0);
-    challenge.copy(data, 4);
-    return { cc: 0, data };
-  }
-
-  /** The temporary session a packet addresses (for Activate Session), if any. */
-  pending(sessionId: number): Challenge | undefined {
-    const c = this.#challenges.get(sessionId);
-    if (c && this.deps.now() - c.at > CHALLENGE_TTL_MS) {
-      this.#challenges.delete(sessionId);
-      return undefined;
-    }
-    return c;
-  }
-
-  /**
-   * Activate Session in a temporary session. Returns null to drop the packet silently (it did not
-   * authenticate: nothing may be answered), otherwise the reply and — on success — the session.
-   */
-  activate(
-    packet: Lan15Packet,
-    req: IpmiRequest,
-    source: Source,
-  ): { reply: Lan15Reply; session?: Lan15Session; password: Buffer } | null {
-    const c = this.pending(packet.sessionId);
-    if (!c || c.source.address !== source.address || packet.authType !== c.authType) return null;
-    const account = this.deps.accounts().find((a) => a.username === c.username);
-    if (!this.deps.limiter.allowed(source.address)) {
-      this.deps.onAuthFailure(source, c.username, 'too many failed logins from this source');
-      return null;
-    }
-    const password = Buffer.from(account?.password ?? '', 'utf8');
-    if (!account || !verifyAuthCode(packet, password)) {
-      this.#challenges.delete(c.tempId);
-      this.deps.limiter.fail(source.address);
-      this.deps.onAuthFailure(source, c.username, 'wrong password (1.5 auth code)');
-      return null;
-    }
-    if (req.data.length !== 22) return { reply: { cc: 0xc7 }, password };
-    if (!constantTimeEqual(req.data.subarray(2, 18), c.challenge)) {
-      this.#challenges.delete(c.tempId);
-      return null;
-    }
-    if ((req.data[0]! & 0x0f) !== c.authType) return { reply: { cc: 0xcc }, password };
-    const requested = req.data[1]! & 0x0f;
-    const limit = roleLimit(account.role);
-    if (requested < 1 || requested > PRIV_ADMIN) return { reply: { cc: 0xcc }, password };
-    if (requested > limit) return { reply: { cc: 0x86 }, password };
-    if (!this.deps.table.reserve((s) => this.deps.onEvict(s))) return { reply: { cc: 0x81 }, password };
-    this.#challenges.delete(c.tempId);
-    const outbound = req.data.readUInt32LE(18);
-    // The console's first sequence number: random, away from the 32-bit wrap.
-    const inboundStart = (randomBytes(4).readUInt32LE(0) & 0x7fffffff) + 1;
-    const session: Lan15Session = {
-      kind: 'lan15',
-      id: c.tempId,
-      username: account.username,
-      source,
-      maxPrivilege: requested,
-      privilege: PRIV_USER,
-      lastActivity: this.deps.now(),
-      closeListeners: [],
-      authType: c.authType,
-      password,
-      inbound: new SequenceWindow(LAN15_WINDOW, inboundStart),
-      outboundSeq: outbound === 0 ? 1 : outbound,
-      challenge: c.challenge,
-      activation: { inboundStart, maxPrivilege: requested },
-      state: 'active',
-    };
-    this.deps.table.add(session);
-    this.deps.onSessionOpened(session);
-    return { reply: { cc: 0, data: activationReply(session) }, session, password };
-  }
-
-  #sweep(): void {
-    const now = this.deps.now();
-    for (const [id, c] of this.#challenges) if (now - c.at > CHALLENGE_TTL_MS) this.#challenges.delete(id);
-  }
+/** Activate Session request data, or null when it is not 22 bytes. */
+export function decodeActivateRequest(data: Buffer): ActivateRequest | null {
+  if (data.length !== ACTIVATE_REQUEST_LENGTH) return null;
+  return {
+    authType: data[0]! & 0x0f,
+    maxPrivilege: data[1]! & 0x0f,
+    challenge: data.subarray(2, 2 + CHALLENGE_LENGTH),
+    outboundSeq: data.readUInt32LE(2 + CHALLENGE_LENGTH),
+  };
 }
 
 /** Activate Session response data: auth type, session ID, initial inbound sequence, max privilege. */
-export function activationReply(s: Lan15Session): Buffer {
+export function encodeActivateResponse(s: Lan15Session): Buffer {
   const data = Buffer.allocUnsafe(10);
   data[0] = s.authType;
   data.writeUInt32LE(s.id, 1);
@@ -185,6 +118,12 @@ export function activationReply(s: Lan15Session): Buffer {
   data[9] = s.activation.maxPrivilege;
   return data;
 }
+
+function isAppCommand(req: IpmiRequest, cmd: number): boolean {
+  return req.netFn === NETFN_APP && req.cmd === cmd;
+}
+
+// --- auth codes and packets (pure; encodeInSession advances the session's sequence number) -------
 
 /** Verifies a 1.5 packet's auth code against `password` (constant time). */
 export function verifyAuthCode(packet: Lan15Packet, password: Buffer): boolean {
@@ -213,7 +152,287 @@ export function authCodeFor(
   return md5AuthCode(password, sessionId, sequence, message);
 }
 
-/** The auth code for a packet the BMC sends in an active 1.5 session. */
-export function outboundAuthCode(s: Lan15Session, sequence: number, message: Buffer): Buffer | undefined {
-  return authCodeFor(s.authType, s.password, s.id, sequence, message);
+/** A packet outside any session (session ID 0, sequence 0, auth type NONE). */
+export function encodeSessionless(message: Buffer): Buffer {
+  return encodeLan15({ authType: AUTH_NONE, sequence: 0, sessionId: 0, message });
+}
+
+/**
+ * A packet in an active session: its auth type and auth code, and the session's next outbound
+ * sequence number, which this advances.
+ */
+export function encodeInSession(s: Lan15Session, message: Buffer): Buffer {
+  const sequence = s.outboundSeq;
+  s.outboundSeq = nextSeq(sequence);
+  return encodeLan15({
+    authType: s.authType,
+    sequence,
+    sessionId: s.id,
+    message,
+    authCode: (m) => authCodeFor(s.authType, s.password, s.id, sequence, m)!,
+  });
+}
+
+/** A packet in a temporary session (sequence 0), authenticated with the account's password. */
+function encodeInTemporarySession(
+  tempSessionId: number,
+  authType: number,
+  password: Buffer,
+  message: Buffer,
+): Buffer {
+  return encodeLan15({
+    authType,
+    sequence: 0,
+    sessionId: tempSessionId,
+    message,
+    authCode: (m) => authCodeFor(authType, password, tempSessionId, 0, m)!,
+  });
+}
+
+// --- session establishment and packet acceptance -------------------------------------------------
+
+interface Challenge {
+  readonly tempId: number;
+  readonly authType: number;
+  readonly username: string;
+  readonly challenge: Buffer;
+  readonly source: Source;
+  readonly at: number;
+}
+
+export interface Lan15Deps {
+  readonly table: SessionTable;
+  readonly accounts: AccountSource;
+  readonly limiter: AuthFailureLimiter;
+  readonly allowAuthTypeNone: boolean;
+  readonly onAuthFailure: (source: Source, username: string, reason: string) => void;
+  readonly onSessionOpened: (s: Lan15Session) => void;
+  readonly onEvict: (s: Session) => void;
+  readonly now: () => number;
+  /** Source of challenges and initial sequence numbers (default: crypto's randomBytes). */
+  readonly randomBytes?: (size: number) => Buffer;
+}
+
+export type Lan15Reply = { cc: number; data?: Uint8Array };
+
+/** What the server does with one IPMI 1.5 packet. */
+export type Lan15Step =
+  /** Nothing may be answered: malformed, unauthenticated, out of the window, or not addressed to us. */
+  | { readonly kind: 'drop' }
+  /** Session setup, answered here: send `packet` to `to`. */
+  | { readonly kind: 'send'; readonly packet: Buffer; readonly to: Source }
+  /** A command outside any session: run it pre-session, answer with `encodeSessionless`. */
+  | { readonly kind: 'sessionless'; readonly req: IpmiRequest }
+  /** An authenticated command in an active session: run it, answer with `encodeInSession`. */
+  | {
+      readonly kind: 'command';
+      readonly session: Lan15Session;
+      readonly req: IpmiRequest;
+      /** The IPMI message as received (to recognise a retransmission). */
+      readonly message: Buffer;
+    };
+
+const DROP: Lan15Step = { kind: 'drop' };
+
+/**
+ * IPMI 1.5 session establishment: Get Session Challenge (pre-session) and Activate Session
+ * (inside the temporary session, authenticated with the chosen auth type), and the checks every
+ * packet of an active 1.5 session passes (auth code, source, sequence window).
+ */
+export class Lan15Sessions {
+  readonly #challenges = new Map<number, Challenge>();
+  readonly #random: (size: number) => Buffer;
+
+  constructor(readonly deps: Lan15Deps) {
+    this.#random = deps.randomBytes ?? randomBytes;
+  }
+
+  authTypeAllowed(t: number): boolean {
+    return t === AUTH_MD5 || t === AUTH_PASSWORD || (t === AUTH_NONE && this.deps.allowAuthTypeNone);
+  }
+
+  /** Decides what to do with one 1.5 packet from `source`. Never throws on malformed input. */
+  receive(buf: Buffer, source: Source): Lan15Step {
+    const packet = decodeLan15(buf);
+    if (!packet) return DROP;
+    const req = decodeRequest(packet.message);
+    if (!req) return DROP;
+    if (packet.sessionId === 0) return this.#outsideSession(packet, req, source);
+    const pending = this.pending(packet.sessionId);
+    if (pending) return this.#inTemporarySession(pending, packet, req, source);
+    return this.#inActiveSession(packet, req, source);
+  }
+
+  /** Get Session Challenge (netFn App, cmd 0x39). */
+  challenge(req: IpmiRequest, source: Source): Lan15Reply {
+    const request = decodeChallengeRequest(req.data);
+    if (!request) return { cc: CC.DATA_LENGTH_INVALID };
+    const { authType, username: name } = request;
+    if (!this.authTypeAllowed(authType)) return { cc: CC.INVALID_DATA_FIELD };
+    if (name.length === 0) return { cc: LAN15_CC.NULL_USER_NAME_DISABLED };
+    if (!this.deps.limiter.allowed(source.address)) {
+      this.deps.onAuthFailure(source, name.toString('latin1'), 'too many failed logins from this source');
+      return { cc: CC.NODE_BUSY };
+    }
+    const account = findAccount(this.deps.accounts(), name);
+    if (!account) {
+      this.deps.limiter.fail(source.address);
+      this.deps.onAuthFailure(source, name.toString('latin1'), 'unknown user name');
+      return { cc: LAN15_CC.INVALID_USER_NAME };
+    }
+    if (Buffer.byteLength(account.password) > 16) {
+      // 1.5 auth codes hold 16 password bytes: the rest would not be checked. Use RMCP+.
+      this.deps.onAuthFailure(
+        source,
+        account.username,
+        'password longer than 16 bytes cannot be used with IPMI 1.5',
+      );
+      return { cc: CC.INVALID_DATA_FIELD };
+    }
+    const c = this.#issueChallenge(authType, account.username, source);
+    return { cc: CC.OK, data: encodeChallengeResponse(c.tempId, c.challenge) };
+  }
+
+  /** The temporary session a packet addresses (for Activate Session), if any. */
+  pending(sessionId: number): Challenge | undefined {
+    const c = this.#challenges.get(sessionId);
+    if (c && this.deps.now() - c.at > CHALLENGE_TTL_MS) {
+      this.#challenges.delete(sessionId);
+      return undefined;
+    }
+    return c;
+  }
+
+  /** Session ID 0: Get Session Challenge is answered here, anything else runs pre-session. */
+  #outsideSession(packet: Lan15Packet, req: IpmiRequest, source: Source): Lan15Step {
+    if (packet.authType !== AUTH_NONE || packet.sequence !== 0) return DROP;
+    if (!isAppCommand(req, CMD_GET_SESSION_CHALLENGE)) return { kind: 'sessionless', req };
+    const r = this.challenge(req, source);
+    return {
+      kind: 'send',
+      packet: encodeSessionless(encodeResponse(req, r.cc, r.data ?? EMPTY)),
+      to: source,
+    };
+  }
+
+  /**
+   * Activate Session in a temporary session. A packet that does not authenticate is dropped
+   * (nothing may be answered); an authenticated refusal is answered in the temporary session, a
+   * success in the new session.
+   */
+  #inTemporarySession(c: Challenge, packet: Lan15Packet, req: IpmiRequest, source: Source): Lan15Step {
+    if (!isAppCommand(req, CMD_ACTIVATE_SESSION)) return DROP;
+    if (c.source.address !== source.address || packet.authType !== c.authType) return DROP;
+    const account = this.deps.accounts().find((a) => a.username === c.username);
+    if (!this.deps.limiter.allowed(source.address)) {
+      this.deps.onAuthFailure(source, c.username, 'too many failed logins from this source');
+      return DROP;
+    }
+    const password = Buffer.from(account?.password ?? '', 'utf8');
+    if (!account || !verifyAuthCode(packet, password)) {
+      this.#challenges.delete(c.tempId);
+      this.deps.limiter.fail(source.address);
+      this.deps.onAuthFailure(source, c.username, 'wrong password (1.5 auth code)');
+      return DROP;
+    }
+    const refuse = (cc: number): Lan15Step => ({
+      kind: 'send',
+      packet: encodeInTemporarySession(c.tempId, c.authType, password, encodeResponse(req, cc, EMPTY)),
+      to: source,
+    });
+    const request = decodeActivateRequest(req.data);
+    if (!request) return refuse(CC.DATA_LENGTH_INVALID);
+    if (!constantTimeEqual(request.challenge, c.challenge)) {
+      this.#challenges.delete(c.tempId);
+      return DROP;
+    }
+    if (request.authType !== c.authType) return refuse(CC.INVALID_DATA_FIELD);
+    const requested = request.maxPrivilege;
+    if (requested < 1 || requested > PRIV_ADMIN) return refuse(CC.INVALID_DATA_FIELD);
+    if (requested > roleLimit(account.role)) return refuse(LAN15_CC.PRIVILEGE_EXCEEDS_LIMIT);
+    if (!this.deps.table.reserve((s) => this.deps.onEvict(s))) return refuse(LAN15_CC.NO_SESSION_SLOT);
+    this.#challenges.delete(c.tempId);
+    const session = this.#open(c, source, account.username, password, request);
+    const reply = encodeResponse(req, CC.OK, encodeActivateResponse(session));
+    return { kind: 'send', packet: encodeInSession(session, reply), to: session.source };
+  }
+
+  /**
+   * A packet of an active session: same source address and auth type, a valid auth code and a
+   * sequence number inside the window. Sequence 0 is only a retransmitted Activate Session (its
+   * reply was lost), answered again.
+   */
+  #inActiveSession(packet: Lan15Packet, req: IpmiRequest, source: Source): Lan15Step {
+    const s = this.deps.table.get(packet.sessionId);
+    if (s?.kind !== 'lan15' || s.source.address !== source.address) return DROP;
+    if (packet.authType !== s.authType || !verifyAuthCode(packet, s.password)) return DROP;
+    if (packet.sequence === 0) {
+      if (!isAppCommand(req, CMD_ACTIVATE_SESSION)) return DROP;
+      if (!decodeActivateRequest(req.data)?.challenge.equals(s.challenge)) return DROP;
+      const reply = encodeResponse(req, CC.OK, encodeActivateResponse(s));
+      return { kind: 'send', packet: encodeInSession(s, reply), to: s.source };
+    }
+    if (!s.inbound.check(packet.sequence)) return DROP;
+    s.inbound.accept(packet.sequence);
+    s.lastActivity = this.deps.now();
+    return { kind: 'command', session: s, req, message: packet.message };
+  }
+
+  /** A new challenge, stored under a fresh temporary session ID. */
+  #issueChallenge(authType: number, username: string, source: Source): Challenge {
+    this.#sweep();
+    if (this.#challenges.size >= MAX_CHALLENGES) {
+      const oldest = this.#challenges.keys().next().value;
+      if (oldest !== undefined) this.#challenges.delete(oldest);
+    }
+    let tempId = this.deps.table.newId();
+    while (this.#challenges.has(tempId)) tempId = this.deps.table.newId();
+    const c: Challenge = {
+      tempId,
+      authType,
+      username,
+      challenge: this.#random(CHALLENGE_LENGTH),
+      source,
+      at: this.deps.now(),
+    };
+    this.#challenges.set(tempId, c);
+    return c;
+  }
+
+  /** The active session an accepted Activate Session creates (added to the table). */
+  #open(
+    c: Challenge,
+    source: Source,
+    username: string,
+    password: Buffer,
+    request: ActivateRequest,
+  ): Lan15Session {
+    // The console's first sequence number: random, away from the 32-bit wrap.
+    const inboundStart = (this.#random(4).readUInt32LE(0) & 0x7fffffff) + 1;
+    const session: Lan15Session = {
+      kind: 'lan15',
+      id: c.tempId,
+      username,
+      source,
+      maxPrivilege: request.maxPrivilege,
+      privilege: PRIV_USER,
+      lastActivity: this.deps.now(),
+      closeListeners: [],
+      authType: c.authType,
+      password,
+      inbound: new SequenceWindow(LAN15_WINDOW, inboundStart),
+      outboundSeq: request.outboundSeq === 0 ? 1 : request.outboundSeq,
+      challenge: c.challenge,
+      activation: { inboundStart, maxPrivilege: request.maxPrivilege },
+      state: 'active',
+    };
+    this.deps.table.add(session);
+    this.deps.onSessionOpened(session);
+    return session;
+  }
+
+  #sweep(): void {
+    const now = this.deps.now();
+    for (const [id, c] of this.#challenges) if (now - c.at > CHALLENGE_TTL_MS) this.#challenges.delete(id);
+  }
 }

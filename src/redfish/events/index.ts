@@ -1,11 +1,11 @@
 /**
- * The Redfish event service (issue 10): what other layers use. The agent passes a
- * `SubscriptionStore` and `EventServiceOptions` to `RedfishServer`; everything else is internal to
- * the Redfish service. Layout: `engine.ts` (records, buffer, fan-out, subscriptions), `records.ts`
- * (Machine events → registry messages, Event payloads), `registry.ts` / `base-messages.ts`
- * (message texts), `filter.ts` (subscription filters, SSE `$filter`), `delivery.ts` (HTTP POST,
- * retries, suspension), `destination.ts` (allowed destinations, self-delivery guard), `sse.ts`
- * (the stream), `store.ts` (persistence interface).
+ * The Redfish event service (EventService, subscriptions, SSE, delivery): what other layers use.
+ * The agent passes a `SubscriptionStore` and `EventServiceOptions` to `RedfishServer`; everything
+ * else is internal to the Redfish service. Layout: `engine.ts` (records, buffer, fan-out,
+ * subscriptions), `records.ts` (Machine events → registry messages, Event payloads), `registry.ts`
+ * / `base-messages.ts` (message texts), `filter.ts` (subscription filters, SSE `$filter`),
+ * `delivery.ts` (HTTP POST, retries, suspension), `destination.ts` (allowed destinations,
+ * self-delivery guard), `sse.ts` (the stream), `store.ts` (persistence interface).
  */
 export type { EventServiceOptions } from './engine.ts';
 export {

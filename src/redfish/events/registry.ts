@@ -1,6 +1,6 @@
 /**
  * The event messages this service sends, from the DMTF ResourceEvent 1.4.3 and TaskEvent 1.0.5
- * registries (`../shared/redfish/registries/`). A `MessageId` is `<Prefix>.<Major>.<Minor>.<Key>`;
+ * registries (DSP8011; copies in `test/fixtures/redfish/registries/`). A `MessageId` is `<Prefix>.<Major>.<Minor>.<Key>`;
  * `test/unit/redfish-events/registry.test.ts` checks texts, severities and argument counts against
  * the published registry files.
  */

@@ -85,7 +85,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   taskMonitor,
   registries,
   registryFile,
-  // events (issue 10)
+  // the event service
   eventService,
   submitTestEvent,
   eventStream,

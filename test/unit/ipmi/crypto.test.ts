@@ -15,7 +15,7 @@ import { cipherSuiteRecords, matchSuite } from '../../../src/ipmi/crypto/suites.
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const password = Buffer.from('password');
 
-// The verified vectors of ipmi-notes.md §4.6 (ipmitool -vvvv, user admin, role 0x14).
+// Verified RAKP vectors (from ipmitool -vvvv; user admin, password `password`, role 0x14).
 const VECTORS = [
   {
     name: 'suite 3 (HMAC-SHA1)',
