@@ -16,6 +16,13 @@ import { LeaderElector } from './leader.ts';
 import { WorkQueue } from './queue.ts';
 import { type ClusterState, Reconciler } from './reconciler.ts';
 import {
+  BMC_SECRET_SELECTOR,
+  LABEL_BMC_SECRET,
+  MISSING_SECRET_RECHECK_MS,
+  NamedSecrets,
+  namedSecrets,
+} from './secrets.ts';
+import {
   API_VERSION,
   effectiveSpec,
   KIND,
@@ -86,7 +93,9 @@ export class BmcController {
   readonly #log: Logger | undefined;
   readonly #bmcs: Informer<VirtualMachineBMC>;
   readonly #vms: Informer<KObject>;
+  /** Only the Secrets BMCs name (labelled by #namedSecrets), not every Secret of the cluster. */
   readonly #secrets: Informer<KObject>;
+  readonly #namedSecrets: NamedSecrets;
   readonly #owned: Map<string, Informer<KObject>>;
   readonly #queue: WorkQueue;
   readonly #reconciler: Reconciler;
@@ -115,7 +124,12 @@ export class BmcController {
       path: '/apis/kubevirt.io/v1/virtualmachines',
       logger: warnLogger,
     });
-    this.#secrets = new Informer(this.client, { path: '/api/v1/secrets', logger: warnLogger });
+    this.#secrets = new Informer(this.client, {
+      path: '/api/v1/secrets',
+      labelSelector: BMC_SECRET_SELECTOR,
+      logger: warnLogger,
+    });
+    this.#namedSecrets = new NamedSecrets(this.client, warnLogger);
     this.#owned = new Map(
       Object.entries(OWNED_PATHS).map(([kind, path]) => [
         kind,
@@ -236,6 +250,7 @@ export class BmcController {
         enqueueNs(o);
     });
     this.#secrets.on((_t, o) => {
+      this.#namedSecrets.seen(o);
       const ns = o.metadata.namespace ?? '';
       const refs = this.#bmcs.list(ns).some((b) => {
         const s = effectiveSpec(b.spec);
@@ -318,7 +333,7 @@ export class BmcController {
     return {
       bmcs: (ns) => this.#bmcs.list(ns).map((b) => this.#view(KIND, b, ns, b.metadata.name) ?? b),
       vm: (ns, name) => this.#vms.get(ns, name),
-      secret: (ns, name) => this.#secrets.get(ns, name),
+      secret: (ns, name) => this.#secrets.get(ns, name) ?? this.#namedSecrets.get(ns, name),
       owned: (ns) => {
         const out: KObject[] = [];
         for (const [kind, inf] of this.#owned) {
@@ -344,6 +359,10 @@ export class BmcController {
     const end = this.#metrics.duration.startTimer();
     try {
       if (this.#o.autoCreateLabel) await this.#autoCreate(ns);
+      const cached = (n: string, name: string) => this.#secrets.get(n, name);
+      const missing = await this.#namedSecrets.ensure(ns, namedSecrets(this.#bmcs.list(ns)), cached);
+      // the watch sees only labelled Secrets, so it cannot say when a missing one is created
+      if (missing.length > 0) this.#queue.later(ns, MISSING_SECRET_RECHECK_MS);
       const r = await this.#reconciler.reconcileNamespace(ns, this.#state(), this.#writer);
       if (r.errors.length > 0) {
         this.#metrics.reconciles.inc({ result: 'error' });
@@ -397,11 +416,16 @@ export class BmcController {
       if (bmcs.some((b) => effectiveSpec(b.spec).vm === name) || this.#overlay.has(`${KIND}/${ns}/${name}`))
         continue;
       const secretName = `${name}-bmc-auth`;
-      if (!this.#secrets.get(ns, secretName)) {
+      const cached = (n: string, s: string) => this.#secrets.get(n, s);
+      if ((await this.#namedSecrets.ensure(ns, [secretName], cached)).length > 0) {
         await this.#writer.create({
           apiVersion: 'v1',
           kind: 'Secret',
-          metadata: { name: secretName, namespace: ns, labels: { [LABEL_AUTO_CREATED]: 'true' } },
+          metadata: {
+            name: secretName,
+            namespace: ns,
+            labels: { [LABEL_AUTO_CREATED]: 'true', [LABEL_BMC_SECRET]: 'true' },
+          },
           type: 'Opaque',
           stringData: { username: 'admin', password: randomBytes(12).toString('base64url').slice(0, 16) },
         });

@@ -43,6 +43,18 @@ export class WorkQueue {
     );
   }
 
+  /** Adds the key after `ms` (a later look, not a failure), unless a timer for it is already set. */
+  later(key: string, ms: number): void {
+    if (this.#timers.has(key)) return;
+    this.#timers.set(
+      key,
+      setTimeout(() => {
+        this.#timers.delete(key);
+        this.add(key);
+      }, ms),
+    );
+  }
+
   forget(key: string): void {
     this.#failures.delete(key);
   }

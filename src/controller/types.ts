@@ -21,7 +21,7 @@ export const LABEL_PLACEMENT = 'bmc.kubevirt.io/placement';
 /** Set on VirtualMachineBMCs (and Secrets) the controller created for a labelled VM. */
 export const LABEL_AUTO_CREATED = 'bmc.kubevirt.io/auto-created';
 
-/** Agent container ports (contracts.md). */
+/** Agent container ports: what the agent listens on inside its pod (the Service maps to these). */
 export const AGENT_IPMI_PORT = 10623;
 export const AGENT_REDFISH_PORT = 10080;
 export const AGENT_REDFISH_TLS_PORT = 10443;

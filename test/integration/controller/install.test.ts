@@ -231,6 +231,44 @@ spec:
     assert.ok(await c.tryGet(['datavolume', 'users-disk']), "the user's DataVolume is still there");
   });
 
+  test("the controller's own token may label a Secret and change nothing else of it", async () => {
+    // the admission policy is enforced by kube-apiserver; the embedded cluster stores policies
+    // without enforcing them (docs/sim.md)
+    if (c.sim.kind !== 'real') return;
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'controller-token-')), 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      await c.sim.serviceAccountKubeconfig('kubevirtbmc-system', 'kubevirtbmc-controller'),
+    );
+    const asController = (...args: string[]) =>
+      run('kubectl', ['--kubeconfig', kubeconfig, '-n', 'default', ...args], { timeoutMs: 30_000 });
+    await c.kubectlOk(['apply', '-f', '-'], secretYaml('default', 'unrelated-secret', 'app', 'app-pw'));
+    const label = await asController(
+      'label',
+      'secret',
+      'unrelated-secret',
+      'bmc.kubevirt.io/bmc-secret=true',
+    );
+    assert.equal(label.code, 0, label.stderr);
+    const unlabel = await asController('label', 'secret', 'unrelated-secret', 'bmc.kubevirt.io/bmc-secret-');
+    assert.equal(unlabel.code, 0, unlabel.stderr);
+    for (const [what, args] of [
+      [
+        'its data',
+        ['patch', 'secret', 'unrelated-secret', '--type=merge', '-p', '{"stringData":{"password":"stolen"}}'],
+      ],
+      ['another label', ['label', 'secret', 'unrelated-secret', 'app=changed']],
+      ['an annotation', ['annotate', 'secret', 'unrelated-secret', 'x=y']],
+    ] as const) {
+      const r = await asController(...args);
+      assert.notEqual(r.code, 0, `the controller changed ${what}`);
+      assert.match(r.stderr, /may only add or remove the bmc.kubevirt.io\/bmc-secret label/, r.stderr);
+    }
+    const secret = await c.getJson(['-n', 'default', 'secret', 'unrelated-secret']);
+    assert.equal(Buffer.from(secret.data.password, 'base64').toString(), 'app-pw');
+    assert.equal(secret.metadata.labels?.app, undefined);
+  });
+
   test('a rotated password is accepted and the old one refused, without an agent restart', async () => {
     const pod = (await c.getJson(['pods', '-l', 'bmc.kubevirt.io/placement=shared'])).items[0];
     const loaded = async () =>

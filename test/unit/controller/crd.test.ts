@@ -91,6 +91,8 @@ test('kubectl kustomize deploy/ renders the install', { skip: missingClients('ku
     'RoleBinding/kubevirtbmc-leader-election',
     'ServiceAccount/kubevirtbmc-controller',
     'ValidatingAdmissionPolicy/kubevirtbmc-agent-datavolumes',
+    'ValidatingAdmissionPolicy/kubevirtbmc-controller-secrets',
     'ValidatingAdmissionPolicyBinding/kubevirtbmc-agent-datavolumes',
+    'ValidatingAdmissionPolicyBinding/kubevirtbmc-controller-secrets',
   ]);
 });
