@@ -23,12 +23,19 @@ import {
   slotOfPorts,
 } from './builders.ts';
 import { authSecretProblem, tlsSecretProblem } from './credentials.ts';
-import { deepEqual, driftOf, mergeForUpdate, needsRecreate } from './drift.ts';
+import { driftOf, mergeForUpdate, needsRecreate } from './drift.ts';
 import { bmcObjectName, SHARED_AGENT_NAME } from './names.ts';
 import {
+  agentCondition,
+  buildStatus,
+  conditions,
+  type Dependencies,
+  readyCondition,
+  statusEvents,
+  statusPatch,
+} from './status.ts';
+import {
   type BmcStatus,
-  type Condition,
-  type ConditionStatus,
   effectiveSpec,
   type KObject,
   type Placement,
@@ -70,14 +77,8 @@ export interface ReconcileResult {
   errors: Error[];
 }
 
-interface BmcPlan {
+interface BmcPlan extends Dependencies {
   bmc: VirtualMachineBMC;
-  vmOk: boolean;
-  vmMessage: string;
-  secretOk: boolean;
-  secretReason: string;
-  secretMessage: string;
-  active: boolean;
   slot: number | null;
 }
 
@@ -116,100 +117,130 @@ export class Reconciler {
       .filter((b) => !b.metadata.deletionTimestamp)
       .slice()
       .sort(byAge);
-
     const plans = bmcs.map((bmc) => this.#plan(namespace, bmc, state));
     if (placement === 'shared') assignSlots(plans);
 
-    // Desired objects.
+    const desired = this.#desired(namespace, plans, bmcs);
+    // New and corrected objects first, then removals, so a placement migration never leaves a BMC
+    // unserved.
+    const live = new Map(state.owned(namespace).map((o) => [objKey(o), o]));
+    const current = await this.#apply(namespace, desired, live, bmcs, writer, result);
+    await this.#prune(namespace, desired, live, writer, result);
+    for (const p of plans) {
+      try {
+        await this.#writeStatus(p, placement, current, writer, result);
+      } catch (err) {
+        result.errors.push(err as Error);
+      }
+    }
+    return result;
+  }
+
+  /** Every object the namespace's BMCs need, in creation order. */
+  #desired(namespace: string, plans: readonly BmcPlan[], bmcs: readonly VirtualMachineBMC[]): KObject[] {
+    const placement = this.#opts.placement;
     const desired: KObject[] = [];
     for (const p of plans) {
-      const name = bmcObjectName(p.bmc.metadata.name);
-      const spec = effectiveSpec(p.bmc.spec);
-      if (placement === 'per-vm') {
-        const labels = perVmLabels(p.bmc.metadata.name);
-        const owners = [ownerRef(p.bmc, true)];
-        const secrets = [spec.secret, ...(spec.tlsSecret ? [spec.tlsSecret] : [])];
-        desired.push(
-          serviceAccount(namespace, name, labels, owners),
-          role(
-            namespace,
-            name,
-            labels,
-            owners,
-            agentRules({ vms: [spec.vm], secrets, bmcs: [p.bmc.metadata.name], bmc: p.bmc.metadata.name }),
-          ),
-          roleBinding(namespace, name, labels, owners),
-          perVmDeployment(p.bmc, p.active ? 1 : 0, this.#opts.agent),
-        );
-      }
+      if (placement === 'per-vm') desired.push(...this.#perVmAgent(namespace, p));
       desired.push(bmcService(p.bmc, placement, p.slot));
     }
-    if (placement === 'shared' && plans.length > 0) {
-      const labels = sharedLabels();
-      const owners = sharedOwners(bmcs);
-      const vms = plans.map((p) => effectiveSpec(p.bmc.spec).vm);
-      const secrets = plans.flatMap((p) => {
-        const s = effectiveSpec(p.bmc.spec);
-        return [s.secret, ...(s.tlsSecret ? [s.tlsSecret] : [])];
-      });
-      const maxSlot = Math.max(0, ...plans.map((p) => p.slot ?? 0));
-      desired.push(
-        serviceAccount(namespace, SHARED_AGENT_NAME, labels, owners),
-        role(
-          namespace,
-          SHARED_AGENT_NAME,
-          labels,
-          owners,
-          agentRules({ vms, secrets, bmcs: plans.map((p) => p.bmc.metadata.name), bmc: null }),
-        ),
-        roleBinding(namespace, SHARED_AGENT_NAME, labels, owners),
-        sharedDeployment(namespace, bmcs, maxSlot, plans.some((p) => p.active) ? 1 : 0, this.#opts.agent),
-      );
-    }
-    desired.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+    if (placement === 'shared' && plans.length > 0)
+      desired.push(...this.#sharedAgent(namespace, plans, bmcs));
+    return desired.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+  }
 
-    // Apply: create or correct what is wanted, then remove what is not (new first, so a placement
-    // migration never leaves a BMC unserved).
-    const live = new Map(state.owned(namespace).map((o) => [objKey(o), o]));
+  /** A per-vm agent: its ServiceAccount, Role (its VM and Secrets only), RoleBinding and Deployment. */
+  #perVmAgent(namespace: string, p: BmcPlan): KObject[] {
+    const name = bmcObjectName(p.bmc.metadata.name);
+    const spec = effectiveSpec(p.bmc.spec);
+    const labels = perVmLabels(p.bmc.metadata.name);
+    const owners = [ownerRef(p.bmc, true)];
+    const secrets = [spec.secret, ...(spec.tlsSecret ? [spec.tlsSecret] : [])];
+    const rules = agentRules({
+      vms: [spec.vm],
+      secrets,
+      bmcs: [p.bmc.metadata.name],
+      bmc: p.bmc.metadata.name,
+    });
+    return [
+      serviceAccount(namespace, name, labels, owners),
+      role(namespace, name, labels, owners, rules),
+      roleBinding(namespace, name, labels, owners),
+      perVmDeployment(p.bmc, p.active ? 1 : 0, this.#opts.agent),
+    ];
+  }
+
+  /** The namespace's shared agent, owned by all its BMCs, with a Role naming all their VMs and Secrets. */
+  #sharedAgent(namespace: string, plans: readonly BmcPlan[], bmcs: readonly VirtualMachineBMC[]): KObject[] {
+    const labels = sharedLabels();
+    const owners = sharedOwners(bmcs);
+    const vms = plans.map((p) => effectiveSpec(p.bmc.spec).vm);
+    const secrets = plans.flatMap((p) => {
+      const s = effectiveSpec(p.bmc.spec);
+      return [s.secret, ...(s.tlsSecret ? [s.tlsSecret] : [])];
+    });
+    const maxSlot = Math.max(0, ...plans.map((p) => p.slot ?? 0));
+    const rules = agentRules({ vms, secrets, bmcs: plans.map((p) => p.bmc.metadata.name), bmc: null });
+    return [
+      serviceAccount(namespace, SHARED_AGENT_NAME, labels, owners),
+      role(namespace, SHARED_AGENT_NAME, labels, owners, rules),
+      roleBinding(namespace, SHARED_AGENT_NAME, labels, owners),
+      sharedDeployment(namespace, bmcs, maxSlot, plans.some((p) => p.active) ? 1 : 0, this.#opts.agent),
+    ];
+  }
+
+  /** Creates what is missing and corrects drift; returns the objects as they now are. */
+  async #apply(
+    namespace: string,
+    desired: readonly KObject[],
+    live: ReadonlyMap<string, KObject>,
+    bmcs: readonly VirtualMachineBMC[],
+    writer: ClusterWriter,
+    result: ReconcileResult,
+  ): Promise<Map<string, KObject>> {
     const current = new Map<string, KObject>();
     for (const want of desired) {
-      const have = live.get(objKey(want));
+      const key = objKey(want);
+      const have = live.get(key);
       try {
         if (!have) {
-          current.set(objKey(want), await writer.create(want));
+          current.set(key, await writer.create(want));
           result.created++;
-          this.#log('info', { namespace, object: objKey(want) }, 'created');
+          this.#log('info', { namespace, object: key }, 'created');
           continue;
         }
         const drift = driftOf(want, have);
         if (drift === null) {
-          current.set(objKey(want), have);
+          current.set(key, have);
           continue;
         }
-        this.#log('info', { namespace, object: objKey(want), drift }, 'correcting drift');
+        this.#log('info', { namespace, object: key, drift }, 'correcting drift');
         if (needsRecreate(want, have)) {
           await writer.delete(have);
-          current.set(objKey(want), await writer.create(want));
+          current.set(key, await writer.create(want));
         } else {
-          current.set(objKey(want), await writer.replace(mergeForUpdate(want, have)));
+          current.set(key, await writer.replace(mergeForUpdate(want, have)));
         }
         result.updated++;
         const owner = bmcOf(want, bmcs);
-        if (owner) {
-          await writer
-            .event(
-              owner,
-              'Normal',
-              'DriftCorrected',
-              `${want.kind} ${want.metadata.name}: ${drift}; restored`,
-            )
-            .catch(() => {});
-        }
+        const message = `${want.kind} ${want.metadata.name}: ${drift}; restored`;
+        if (owner) await writer.event(owner, 'Normal', 'DriftCorrected', message).catch(() => {});
       } catch (err) {
         result.errors.push(err as Error);
-        if (have) current.set(objKey(want), have);
+        if (have) current.set(key, have);
       }
     }
+    return current;
+  }
+
+  /** Deletes the owned objects no BMC wants any more. */
+  async #prune(
+    namespace: string,
+    desired: readonly KObject[],
+    live: ReadonlyMap<string, KObject>,
+    writer: ClusterWriter,
+    result: ReconcileResult,
+  ): Promise<void> {
     const wanted = new Set(desired.map(objKey));
     for (const [key, have] of live) {
       if (wanted.has(key) || have.metadata.deletionTimestamp) continue;
@@ -221,16 +252,6 @@ export class Reconciler {
         if ((err as { code?: number }).code !== 404) result.errors.push(err as Error);
       }
     }
-
-    // Status.
-    for (const p of plans) {
-      try {
-        await this.#writeStatus(p, placement, current, writer, result);
-      } catch (err) {
-        result.errors.push(err as Error);
-      }
-    }
-    return result;
   }
 
   #log(level: 'info' | 'warn', obj: object, msg: string): void {
@@ -294,142 +315,39 @@ export class Reconciler {
   ): Promise<void> {
     const bmc = p.bmc;
     const generation = bmc.metadata.generation ?? 1;
-    const svcName = bmcObjectName(bmc.metadata.name);
-    const agentName = placement === 'per-vm' ? svcName : SHARED_AGENT_NAME;
-    const svc = current.get(`Service/${svcName}`);
-    const deploy = current.get(`Deployment/${agentName}`);
-    const ports = bmcPorts(bmc, placement, p.slot);
-    const spec = effectiveSpec(bmc.spec);
-    const endpoints = serviceEndpoints(svc, spec.tlsSecret !== null);
-
-    const available = Number(deploy?.status?.availableReplicas ?? deploy?.status?.readyReplicas ?? 0);
-    let agent: [ConditionStatus, string, string];
-    if (!p.active) {
-      agent = [
-        'False',
-        'AgentScaledDown',
-        `agent not running: ${!p.vmOk ? 'the VirtualMachine is missing' : 'the credentials Secret is not usable'}`,
-      ];
-    } else if (!deploy) {
-      agent = ['False', 'AgentCreating', `creating Deployment ${agentName}`];
-    } else if (available >= 1) {
-      agent = [
-        'True',
-        'AgentRunning',
-        `Deployment ${agentName} has ${available} available replica${available === 1 ? '' : 's'}`,
-      ];
-    } else {
-      agent = [
-        'False',
-        'AgentStarting',
-        `Deployment ${agentName} has no available replica yet (kubectl -n ${bmc.metadata.namespace} describe deployment ${agentName})`,
-      ];
-    }
-    const hasEndpoint = endpoints.ipmi !== undefined || endpoints.redfish !== undefined;
-    let ready: [ConditionStatus, string, string];
-    if (!p.vmOk) ready = ['False', 'VirtualMachineNotFound', p.vmMessage];
-    else if (!p.secretOk) ready = ['False', p.secretReason, p.secretMessage];
-    else if (agent[0] !== 'True') ready = ['False', agent[1], agent[2]];
-    else if (!hasEndpoint) ready = ['False', 'ServicePending', `Service ${svcName} has no address yet`];
-    else
-      ready = [
-        'True',
-        'BMCReady',
-        [
-          endpoints.ipmi && `IPMI at ${endpoints.ipmi}`,
-          endpoints.redfish && `Redfish at ${endpoints.redfish}`,
-        ]
-          .filter(Boolean)
-          .join(', '),
-      ];
-
+    const serviceName = bmcObjectName(bmc.metadata.name);
+    const agentName = placement === 'per-vm' ? serviceName : SHARED_AGENT_NAME;
+    const service = current.get(`Service/${serviceName}`);
+    const endpoints = serviceEndpoints(service, effectiveSpec(bmc.spec).tlsSecret !== null);
+    const agent = agentCondition(
+      p,
+      current.get(`Deployment/${agentName}`),
+      agentName,
+      bmc.metadata.namespace ?? '',
+    );
+    const ready = readyCondition(p, agent, endpoints, serviceName);
     const old = bmc.status ?? {};
     const now = (this.#opts.now ?? (() => new Date()))()
       .toISOString()
       .replace(/\.\d+Z$/, 'Z');
-    const cond = (type: string, [status, reason, message]: [ConditionStatus, string, string]): Condition => {
-      const prev = old.conditions?.find((c) => c.type === type);
-      return {
-        type,
-        status,
-        reason,
-        message,
-        observedGeneration: generation,
-        lastTransitionTime:
-          prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : now,
-      };
-    };
-    const conditions = [
-      cond('Ready', ready),
-      cond(
-        'VirtualMachineAvailable',
-        p.vmOk
-          ? ['True', 'VirtualMachineFound', p.vmMessage]
-          : ['False', 'VirtualMachineNotFound', p.vmMessage],
-      ),
-      cond(
-        'SecretAvailable',
-        p.secretOk ? ['True', 'SecretValid', p.secretMessage] : ['False', p.secretReason, p.secretMessage],
-      ),
-      cond('AgentAvailable', agent),
-    ];
-    const next: BmcStatus = {
-      observedGeneration: generation,
+    const next = buildStatus({
+      generation,
       placement,
-      agent: agentName,
-      service: svcName,
-      ...(svc?.spec?.clusterIP && svc.spec.clusterIP !== 'None'
-        ? { clusterIP: svc.spec.clusterIP as string }
-        : {}),
-      ...(endpoints.loadBalancerIP ? { loadBalancerIP: endpoints.loadBalancerIP } : {}),
-      ports: {
-        ...(ports.ipmi ? { ipmi: ports.ipmi } : {}),
-        ...(ports.redfish ? { redfish: ports.redfish } : {}),
-      },
-      endpoints: {
-        ...(endpoints.ipmi ? { ipmi: endpoints.ipmi } : {}),
-        ...(endpoints.redfish ? { redfish: endpoints.redfish } : {}),
-      },
-      conditions,
-    };
-    if (deepEqual(normalise(next), normalise(old as BmcStatus))) return;
-    const patch: Record<string, unknown> = { ...next };
-    for (const k of Object.keys(old)) if (!(k in patch)) patch[k] = null;
-    for (const k of ['ports', 'endpoints'] as const) {
-      const o = (old as BmcStatus)[k] as Record<string, unknown> | undefined;
-      const n = { ...(next[k] as Record<string, unknown>) };
-      for (const kk of Object.keys(o ?? {})) if (!(kk in n)) n[kk] = null;
-      patch[k] = n;
-    }
+      agentName,
+      serviceName,
+      service,
+      ports: bmcPorts(bmc, placement, p.slot),
+      endpoints,
+      conditions: conditions(p, agent, ready, old.conditions, generation, now),
+    });
+    const patch = statusPatch(old as BmcStatus, next);
+    if (!patch) return;
     await writer.patchStatus(bmc, patch);
     result.statusWrites++;
-    // Events tell the story in `kubectl describe vmbmc`: Ready changes, and the dependencies
-    // (VM, Secret, agent) failing or recovering. Transient start-up states are Normal events.
-    for (const c of conditions) {
-      const prev = old.conditions?.find((x) => x.type === c.type);
-      if (prev && prev.status === c.status && prev.reason === c.reason) continue;
-      if (c.type !== 'Ready') {
-        if (c.status === 'True' && (!prev || prev.status === 'True' || TRANSIENT_REASONS.has(prev.reason)))
-          continue;
-        if (c.type === 'AgentAvailable' && c.status === 'False' && prev?.status !== 'True') continue;
-      }
-      const transient = TRANSIENT_REASONS.has(c.reason);
-      await writer
-        .event(
-          bmc,
-          c.status === 'False' && !transient ? 'Warning' : 'Normal',
-          c.reason,
-          `${c.type}=${c.status}: ${c.message}`,
-        )
-        .catch(() => {});
+    for (const e of statusEvents(old.conditions, next.conditions ?? [])) {
+      await writer.event(bmc, e.type, e.reason, e.message).catch(() => {});
     }
   }
-}
-
-const TRANSIENT_REASONS = new Set(['AgentCreating', 'AgentStarting', 'ServicePending']);
-
-function normalise(s: BmcStatus): unknown {
-  return JSON.parse(JSON.stringify(s ?? {}));
 }
 
 function bmcOf(obj: KObject, bmcs: readonly VirtualMachineBMC[]): VirtualMachineBMC | undefined {
