@@ -8,6 +8,8 @@
 
 import type { KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
+import { apiPath, KINDS } from '../kube/paths.ts';
+import type { NamedObject } from '../kube/types.ts';
 import { type AccountSource, type BmcAccount, validateAccount } from '../machine/accounts.ts';
 
 export interface CredentialSource {
@@ -17,10 +19,8 @@ export interface CredentialSource {
   stop(): Promise<void>;
 }
 
-interface SecretObject {
-  metadata: { name: string; namespace?: string; resourceVersion?: string };
+interface SecretObject extends NamedObject {
   data?: Record<string, string>;
-  [k: string]: unknown;
 }
 
 function decode(secret: SecretObject, key: string): string | undefined {
@@ -110,7 +110,7 @@ export class SecretWatches {
     if (!w) {
       w = {
         informer: new Informer<SecretObject>(this.#client, {
-          path: `/api/v1/namespaces/${namespace}/secrets`,
+          path: apiPath(KINDS.Secret, { namespace }),
           fieldSelector: `metadata.name=${name}`,
           ...(this.#logger ? { logger: this.#logger } : {}),
           transform: secretValues,

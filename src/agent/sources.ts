@@ -5,18 +5,12 @@
 import type { Logger } from 'pino';
 import type { KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
+import { apiPath } from '../kube/paths.ts';
+import type { NamedObject } from '../kube/types.ts';
 import type { BmcDefinition } from './host.ts';
+import { BMC_RESOURCE } from './subscription-store.ts';
 
-interface BmcObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    deletionTimestamp?: string;
-  };
+interface BmcObject extends NamedObject {
   spec?: {
     virtualMachineRef?: { name?: string };
     authSecretRef?: { name?: string };
@@ -28,7 +22,6 @@ interface BmcObject {
     ports?: { ipmi?: number; redfish?: number };
     endpoints?: { ipmi?: string; redfish?: string };
   };
-  [k: string]: unknown;
 }
 
 /**
@@ -93,7 +86,7 @@ export class NamespaceSource {
     this.#base = options.basePorts;
     this.#onChange = onChange;
     this.#informer = new Informer(client, {
-      path: `/apis/bmc.kubevirt.io/v1beta1/namespaces/${namespace}/virtualmachinebmcs`,
+      path: apiPath(BMC_RESOURCE, { namespace }),
       ...(options.logger ? { logger: options.logger } : {}),
     });
     this.#informer.on(() => this.#schedule());

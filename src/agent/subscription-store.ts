@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeAccess } from '../kube/config.ts';
+import { statusOf } from '../kube/errors.ts';
+import { apiPath, KINDS } from '../kube/paths.ts';
+import type { ResourceKind } from '../kube/types.ts';
 import { type StoredSubscription, type SubscriptionStore, sanitizeStored } from '../redfish/events/index.ts';
 
 /**
@@ -27,6 +30,13 @@ export interface KubernetesSubscriptionStoreOptions {
 
 export const BMC_GROUP = 'bmc.kubevirt.io';
 export const BMC_VERSION = 'v1beta1';
+/** Where the agent reads VirtualMachineBMCs (the controller defines the kind; the agent may not import it). */
+export const BMC_RESOURCE: ResourceKind = {
+  group: BMC_GROUP,
+  version: BMC_VERSION,
+  plural: 'virtualmachinebmcs',
+  kind: 'VirtualMachineBMC',
+};
 const DATA_KEY = 'subscriptions.json';
 const FORMAT = 1;
 
@@ -41,10 +51,7 @@ interface ConfigMap {
   data?: Record<string, string>;
 }
 
-const codeOf = (err: unknown): number | undefined => {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-};
+const codeOf = statusOf;
 
 export class KubernetesSubscriptionStore implements SubscriptionStore {
   readonly name: string;
@@ -99,7 +106,7 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
             },
           });
         } else {
-          await this.#client.request('PUT', `${this.#configMaps()}/${this.name}`, {
+          await this.#client.request('PUT', this.#configMaps(this.name), {
             body: { ...current, data },
           });
         }
@@ -118,13 +125,13 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
     }
   }
 
-  #configMaps(): string {
-    return `/api/v1/namespaces/${encodeURIComponent(this.#o.namespace)}/configmaps`;
+  #configMaps(name?: string): string {
+    return apiPath(KINDS.ConfigMap, { namespace: this.#o.namespace, name });
   }
 
   async #read(): Promise<ConfigMap | null> {
     try {
-      return await this.#client.request<ConfigMap>('GET', `${this.#configMaps()}/${this.name}`);
+      return await this.#client.request<ConfigMap>('GET', this.#configMaps(this.name));
     } catch (err) {
       if (codeOf(err) === 404) return null;
       throw new Error(
@@ -143,7 +150,7 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
     if (!this.#uid) {
       const bmc = await this.#client.request<{ metadata?: { uid?: string } }>(
         'GET',
-        `/apis/${BMC_GROUP}/${BMC_VERSION}/namespaces/${encodeURIComponent(this.#o.namespace)}/virtualmachinebmcs/${encodeURIComponent(this.#o.bmcName)}`,
+        apiPath(BMC_RESOURCE, { namespace: this.#o.namespace, name: this.#o.bmcName }),
       );
       this.#uid = bmc.metadata?.uid;
       if (!this.#uid) throw new Error(`VirtualMachineBMC ${this.#o.namespace}/${this.#o.bmcName} has no uid`);

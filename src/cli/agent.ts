@@ -4,9 +4,11 @@ import { boundHeapGrowth } from '../agent/heap.ts';
 import { AgentHost, type BmcDefinition } from '../agent/host.ts';
 import { defaultAddress } from '../agent/ports.ts';
 import { NamespaceSource } from '../agent/sources.ts';
+import { BMC_RESOURCE } from '../agent/subscription-store.ts';
 import { defaultWiring } from '../agent/wiring.ts';
 import { KubeClient } from '../kube/client.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
+import { apiPath } from '../kube/paths.ts';
 import { makeLogger, untilSignal } from './logger.ts';
 
 function port(v: string): number {
@@ -144,7 +146,10 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
       }
       // Every watch and request of the agent goes through this one client (one connection to the
       // API server over HTTP/2). A namespace's BMCs share one watch per KubeVirt kind.
-      const client = new KubeClient(kc, 'kubevirtbmc-agent');
+      // A BMC command waits on its API calls while the user's client waits on it (ipmitool gives
+      // up after a few seconds), so an API server that keeps answering 429 is retried twice,
+      // not ten times: the command then fails with "node busy" and the client can try again.
+      const client = new KubeClient(kc, 'kubevirtbmc-agent', { maxRetries: 2, maxRetryAfterMs: 2000 });
       const wiring = defaultWiring(kc, { client, logger: log, scope: flags.vm ? 'vm' : 'namespace' });
       const host = new AgentHost({
         client,
@@ -171,7 +176,7 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
             try {
               const b = await client.request<{ metadata: { uid?: string } }>(
                 'GET',
-                `/apis/bmc.kubevirt.io/v1beta1/namespaces/${namespace}/virtualmachinebmcs/${flags.bmc}`,
+                apiPath(BMC_RESOURCE, { namespace, name: flags.bmc }),
               );
               target = { ...target, uid: b.metadata.uid };
             } catch (err) {
@@ -184,7 +189,10 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
             try {
               const v = await client.request<{ metadata: { uid?: string } }>(
                 'GET',
-                `/apis/kubevirt.io/v1/namespaces/${namespace}/virtualmachines/${name}`,
+                apiPath(
+                  { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' },
+                  { namespace, name },
+                ),
               );
               target = { ...target, uid: v.metadata.uid };
             } catch {

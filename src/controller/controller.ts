@@ -10,7 +10,10 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { KubeClient } from '../kube/client.ts';
 import type { KubeAccess } from '../kube/config.ts';
+import { isNotFound } from '../kube/errors.ts';
 import { Informer } from '../kube/informer.ts';
+import { apiPath, apiVersionOf, groupVersionPath, KINDS } from '../kube/paths.ts';
+import type { ResourceKind } from '../kube/types.ts';
 import type { AgentSettings } from './builders.ts';
 import { LeaderElector } from './leader.ts';
 import { WorkQueue } from './queue.ts';
@@ -24,14 +27,16 @@ import {
 } from './secrets.ts';
 import {
   API_VERSION,
+  BMC_KIND,
   effectiveSpec,
+  GROUP,
   KIND,
   type KObject,
   LABEL_AUTO_CREATED,
   LABEL_MANAGED_BY,
   MANAGED_BY,
-  PLURAL,
   type Placement,
+  VERSION,
   type VirtualMachineBMC,
 } from './types.ts';
 import { ApiWriter, collectionPath } from './writer.ts';
@@ -58,33 +63,16 @@ export interface ControllerOptions {
   workers?: number;
 }
 
-interface OverlayEntry {
-  obj: KObject | null;
-  rv: bigint | null;
-  at: number;
-}
+/** The kinds the controller creates and owns, watched across namespaces by its label. */
+const OWNED_KINDS: readonly ResourceKind[] = [
+  KINDS.Deployment,
+  KINDS.Service,
+  KINDS.ServiceAccount,
+  KINDS.Role,
+  KINDS.RoleBinding,
+];
 
-function rvOf(o: { metadata: { resourceVersion?: string } } | null | undefined): bigint | null {
-  try {
-    return o?.metadata.resourceVersion ? BigInt(o.metadata.resourceVersion) : null;
-  } catch {
-    return null;
-  }
-}
-
-const OWNED_PATHS = {
-  Deployment: '/apis/apps/v1/deployments',
-  Service: '/api/v1/services',
-  ServiceAccount: '/api/v1/serviceaccounts',
-  Role: '/apis/rbac.authorization.k8s.io/v1/roles',
-  RoleBinding: '/apis/rbac.authorization.k8s.io/v1/rolebindings',
-} as const;
-
-/** `/api/v1/services` → `v1`, `/apis/apps/v1/deployments` → `apps/v1`. */
-function apiVersionOf(path: string): string {
-  const parts = path.split('/');
-  return parts[1] === 'api' ? parts[2]! : `${parts[2]}/${parts[3]}`;
-}
+const VM_KIND = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' } as const;
 
 export class BmcController {
   readonly client: KubeClient;
@@ -101,8 +89,6 @@ export class BmcController {
   readonly #reconciler: Reconciler;
   readonly #writer: ApiWriter;
   readonly #elector: LeaderElector | null;
-  /** Results of our own writes, used until the informers catch up, so a quick second pass does not repeat them. */
-  readonly #overlay = new Map<string, OverlayEntry>();
   #server: http.Server | null = null;
   #leading = false;
   #started = false;
@@ -119,27 +105,25 @@ export class BmcController {
     this.#log = options.logger;
     this.client = new KubeClient(options.kubeConfig, 'kubevirtbmc-controller');
     const warnLogger = this.#log ? { warn: (o: object, m: string) => this.#log?.warn(o, m) } : undefined;
-    this.#bmcs = new Informer(this.client, { path: `/apis/${API_VERSION}/${PLURAL}`, logger: warnLogger });
-    this.#vms = new Informer(this.client, {
-      path: '/apis/kubevirt.io/v1/virtualmachines',
-      logger: warnLogger,
-    });
+    this.#bmcs = new Informer(this.client, { path: apiPath(BMC_KIND), logger: warnLogger });
+    this.#vms = new Informer(this.client, { path: apiPath(VM_KIND), logger: warnLogger });
     this.#secrets = new Informer(this.client, {
-      path: '/api/v1/secrets',
+      path: apiPath(KINDS.Secret),
       labelSelector: BMC_SECRET_SELECTOR,
       logger: warnLogger,
     });
     this.#namedSecrets = new NamedSecrets(this.client, warnLogger);
     this.#owned = new Map(
-      Object.entries(OWNED_PATHS).map(([kind, path]) => [
-        kind,
+      OWNED_KINDS.map((k) => [
+        k.kind,
         new Informer<KObject>(this.client, {
-          path,
+          path: apiPath(k),
           labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
           logger: warnLogger,
           // kube-apiserver leaves kind and apiVersion out of the items of a built-in type's list
           // (watch events carry them); the reconciler needs them to address the objects it deletes.
-          transform: (o) => (o.kind && o.apiVersion ? o : { ...o, kind, apiVersion: apiVersionOf(path) }),
+          transform: (o) =>
+            o.kind && o.apiVersion ? o : { ...o, kind: k.kind, apiVersion: apiVersionOf(k) },
         }),
       ]),
     );
@@ -148,8 +132,12 @@ export class BmcController {
       agent: options.agent,
       logger: this.#log,
     });
+    // Our own writes go into the caches at once (ahead of the watch, which confirms them in its
+    // order), so a quick second pass does not repeat them.
     this.#writer = new ApiWriter(this.client, (kind, ns, name, obj) => {
-      this.#overlay.set(`${kind}/${ns}/${name}`, { obj, rv: rvOf(obj), at: Date.now() });
+      const cache = this.#cacheOf(kind);
+      if (obj) cache?.observe(obj);
+      else cache?.forget(ns, name);
     });
     this.#queue = new WorkQueue((ns) => this.#reconcile(ns), options.workers ?? 4);
     this.#metrics = {
@@ -237,10 +225,7 @@ export class BmcController {
     const enqueueNs = (o: { metadata: { namespace?: string } }) => {
       if (o.metadata.namespace) this.#queue.add(o.metadata.namespace);
     };
-    this.#bmcs.on((_t, o) => {
-      this.#catchUp(KIND, o);
-      enqueueNs(o);
-    });
+    this.#bmcs.on((_t, o) => enqueueNs(o));
     this.#vms.on((_t, o) => {
       const ns = o.metadata.namespace ?? '';
       if (
@@ -258,19 +243,20 @@ export class BmcController {
       });
       if (refs) enqueueNs(o);
     });
-    for (const [kind, inf] of this.#owned) {
-      inf.on((type, o) => {
-        this.#catchUp(kind, o, type === 'delete');
-        enqueueNs(o);
-      });
-    }
+    for (const inf of this.#owned.values()) inf.on((_t, o) => enqueueNs(o));
     // Say plainly what is missing instead of only retrying (the caches keep retrying meanwhile).
     for (const [path, hint] of [
-      [`/apis/${API_VERSION}`, 'the VirtualMachineBMC CRD is not installed: kubectl apply -k deploy/'],
-      ['/apis/kubevirt.io/v1', 'KubeVirt is not installed in this cluster (no kubevirt.io/v1 API)'],
+      [
+        groupVersionPath(GROUP, VERSION),
+        'the VirtualMachineBMC CRD is not installed: kubectl apply -k deploy/',
+      ],
+      [
+        groupVersionPath(VM_KIND.group, VM_KIND.version),
+        'KubeVirt is not installed in this cluster (no kubevirt.io/v1 API)',
+      ],
     ] as const) {
       await this.client.request('GET', path).catch((err) => {
-        if ((err as { code?: number }).code === 404) this.#log?.error({ path }, hint);
+        if (isNotFound(err)) this.#log?.error({ path }, hint);
       });
     }
     const all = [this.#bmcs, this.#vms, this.#secrets, ...this.#owned.values()];
@@ -292,7 +278,6 @@ export class BmcController {
   #becomeLeader(): void {
     this.#leading = true;
     this.#metrics.leader.set(1);
-    this.#overlay.clear();
     const namespaces = new Set<string>();
     for (const o of [...this.#bmcs.list(), ...[...this.#owned.values()].flatMap((i) => i.list())]) {
       if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
@@ -310,47 +295,19 @@ export class BmcController {
     this.#queue.pause();
   }
 
-  /** Drops an overlay entry once the informer has seen that write (or a later one). */
-  #catchUp(kind: string, o: KObject, deleted = false): void {
-    const key = `${kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-    const e = this.#overlay.get(key);
-    if (!e) return;
-    const rv = rvOf(o);
-    if (deleted || e.rv === null || rv === null || rv >= e.rv) this.#overlay.delete(key);
-  }
-
-  #view<T extends KObject>(kind: string, live: T | undefined, ns: string, name: string): T | undefined {
-    const e = this.#overlay.get(`${kind}/${ns}/${name}`);
-    if (!e || Date.now() - e.at > 30_000) return live;
-    if (live && e.rv !== null) {
-      const rv = rvOf(live);
-      if (rv !== null && rv >= e.rv) return live;
-    }
-    return (e.obj ?? undefined) as T | undefined;
+  /** The cache of a kind the controller writes. */
+  #cacheOf(kind: string): Informer<KObject> | undefined {
+    if (kind === KIND) return this.#bmcs as Informer<KObject>;
+    if (kind === 'Secret') return this.#secrets;
+    return this.#owned.get(kind);
   }
 
   #state(): ClusterState {
     return {
-      bmcs: (ns) => this.#bmcs.list(ns).map((b) => this.#view(KIND, b, ns, b.metadata.name) ?? b),
+      bmcs: (ns) => this.#bmcs.list(ns),
       vm: (ns, name) => this.#vms.get(ns, name),
       secret: (ns, name) => this.#secrets.get(ns, name) ?? this.#namedSecrets.get(ns, name),
-      owned: (ns) => {
-        const out: KObject[] = [];
-        for (const [kind, inf] of this.#owned) {
-          const seen = new Set<string>();
-          for (const o of inf.list(ns)) {
-            seen.add(o.metadata.name);
-            const v = this.#view(kind, o, ns, o.metadata.name);
-            if (v) out.push(v);
-          }
-          for (const [key, e] of this.#overlay) {
-            const [k, n, name] = key.split('/') as [string, string, string];
-            if (k === kind && n === ns && !seen.has(name) && e.obj && Date.now() - e.at <= 30_000)
-              out.push(e.obj);
-          }
-        }
-        return out;
-      },
+      owned: (ns) => [...this.#owned.values()].flatMap((inf) => inf.list(ns)),
     };
   }
 
@@ -413,8 +370,7 @@ export class BmcController {
     for (const vm of this.#vms.list(ns)) {
       if (!this.#autoCreateMatches(vm) || vm.metadata.deletionTimestamp) continue;
       const name = vm.metadata.name;
-      if (bmcs.some((b) => effectiveSpec(b.spec).vm === name) || this.#overlay.has(`${KIND}/${ns}/${name}`))
-        continue;
+      if (bmcs.some((b) => effectiveSpec(b.spec).vm === name)) continue;
       const secretName = `${name}-bmc-auth`;
       const cached = (n: string, s: string) => this.#secrets.get(n, s);
       if ((await this.#namedSecrets.ensure(ns, [secretName], cached)).length > 0) {

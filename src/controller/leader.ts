@@ -5,7 +5,9 @@
  * renewal has not succeeded within `renewDeadlineMs`. Writes carry the resourceVersion read, so two
  * candidates racing for the same Lease get one 200 and one 409.
  */
-import { isConflict, isNotFound, type KubeClient } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
+import { apiPath, KINDS } from '../kube/paths.ts';
 
 export interface LeaderElectorOptions {
   client: KubeClient;
@@ -90,7 +92,7 @@ export class LeaderElector {
   }
 
   #path(name?: string): string {
-    return `/apis/coordination.k8s.io/v1/namespaces/${this.#o.namespace}/leases${name ? `/${name}` : ''}`;
+    return apiPath(KINDS.Lease, { namespace: this.#o.namespace, name });
   }
 
   async #get(): Promise<Lease | null> {

@@ -6,6 +6,7 @@
  * The unit of work is a namespace, because shared placement couples its BMCs (one agent, one
  * Role naming every VM and Secret, distinct ports).
  */
+import { isNotFound } from '../kube/errors.ts';
 import {
   type AgentSettings,
   agentRules,
@@ -249,7 +250,7 @@ export class Reconciler {
         result.deleted++;
         this.#log('info', { namespace, object: key }, 'deleted unwanted object');
       } catch (err) {
-        if ((err as { code?: number }).code !== 404) result.errors.push(err as Error);
+        if (!isNotFound(err)) result.errors.push(err as Error);
       }
     }
   }

@@ -7,7 +7,8 @@
  * announce an unlabelled Secret's creation.
  */
 import type { KubeClient } from '../kube/client.ts';
-import { isNotFound } from '../kube/client.ts';
+import { isNotFound } from '../kube/errors.ts';
+import { apiPath, KINDS } from '../kube/paths.ts';
 import { effectiveSpec, type KObject } from './types.ts';
 
 export const LABEL_BMC_SECRET = 'bmc.kubevirt.io/bmc-secret';
@@ -63,7 +64,7 @@ export class NamedSecrets {
     const missing: string[] = [];
     for (const name of names) {
       if (cached(ns, name) || this.#read.has(`${ns}/${name}`)) continue;
-      const path = `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets/${encodeURIComponent(name)}`;
+      const path = apiPath(KINDS.Secret, { namespace: ns, name });
       let secret: KObject;
       try {
         secret = await this.#client.request<KObject>('GET', path);

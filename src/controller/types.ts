@@ -3,11 +3,16 @@
  * controller builds and compares. Plain data, no I/O.
  */
 
+import type { Condition as KubeCondition, Resource, ResourceKind } from '../kube/types.ts';
+
+export type { ConditionStatus, ObjectMeta, OwnerReference } from '../kube/types.ts';
+
 export const GROUP = 'bmc.kubevirt.io';
 export const VERSION = 'v1beta1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'VirtualMachineBMC';
 export const PLURAL = 'virtualmachinebmcs';
+export const BMC_KIND: ResourceKind = { group: GROUP, version: VERSION, plural: PLURAL, kind: KIND };
 
 /** Labels on every object the controller owns. */
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
@@ -37,39 +42,12 @@ export const SHARED_SLOT_BLOCK = 16;
 export type Placement = 'per-vm' | 'shared';
 export const PLACEMENTS: readonly Placement[] = ['per-vm', 'shared'];
 
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-  [key: string]: unknown;
-}
-
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
-
-/** Any Kubernetes object, loosely typed: the controller only reads the fields it knows. */
-export interface KObject {
-  apiVersion: string;
-  kind: string;
-  metadata: ObjectMeta;
+/** Any Kubernetes object the controller builds or compares (the object model is src/kube's). */
+export interface KObject extends Resource {
   // biome-ignore lint/suspicious/noExplicitAny: free-form object bodies
   spec?: any;
   // biome-ignore lint/suspicious/noExplicitAny: free-form object bodies
   status?: any;
-  [key: string]: unknown;
 }
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
@@ -89,15 +67,10 @@ export interface BmcSpec {
   };
 }
 
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
-
-export interface Condition {
-  type: string;
-  status: ConditionStatus;
+/** A VirtualMachineBMC's conditions always say why. */
+export interface Condition extends KubeCondition {
   reason: string;
   message: string;
-  observedGeneration?: number;
-  lastTransitionTime?: string;
 }
 
 export interface BmcStatus {
@@ -151,9 +124,4 @@ export function effectiveSpec(spec: BmcSpec): {
     serviceLabels: spec.service?.labels ?? {},
     serviceAnnotations: spec.service?.annotations ?? {},
   };
-}
-
-/** `namespace/name`, the cache key of a namespaced object. */
-export function keyOf(obj: { metadata: { namespace?: string; name: string } }): string {
-  return `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
 }

@@ -1,26 +1,38 @@
 /** ClusterWriter over the API: one request per call, through KubeClient. */
-import { KubeApiError, type KubeClient } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isConflict, isNotFound } from '../kube/errors.ts';
+import { apiPath, KINDS } from '../kube/paths.ts';
+import type { ResourceKind } from '../kube/types.ts';
 import type { ClusterWriter } from './reconciler.ts';
-import { API_VERSION, KIND, type KObject, PLURAL, type VirtualMachineBMC } from './types.ts';
+import { BMC_KIND, KIND, type KObject, type VirtualMachineBMC } from './types.ts';
 
-const PATHS: Record<string, { prefix: string; plural: string }> = {
-  Deployment: { prefix: '/apis/apps/v1', plural: 'deployments' },
-  Service: { prefix: '/api/v1', plural: 'services' },
-  ServiceAccount: { prefix: '/api/v1', plural: 'serviceaccounts' },
-  Secret: { prefix: '/api/v1', plural: 'secrets' },
-  Role: { prefix: '/apis/rbac.authorization.k8s.io/v1', plural: 'roles' },
-  RoleBinding: { prefix: '/apis/rbac.authorization.k8s.io/v1', plural: 'rolebindings' },
-  [KIND]: { prefix: `/apis/${API_VERSION}`, plural: PLURAL },
+/** The kinds the controller writes. */
+export const WRITTEN_KINDS: Record<string, ResourceKind> = {
+  Deployment: KINDS.Deployment,
+  Service: KINDS.Service,
+  ServiceAccount: KINDS.ServiceAccount,
+  Secret: KINDS.Secret,
+  Role: KINDS.Role,
+  RoleBinding: KINDS.RoleBinding,
+  [KIND]: BMC_KIND,
 };
 
-export function collectionPath(kind: string, namespace: string): string {
-  const p = PATHS[kind];
-  if (!p) throw new Error(`no API path known for kind ${kind}`);
-  return `${p.prefix}/namespaces/${namespace}/${p.plural}`;
+function kindOf(kind: string): ResourceKind {
+  const k = WRITTEN_KINDS[kind];
+  if (!k) throw new Error(`no API path known for kind ${kind}`);
+  return k;
 }
 
-export function objectPath(obj: KObject): string {
-  return `${collectionPath(obj.kind, obj.metadata.namespace ?? 'default')}/${obj.metadata.name}`;
+export function collectionPath(kind: string, namespace: string): string {
+  return apiPath(kindOf(kind), { namespace });
+}
+
+export function objectPath(obj: KObject, subresource?: string): string {
+  return apiPath(kindOf(obj.kind), {
+    namespace: obj.metadata.namespace ?? 'default',
+    name: obj.metadata.name,
+    subresource,
+  });
 }
 
 export interface WriteListener {
@@ -50,7 +62,7 @@ export class ApiWriter implements ClusterWriter {
       return out;
     } catch (err) {
       // Our cache had not seen it yet: it exists, the watch will bring it and a later pass compares.
-      if (err instanceof KubeApiError && err.code === 409) {
+      if (isConflict(err)) {
         return this.#client.request<KObject>('GET', objectPath(obj));
       }
       throw err;
@@ -74,13 +86,15 @@ export class ApiWriter implements ClusterWriter {
         },
       });
     } catch (err) {
-      if (!(err instanceof KubeApiError && (err.code === 404 || err.code === 409))) throw err;
+      // 409: the uid precondition failed, it is another object of that name now (kept)
+      if (isConflict(err)) return;
+      if (!isNotFound(err)) throw err;
     }
     this.#onWrite(obj.kind, obj.metadata.namespace ?? 'default', obj.metadata.name, null);
   }
 
   async patchStatus(bmc: VirtualMachineBMC, status: Record<string, unknown>): Promise<void> {
-    const out = await this.#client.request<KObject>('PATCH', `${objectPath(bmc)}/status`, {
+    const out = await this.#client.request<KObject>('PATCH', objectPath(bmc, 'status'), {
       body: { status },
       contentType: 'application/merge-patch+json',
     });
@@ -108,7 +122,7 @@ export async function postEvent(
 ): Promise<void> {
   const ns = obj.metadata.namespace ?? 'default';
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  await client.request('POST', `/api/v1/namespaces/${ns}/events`, {
+  await client.request('POST', apiPath(KINDS.Event, { namespace: ns }), {
     body: {
       apiVersion: 'v1',
       kind: 'Event',

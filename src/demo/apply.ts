@@ -1,5 +1,6 @@
 /** Server-side apply of manifests through the API, as `kubectl apply --server-side` does. */
 import type { KubeClient } from '../kube/client.ts';
+import { apiPath, parseApiVersion } from '../kube/paths.ts';
 import type { Manifest } from './kustomize.ts';
 
 const CLUSTER_SCOPED = new Set([
@@ -18,10 +19,13 @@ function pluralOf(kind: string): string {
 }
 
 export function resourcePath(o: Manifest): string {
-  const plural = pluralOf(o.kind);
-  const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
-  const ns = CLUSTER_SCOPED.has(o.kind) ? '' : `/namespaces/${o.metadata.namespace ?? 'default'}`;
-  return `${base}${ns}/${plural}/${o.metadata.name}`;
+  return apiPath(
+    { ...parseApiVersion(o.apiVersion), plural: pluralOf(o.kind) },
+    {
+      namespace: CLUSTER_SCOPED.has(o.kind) ? undefined : (o.metadata.namespace ?? 'default'),
+      name: o.metadata.name,
+    },
+  );
 }
 
 /** `kind/name` as kubectl prints it, e.g. `deployment.apps/kubevirtbmc-controller`. */

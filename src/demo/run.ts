@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { KubeClient } from '../kube/client.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
+import { apiPath, KINDS } from '../kube/paths.ts';
 import { type LoadedCluster, loadKubeSim } from './kube-sim.ts';
 
 /** What the demo needs of a cluster, embedded or real. */
@@ -198,19 +199,25 @@ export class Demo {
     const dep = await c
       .request<{ spec?: { replicas?: number }; status?: { availableReplicas?: number } }>(
         'GET',
-        '/apis/apps/v1/namespaces/kubevirtbmc-system/deployments/kubevirtbmc-controller',
+        apiPath(KINDS.Deployment, { namespace: 'kubevirtbmc-system', name: 'kubevirtbmc-controller' }),
       )
       .catch(() => null);
     const bmcs = (
       await c.request<{ items: BmcObj[] }>(
         'GET',
-        `/apis/bmc.kubevirt.io/v1beta1/namespaces/${DEMO_NAMESPACE}/virtualmachinebmcs`,
+        apiPath(
+          { group: 'bmc.kubevirt.io', version: 'v1beta1', plural: 'virtualmachinebmcs' },
+          { namespace: DEMO_NAMESPACE },
+        ),
       )
     ).items;
     const vms = (
       await c.request<{ items: VmObj[] }>(
         'GET',
-        `/apis/kubevirt.io/v1/namespaces/${DEMO_NAMESPACE}/virtualmachines`,
+        apiPath(
+          { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' },
+          { namespace: DEMO_NAMESPACE },
+        ),
       )
     ).items;
     const avail = dep?.status?.availableReplicas ?? 0;

@@ -8,28 +8,39 @@
  * one TLS connection instead of a thousand. When a connection holds as many streams as the server
  * allows (SETTINGS_MAX_CONCURRENT_STREAMS), another one is opened. Servers that do not offer h2, and
  * plain `http:` servers, get HTTP/1.1 with a keep-alive agent.
+ *
+ * What real clusters ask of a client, as client-go does it: 429 (and 503 with `Retry-After`) is sent
+ * again after the server's `Retry-After` (retry.ts); lists come in pages (`listAll`, pager.ts);
+ * HTTPS_PROXY/HTTP_PROXY/NO_PROXY and a kubeconfig's `proxy-url` are honoured with CONNECT tunnels
+ * on both paths (proxy.ts); a rotated client certificate (an exec plugin's) is used by new
+ * connections of both paths, the old connections serving only what they carry already.
  */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import tls from 'node:tls';
 import type { KubeAccess } from './config.ts';
+import { KubeApiError } from './errors.ts';
+import { type ListOptions, type ListResult, listAll } from './pager.ts';
+import { openTunnel, proxyFor, tunnelAgent } from './proxy.ts';
+import {
+  DEFAULT_MAX_RETRIES,
+  DEFAULT_MAX_RETRY_AFTER_MS,
+  parseRetryAfter,
+  type RetryPolicy,
+  retryDelayMs,
+  sleep,
+} from './retry.ts';
 
-export class KubeApiError extends Error {
-  readonly code: number;
-  readonly reason: string;
-  /** The `Status` body's details (name and kind of the object concerned), when it had them. */
-  readonly details: { name?: string; kind?: string } | undefined;
-  constructor(code: number, reason: string, message: string, details?: { name?: string; kind?: string }) {
-    super(message);
-    this.name = 'KubeApiError';
-    this.code = code;
-    this.reason = reason;
-    this.details = details;
-  }
-}
+/**
+ * The error class and its predicates live in errors.ts; these names stay importable from here for
+ * the code that imported them from the client (packages/kube-sim among it).
+ */
+export { isConflict, isNotFound, KubeApiError } from './errors.ts';
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -46,6 +57,11 @@ interface Prepared {
   tls: tls.ConnectionOptions;
   headers: Record<string, string>;
   at: number;
+  /** When the credentials are to be applied again. */
+  until: number;
+  /** The CA, client certificate and key, verification and proxy: what a connection is made with. */
+  identity: string;
+  proxy: URL | undefined;
 }
 
 /** One HTTP/2 connection and the streams it carries. */
@@ -56,6 +72,8 @@ interface Session {
   /** The server's SETTINGS_MAX_CONCURRENT_STREAMS. */
   max: number;
   usable: boolean;
+  /** `Prepared.identity` of the TLS settings it was opened with. */
+  identity: string;
   /** Liveness pings while streams are open. */
   pinger?: NodeJS.Timeout;
 }
@@ -90,6 +108,23 @@ export interface KubeClientOptions {
   pingIntervalMs?: number;
   /** How long a ping may go unanswered before the connection is dropped; default 15 s. */
   pingTimeoutMs?: number;
+  /** false: HTTP/1.1 only, even when the server offers h2 (as client-go's DISABLE_HTTP2). */
+  http2?: boolean;
+  /** How often a 429 (or 503 with Retry-After) is sent again; default 10. */
+  maxRetries?: number;
+  /** The longest one Retry-After is waited for; default 10 s. */
+  maxRetryAfterMs?: number;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A digest of TLS material (string, Buffer or a list of them), to tell when it changed. */
+function digest(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  const h = createHash('sha256');
+  for (const part of Array.isArray(v) ? v : [v])
+    h.update(typeof part === 'string' ? part : Buffer.from(part as Buffer));
+  return h.digest('hex').slice(0, 16);
 }
 
 /** A request the server refused before processing it (REFUSED_STREAM, or past a GOAWAY): safe to retry. */
@@ -97,19 +132,20 @@ class RefusedStream extends Error {}
 /** A request whose stream ended without any answer (its connection went away). */
 class NoAnswer extends Error {}
 
-function statusError(status: number, text: string, fallback: string): KubeApiError {
-  let body: unknown;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    body = undefined;
-  }
-  const s = (body && typeof body === 'object' ? body : {}) as {
-    reason?: string;
-    message?: string;
-    details?: { name?: string; kind?: string };
-  };
-  return new KubeApiError(status, s.reason ?? String(status), s.message ?? fallback, s.details);
+function statusError(
+  status: number,
+  text: string,
+  fallback: string,
+  retryAfter?: string | string[],
+): KubeApiError {
+  const err = KubeApiError.fromResponse(status, text, fallback);
+  // the header wins over the Status' details.retryAfterSeconds (a proxy may send only the header)
+  const after = parseRetryAfter(retryAfter);
+  if (after === undefined) return err;
+  return new KubeApiError(err.status, err.reason, err.message, {
+    ...err.details,
+    retryAfterSeconds: Math.ceil(after / 1000),
+  });
 }
 
 /** Splits a watch body into lines and hands each JSON line on; lines that are not JSON are skipped. */
@@ -159,12 +195,26 @@ export class KubeClient {
   readonly #connecting = new Set<tls.TLSSocket>();
   /** Bumped by `close()`, so a connection that was being opened meanwhile is dropped. */
   #generation = 0;
+  /** CONNECT tunnels being opened for HTTP/2 connections (aborted by `close()`). */
+  readonly #tunnelling = new Set<AbortController>();
+  /** Agents and HTTP/2 connections of TLS settings no longer current, finishing what they carry. */
+  readonly #retired = new Set<http.Agent>();
+  readonly #draining = new Set<Session>();
+  readonly #http2: boolean;
+  readonly #retry: RetryPolicy;
+  readonly #env: NodeJS.ProcessEnv;
 
   constructor(kc: KubeAccess, userAgent = 'kubevirtbmc', options: KubeClientOptions = {}) {
     this.#kc = kc;
     this.#userAgent = userAgent;
     this.#pingIntervalMs = options.pingIntervalMs ?? PING_INTERVAL_MS;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? PING_TIMEOUT_MS;
+    this.#http2 = options.http2 ?? true;
+    this.#retry = {
+      maxRetries: options.maxRetries ?? DEFAULT_MAX_RETRIES,
+      maxRetryAfterMs: options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS,
+    };
+    this.#env = options.env ?? process.env;
   }
 
   get requestCount(): number {
@@ -184,27 +234,47 @@ export class KubeClient {
   }
 
   async #prepare(): Promise<Prepared> {
-    // Credentials are refreshed every minute (projected ServiceAccount tokens rotate on disk).
-    if (this.#prepared && Date.now() - this.#prepared.at < 60_000) return this.#prepared;
+    // Credentials are refreshed every minute (projected ServiceAccount tokens rotate on disk), and
+    // when an exec plugin's credential nears its expiry.
+    if (this.#prepared && Date.now() < this.#prepared.until) return this.#prepared;
     const cluster = this.#kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     const opts: https.RequestOptions & { headers?: Record<string, string> } = {};
     await this.#kc.applyToHTTPSOptions(opts);
+    const at = Date.now();
     const base = new URL(cluster.server);
+    const proxy = proxyFor(base, cluster.proxyUrl, this.#env);
     const rejectUnauthorized = cluster.skipTLSVerify ? false : opts.rejectUnauthorized !== false;
     const servername = (opts as { servername?: string }).servername;
-    const agent =
-      this.#prepared?.agent ??
-      (base.protocol === 'https:'
-        ? new https.Agent({
-            keepAlive: true,
-            ca: opts.ca,
-            cert: opts.cert,
-            key: opts.key,
-            rejectUnauthorized,
-            servername,
-          })
-        : new http.Agent({ keepAlive: true }));
+    const identity = [
+      digest(opts.ca),
+      digest(opts.cert),
+      digest(opts.key),
+      rejectUnauthorized,
+      servername ?? '',
+      proxy?.href ?? '',
+    ].join('|');
+    const previous = this.#prepared;
+    let agent = previous?.identity === identity ? previous.agent : undefined;
+    if (!agent) {
+      // New TLS material (a rotated client certificate) or another proxy: new connections use it;
+      // the old agent's connections finish what they carry and are closed (as client-go closes
+      // its connections when an exec plugin's certificate changes). HTTP/2 sessions: `#acquire`.
+      if (previous) {
+        retireAgent(previous.agent);
+        this.#retired.add(previous.agent);
+        for (const a of this.#retired) if (Object.keys(a.sockets).length === 0) this.#retired.delete(a);
+      }
+      const options: https.AgentOptions =
+        base.protocol === 'https:'
+          ? { keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized, servername }
+          : { keepAlive: true };
+      agent = proxy
+        ? tunnelAgent(base, proxy, options)
+        : base.protocol === 'https:'
+          ? new https.Agent(options)
+          : new http.Agent(options);
+    }
     const host = base.hostname.replace(/^\[(.*)\]$/, '$1');
     const tlsOptions: tls.ConnectionOptions = {
       host,
@@ -223,7 +293,10 @@ export class KubeClient {
     if ((opts as { auth?: string }).auth) {
       headers.Authorization = `Basic ${Buffer.from((opts as { auth: string }).auth).toString('base64')}`;
     }
-    this.#prepared = { base, agent, tls: tlsOptions, headers, at: Date.now() };
+    const refresh = this.#kc.refreshAt?.() ?? Number.POSITIVE_INFINITY;
+    // at most a minute; at least a second, so an already-expiring credential is not asked per request
+    const until = Math.min(at + 60_000, Math.max(at + 1_000, refresh));
+    this.#prepared = { base, agent, tls: tlsOptions, headers, at, until, identity, proxy };
     return this.#prepared;
   }
 
@@ -240,11 +313,22 @@ export class KubeClient {
    * spoken to over HTTP/1.1.
    */
   async #acquire(p: Prepared): Promise<Session | null> {
-    if (p.base.protocol !== 'https:') return null;
+    if (p.base.protocol !== 'https:' || !this.#http2) return null;
     for (;;) {
       if (this.#protocols.get(p.base.origin) === 'h1') return null;
+      // connections made with TLS settings that are no longer current (a rotated certificate)
+      // take no new streams and close once their streams end
+      const current = this.#prepared?.identity ?? p.identity;
+      for (const s of [...this.#sessions]) {
+        if (s.identity === current) continue;
+        this.#drop(s);
+        if (s.h2.closed || s.h2.destroyed) continue;
+        this.#draining.add(s);
+        s.h2.once('close', () => this.#draining.delete(s));
+        s.h2.close();
+      }
       const free = this.#sessions.find(
-        (s) => s.usable && !s.h2.closed && !s.h2.destroyed && s.active < s.max,
+        (s) => s.identity === p.identity && s.usable && !s.h2.closed && !s.h2.destroyed && s.active < s.max,
       );
       if (free) {
         this.#take(free);
@@ -257,6 +341,7 @@ export class KubeClient {
       }
       const opened = await this.#opening;
       if (!opened) return null;
+      if (opened.identity !== p.identity) continue; // opened with other TLS settings: not ours
       if (opened.usable && opened.active < opened.max) {
         this.#take(opened);
         return opened;
@@ -321,8 +406,13 @@ export class KubeClient {
 
   async #open(p: Prepared): Promise<Session | null> {
     const generation = this.#generation;
+    const tunnel = p.proxy ? await this.#tunnel(p, p.proxy) : undefined;
+    if (tunnel && generation !== this.#generation) {
+      tunnel.destroy();
+      throw new Error('the client was closed');
+    }
     const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const sock = tls.connect(p.tls);
+      const sock = tls.connect(tunnel ? { ...p.tls, socket: tunnel } : p.tls);
       this.#connecting.add(sock);
       sock.once('close', () => this.#connecting.delete(sock));
       sock.setTimeout(TLS_CONNECT_TIMEOUT_MS, () =>
@@ -353,7 +443,7 @@ export class KubeClient {
       maxSessionMemory: 64,
       settings: { initialWindowSize: STREAM_WINDOW },
     });
-    const session: Session = { h2, active: 0, max: 0, usable: true };
+    const session: Session = { h2, active: 0, max: 0, usable: true, identity: p.identity };
     h2.on('error', () => this.#drop(session));
     h2.on('close', () => this.#drop(session));
     // A server going away lets the streams it has accepted finish; new ones go to a new connection.
@@ -404,6 +494,20 @@ export class KubeClient {
     return session;
   }
 
+  /** A CONNECT tunnel through `proxy` to the API server, for an HTTP/2 connection. */
+  async #tunnel(p: Prepared, proxy: URL): Promise<Duplex> {
+    const abort = new AbortController();
+    this.#tunnelling.add(abort);
+    try {
+      return await openTunnel(proxy, String(p.tls.host), Number(p.tls.port), {
+        timeoutMs: TLS_CONNECT_TIMEOUT_MS,
+        signal: abort.signal,
+      });
+    } finally {
+      this.#tunnelling.delete(abort);
+    }
+  }
+
   #ping(s: Session): void {
     if (s.active === 0 || !s.usable) return;
     const timer = setTimeout(() => s.h2.destroy(new Error('HTTP/2 ping timed out')), this.#pingTimeoutMs);
@@ -444,8 +548,31 @@ export class KubeClient {
 
   // ---- requests ----
 
-  /** One request; resolves with the parsed JSON body; non-2xx rejects with `KubeApiError`. */
+  /**
+   * One request; resolves with the parsed JSON body; non-2xx rejects with `KubeApiError`. A 429
+   * (or 503 with Retry-After) is sent again after the server's Retry-After (retry.ts).
+   */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#requestOnce<T>(method, path, options);
+      } catch (err) {
+        const wait = retryDelayMs(err, method.toUpperCase(), attempt, this.#retry);
+        if (wait === undefined || options.signal?.aborted) throw err;
+        await sleep(wait, options.signal);
+      }
+    }
+  }
+
+  /**
+   * Every item of a collection, asked in pages of `limit` (default 500) that follow
+   * `metadata.continue`; an expired continue token (410) makes it ask for the whole list (pager.ts).
+   */
+  listAll<T = unknown>(path: string, options: ListOptions = {}): Promise<ListResult<T>> {
+    return listAll<T>(this, path, options);
+  }
+
+  async #requestOnce<T>(method: string, path: string, options: RequestOptions): Promise<T> {
     const p = await this.#prepare();
     const url = this.#url(p.base, path, options.query);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
@@ -464,7 +591,7 @@ export class KubeClient {
     const signal = options.signal;
     if (signal?.aborted) throw abortError();
     this.#requests++;
-    const finish = (status: number, chunks: Buffer[]): T => {
+    const finish = (status: number, chunks: Buffer[], retryAfter?: string | string[]): T => {
       this.#notify(method, path, status);
       const text = Buffer.concat(chunks).toString('utf8');
       if (status >= 200 && status < 300) {
@@ -474,7 +601,7 @@ export class KubeClient {
           return text as T;
         }
       }
-      throw statusError(status, text, `HTTP ${status} on ${method} ${path}`);
+      throw statusError(status, text, `HTTP ${status} on ${method} ${path}`, retryAfter);
     };
     // A connection the server has just closed (a restart, an idle timeout) fails the request before
     // any answer: send it once more on a fresh connection, as client-go does. Not a POST, which
@@ -505,7 +632,7 @@ export class KubeClient {
             res.on('data', (c: Buffer) => chunks.push(c));
             res.on('end', () => {
               try {
-                resolve(finish(res.statusCode ?? 0, chunks));
+                resolve(finish(res.statusCode ?? 0, chunks, res.headers['retry-after']));
               } catch (err) {
                 reject(err);
               }
@@ -534,7 +661,7 @@ export class KubeClient {
     payload: Buffer | undefined,
     signal: AbortSignal | undefined,
     timeoutMs: number,
-    finish: (status: number, chunks: Buffer[]) => T,
+    finish: (status: number, chunks: Buffer[], retryAfter?: string | string[]) => T,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let stream: http2.ClientHttp2Stream;
@@ -559,6 +686,7 @@ export class KubeClient {
       signal?.addEventListener('abort', onAbort, { once: true });
       stream.setTimeout(timeoutMs, () => cancel(new Error(`timeout on ${method} ${path}`)));
       let status = 0;
+      let retryAfter: string | string[] | undefined;
       const chunks: Buffer[] = [];
       let answered = false;
       const refused = () =>
@@ -568,6 +696,7 @@ export class KubeClient {
       stream.on('response', (h) => {
         answered = true;
         status = Number(h[':status'] ?? 0);
+        retryAfter = h['retry-after'];
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
       const lost = () => {
@@ -585,7 +714,7 @@ export class KubeClient {
             return;
           }
           try {
-            resolve(finish(status, chunks));
+            resolve(finish(status, chunks, retryAfter));
           } catch (err) {
             reject(err);
           }
@@ -604,9 +733,31 @@ export class KubeClient {
   /**
    * A streaming GET (watch): calls `onObject` for every newline-terminated JSON line; resolves when
    * the server ends the stream (or the connection drops after it answered, or `signal` aborts),
-   * rejects on a non-200 answer or when no answer came.
+   * rejects on a non-200 answer or when no answer came. A 429 (or 503 with Retry-After) is asked
+   * again after the server's Retry-After, as `request` does.
    */
   async stream(
+    path: string,
+    query: RequestOptions['query'],
+    onObject: (obj: unknown) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#streamOnce(path, query, onObject, signal);
+      } catch (err) {
+        const wait = retryDelayMs(err, 'GET', attempt, this.#retry);
+        if (wait === undefined || signal.aborted) throw err;
+        try {
+          await sleep(wait, signal);
+        } catch {
+          return; // aborted while waiting
+        }
+      }
+    }
+  }
+
+  async #streamOnce(
     path: string,
     query: RequestOptions['query'],
     onObject: (obj: unknown) => void,
@@ -635,7 +786,12 @@ export class KubeClient {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () =>
             reject(
-              statusError(status, Buffer.concat(chunks).toString('utf8'), `HTTP ${status} on watch ${path}`),
+              statusError(
+                status,
+                Buffer.concat(chunks).toString('utf8'),
+                `HTTP ${status} on watch ${path}`,
+                res.headers['retry-after'],
+              ),
             ),
           );
           return;
@@ -680,6 +836,7 @@ export class KubeClient {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       let status = 0;
+      let retryAfter: string | string[] | undefined;
       const errorBody: Buffer[] = [];
       const parse = lineParser(onObject);
       const utf8 = new StringDecoder('utf8');
@@ -692,6 +849,7 @@ export class KubeClient {
       };
       stream.on('response', (h) => {
         status = Number(h[':status'] ?? 0);
+        retryAfter = h['retry-after'];
         this.#notify('WATCH', path, status);
         if (!settled) for (const c of early.splice(0)) take(c);
       });
@@ -711,6 +869,7 @@ export class KubeClient {
                     status,
                     Buffer.concat(errorBody).toString('utf8'),
                     `HTTP ${status} on watch ${path}`,
+                    retryAfter,
                   ),
                 ),
         ),
@@ -731,20 +890,28 @@ export class KubeClient {
   /** Closes every connection; requests and watches still running on them end. */
   close(): void {
     this.#generation++;
+    for (const abort of this.#tunnelling) abort.abort();
+    this.#tunnelling.clear();
     for (const sock of this.#connecting) sock.destroy(new Error('the client was closed'));
     this.#connecting.clear();
     for (const s of [...this.#sessions]) {
       this.#drop(s);
       s.h2.destroy();
     }
+    for (const s of this.#draining) s.h2.destroy();
+    this.#draining.clear();
+    for (const a of this.#retired) a.destroy();
+    this.#retired.clear();
     this.#prepared?.agent.destroy();
     this.#prepared = null;
   }
 }
 
-export function isNotFound(err: unknown): boolean {
-  return (err as { code?: number }).code === 404;
-}
-export function isConflict(err: unknown): boolean {
-  return (err as { code?: number }).code === 409;
+/**
+ * An agent no longer used for new requests: its idle connections close now, the others once their
+ * request or watch ends.
+ */
+function retireAgent(agent: http.Agent): void {
+  agent.maxFreeSockets = 0;
+  for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();
 }

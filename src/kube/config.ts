@@ -6,7 +6,7 @@
  * and callers may pass either.
  *
  * Supported: `server`, `certificate-authority(-data)`, `insecure-skip-tls-verify`,
- * `tls-server-name`; `token`, `tokenFile`, `client-certificate(-data)`, `client-key(-data)`,
+ * `tls-server-name`, `proxy-url` (an HTTP(S) proxy; see proxy.ts for the environment's); `token`, `tokenFile`, `client-certificate(-data)`, `client-key(-data)`,
  * `username`/`password`; `exec` credential plugins (client.authentication.k8s.io v1 and v1beta1,
  * re-run when the credential expires); `KUBECONFIG` lists (first definition of a name wins, as in
  * kubectl); in-cluster ServiceAccount credentials (the token re-read from disk, as it rotates).
@@ -18,12 +18,19 @@ import type https from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse } from 'yaml';
+import { ProxyConfigError, parseProxyUrl } from './proxy.ts';
 
 /** What the project's Kubernetes clients need from a kubeconfig. */
 export interface KubeAccess {
-  getCurrentCluster(): { server: string; skipTLSVerify?: boolean } | null;
+  /** `proxyUrl`: the cluster's `proxy-url`, which wins over HTTPS_PROXY/HTTP_PROXY. */
+  getCurrentCluster(): { server: string; skipTLSVerify?: boolean; proxyUrl?: string } | null;
   /** Adds CA, client certificate and key, TLS verification and the Authorization header. */
   applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
+  /**
+   * When (ms since the epoch) the credentials `applyToHTTPSOptions` gave last stop being the ones
+   * it gives (an exec plugin's credential nearing its expiry); undefined or Infinity when never.
+   */
+  refreshAt?(): number | undefined;
 }
 
 interface Named<T> {
@@ -39,6 +46,7 @@ interface ClusterEntry {
   'certificate-authority-data'?: string;
   'insecure-skip-tls-verify'?: boolean;
   'tls-server-name'?: string;
+  'proxy-url'?: string;
 }
 
 interface UserEntry {
@@ -91,6 +99,7 @@ interface Loaded {
   key?: Buffer;
   skipTLSVerify: boolean;
   servername?: string;
+  proxyUrl?: string;
   token?: string;
   tokenFile?: string;
   basic?: string;
@@ -165,10 +174,15 @@ function runPlugin(plugin: ExecPlugin, server: string): Promise<ExecResult> {
   });
 }
 
+/** An exec credential is asked for anew this long before it expires. */
+const EXPIRY_MARGIN_MS = 10_000;
+
 export class KubeConfigAccess implements KubeAccess {
   readonly #c: Loaded;
   /** The exec plugin's credential, shared by concurrent callers while the plugin runs. */
   #exec: Promise<ExecResult> | null = null;
+  /** When the exec credential applied last expires (ms since the epoch). */
+  #execExpires = Number.POSITIVE_INFINITY;
 
   private constructor(loaded: Loaded) {
     this.#c = loaded;
@@ -183,8 +197,16 @@ export class KubeConfigAccess implements KubeAccess {
     return this.#c.server;
   }
 
-  getCurrentCluster(): { server: string; skipTLSVerify: boolean } {
-    return { server: this.#c.server, skipTLSVerify: this.#c.skipTLSVerify };
+  getCurrentCluster(): { server: string; skipTLSVerify: boolean; proxyUrl?: string } {
+    return {
+      server: this.#c.server,
+      skipTLSVerify: this.#c.skipTLSVerify,
+      ...(this.#c.proxyUrl ? { proxyUrl: this.#c.proxyUrl } : {}),
+    };
+  }
+
+  refreshAt(): number {
+    return this.#c.exec ? this.#execExpires - EXPIRY_MARGIN_MS : Number.POSITIVE_INFINITY;
   }
 
   async applyToHTTPSOptions(opts: https.RequestOptions): Promise<void> {
@@ -206,11 +228,13 @@ export class KubeConfigAccess implements KubeAccess {
     if (c.exec) {
       // Re-run when the credential has expired (or is about to), as kubectl does.
       const cached = await this.#exec?.catch(() => null);
-      if (!cached || cached.expires - 10_000 <= Date.now()) this.#exec = runPlugin(c.exec, c.server);
+      if (!cached || cached.expires - EXPIRY_MARGIN_MS <= Date.now())
+        this.#exec = runPlugin(c.exec, c.server);
       const cred = await this.#exec!.catch((err) => {
         this.#exec = null;
         throw err;
       });
+      this.#execExpires = cred.expires;
       if (cred.cert) opts.cert = cred.cert;
       if (cred.key) opts.key = cred.key;
       token = cred.token ?? token;
@@ -307,6 +331,15 @@ export class KubeConfigAccess implements KubeAccess {
     const file = (p: string, dir: string) => readFileSync(isAbsolute(p) ? p : join(dir, p));
     const data = (b64: string) => Buffer.from(b64, 'base64');
     const cl = cluster.entry;
+    if (cl['proxy-url']) {
+      try {
+        parseProxyUrl(cl['proxy-url']);
+      } catch (err) {
+        if (err instanceof ProxyConfigError)
+          throw new KubeConfigError(`the kubeconfig ${where}: cluster "${ctx.cluster}": ${err.message}`);
+        throw err;
+      }
+    }
     const ca = cl['certificate-authority-data']
       ? data(cl['certificate-authority-data'])
       : cl['certificate-authority']
@@ -330,6 +363,7 @@ export class KubeConfigAccess implements KubeAccess {
       ...(key ? { key } : {}),
       skipTLSVerify: cl['insecure-skip-tls-verify'] === true,
       ...(cl['tls-server-name'] ? { servername: cl['tls-server-name'] } : {}),
+      ...(cl['proxy-url'] ? { proxyUrl: cl['proxy-url'] } : {}),
       ...(u.token ? { token: u.token } : {}),
       ...(u.tokenFile ? { tokenFile: isAbsolute(u.tokenFile) ? u.tokenFile : join(udir, u.tokenFile) } : {}),
       ...(u.username !== undefined && u.password !== undefined

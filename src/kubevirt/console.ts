@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
+import { proxyFor, tunnelAgent } from '../kube/proxy.ts';
 import type { ConsoleEvent, ConsoleStream } from '../machine/index.ts';
 import { KubeApi } from './kube-api.ts';
 import type { VirtualMachineInstance } from './types.ts';
@@ -133,7 +134,11 @@ export class KubeVirtConsole implements ConsoleStream {
       .applyToHTTPSOptions(options as never)
       .then(() => {
         if (this.#closed || this.#runningUid !== uid) return;
+        // through the kubeconfig's proxy-url or HTTPS_PROXY (NO_PROXY aside), as every request
+        const server = new URL(api.server());
+        const proxy = proxyFor(server, api.kubeConfig.getCurrentCluster()?.proxyUrl);
         const ws = new WebSocket(url, [CONSOLE_SUBPROTOCOL], {
+          ...(proxy ? { agent: tunnelAgent(server, proxy) } : {}),
           headers: options.headers,
           ca: options.ca as never,
           cert: options.cert as never,

@@ -1,3 +1,4 @@
+import { KubeApiError } from '../kube/errors.ts';
 import {
   BackendUnavailableError,
   ConflictError,
@@ -8,42 +9,8 @@ import {
   NotSupportedError,
 } from '../machine/index.ts';
 
-/**
- * A failed Kubernetes or KubeVirt API request: the HTTP status (0 when the server could not be
- * reached) and the `Status` body's reason and message.
- */
-export class KubeApiError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  readonly details: { name?: string; kind?: string } | undefined;
-
-  constructor(status: number, reason: string, message: string, details?: { name?: string; kind?: string }) {
-    super(message);
-    this.name = 'KubeApiError';
-    this.status = status;
-    this.reason = reason;
-    this.details = details;
-  }
-
-  /** Parses a response body that should be a `Status`; falls back to the raw text. */
-  static fromResponse(status: number, body: string): KubeApiError {
-    try {
-      const parsed = JSON.parse(body) as {
-        kind?: string;
-        reason?: string;
-        message?: string;
-        details?: object;
-      };
-      if (parsed && typeof parsed === 'object' && typeof parsed.message === 'string') {
-        return new KubeApiError(status, parsed.reason ?? '', parsed.message, parsed.details as never);
-      }
-    } catch {
-      // not JSON
-    }
-    const text = body.trim().slice(0, 500);
-    return new KubeApiError(status, '', text || `HTTP ${status}`);
-  }
-}
+/** The one API error class (src/kube/errors.ts); KubeVirt's own refusals come as Status bodies too. */
+export { KubeApiError };
 
 /** Whether the error is a write that lost a race (stale resourceVersion, failed JSON-patch `test`). */
 export function isWriteConflict(err: unknown): boolean {

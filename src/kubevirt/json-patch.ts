@@ -51,11 +51,3 @@ export function annotationOps(
   }
   return ops;
 }
-
-/** Compares resource versions: numeric ones (every real API server) by value, others never newer. */
-export function isNewerResourceVersion(candidate: string | undefined, current: string | undefined): boolean {
-  if (!candidate) return false;
-  if (!current) return true;
-  if (/^\d+$/.test(candidate) && /^\d+$/.test(current)) return BigInt(candidate) > BigInt(current);
-  return candidate !== current;
-}

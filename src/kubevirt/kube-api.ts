@@ -1,6 +1,8 @@
-import { KubeClient, KubeApiError as KubeRequestError } from '../kube/client.ts';
+import { KubeClient } from '../kube/client.ts';
 import type { KubeAccess } from '../kube/config.ts';
-import { KubeApiError } from './errors.ts';
+import { isForbidden, isNotFound, KubeApiError } from '../kube/errors.ts';
+import { apiPath, KINDS, type Query } from '../kube/paths.ts';
+import type { ListWatchClient } from '../kube/reflector.ts';
 import type { PatchOp } from './json-patch.ts';
 import type { ResourceKind } from './types.ts';
 
@@ -21,9 +23,10 @@ export interface KubeApiOptions {
 /**
  * The few API calls this backend makes, over the project's Kubernetes client (`src/kube/client.ts`).
  * One generic request function serves the built-in verbs and KubeVirt's subresources, and counts
- * every request, so tests can prove that reads cost nothing.
+ * every request, so tests can prove that reads cost nothing. It is also the list-watch client of
+ * the backend's caches (`listAll`, `stream`), so their lists and watches are counted too.
  */
-export class KubeApi {
+export class KubeApi implements ListWatchClient {
   readonly #kc: KubeAccess;
   readonly #client: KubeClient;
   readonly #timeoutMs: number;
@@ -57,19 +60,12 @@ export class KubeApi {
     return cluster.server.replace(/\/+$/, '');
   }
 
-  static collectionPath(kind: ResourceKind, namespace: string): string {
-    const prefix = kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
-    return `${prefix}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}`;
-  }
-
-  static objectPath(kind: ResourceKind, namespace: string, name: string, subresource?: string): string {
-    const base = `${KubeApi.collectionPath(kind, namespace)}/${encodeURIComponent(name)}`;
-    return subresource ? `${base}/${subresource}` : base;
-  }
-
   /** `/apis/subresources.kubevirt.io/v1/namespaces/<ns>/<plural>/<name>/<action>` */
   static kubevirtSubresourcePath(plural: string, namespace: string, name: string, action: string): string {
-    return `/apis/subresources.kubevirt.io/v1/namespaces/${encodeURIComponent(namespace)}/${plural}/${encodeURIComponent(name)}/${action}`;
+    return apiPath(
+      { group: 'subresources.kubevirt.io', version: 'v1', plural },
+      { namespace, name, subresource: action },
+    );
   }
 
   async request<T = unknown>(
@@ -94,10 +90,7 @@ export class KubeApi {
         timeoutMs: this.#timeoutMs,
       });
     } catch (err) {
-      if (err instanceof KubeRequestError)
-        throw new KubeApiError(err.code, err.reason, err.message, err.details);
-      const message = err instanceof Error ? err.message : String(err);
-      throw new KubeApiError(0, 'Unreachable', `the API server is unreachable: ${message}`);
+      throw unreachable(err);
     }
   }
 
@@ -108,13 +101,13 @@ export class KubeApi {
   whoAmI(): Promise<string | undefined> {
     this.#whoAmI ??= this.request<{ status?: { userInfo?: { username?: string } } }>(
       'POST',
-      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+      apiPath(KINDS.SelfSubjectReview),
       { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
     ).then(
       (r) => r.status?.userInfo?.username || undefined,
       (err) => {
         // a server without SelfSubjectReview (or that forbids it) never will; anything else is asked again
-        if (err instanceof KubeApiError && (err.status === 404 || err.status === 403)) return undefined;
+        if (isNotFound(err) || isForbidden(err)) return undefined;
         this.#whoAmI = undefined;
         throw err;
       },
@@ -122,35 +115,53 @@ export class KubeApi {
     return this.#whoAmI;
   }
 
-  list<T>(
-    kind: ResourceKind,
-    namespace: string,
-    query: Record<string, string | undefined>,
-    signal?: AbortSignal,
-  ): Promise<T> {
-    return this.request<T>('GET', KubeApi.collectionPath(kind, namespace), {
-      query,
-      ...(signal ? { signal } : {}),
-    });
+  /** Every item of a collection, in pages (`KubeClient.listAll`); counted as one request. */
+  async listAll<T>(
+    path: string,
+    options: { query?: Query; signal?: AbortSignal } = {},
+  ): Promise<{ metadata?: { resourceVersion?: string }; items?: T[] | null }> {
+    this.#count++;
+    try {
+      await this.#before?.('GET', path);
+      return await this.#client.listAll<T>(path, { ...options, timeoutMs: this.#timeoutMs });
+    } catch (err) {
+      throw unreachable(err);
+    }
+  }
+
+  /** A watch stream (`KubeClient.stream`): resolves when it ends, rejects when it fails. */
+  async stream(
+    path: string,
+    query: Query | undefined,
+    onObject: (obj: unknown) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    this.#count++;
+    try {
+      await this.#before?.('WATCH', path);
+      await this.#client.stream(path, query, onObject, signal);
+    } catch (err) {
+      throw unreachable(err);
+    }
   }
 
   get<T>(kind: ResourceKind, namespace: string, name: string): Promise<T> {
-    return this.request<T>('GET', KubeApi.objectPath(kind, namespace, name));
+    return this.request<T>('GET', apiPath(kind, { namespace, name }));
   }
 
   create<T>(kind: ResourceKind, namespace: string, body: unknown): Promise<T> {
-    return this.request<T>('POST', KubeApi.collectionPath(kind, namespace), { body });
+    return this.request<T>('POST', apiPath(kind, { namespace }), { body });
   }
 
   jsonPatch<T>(kind: ResourceKind, namespace: string, name: string, ops: readonly PatchOp[]): Promise<T> {
-    return this.request<T>('PATCH', KubeApi.objectPath(kind, namespace, name), {
+    return this.request<T>('PATCH', apiPath(kind, { namespace, name }), {
       body: ops,
       contentType: 'application/json-patch+json',
     });
   }
 
   delete(kind: ResourceKind, namespace: string, name: string): Promise<unknown> {
-    return this.request('DELETE', KubeApi.objectPath(kind, namespace, name), {
+    return this.request('DELETE', apiPath(kind, { namespace, name }), {
       body: { propagationPolicy: 'Background' },
     });
   }
@@ -165,39 +176,12 @@ export class KubeApi {
   ): Promise<unknown> {
     return this.request('PUT', KubeApi.kubevirtSubresourcePath(plural, namespace, name, action), { body });
   }
+}
 
-  /**
-   * Starts a watch (newline-delimited JSON events). `done` is called once when the stream ends
-   * (null: closed cleanly or aborted) or fails (an error with `statusCode` for HTTP errors).
-   */
-  async watch(
-    path: string,
-    query: Record<string, string | undefined>,
-    onEvent: (type: string, object: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    this.#count++;
-    const controller = new AbortController();
-    await this.#before?.('WATCH', path);
-    this.#client
-      .stream(
-        path,
-        { ...query, watch: 'true' },
-        (line) => {
-          const e = line as { type?: unknown; object?: unknown } | null;
-          if (e && typeof e.type === 'string') onEvent(e.type, e.object);
-        },
-        controller.signal,
-      )
-      .then(
-        () => done(null),
-        (err) =>
-          done(
-            err instanceof KubeRequestError
-              ? Object.assign(new Error(err.message), { statusCode: err.code, reason: err.reason })
-              : err,
-          ),
-      );
-    return controller;
-  }
+/** A request that got no answer becomes a KubeApiError of status 0; the server's own errors pass. */
+function unreachable(err: unknown): unknown {
+  if (err instanceof KubeApiError) return err;
+  if (err instanceof Error && err.name === 'AbortError') return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new KubeApiError(0, 'Unreachable', `the API server is unreachable: ${message}`);
 }

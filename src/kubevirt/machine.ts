@@ -43,7 +43,7 @@ import { KubeVirtConsole } from './console.ts';
 import { isWriteConflict, KubeApiError, toMachineError } from './errors.ts';
 import type { SharedInformer } from './informer.ts';
 import { identityOf, inventoryOf } from './inventory.ts';
-import { annotationOps, guardedPatch, isNewerResourceVersion, type PatchOp } from './json-patch.ts';
+import { annotationOps, guardedPatch, type PatchOp } from './json-patch.ts';
 import type { KubeApi } from './kube-api.ts';
 import {
   DRIVE_IN_USE_MESSAGE,
@@ -197,7 +197,9 @@ export class KubeVirtMachine implements Machine {
     const vm = this.#vm();
     const vmi = this.#vmi();
     const computed = powerStateOf(vm, vmi, {
-      vmiCacheCurrent: !isNewerResourceVersion(vm.metadata?.resourceVersion, this.#c.vmis.resourceVersion),
+      // by event order, never by comparing resourceVersions: has the VMI cache heard from the
+      // server (an event or a bookmark) since this version of the VM arrived?
+      vmiCacheCurrent: this.#c.vmis.progress > (this.#c.vms.changedAt(this.name) ?? 0),
     });
     const e = this.#expect;
     // Until KubeVirt's reaction shows in the cache (the computed state leaves where it was), report

@@ -90,8 +90,8 @@ export const PRINTABLE_STATUS: Readonly<Record<string, PowerState>> = {
  * | no VMI or a final one, a Stop request not yet consumed       | PoweringOff |
  * | no VMI or a final one, no start expected (Stopped, Halted)  | Off         |
  *
- * When the VM's status is newer than everything the VMI cache has seen (`vmiCacheCurrent` false)
- * and says a VMI exists that the cache does not have yet, the VM's `printableStatus` decides, so a
+ * When the VM arrived after everything the VMI cache has heard (`vmiCacheCurrent` false, told by
+ * event order) and says a VMI exists that the cache does not have yet, the VM's `printableStatus` decides, so a
  * start never flickers to Off between KubeVirt consuming the start request and the VMI arriving.
  */
 export function powerStateOf(

@@ -3,33 +3,18 @@
  * from the API server as JSON; every field is optional because a real cluster may omit any of them.
  */
 
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-}
+import { KINDS } from '../kube/paths.ts';
+import type { Condition, KubeObject, ObjectMeta, ResourceKind } from '../kube/types.ts';
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
-
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-}
+/** The object model is src/kube's (one for the product); these names stay importable from here. */
+export type {
+  Condition,
+  KubeList,
+  KubeObject,
+  ObjectMeta,
+  OwnerReference,
+  ResourceKind,
+} from '../kube/types.ts';
 
 export interface Disk {
   name: string;
@@ -94,13 +79,6 @@ export interface VmiSpec {
 }
 
 export type RunStrategy = 'Always' | 'RerunOnFailure' | 'Manual' | 'Halted' | 'Once' | 'WaitAsReceiver';
-
-export interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-}
 
 export interface StateChangeRequest {
   action: 'Start' | 'Stop';
@@ -183,19 +161,6 @@ export interface DataVolume extends KubeObject {
   };
 }
 
-export interface KubeList<T> {
-  metadata?: { resourceVersion?: string; continue?: string };
-  items?: T[];
-}
-
-/** The API coordinates of a kind this backend watches or writes. */
-export interface ResourceKind {
-  readonly group: string;
-  readonly version: string;
-  readonly plural: string;
-  readonly kind: string;
-}
-
 export const VM_KIND: ResourceKind = {
   group: 'kubevirt.io',
   version: 'v1',
@@ -214,7 +179,7 @@ export const DV_KIND: ResourceKind = {
   plural: 'datavolumes',
   kind: 'DataVolume',
 };
-export const SECRET_KIND: ResourceKind = { group: '', version: 'v1', plural: 'secrets', kind: 'Secret' };
+export const SECRET_KIND: ResourceKind = KINDS.Secret;
 
 /** Annotations and labels this backend writes. */
 export const ANNOTATION_BOOT_OVERRIDE = 'bmc.kubevirt.io/boot-override';

@@ -132,9 +132,21 @@ describe('watch cache recovery', () => {
 });
 
 describe('a failing write', () => {
-  test('429 on a power action: BackendUnavailable (retryable), nothing changed; the retry works', async () => {
+  test('429 on a power action: sent again after Retry-After and applied', async () => {
     await ensureOn();
     sim.faults.failNext(1, 429, { path: /\/stop$/, method: 'PUT' });
+    const t0 = Date.now();
+    await m.power('GracefulShutdown');
+    assert.ok(Date.now() - t0 >= 900, "the client waited for the server's Retry-After: 1");
+    await settle('Off', 'after the 429');
+    await m.power('On');
+    await settle('On', 'on again');
+  });
+
+  test('429 on every attempt of a power action: BackendUnavailable (retryable), nothing changed; the retry works', async () => {
+    await ensureOn();
+    // the client sends a request answered 429 up to 10 more times (1 s apart here), then gives up
+    sim.faults.failNext(11, 429, { path: /\/stop$/, method: 'PUT' });
     await assert.rejects(
       m.power('GracefulShutdown'),
       (err: Error & { code?: string; retryable?: boolean }) => {

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isWriteConflict, KubeApiError, toMachineError } from '../../../src/kubevirt/errors.ts';
-import {
-  annotationOps,
-  guardedPatch,
-  isNewerResourceVersion,
-  pointer,
-} from '../../../src/kubevirt/json-patch.ts';
+import { annotationOps, guardedPatch, pointer } from '../../../src/kubevirt/json-patch.ts';
 
 describe('JSON patch building', () => {
   test('every write is guarded by a test of metadata.resourceVersion, first', () => {
@@ -35,13 +30,6 @@ describe('JSON patch building', () => {
       { op: 'remove', path: '/metadata/annotations/c' },
       { op: 'add', path: '/metadata/annotations/d', value: '4' },
     ]);
-  });
-
-  test('resource versions compare numerically, so an old watch event never overwrites a newer write', () => {
-    assert.equal(isNewerResourceVersion('100', '99'), true);
-    assert.equal(isNewerResourceVersion('99', '100'), false);
-    assert.equal(isNewerResourceVersion('5', undefined), true);
-    assert.equal(isNewerResourceVersion(undefined, '5'), false);
   });
 });
 
