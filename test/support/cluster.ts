@@ -42,7 +42,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   if (kind === 'real') return startRealCluster({ timing: options.timing ?? 'fast', ...options });
   if (!told) {
     told = true;
-    process.stderr.write(`# running on the embedded cluster: ${BUILD_HINT}\n`);
+    const why =
+      process.env.KUBEVIRTBMC_TEST_CLUSTER === 'embedded' ? 'KUBEVIRTBMC_TEST_CLUSTER=embedded' : BUILD_HINT;
+    process.stderr.write(`# running on the embedded cluster (${why})\n`);
   }
   const sim = await startSimCluster({ timing: options.timing ?? 'fast', ...options });
   return Object.assign(sim, { kind: 'embedded' as const });

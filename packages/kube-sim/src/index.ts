@@ -1,8 +1,8 @@
 /**
  * @kubevirtbmc/kube-sim: the clusters kubevirtbmc is tried and tested on, kept out of the product.
  *
- * - `startSimCluster`: the embedded Kubernetes-API-compatible server (Node only), with the fake
- *   KubeVirt and CDI.
+ * - `startSimCluster`: the embedded Kubernetes-API-compatible server (Node only), running the
+ *   fake node, KubeVirt and CDI below against itself.
  * - `startRealCluster`: kube-apiserver, etcd, controller-manager and scheduler built from Go
  *   modules (`npm run control-plane`), with the fake node, KubeVirt, CDI and virt-api beside them.
  *

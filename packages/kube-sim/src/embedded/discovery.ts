@@ -140,6 +140,14 @@ export function apiResourceList(
           kind: t.kind,
           verbs: ['update'],
         });
+      } else if (sub === 'binding') {
+        resources.push({
+          name: `${t.plural}/binding`,
+          singularName: '',
+          namespaced: t.namespaced,
+          kind: 'Binding',
+          verbs: ['create'],
+        });
       } else if (sub === 'log') {
         resources.push({
           name: `${t.plural}/log`,

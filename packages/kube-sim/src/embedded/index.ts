@@ -1,6 +1,10 @@
 /**
- * The embedded cluster: a Kubernetes-API-compatible server on 127.0.0.1 with simulated KubeVirt
- * and CDI, a deployment controller, services, a kubelet that runs the agent image, and faults.
+ * The embedded cluster: a Kubernetes-API-compatible server on 127.0.0.1 with the control plane's
+ * controllers it needs in-process (deployments, services and endpoints, garbage collection, a PV
+ * binder, nodes, a pod binder standing for kube-scheduler) and faults. The node and KubeVirt with
+ * CDI are the fake components of the real-control-plane cluster (packages/kube-sim/src/fakecluster:
+ * kubelet/ and kubevirt/), run as clients of this server over loopback with identities it issues
+ * them, and virt-api's subresources are mounted here over the fake KubeVirt.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -9,14 +13,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { logQuery, startFakeNode } from '../fakecluster/kubelet/index.ts';
+import { startKubeVirtControllers } from '../fakecluster/kubevirt/index.ts';
 import { GarbageCollector } from './controllers/gc.ts';
-import { KubeletSim } from './controllers/kubelet.ts';
+import { NodeController } from './controllers/nodes.ts';
+import { bindPod, PodBinder } from './controllers/scheduler.ts';
+import { VolumeBinder } from './controllers/volumes.ts';
 import { WorkloadControllers } from './controllers/workloads.ts';
 import { ApiError, badRequest, invalid } from './errors.ts';
 import { EventRecorder } from './events.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
 import { installKubeVirtAdmission } from './kubevirt/admission.ts';
-import { KubeVirtSim } from './kubevirt/controller.ts';
 import { KUBEVIRT_CRDS, SUBRESOURCE_GROUP } from './kubevirt/crds.ts';
 import { KubeVirtApi } from './kubevirt/subresources.ts';
 import { authorizeRbac, checkEscalation } from './rbac.ts';
@@ -43,6 +50,8 @@ export interface SimClusterOptions {
   http2MaxStreamsPerConnection?: number;
   /** Log level for the sim's own diagnostics on stderr (default silent). */
   verbose?: boolean;
+  /** Log lines of the fake node and the fake KubeVirt and CDI controllers (default: none). */
+  logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
 
 export interface SimCluster {
@@ -62,6 +71,8 @@ export interface SimCluster {
     requests(): ReadonlyArray<{
       method: string;
       path: string;
+      /** The query string, without `?`. */
+      query: string;
       verb: string;
       status: number;
       userAgent?: string;
@@ -81,6 +92,9 @@ export interface SimCluster {
 
 const REPO_ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
 
+/** The embedded cluster's one node (the fake node run against it). */
+export const NODE_NAME = 'sim-node-1';
+
 function sameToken(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -94,6 +108,24 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
   const reg = new Registry();
   const tls = selfSignedCert();
   const adminToken = `sim-admin-${randomBytes(24).toString('hex')}`;
+  // The credentials of the fake components run against this server (the fake KubeVirt and CDI,
+  // the fake node): administrators, and components of the cluster, whose requests pass the fault
+  // layer as the fake components on the real control plane reach kube-apiserver without the fault
+  // proxy.
+  const components = new Map<string, User>();
+  const componentToken = (name: string): string => {
+    const token = `sim-${name.replace(/[^a-z0-9]+/g, '-')}-${randomBytes(24).toString('hex')}`;
+    components.set(token, {
+      name,
+      uid: name,
+      groups: ['system:masters', 'system:authenticated'],
+      admin: true,
+      component: true,
+    });
+    return token;
+  };
+  const kubevirtToken = componentToken('fake-kubevirt');
+  const nodeToken = componentToken(`system:node:${NODE_NAME}`);
   const saTokens = new Map<string, { namespace: string; name: string }>();
   const issuer = new TokenIssuer(reg);
   const users = (token: string | undefined): User | undefined => {
@@ -106,6 +138,8 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
         groups: ['system:masters', 'system:authenticated'],
         admin: true,
       };
+    const component = components.get(token);
+    if (component) return component;
     const bound = issuer.authenticate(token);
     const sa = saTokens.get(token) ?? bound;
     if (sa) {
@@ -350,17 +384,13 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
 
   const gc = new GarbageCollector(reg, sched);
   const events = new EventRecorder(reg);
-  const kubevirt = new KubeVirtSim(reg, sched, delays, events);
-  const kubevirtApi = new KubeVirtApi(reg, kubevirt);
+  const volumes = new VolumeBinder(reg, sched);
+  const nodes = new NodeController(reg, sched);
+  const binder = new PodBinder(reg, sched, delays, events);
   let serverUrl = '';
   let httpsUrl = '';
-  const kubelet = new KubeletSim(reg, sched, {
-    agentCommand: options.agentCommand ?? [process.execPath, join(REPO_ROOT, 'bin', 'kubevirtbmc.js')],
-    kubeconfigFor: (ns, sa) =>
-      kubeconfigYaml(httpsUrl, tls.cert, `system:serviceaccount:${ns}:${sa}`, tokenFor(ns, sa), ns),
-    delays,
-  });
-  const workloads = new WorkloadControllers(reg, sched, delays, kubelet, events);
+  const workloads = new WorkloadControllers(reg, sched, delays, events);
+  let node: Awaited<ReturnType<typeof startFakeNode>> | undefined;
 
   const api = new ApiServer({
     tls,
@@ -373,8 +403,14 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       ? { maxStreamsPerConnection: options.http2MaxStreamsPerConnection }
       : {}),
     extraGroups: () => [SUBRESOURCE_GROUP, AUTHENTICATION_GROUP],
-    podLog: (ns, name, q) => kubelet.logs(ns, name, q),
+    // kube-apiserver asks the pod's kubelet; this server asks its one node in-process
+    podLog: (ns, name, q) =>
+      node?.logs(ns, name, {
+        ...logQuery(q),
+        ...(q.get('container') ? { container: q.get('container')! } : {}),
+      }),
     tokenRequest: (ns, name, body) => issuer.request(ns, name, body),
+    podBinding: (ns, name, body) => bindPod(reg, ns, name, body),
     faultControl: async (body: Obj) => {
       switch (body.action) {
         case 'dropWatches':
@@ -418,20 +454,53 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       }
     },
   });
-  api.addGroupHandler('subresources.kubevirt.io', kubevirtApi.handle);
   api.addGroupHandler('authentication.k8s.io', authentication);
-  api.addUpgradeHandler('subresources.kubevirt.io', kubevirtApi.upgrade);
 
+  const VMI = reg.type('kubevirt.io', 'virtualmachineinstances');
   const guestExit = (namespace: string, name: string, phase: 'Succeeded' | 'Failed') => {
-    const vmi = reg.tryGet(kubevirt.VMI, namespace, name);
+    const vmi = reg.tryGet(VMI, namespace, name);
     if (!vmi) throw badRequest(`no VMI ${namespace}/${name}`);
     if (vmi.status?.phase !== 'Running') throw badRequest(`VMI ${namespace}/${name} is not running`);
-    kubevirt.guestExit(vmi, phase);
+    kubevirt.controller.guestExit(vmi, phase);
   };
 
   const port = await api.listen(options.port ?? 0);
   serverUrl = `http://127.0.0.1:${port}`;
   httpsUrl = `https://127.0.0.1:${port}`;
+  // The fake node and the fake KubeVirt and CDI controllers of the real-control-plane cluster,
+  // clients of this server (plain HTTP over loopback: their connections are not the clients' TLS
+  // connections that `stats.connections()` lists); the node's pods get this server's HTTPS URL.
+  const logger = options.logger ? { logger: options.logger } : {};
+  const started = await Promise.allSettled([
+    startKubeVirtControllers({
+      connection: { server: serverUrl, token: kubevirtToken },
+      timing,
+      nodeName: NODE_NAME,
+      ...logger,
+    }),
+    startFakeNode({
+      connection: { server: serverUrl, token: nodeToken },
+      nodeName: NODE_NAME,
+      agentCommand: options.agentCommand ?? [process.execPath, join(REPO_ROOT, 'bin', 'kubevirtbmc.js')],
+      apiServerUrlForPods: httpsUrl,
+      apiServerCaForPods: tls.cert,
+      timing,
+      ...logger,
+    }),
+  ]);
+  if (started[0].status === 'rejected' || started[1].status === 'rejected') {
+    if (started[0].status === 'fulfilled') await started[0].value.stop();
+    if (started[1].status === 'fulfilled') await started[1].value.stop();
+    for (const c of [sched, gc, volumes, nodes, binder]) c.stop();
+    await api.close();
+    throw started[0].status === 'rejected' ? started[0].reason : (started[1] as PromiseRejectedResult).reason;
+  }
+  const kubevirt = started[0].value;
+  node = started[1].value;
+  const theNode = node;
+  const kubevirtApi = new KubeVirtApi(kubevirt.controller);
+  api.addGroupHandler('subresources.kubevirt.io', kubevirtApi.handle);
+  api.addUpgradeHandler('subresources.kubevirt.io', kubevirtApi.upgrade);
   let kubeconfigPath = options.kubeconfigPath;
   let tmpDir: string | undefined;
   if (!kubeconfigPath) {
@@ -458,11 +527,8 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       connections: () => api.connections(),
       reset: () => api.resetStats(),
     },
-    serviceEndpoints: (namespace, name) => workloads.serviceEndpoints(namespace, name),
-    consoleTranscript: (namespace, name) => {
-      const uid = kubevirt.latestGuest.get(`${namespace}/${name}`);
-      return (uid && kubevirt.guests.get(uid)?.console.transcript) || '';
-    },
+    serviceEndpoints: (namespace, name) => theNode.serviceEndpoints(namespace, name),
+    consoleTranscript: (namespace, name) => kubevirt.controller.guests.transcript(namespace, name),
     serviceAccountKubeconfig: (namespace, name) =>
       kubeconfigYaml(
         httpsUrl,
@@ -474,12 +540,10 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      sched.stop();
-      gc.stop();
-      kubevirt.stop();
+      await theNode.stop();
+      await kubevirt.stop();
       kubevirtApi.close();
-      workloads.stop();
-      await kubelet.stop();
+      for (const c of [sched, gc, volumes, nodes, binder, workloads]) c.stop();
       await api.close();
       if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
     },

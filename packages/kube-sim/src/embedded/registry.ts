@@ -353,7 +353,7 @@ export class Registry {
     if (obj.metadata.name && this.store.peek(key, obj.metadata.namespace, obj.metadata.name)) {
       throw alreadyExists(t.group, t.plural, obj.metadata.name);
     }
-    if (t.status && !opts.internal) delete obj.status;
+    if (t.status && !opts.internal && !t.statusOnCreate) delete obj.status;
     delete obj.metadata.resourceVersion;
     delete obj.metadata.deletionTimestamp;
     delete obj.metadata.deletionGracePeriodSeconds;
@@ -672,7 +672,14 @@ export class Registry {
     const returnsObject =
       t.builtin &&
       // the kinds whose upstream storage sets ReturnDeletedObject
-      ['/pods', '/namespaces', '/services', '/serviceaccounts', '/persistentvolumeclaims'].includes(key);
+      [
+        '/pods',
+        '/namespaces',
+        '/services',
+        '/serviceaccounts',
+        '/persistentvolumeclaims',
+        '/persistentvolumes',
+      ].includes(key);
     return {
       body: returnsObject
         ? this.present(t, last)

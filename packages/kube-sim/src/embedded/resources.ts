@@ -36,6 +36,8 @@ export interface ResourceType {
   verbs?: string[];
   /** Whether writes bump generation (true for types with a spec). */
   generation?: boolean;
+  /** A create keeps the status it carries (Nodes: the kubelet registers with its status). */
+  statusOnCreate?: boolean;
 }
 
 export function apiVersionOf(t: ResourceType): string {
@@ -87,7 +89,7 @@ export const BUILTIN_TYPES: ResourceType[] = [
       'spec.restartPolicy',
       'status.podIP',
     ],
-    extraSubresources: ['log'],
+    extraSubresources: ['binding', 'log'],
   }),
   core('services', 'Service', true, {
     shortNames: ['svc'],
@@ -115,6 +117,13 @@ export const BUILTIN_TYPES: ResourceType[] = [
     ],
   }),
   core('persistentvolumeclaims', 'PersistentVolumeClaim', true, { shortNames: ['pvc'], status: true }),
+  core('persistentvolumes', 'PersistentVolume', false, { shortNames: ['pv'], status: true }),
+  core('nodes', 'Node', false, {
+    shortNames: ['no'],
+    status: true,
+    statusOnCreate: true,
+    fieldSelectors: ['spec.unschedulable'],
+  }),
   core('endpoints', 'Endpoints', true, { shortNames: ['ep'] }),
   {
     group: 'events.k8s.io',

@@ -49,6 +49,13 @@ export interface User {
   /** As SelfSubjectReview reports it (a ServiceAccount's uid; the name for token-file users). */
   uid?: string;
   extra?: Record<string, string[]>;
+  /**
+   * A component of the cluster itself (the fake node and KubeVirt): its requests reach the server
+   * past the fault layer, as the fake components reach the real kube-apiserver directly while
+   * clients go through the fault proxy. They are not delayed, failed, counted, or have their
+   * watches dropped; a restart still closes their connections.
+   */
+  component?: boolean;
 }
 
 export interface RequestInfo {
@@ -70,6 +77,8 @@ export interface RequestInfo {
 export interface RequestRecord {
   method: string;
   path: string;
+  /** The query string, without `?` (e.g. `labelSelector=a%3Db&watch=true`). */
+  query: string;
   verb: string;
   status: number;
   userAgent?: string;
@@ -112,6 +121,8 @@ export interface ApiServerOptions {
   podLog?: (ns: string, name: string, query: URLSearchParams) => string | undefined;
   /** POST serviceaccounts/<name>/token: answers the TokenRequest (throws ApiErrors). */
   tokenRequest?: (ns: string, name: string, body: Obj) => Obj;
+  /** POST pods/<name>/binding: binds the pod, answers a Status (throws ApiErrors). */
+  podBinding?: (ns: string, name: string, body: Obj) => Obj;
   /** Serving certificate: the port speaks HTTPS too (detected from the first byte). */
   tls: { cert: string; key: string };
   /**
@@ -354,7 +365,8 @@ export class ApiServer {
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<ServerHttp2Session>();
   private tlsConnections: ConnectionRecord[] = [];
-  private readonly watches = new Set<() => void>();
+  /** Open watches: their closer, and whether a cluster component holds it (spared by dropWatches). */
+  private readonly watches = new Map<() => void, boolean>();
   private readonly subHandlers = new Map<string, SubresourceHandler>();
   private readonly upgradeHandlers = new Map<string, UpgradeHandler>();
   private failRules: FailRule[] = [];
@@ -443,7 +455,7 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
-    for (const w of [...this.watches]) w();
+    for (const w of [...this.watches.keys()]) w();
     const net = this.net;
     this.net = undefined;
     await new Promise<void>((resolve) => {
@@ -465,7 +477,7 @@ export class ApiServer {
   }
 
   dropWatches(): void {
-    for (const w of [...this.watches]) w();
+    for (const [w, component] of [...this.watches]) if (!component) w();
   }
 
   failNext(count: number, status: 410 | 429 | 500, match?: { path?: RegExp; method?: string }): void {
@@ -519,20 +531,25 @@ export class ApiServer {
     const info = parseRequestInfo(method, url);
     const ua = req.headers['user-agent'];
     let userName = 'system:anonymous';
+    // authentication is a table lookup (or a JWT check): done first, so a cluster component's
+    // requests can pass the fault layer
+    const user = this.authn(req);
+    const component = user?.component === true;
     const done = (status: number) =>
+      component ||
       this.record({
         method,
         path: url.pathname,
+        query: url.search.slice(1),
         verb: info.verb,
         status,
         ...(ua ? { userAgent: ua } : {}),
         user: userName,
       });
     try {
-      if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+      if (this.latencyMs > 0 && !component) await new Promise((r) => setTimeout(r, this.latencyMs));
       if (url.pathname === '/sim/faults' && method === 'POST') {
         const body = parseJsonBody(await readBody(req)) ?? {};
-        const user = this.authn(req);
         if (!user?.admin) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
         userName = user.name;
         const out = await this.o.faultControl(body);
@@ -552,13 +569,12 @@ export class ApiServer {
         done(200);
         return;
       }
-      const user = this.authn(req);
       if (!user) {
         done(sendError(res, new ApiError(401, 'Unauthorized', 'Unauthorized')));
         return;
       }
       userName = user.name;
-      const fault = this.takeFault(info);
+      const fault = component ? undefined : this.takeFault(info);
       if (fault) {
         const e =
           fault.status === 410
@@ -706,6 +722,7 @@ export class ApiServer {
       sub &&
       sub !== 'status' &&
       !(sub === 'log' && storageKey(t) === '/pods') &&
+      !(sub === 'binding' && storageKey(t) === '/pods') &&
       sub !== 'scale' &&
       sub !== 'finalize' &&
       !(sub === 'token' && storageKey(t) === '/serviceaccounts')
@@ -721,6 +738,11 @@ export class ApiServer {
       return 200;
     }
     if (sub === 'scale') return this.scale(req, res, info, t);
+    if (sub === 'binding') {
+      if (info.verb !== 'create' || !this.o.podBinding) throw methodNotAllowed();
+      const body = parseJsonBody(await readBody(req)) ?? {};
+      return this.ok(res, this.o.podBinding(ns!, info.name!, body), 201);
+    }
     if (sub === 'token') {
       if (info.verb !== 'create' || !this.o.tokenRequest) throw methodNotAllowed();
       const body = parseJsonBody(await readBody(req)) ?? {};
@@ -738,7 +760,7 @@ export class ApiServer {
       case 'list':
         return this.list(req, res, info, t);
       case 'watch':
-        this.watch(req, res, info, t);
+        this.watch(req, res, info, t, user.component === true);
         return 200;
       case 'create': {
         if (info.name) throw methodNotAllowed();
@@ -1038,7 +1060,13 @@ export class ApiServer {
     });
   }
 
-  private watch(req: IncomingMessage, res: ServerResponse, info: RequestInfo, t: ResourceType): void {
+  private watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    info: RequestInfo,
+    t: ResourceType,
+    component: boolean,
+  ): void {
     const reg = this.o.registry;
     const q = info.query;
     const filter = reg.compileFilter(t, {
@@ -1114,7 +1142,7 @@ export class ApiServer {
       this.watches.delete(close);
       if (!res.writableEnded) res.end();
     };
-    this.watches.add(close);
+    this.watches.set(close, component);
     const timeout = Number(q.get('timeoutSeconds') ?? 0);
     const max = this.o.maxWatchSeconds;
     const limit = timeout > 0 ? timeout : max > 0 ? max / 2 + (Math.random() * max) / 2 : 0;
@@ -1142,6 +1170,7 @@ export class ApiServer {
       this.record({
         method: 'GET',
         path: url.pathname,
+        query: url.search.slice(1),
         verb: 'get',
         status: code,
         user: user?.name ?? 'system:anonymous',
@@ -1165,6 +1194,7 @@ export class ApiServer {
     this.record({
       method: 'GET',
       path: url.pathname,
+      query: url.search.slice(1),
       verb: 'get',
       status: 101,
       user: user.name,

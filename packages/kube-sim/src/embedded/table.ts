@@ -199,6 +199,11 @@ const workloadWide = (spec: (o: Obj) => Obj | undefined): BuiltinColumn[] => [
   col('Selector', (o) => selectorOf(o.spec?.selector?.matchLabels), 'string', 1),
 ];
 
+/** A Node's first address of a type, or `<none>`. */
+function nodeAddress(o: Obj, type: string): string {
+  return ((o.status?.addresses ?? []) as Obj[]).find((a) => a.type === type)?.address ?? '<none>';
+}
+
 /** The columns of kube-apiserver's printers for the built-in kinds served here. */
 function builtinColumns(t: ResourceType): BuiltinColumn[] {
   switch (`${t.group}/${t.plural}`) {
@@ -290,6 +295,51 @@ function builtinColumns(t: ResourceType): BuiltinColumn[] {
         ),
         col('StorageClass', (o) => o.spec?.storageClassName ?? ''),
         col('VolumeAttributesClass', (o) => o.spec?.volumeAttributesClassName ?? '<unset>'),
+        ageCol,
+        col('VolumeMode', (o) => o.spec?.volumeMode ?? '<unset>', 'string', 1),
+      ];
+    case '/nodes':
+      return [
+        nameCol(),
+        col('Status', (o) => {
+          const ready = ((o.status?.conditions ?? []) as Obj[]).find((c) => c.type === 'Ready')?.status;
+          const state = ready === 'True' ? 'Ready' : ready === 'False' ? 'NotReady' : 'Unknown';
+          return o.spec?.unschedulable ? `${state},SchedulingDisabled` : state;
+        }),
+        col('Roles', (o) => {
+          const roles = Object.keys(o.metadata?.labels ?? {})
+            .filter((k) => k.startsWith('node-role.kubernetes.io/'))
+            .map((k) => k.slice('node-role.kubernetes.io/'.length))
+            .filter(Boolean)
+            .sort();
+          return roles.length ? roles.join(',') : '<none>';
+        }),
+        ageCol,
+        col('Version', (o) => o.status?.nodeInfo?.kubeletVersion ?? ''),
+        col('Internal-IP', (o) => nodeAddress(o, 'InternalIP'), 'string', 1),
+        col('External-IP', (o) => nodeAddress(o, 'ExternalIP'), 'string', 1),
+        col('OS-Image', (o) => o.status?.nodeInfo?.osImage || '<unknown>', 'string', 1),
+        col('Kernel-Version', (o) => o.status?.nodeInfo?.kernelVersion || '<unknown>', 'string', 1),
+        col(
+          'Container-Runtime',
+          (o) => o.status?.nodeInfo?.containerRuntimeVersion || '<unknown>',
+          'string',
+          1,
+        ),
+      ];
+    case '/persistentvolumes':
+      return [
+        nameCol(),
+        col('Capacity', (o) => o.spec?.capacity?.storage ?? ''),
+        col('Access Modes', (o) =>
+          ((o.spec?.accessModes ?? []) as string[]).map((m) => ACCESS_MODES[m] ?? m).join(','),
+        ),
+        col('Reclaim Policy', (o) => o.spec?.persistentVolumeReclaimPolicy ?? ''),
+        col('Status', (o) => o.status?.phase ?? ''),
+        col('Claim', (o) => (o.spec?.claimRef ? `${o.spec.claimRef.namespace}/${o.spec.claimRef.name}` : '')),
+        col('StorageClass', (o) => o.spec?.storageClassName ?? ''),
+        col('VolumeAttributesClass', (o) => o.spec?.volumeAttributesClassName ?? '<unset>'),
+        col('Reason', (o) => o.status?.reason ?? ''),
         ageCol,
         col('VolumeMode', (o) => o.spec?.volumeMode ?? '<unset>', 'string', 1),
       ];

@@ -43,3 +43,38 @@ export class Scheduler {
     this.timers.clear();
   }
 }
+
+/**
+ * A controller's work queue: keys added within `delayMs` are worked through together, each once; a
+ * key whose work throws (a conflict with a concurrent writer) is added again 20 ms later.
+ */
+export class KeyQueue {
+  private readonly keys = new Set<string>();
+  private scheduled = false;
+
+  constructor(
+    private readonly sched: Scheduler,
+    private readonly delayMs: number,
+    private readonly work: (key: string) => void,
+  ) {}
+
+  add(key: string): void {
+    this.keys.add(key);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.sched.after(this.delayMs, () => this.drain());
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const keys = [...this.keys];
+    this.keys.clear();
+    for (const key of keys) {
+      try {
+        this.work(key);
+      } catch {
+        this.sched.after(20, () => this.add(key));
+      }
+    }
+  }
+}

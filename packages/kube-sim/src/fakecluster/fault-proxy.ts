@@ -59,6 +59,8 @@ export interface ProxiedRequest {
   method: string;
   /** Without the query string. */
   path: string;
+  /** The query string, without `?` (e.g. `labelSelector=a%3Db&watch=true`). */
+  query: string;
   /** As Kubernetes' RequestInfo: get, list, watch, create, update, patch, delete, deletecollection… */
   verb: string;
   /**
@@ -754,7 +756,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const done = (status: number) => {
       if (recorded) return;
       recorded = true;
-      record({ method, path: url.pathname, verb, status, ...(ua ? { userAgent: ua } : {}) }, auth);
+      record(
+        {
+          method,
+          path: url.pathname,
+          query: url.searchParams.toString(),
+          verb,
+          status,
+          ...(ua ? { userAgent: ua } : {}),
+        },
+        auth,
+      );
     };
     req.on('error', noop);
     res.on('error', noop);
@@ -1021,7 +1033,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const ua = one(req.headers['user-agent']);
     const auth = one(req.headers.authorization);
     const done = (status: number) =>
-      record({ method, path: url.pathname, verb, status, ...(ua ? { userAgent: ua } : {}) }, auth);
+      record(
+        {
+          method,
+          path: url.pathname,
+          query: url.searchParams.toString(),
+          verb,
+          status,
+          ...(ua ? { userAgent: ua } : {}),
+        },
+        auth,
+      );
     tunnels.add(socket);
     socket.once('close', () => tunnels.delete(socket));
     await hold();

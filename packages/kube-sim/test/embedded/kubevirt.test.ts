@@ -22,6 +22,17 @@ async function createVm(manifest: Obj): Promise<Obj> {
   return r.json;
 }
 
+/** Read, change, write back: again on 409, as the controllers write the VM's status meanwhile. */
+async function updateVm(name: string, mutate: (vm: Obj) => void): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const vm = (await http.vm(NS, name)).json;
+    mutate(vm);
+    const r = await http.req('PUT', `${VMS}/${name}`, vm);
+    if (r.status === 200) return;
+    assert.ok(r.status === 409 && attempt < 20, `PUT of VM ${name}: ${r.status} ${r.text}`);
+  }
+}
+
 async function vmStatus(name: string): Promise<Obj> {
   return (await http.vm(NS, name)).json.status ?? {};
 }
@@ -676,9 +687,12 @@ describe('CDI DataVolumes and hotplug', () => {
       ),
     );
     const before = await runningVmi('hp');
-    const vm = (await http.vm(NS, 'hp')).json;
-    vm.spec.template.spec.volumes.push({ name: 'cdrom', dataVolume: { name: 'media', hotpluggable: true } });
-    assert.equal((await http.req('PUT', `${VMS}/hp`, vm)).status, 200);
+    await updateVm('hp', (vm) =>
+      vm.spec.template.spec.volumes.push({
+        name: 'cdrom',
+        dataVolume: { name: 'media', hotpluggable: true },
+      }),
+    );
     const attached = await waitFor(
       async () => {
         const v = (await http.vmi(NS, 'hp')).json;
@@ -695,9 +709,9 @@ describe('CDI DataVolumes and hotplug', () => {
       false,
     );
     // eject: the volume goes, the disk stays
-    const vm2 = (await http.vm(NS, 'hp')).json;
-    vm2.spec.template.spec.volumes = vm2.spec.template.spec.volumes.filter((v: Obj) => v.name !== 'cdrom');
-    await http.req('PUT', `${VMS}/hp`, vm2);
+    await updateVm('hp', (vm) => {
+      vm.spec.template.spec.volumes = vm.spec.template.spec.volumes.filter((v: Obj) => v.name !== 'cdrom');
+    });
     await waitFor(
       async () =>
         !((await http.vmi(NS, 'hp')).json.status?.volumeStatus ?? []).some((x: Obj) => x.name === 'cdrom'),

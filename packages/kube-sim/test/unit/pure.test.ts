@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { evaluateRule } from '../../src/embedded/cel.ts';
-import { imageRepository, isAgentImage } from '../../src/embedded/controllers/kubelet.ts';
 import { ApiError } from '../../src/embedded/errors.ts';
-import { bootPlan, bootTranscript, SerialConsole } from '../../src/embedded/kubevirt/guest.ts';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../../src/embedded/patch.ts';
 import { matchLabels, parseFieldSelector, parseLabelSelector } from '../../src/embedded/selectors.ts';
 import { jsonPath } from '../../src/embedded/table.ts';
 import { selfSignedCert } from '../../src/embedded/tls.ts';
+import { imageRepository, isAgentImage } from '../../src/fakecluster/kubelet/types.ts';
+import { bootPlan, bootTranscript, SerialConsole } from '../../src/fakecluster/kubevirt/guest.ts';
 
 function code(fn: () => unknown): number {
   try {

@@ -1,6 +1,11 @@
 /**
  * Garbage collector: deletes dependents whose owners are all gone (background), runs foreground
  * deletion (dependents first, then the owner) and orphaning. Namespace deletion cascades here too.
+ *
+ * It is driven by the store's events, as kube-controller-manager's is by its informers: each sweep
+ * looks only at the objects an event concerned (one with owner references or a deletionTimestamp,
+ * the dependents and owners of one deleted), found through an index of owner uid → dependents, so
+ * a cluster of many objects written one request at a time is not swept whole each time.
  */
 import type { Registry } from '../registry.ts';
 import type { Obj, StoreEvent } from '../store.ts';
@@ -9,11 +14,21 @@ import type { Scheduler } from '../timing.ts';
 export class GarbageCollector {
   private pending = false;
   private readonly unsubscribe: () => void;
+  /** Uids of the objects the next sweep looks at. */
+  private readonly dirty = new Set<string>();
+  /** Owner uid → uids of the objects naming it in their ownerReferences. */
+  private readonly dependents = new Map<string, Set<string>>();
+  /** Deleting PersistentVolumeClaims that pods still use (looked at again when a pod goes). */
+  private readonly heldClaims = new Set<string>();
 
   constructor(
     private readonly reg: Registry,
     private readonly sched: Scheduler,
   ) {
+    for (const [, o] of reg.store.all()) {
+      this.index(o);
+      if (o.metadata.ownerReferences?.length || o.metadata.deletionTimestamp) this.mark(o.metadata.uid);
+    }
     this.unsubscribe = reg.store.subscribe((e) => this.onEvent(e));
   }
 
@@ -21,9 +36,53 @@ export class GarbageCollector {
     this.unsubscribe();
   }
 
+  private index(o: Obj): void {
+    const uid = o.metadata?.uid;
+    if (!uid) return;
+    for (const r of o.metadata.ownerReferences ?? []) {
+      let set = this.dependents.get(r.uid);
+      if (!set) {
+        set = new Set();
+        this.dependents.set(r.uid, set);
+      }
+      set.add(uid);
+    }
+  }
+
+  private unindex(o: Obj): void {
+    const uid = o.metadata?.uid;
+    if (!uid) return;
+    for (const r of o.metadata.ownerReferences ?? []) {
+      const set = this.dependents.get(r.uid);
+      set?.delete(uid);
+      if (set?.size === 0) this.dependents.delete(r.uid);
+    }
+  }
+
   private onEvent(e: StoreEvent): void {
     const md = e.obj.metadata ?? {};
-    if (e.type === 'DELETED' || md.ownerReferences?.length || md.deletionTimestamp) this.kick();
+    if (!md.uid) return;
+    if (e.old) this.unindex(e.old);
+    if (e.type === 'DELETED') {
+      this.heldClaims.delete(md.uid);
+      // dependents may have lost their last owner; an owner in foreground deletion may be free
+      for (const d of this.dependents.get(md.uid) ?? []) this.mark(d);
+      for (const r of md.ownerReferences ?? []) this.mark(r.uid);
+      if (e.key === '/pods') for (const c of this.heldClaims) this.mark(c);
+      return;
+    }
+    this.index(e.obj);
+    if (md.ownerReferences?.length || md.deletionTimestamp) this.mark(md.uid);
+    // references dropped (orphaning, a client's edit): an owner in foreground deletion may be free
+    for (const r of e.old?.metadata?.ownerReferences ?? [])
+      if (!(md.ownerReferences ?? []).some((n: Obj) => n.uid === r.uid)) this.mark(r.uid);
+  }
+
+  /** Looks at the object with this uid in the next sweep. */
+  private mark(uid: string | undefined): void {
+    if (!uid) return;
+    this.dirty.add(uid);
+    this.kick();
   }
 
   kick(): void {
@@ -48,10 +107,17 @@ export class GarbageCollector {
     return true;
   }
 
+  private byUid(uid: string): [string, Obj] | undefined {
+    const hit = this.reg.store.lookupUid(uid);
+    const o = hit && this.reg.store.peek(hit.key, hit.ns, hit.name);
+    return hit && o?.metadata.uid === uid ? [hit.key, o] : undefined;
+  }
+
   private dependentsOf(uid: string): Array<[string, Obj]> {
     const out: Array<[string, Obj]> = [];
-    for (const [key, o] of this.reg.store.all()) {
-      if ((o.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === uid)) out.push([key, o]);
+    for (const d of this.dependents.get(uid) ?? []) {
+      const hit = this.byUid(d);
+      if (hit) out.push(hit);
     }
     return out;
   }
@@ -78,7 +144,7 @@ export class GarbageCollector {
     try {
       this.reg.update(t, cur.metadata.namespace, cur.metadata.name, cur, { internal: true });
     } catch {
-      this.kick();
+      this.mark(o.metadata.uid);
     }
   }
 
@@ -154,11 +220,13 @@ export class GarbageCollector {
   }
 
   sweep(): void {
-    const snapshot = [...this.reg.store.all()].map(([k, o]) => [k, o] as [string, Obj]);
-    for (const [key, snap] of snapshot) {
+    const uids = [...this.dirty];
+    this.dirty.clear();
+    for (const uid of uids) {
       // earlier steps of this sweep may have changed or removed it
-      const o = this.reg.store.peek(key, snap.metadata.namespace, snap.metadata.name);
-      if (!o || o.metadata.uid !== snap.metadata.uid) continue;
+      const hit = this.byUid(uid);
+      if (!hit) continue;
+      const [key, o] = hit;
       const md = o.metadata;
       // 1. dependents whose owners are all absent
       const refs: Obj[] = md.ownerReferences ?? [];
@@ -191,21 +259,25 @@ export class GarbageCollector {
           try {
             this.reg.update(t, cur.metadata.namespace, cur.metadata.name, cur, { internal: true });
           } catch {
-            this.kick();
+            this.mark(md.uid);
           }
         }
         this.removeFinalizer(key, o, 'orphan');
       }
       // 4. pvc-protection: a deleting claim that no pod mounts loses the finalizer
       if (key === '/persistentvolumeclaims' && fins.includes('kubernetes.io/pvc-protection')) {
-        const used = [...this.reg.store.all()].some(
-          ([k2, p]) =>
-            k2 === '/pods' &&
-            p.metadata.namespace === md.namespace &&
+        const used = this.reg.store
+          .list('/pods', md.namespace)
+          .some((p) =>
             (p.spec?.volumes ?? []).some((v: Obj) => v.persistentVolumeClaim?.claimName === md.name),
-        );
-        if (!used) this.removeFinalizer(key, o, 'kubernetes.io/pvc-protection');
-        else this.sched.after(200, () => this.kick());
+          );
+        if (!used) {
+          this.heldClaims.delete(md.uid);
+          this.removeFinalizer(key, o, 'kubernetes.io/pvc-protection');
+        } else {
+          // looked at again when a pod goes
+          this.heldClaims.add(md.uid);
+        }
       }
       // 5. namespaces: delete the contents, then the namespace
       if (key === '/namespaces') {
@@ -229,7 +301,7 @@ export class GarbageCollector {
           this.reg.forceRemove(t, undefined, md.name);
         } else if (left > 0) {
           this.namespaceConditions(md.name, resources, finalizers);
-          this.sched.after(50, () => this.kick());
+          this.sched.after(50, () => this.mark(md.uid));
         }
       }
     }

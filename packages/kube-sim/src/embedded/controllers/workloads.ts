@@ -1,6 +1,8 @@
 /**
- * Deployment and ReplicaSet controllers, the scheduler (binds pods to the one node), Service
- * ClusterIP allocation and the Service → pod host-port endpoints the sim records.
+ * Deployment and ReplicaSet controllers, Service ClusterIP allocation and the endpoints controller
+ * (an Endpoints object per Service with a selector). Binding pods is scheduler.ts's; running them,
+ * and publishing where a Service is reachable on 127.0.0.1, the fake node's
+ * (packages/kube-sim/src/fakecluster/kubelet).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { EventRecorder } from '../events.ts';
@@ -9,14 +11,7 @@ import type { Registry } from '../registry.ts';
 import type { ResourceType } from '../resources.ts';
 import { matchLabelSelectorObject } from '../selectors.ts';
 import type { Obj, StoreEvent } from '../store.ts';
-import type { Delays, Scheduler } from '../timing.ts';
-import type { KubeletSim } from './kubelet.ts';
-
-export const ENDPOINTS_ANNOTATION = 'sim.kubevirtbmc.io/endpoints';
-
-import { NODE_NAME } from './kubelet.ts';
-
-export { NODE_NAME };
+import { type Delays, KeyQueue, type Scheduler } from '../timing.ts';
 
 function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -46,20 +41,18 @@ export class WorkloadControllers {
   private readonly RS: ResourceType;
   private readonly POD: ResourceType;
   private readonly SVC: ResourceType;
-  private readonly queue = new Set<string>();
-  private scheduled = false;
+  private readonly queue: KeyQueue;
   private unsubscribe: () => void = () => {};
   private nextIp = 10;
   private readonly usedIps = new Set<string>();
-  private readonly endpoints = new Map<string, Record<string, string>>();
 
   constructor(
     private readonly reg: Registry,
-    private readonly sched: Scheduler,
-    private readonly delays: Delays,
-    private readonly kubelet: KubeletSim,
+    sched: Scheduler,
+    delays: Delays,
     private readonly events?: EventRecorder,
   ) {
+    this.queue = new KeyQueue(sched, delays.podStep, (k) => this.work(k));
     this.DEPLOY = reg.type('apps', 'deployments');
     this.RS = reg.type('apps', 'replicasets');
     this.POD = reg.type('', 'pods');
@@ -113,10 +106,6 @@ export class WorkloadControllers {
     this.unsubscribe();
   }
 
-  serviceEndpoints(ns: string, name: string): Record<string, string> {
-    return { ...(this.endpoints.get(`${ns}/${name}`) ?? {}) };
-  }
-
   private defaultService(svc: Obj, old: Obj | undefined): void {
     svc.spec ??= {};
     const spec = svc.spec;
@@ -163,11 +152,9 @@ export class WorkloadControllers {
     } else if (e.key === '/pods') {
       for (const r of e.obj.metadata.ownerReferences ?? [])
         if (r.kind === 'ReplicaSet') this.enqueue(`rs/${ns}/${r.name}`);
-      if (e.type !== 'DELETED' && !e.obj.spec?.nodeName) this.enqueue(`bind/${ns}/${e.obj.metadata.name}`);
       for (const s of this.reg.store.list('/services', ns)) this.enqueue(`svc/${ns}/${s.metadata.name}`);
     } else if (e.key === '/services') {
       if (e.type === 'DELETED') {
-        this.endpoints.delete(`${ns}/${e.obj.metadata.name}`);
         const ep = this.reg.store.peek('/endpoints', ns, e.obj.metadata.name);
         if (ep?.metadata?.labels?.['endpoints.kubernetes.io/managed-by'] === 'endpoint-controller')
           this.reg.forceRemove(this.reg.type('', 'endpoints'), ns, e.obj.metadata.name);
@@ -178,38 +165,13 @@ export class WorkloadControllers {
 
   private enqueue(k: string): void {
     this.queue.add(k);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.sched.after(this.delays.podStep, () => this.drain());
   }
 
-  private drain(): void {
-    this.scheduled = false;
-    const keys = [...this.queue];
-    this.queue.clear();
-    for (const k of keys) {
-      const [kind, ns, name] = k.split('/') as [string, string, string];
-      try {
-        if (kind === 'deploy') this.reconcileDeployment(ns, name);
-        else if (kind === 'rs') this.reconcileReplicaSet(ns, name);
-        else if (kind === 'bind') this.bind(ns, name);
-        else if (kind === 'svc') this.reconcileService(ns, name);
-      } catch {
-        this.sched.after(20, () => this.enqueue(k));
-      }
-    }
-  }
-
-  private bind(ns: string, name: string): void {
-    const pod = this.reg.tryGet(this.POD, ns, name);
-    if (!pod || pod.spec?.nodeName || pod.metadata.deletionTimestamp) return;
-    pod.spec.nodeName = NODE_NAME;
-    pod.status = {
-      ...(pod.status ?? {}),
-      phase: 'Pending',
-      conditions: [{ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }],
-    };
-    this.reg.update(this.POD, ns, name, pod, { internal: true });
+  private work(k: string): void {
+    const [kind, ns, name] = k.split('/') as [string, string, string];
+    if (kind === 'deploy') this.reconcileDeployment(ns, name);
+    else if (kind === 'rs') this.reconcileReplicaSet(ns, name);
+    else if (kind === 'svc') this.reconcileService(ns, name);
   }
 
   private reconcileDeployment(ns: string, name: string): void {
@@ -483,50 +445,7 @@ export class WorkloadControllers {
 
   private reconcileService(ns: string, name: string): void {
     const svc = this.reg.tryGet(this.SVC, ns, name);
-    if (!svc) return;
-    const selector = svc.spec?.selector;
-    const map: Record<string, string> = {};
-    if (selector && Object.keys(selector).length) {
-      const pods = this.reg.store
-        .list('/pods', ns)
-        .filter(
-          (p) =>
-            !p.metadata.deletionTimestamp &&
-            p.status?.phase === 'Running' &&
-            matchLabelSelectorObject({ matchLabels: selector }, p.metadata.labels),
-        )
-        .sort((a, b) => Number(podReady(b)) - Number(podReady(a)));
-      for (const port of svc.spec.ports ?? []) {
-        const proto = port.protocol ?? 'TCP';
-        for (const pod of pods) {
-          let containerPort: number | undefined;
-          for (const c of pod.spec?.containers ?? []) {
-            for (const cp of c.ports ?? []) {
-              if ((cp.protocol ?? 'TCP') !== proto) continue;
-              if (
-                typeof port.targetPort === 'string'
-                  ? cp.name === port.targetPort
-                  : cp.containerPort === port.targetPort
-              )
-                containerPort = cp.containerPort;
-            }
-          }
-          if (containerPort === undefined && typeof port.targetPort === 'number')
-            containerPort = port.targetPort;
-          if (containerPort === undefined) continue;
-          const hostPort = this.kubelet.hostPort(ns, pod.metadata.name, `${containerPort}/${proto}`);
-          if (hostPort === undefined) continue;
-          map[`${port.port}/${proto}`] = `127.0.0.1:${hostPort}`;
-          break;
-        }
-      }
-    }
-    if (selector && Object.keys(selector).length) this.reconcileEndpoints(svc, selector);
-    this.endpoints.set(`${ns}/${name}`, map);
-    const text = JSON.stringify(map);
-    const cur = svc.metadata.annotations?.[ENDPOINTS_ANNOTATION];
-    if (cur === text || (cur === undefined && Object.keys(map).length === 0)) return;
-    svc.metadata.annotations = { ...(svc.metadata.annotations ?? {}), [ENDPOINTS_ANNOTATION]: text };
-    this.reg.update(this.SVC, ns, name, svc, { internal: true });
+    const selector = svc?.spec?.selector;
+    if (svc && selector && Object.keys(selector).length) this.reconcileEndpoints(svc, selector);
   }
 }

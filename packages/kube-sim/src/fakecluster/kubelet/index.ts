@@ -4,8 +4,9 @@
  * `kubectl logs` (kubelet-server.ts) and a service proxy publishing where Services are reachable on
  * 127.0.0.1 (service-proxy.ts). It speaks to the API server only through src/kube (our client and
  * informer), with the credentials of a kubeconfig, so it runs against the real kube-apiserver.
- * It needs TokenRequest (`serviceaccounts/token`), Nodes and Leases, which the embedded cluster
- * (packages/kube-sim/src/embedded, with its own kubelet) does not serve.
+ * It needs TokenRequest (`serviceaccounts/token`), Nodes and Leases, and a scheduler binding pods
+ * to it: kube-apiserver and kube-scheduler, or the embedded cluster (packages/kube-sim/src/embedded),
+ * which runs this node against itself.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { KubeClient } from '../../../../../src/kube/client.ts';
 import { KubeConfigAccess } from '../../../../../src/kube/config.ts';
 import { Informer } from '../../../../../src/kube/informer.ts';
+import { type Connection, tokenAccess } from '../access.ts';
 import { Kubelet } from './kubelet.ts';
 import { type KubeletServer, startKubeletServer } from './kubelet-server.ts';
 import type { LogQuery } from './logs.ts';
@@ -21,6 +23,7 @@ import { ServiceProxy } from './service-proxy.ts';
 import type { Logger, Pod } from './types.ts';
 
 export { expand, parseQuantity, resolveEnv } from './env.ts';
+export { logQuery } from './kubelet-server.ts';
 export { endpointsOf } from './service-proxy.ts';
 export { ENDPOINTS_ANNOTATION, HOST_PORTS_ANNOTATION } from './types.ts';
 
@@ -36,7 +39,9 @@ export const DEFAULT_CAPACITY: Readonly<Record<string, string>> = {
 
 export interface FakeNodeOptions {
   /** Credentials the node uses (it needs to write Nodes, Leases, pods/status, serviceaccounts/token). */
-  kubeconfigPath: string;
+  kubeconfigPath?: string;
+  /** Or the server and a token of such an identity (how the embedded cluster starts its node). */
+  connection?: Connection;
   nodeName?: string;
   /** The command standing for the agent image's entrypoint; the container's args follow it. */
   agentCommand: string[];
@@ -78,7 +83,11 @@ export interface FakeNode {
 
 export async function startFakeNode(options: FakeNodeOptions): Promise<FakeNode> {
   const nodeName = options.nodeName ?? DEFAULT_NODE_NAME;
-  const access = KubeConfigAccess.load(options.kubeconfigPath);
+  if (!options.kubeconfigPath && !options.connection)
+    throw new Error('startFakeNode: kubeconfigPath or connection is needed');
+  const access = options.connection
+    ? tokenAccess(options.connection)
+    : KubeConfigAccess.load(options.kubeconfigPath);
   const tlsOpts: { ca?: string | Buffer | Array<string | Buffer> } = {};
   await access.applyToHTTPSOptions(tlsOpts);
   const kubeCa = tlsOpts.ca === undefined ? undefined : [tlsOpts.ca].flat().map(String).join('\n');
@@ -119,7 +128,7 @@ export async function startFakeNode(options: FakeNodeOptions): Promise<FakeNode>
           : kubeCa && !options.apiServerUrlForPods
             ? { caPem: kubeCa }
             : {}),
-        skipTLSVerify: !options.apiServerUrlForPods && access.getCurrentCluster().skipTLSVerify,
+        skipTLSVerify: !options.apiServerUrlForPods && access.getCurrentCluster()?.skipTLSVerify === true,
       },
       podCIDR,
       allocatable: capacity,

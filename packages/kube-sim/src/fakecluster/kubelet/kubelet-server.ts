@@ -81,7 +81,9 @@ async function clusterCa(client: KubeClient, waitMs: number): Promise<string | u
   }
 }
 
-function logQuery(u: URL): LogQuery & { follow: boolean; previous: boolean } {
+/** The query of a `pods/log` or `containerLogs` request, as the kubelet reads it. */
+export function logQuery(params: URLSearchParams): LogQuery & { follow: boolean; previous: boolean } {
+  const u = { searchParams: params };
   const num = (k: string) => {
     const v = u.searchParams.get(k);
     return v === null || v === '' || !/^-?\d+$/.test(v) ? undefined : Number(v);
@@ -140,7 +142,7 @@ export async function startKubeletServer(opts: {
         return;
       }
       const [ns, pod, container] = m.slice(1).map(decodeURIComponent) as [string, string, string];
-      const q = logQuery(u);
+      const q = logQuery(u.searchParams);
       const buf = opts.kubelet.logBuffer(ns, pod, container, q.previous);
       if (!('text' in buf)) {
         res.writeHead(buf.status, { 'Content-Type': 'text/plain' }).end(`${buf.message}\n`);

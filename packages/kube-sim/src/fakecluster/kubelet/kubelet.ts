@@ -45,15 +45,16 @@ import https from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { isNotFound, type KubeClient } from '../../../../../src/kube/client.ts';
+import type { KubeClient } from '../../../../../src/kube/client.ts';
+import { isConflict, isNotFound } from '../../../../../src/kube/errors.ts';
 import type { Informer } from '../../../../../src/kube/informer.ts';
-import { isAgentImage } from '../../embedded/controllers/kubelet.ts';
 import { freePort } from '../ports.ts';
 import { EnvError, expand, resolveEnv } from './env.ts';
 import { LogBuffer, type LogQuery } from './logs.ts';
 import {
   type Container,
   HOST_PORTS_ANNOTATION,
+  isAgentImage,
   type Logger,
   now,
   type Pod,
@@ -851,8 +852,7 @@ export class Kubelet {
         },
       );
     } catch (err) {
-      const code = (err as { code?: number }).code;
-      if (code !== 404 && code !== 409)
+      if (!isNotFound(err) && !isConflict(err))
         this.#o.logger?.warn({ pod: `${ns}/${name}`, err: String(err) }, 'fake kubelet: cannot delete pod');
     }
   }

@@ -5,9 +5,8 @@
  * the annotation `sim.kubevirtbmc.io/endpoints` = `{"<port>/<PROTO>":"127.0.0.1:<hostPort>"}`,
  * each Service port's `targetPort` (number, or container port name) resolved to the pod's mapped
  * host port, from ready pods only (as kube-proxy routes; all Running ones when the Service sets
- * publishNotReadyAddresses). The format is that of the embedded cluster
- * (packages/kube-sim/src/embedded/controllers/workloads.ts), which src/controller/reconciler.ts `serviceEndpoints()`
- * reads. The annotation is rewritten when the pods change; a Service that had one and no longer
+ * publishNotReadyAddresses). src/controller/reconciler.ts `serviceEndpoints()` reads it, on the
+ * real control plane and on the embedded cluster (which runs this node). The annotation is rewritten when the pods change; a Service that had one and no longer
  * has a backing pod gets `{}`.
  *
  * One fake node per cluster: a second node would write the same annotation with its own pods.
@@ -36,7 +35,7 @@ function selects(selector: Record<string, string>, labels: Record<string, string
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }
 
-/** The endpoints map of one Service from the pods that back it (the embedded cluster's rules). */
+/** The endpoints map of one Service from the pods that back it. */
 export function endpointsOf(
   svc: Service,
   pods: readonly Pod[],

@@ -144,3 +144,17 @@ export function now(): string {
 export function microNow(): string {
   return new Date().toISOString().replace(/Z$/, '000Z');
 }
+
+/** `registry.example/org/kubevirtbmc:v1` → `registry.example/org/kubevirtbmc`. */
+export function imageRepository(image: string): string {
+  let s = image.split('@')[0]!;
+  const slash = s.lastIndexOf('/');
+  const colon = s.lastIndexOf(':');
+  if (colon > slash) s = s.slice(0, colon);
+  return s;
+}
+
+/** Whether a container runs the agent (its image repository ends in `kubevirtbmc`). */
+export function isAgentImage(image: string | undefined): boolean {
+  return !!image && imageRepository(image).endsWith('kubevirtbmc');
+}

@@ -2,19 +2,21 @@
  * The fake virt-controller + virt-handler + CDI controller, over any API server: informers on
  * VirtualMachines, VMIs, DataVolumes, the PVCs and PVs CDI made; one work queue processed in
  * order; every write through our client (optimistic concurrency: a write from a stale cache gets
- * 409 and the key is processed again). The decisions are logic.ts's (shared with the embedded
- * cluster's simulator); guests and their serial consoles live in memory here, as virt-handler's
- * domains live on its node.
+ * 409 and the key is processed again). The decisions are logic.ts's; guests and their serial
+ * consoles live in memory here, as virt-handler's domains live on its node. The same controller
+ * runs beside the real kube-apiserver (index.ts `startFakeKubeVirt`) and inside the embedded
+ * cluster, as its client (`startKubeVirtControllers`).
  *
  * Storage: the fake CDI makes, for each DataVolume, a PersistentVolume pre-bound to the claim (by
  * namespace and name, hostPath, reclaim policy Retain), then the PVC; kube-controller-manager's
  * PV binder binds them (the import waits for Bound), and a Released PV of ours is deleted.
  */
-import { KubeApiError, type KubeClient } from '../../../../../src/kube/client.ts';
+import type { KubeClient } from '../../../../../src/kube/client.ts';
+import { KubeApiError, statusOf } from '../../../../../src/kube/errors.ts';
 import { Informer, type WatchedObject } from '../../../../../src/kube/informer.ts';
+import { apiPath, KINDS } from '../../../../../src/kube/paths.ts';
 import { ApiError } from '../../embedded/errors.ts';
 import { type Delays, Scheduler } from '../../embedded/timing.ts';
-import { WriteThroughCache } from './cache.ts';
 import { type GuestState, Guests, newlyReady } from './guests.ts';
 import {
   clone,
@@ -59,23 +61,19 @@ export interface Logger {
 type K8sObj = WatchedObject & Obj & { metadata: Obj & { name: string } };
 
 const enc = encodeURIComponent;
+const VMS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' };
+const VMIS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances' };
+const DVS = { group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'datavolumes' };
+const PVCS = { group: '', version: 'v1', plural: 'persistentvolumeclaims' };
+const PVS = { group: '', version: 'v1', plural: 'persistentvolumes' };
+const at = (namespace?: string) => (namespace ? { namespace } : {});
 export const paths = {
-  vms: (ns?: string) =>
-    ns
-      ? `/apis/kubevirt.io/v1/namespaces/${enc(ns)}/virtualmachines`
-      : '/apis/kubevirt.io/v1/virtualmachines',
-  vmis: (ns?: string) =>
-    ns
-      ? `/apis/kubevirt.io/v1/namespaces/${enc(ns)}/virtualmachineinstances`
-      : '/apis/kubevirt.io/v1/virtualmachineinstances',
-  dvs: (ns?: string) =>
-    ns
-      ? `/apis/cdi.kubevirt.io/v1beta1/namespaces/${enc(ns)}/datavolumes`
-      : '/apis/cdi.kubevirt.io/v1beta1/datavolumes',
-  pvcs: (ns?: string) =>
-    ns ? `/api/v1/namespaces/${enc(ns)}/persistentvolumeclaims` : '/api/v1/persistentvolumeclaims',
-  pvs: () => '/api/v1/persistentvolumes',
-  events: (ns: string) => `/api/v1/namespaces/${enc(ns)}/events`,
+  vms: (ns?: string) => apiPath(VMS, at(ns)),
+  vmis: (ns?: string) => apiPath(VMIS, at(ns)),
+  dvs: (ns?: string) => apiPath(DVS, at(ns)),
+  pvcs: (ns?: string) => apiPath(PVCS, at(ns)),
+  pvs: () => apiPath(PVS),
+  events: (ns: string) => apiPath(KINDS.Event, { namespace: ns }),
 };
 
 function toApiError(e: unknown): unknown {
@@ -87,7 +85,7 @@ function toApiError(e: unknown): unknown {
 }
 
 function code(e: unknown): number {
-  return (e as { code?: number })?.code ?? 0;
+  return statusOf(e) ?? 0;
 }
 
 export interface ControllerOptions {
@@ -98,10 +96,10 @@ export interface ControllerOptions {
 }
 
 export class KubeVirtController implements VirtApiBackend {
-  readonly vms: WriteThroughCache<K8sObj>;
-  readonly vmis: WriteThroughCache<K8sObj>;
-  readonly dvs: WriteThroughCache<K8sObj>;
-  readonly pvcs: WriteThroughCache<K8sObj>;
+  readonly vms: Informer<K8sObj>;
+  readonly vmis: Informer<K8sObj>;
+  readonly dvs: Informer<K8sObj>;
+  readonly pvcs: Informer<K8sObj>;
   readonly pvs: Informer<K8sObj>;
   readonly guests: Guests;
   private readonly client: KubeClient;
@@ -129,10 +127,10 @@ export class KubeVirtController implements VirtApiBackend {
         ...(labelSelector ? { labelSelector } : {}),
         ...(this.logger ? { logger: this.logger } : {}),
       });
-    this.vms = new WriteThroughCache(informer(paths.vms()));
-    this.vmis = new WriteThroughCache(informer(paths.vmis()));
-    this.dvs = new WriteThroughCache(informer(paths.dvs()));
-    this.pvcs = new WriteThroughCache(informer(paths.pvcs(), 'app.kubernetes.io/managed-by=cdi-controller'));
+    this.vms = informer(paths.vms());
+    this.vmis = informer(paths.vmis());
+    this.dvs = informer(paths.dvs());
+    this.pvcs = informer(paths.pvcs(), 'app.kubernetes.io/managed-by=cdi-controller');
     this.pvs = informer(paths.pvs(), `${PV_LABEL}=${PV_LABEL_VALUE}`);
     this.guests = new Guests(
       this.sched,
@@ -145,22 +143,22 @@ export class KubeVirtController implements VirtApiBackend {
         else this.guestExit(cur, 'Succeeded');
       },
     );
-    this.vms.informer.on((_t, o) => this.enqueue(`vm/${o.metadata.namespace}/${o.metadata.name}`));
-    this.vmis.informer.on((t, o) => {
+    this.vms.on((_t, o) => this.enqueue(`vm/${o.metadata.namespace}/${o.metadata.name}`));
+    this.vmis.on((t, o) => {
       const ns = o.metadata.namespace;
       this.enqueue(`vmi/${ns}/${o.metadata.name}`);
       this.enqueue(`vm/${ns}/${o.metadata.name}`);
       if (t === 'delete') this.guests.gone(o.metadata.uid);
       if (t === 'delete' || isFinal(o)) this.vmiEnded(o.metadata.uid);
     });
-    this.dvs.informer.on((t, o) => {
+    this.dvs.on((t, o) => {
       const ns = o.metadata.namespace;
       if (t !== 'delete') this.enqueue(`dv/${ns}/${o.metadata.name}`);
       for (const vm of this.vms.list(ns)) this.enqueue(`vm/${ns}/${vm.metadata.name}`);
       // hotplugged volumes of running VMIs wait for their DataVolume
       for (const vmi of this.vmis.list(ns)) this.enqueue(`vmi/${ns}/${vmi.metadata.name}`);
     });
-    this.pvcs.informer.on((_t, o) => this.enqueue(`dv/${o.metadata.namespace}/${o.metadata.name}`));
+    this.pvcs.on((_t, o) => this.enqueue(`dv/${o.metadata.namespace}/${o.metadata.name}`));
     this.pvs.on((t, o) => {
       if (t !== 'delete' && o.status?.phase === 'Released') this.enqueue(`pv//${o.metadata.name}`);
     });
@@ -168,10 +166,10 @@ export class KubeVirtController implements VirtApiBackend {
 
   async start(): Promise<void> {
     await Promise.all([
-      this.vms.informer.start(),
-      this.vmis.informer.start(),
-      this.dvs.informer.start(),
-      this.pvcs.informer.start(),
+      this.vms.start(),
+      this.vmis.start(),
+      this.dvs.start(),
+      this.pvcs.start(),
       this.pvs.start(),
     ]);
   }
@@ -180,10 +178,10 @@ export class KubeVirtController implements VirtApiBackend {
     this.stopped = true;
     this.sched.stop();
     await Promise.all([
-      this.vms.informer.stop(),
-      this.vmis.informer.stop(),
-      this.dvs.informer.stop(),
-      this.pvcs.informer.stop(),
+      this.vms.stop(),
+      this.vmis.stop(),
+      this.dvs.stop(),
+      this.pvcs.stop(),
       this.pvs.stop(),
     ]);
     await this.idle;
@@ -273,9 +271,9 @@ export class KubeVirtController implements VirtApiBackend {
       });
   }
 
-  private async put(cache: WriteThroughCache<K8sObj>, path: string, obj: Obj): Promise<K8sObj> {
+  private async put(cache: Informer<K8sObj>, path: string, obj: Obj): Promise<K8sObj> {
     const out = await this.client.request<K8sObj>('PUT', path, { body: obj });
-    cache.wrote(out);
+    cache.observe(out);
     return out;
   }
 
@@ -354,7 +352,7 @@ export class KubeVirtController implements VirtApiBackend {
       const out = await this.client.request<K8sObj>('DELETE', `${paths.vmis(ns)}/${enc(vmi.metadata.name)}`, {
         body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: vmi.metadata.uid } },
       });
-      if (out?.kind === 'VirtualMachineInstance') this.vmis.wrote(out);
+      if (out?.kind === 'VirtualMachineInstance') this.vmis.observe(out);
     } catch (e) {
       if (code(e) === 404) return;
       throw e;
@@ -395,7 +393,7 @@ export class KubeVirtController implements VirtApiBackend {
     }
     for (const dv of missingDataVolumeTemplates(vm, (n) => !!this.dvs.get(ns, n))) {
       try {
-        this.dvs.wrote(await this.client.request<K8sObj>('POST', paths.dvs(ns), { body: dv }));
+        this.dvs.observe(await this.client.request<K8sObj>('POST', paths.dvs(ns), { body: dv }));
       } catch (e) {
         if (code(e) !== 409) throw e;
       }
@@ -412,7 +410,7 @@ export class KubeVirtController implements VirtApiBackend {
     if (plan.wantStart && !vmi && dvState === 'ready') {
       // a 409 (a VMI the cache has not seen yet) fails the pass: it runs again when the cache has it
       vmi = await this.client.request<K8sObj>('POST', paths.vmis(ns), { body: vmiFor(vm, plan.startPaused) });
-      this.vmis.wrote(vmi as K8sObj);
+      this.vmis.observe(vmi as K8sObj);
       created = true;
       this.event(
         vm,
@@ -590,7 +588,7 @@ export class KubeVirtController implements VirtApiBackend {
       if (code(e) !== 409) throw e;
     }
     try {
-      this.pvcs.wrote(await this.client.request<K8sObj>('POST', paths.pvcs(ns), { body: pvc }));
+      this.pvcs.observe(await this.client.request<K8sObj>('POST', paths.pvcs(ns), { body: pvc }));
     } catch (e) {
       if (code(e) !== 409) throw e;
     }
@@ -728,7 +726,7 @@ export class KubeVirtController implements VirtApiBackend {
           contentType: type === 'json' ? 'application/json-patch+json' : 'application/merge-patch+json',
         },
       );
-      cache.wrote(out);
+      cache.observe(out);
     } catch (e) {
       throw toApiError(e);
     }

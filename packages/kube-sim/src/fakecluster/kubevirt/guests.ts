@@ -2,8 +2,7 @@
  * The guests behind VMIs, kept in memory by the component that plays virt-handler: each VMI uid
  * gets a serial console (guest.ts) whose transcript outlives the VMI object. Booting prints the
  * firmware and boot-order transcript (line by line, `consoleLineMs` apart); reboots, resets,
- * power-offs and hotplugged media are written to it. Shared by the embedded cluster's simulator
- * and the fake KubeVirt; no I/O.
+ * power-offs and hotplugged media are written to it. No I/O.
  */
 import { bootPlan, bootTranscript, SerialConsole } from './guest.ts';
 import { type Obj, volumeSourceText } from './logic.ts';

@@ -10,6 +10,7 @@ import { KubeClient } from '../../../../../src/kube/client.ts';
 import { KubeConfigAccess } from '../../../../../src/kube/config.ts';
 import { delaysFor } from '../../embedded/timing.ts';
 import { selfSignedCert } from '../../embedded/tls.ts';
+import { type Connection, tokenAccess } from '../access.ts';
 import { KubeVirtController, type Logger } from './controller.ts';
 import {
   installCrds,
@@ -24,6 +25,7 @@ import { type FrontProxy, startVirtApiServer, type VirtApiRequest } from './serv
 import { VirtApi } from './virt-api.ts';
 
 export { reviewAdmission } from './admission.ts';
+export type { KubeVirtController } from './controller.ts';
 export type { FrontProxy, VirtApiRequest } from './server.ts';
 export { VirtApi, type VirtApiBackend } from './virt-api.ts';
 
@@ -106,4 +108,48 @@ export async function startFakeKubeVirt(options: FakeKubeVirtOptions): Promise<F
     requests: () => server.requests(),
     stop,
   };
+}
+
+export interface KubeVirtControllersOptions {
+  /** The API server, with a token of an identity allowed what virt-controller, virt-handler and CDI do. */
+  connection: Connection;
+  timing?: 'fast' | 'realistic';
+  /** The node VMIs report running on. */
+  nodeName: string;
+  logger?: Logger;
+}
+
+export interface KubeVirtControllers {
+  /** The controllers, which are also virt-api's backend (`new VirtApi(controller)`). */
+  readonly controller: KubeVirtController;
+  stop(): Promise<void>;
+}
+
+/**
+ * Only the fake KubeVirt's and CDI's controllers (VMs, VMIs and their guests, DataVolumes), as a
+ * client of an API server that itself serves KubeVirt's and CDI's CRDs, admission and
+ * `subresources.kubevirt.io` (the embedded cluster, which mounts `VirtApi` over the returned
+ * controller): nothing is installed. Resolves once the controllers' caches are filled.
+ */
+export async function startKubeVirtControllers(
+  options: KubeVirtControllersOptions,
+): Promise<KubeVirtControllers> {
+  const client = new KubeClient(tokenAccess(options.connection), 'fake-kubevirt');
+  const controller = new KubeVirtController({
+    client,
+    delays: delaysFor(options.timing ?? 'fast'),
+    nodeName: options.nodeName,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  const stop = async () => {
+    await controller.stop();
+    client.close();
+  };
+  try {
+    await controller.start();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { controller, stop };
 }

@@ -1,10 +1,9 @@
 /**
  * What KubeVirt's virt-controller, virt-handler and CDI decide, as pure functions of the objects:
  * run strategies and stateChangeRequests, the VM's status (printableStatus, conditions), the VMI's
- * phases and status, hotplug volumes and DataVolume import steps. Shared by the embedded cluster's
- * simulator (packages/kube-sim/src/embedded/kubevirt/controller.ts, over its registry) and the fake KubeVirt that runs
- * against any API server (controller.ts here, over informers), so both behave the same.
- * No I/O.
+ * phases and status, hotplug volumes and DataVolume import steps, for the fake KubeVirt
+ * (controller.ts here, over informers), which runs against the real kube-apiserver and the
+ * embedded one alike. No I/O.
  */
 import { randomUUID } from 'node:crypto';
 import { macFor } from './guest.ts';

@@ -115,6 +115,7 @@ export const discoveryChecks: Check[] = [
         'namespaces/finalize',
         'pods',
         'pods/log',
+        'pods/binding',
         'pods/status',
         'services',
         'services/status',
@@ -125,6 +126,10 @@ export const discoveryChecks: Check[] = [
         'events',
         'endpoints',
         'persistentvolumeclaims',
+        'persistentvolumes',
+        'persistentvolumes/status',
+        'nodes',
+        'nodes/status',
       ]);
     },
   ),

@@ -7,9 +7,11 @@ import { crudChecks } from './crud.ts';
 import { discoveryChecks } from './discovery.ts';
 import { kubectlChecks } from './kubectl.ts';
 import { lifecycleChecks } from './lifecycle.ts';
+import { nodeChecks } from './nodes.ts';
 import { patchChecks } from './patch.ts';
 import { queryChecks } from './query.ts';
 import { statusChecks } from './status.ts';
+import { storageChecks } from './storage.ts';
 import { watchChecks } from './watch.ts';
 
 export const CHECKS: Check[] = [
@@ -23,6 +25,8 @@ export const CHECKS: Check[] = [
   ...authChecks,
   ...kubectlChecks,
   ...aggregatorChecks,
+  ...storageChecks,
+  ...nodeChecks,
   ...lifecycleChecks,
 ];
 
