@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { KubeClient } from '../kube/client.ts';
+import { apiPath, KINDS } from '../kube/paths.ts';
 import type { AccountSource } from '../machine/accounts.ts';
 import type { Machine } from '../machine/machine.ts';
 import { type AuditEntry, auditedMachine, describeAudit } from './audit.ts';
@@ -32,6 +33,8 @@ export interface ProtocolServers {
     accounts: AccountSource;
     logger?: Logger;
     clientPort?: number;
+    /** Each failed or refused login (counted in `kubevirtbmc_login_failures_total`). */
+    onLoginFailure?: (e: { user: string; source: string; reason: string }) => void;
   }) => ListeningServer;
   redfish?: (o: {
     machine: Machine;
@@ -284,6 +287,7 @@ export class AgentHost {
           accounts: credentials.accounts,
           logger: log,
           ...(clientPort ? { clientPort } : {}),
+          onLoginFailure: () => this.#countLoginFailure(def.key, 'ipmi'),
         });
         try {
           const a = await server.listen(bound, this.#o.address);
@@ -301,6 +305,27 @@ export class AgentHost {
     }
     if (def.redfishPort > 0) await this.#startRedfish(r);
     log?.info({ endpoints: r.endpoints, problems: r.problems }, 'serving');
+  }
+
+  /**
+   * `kubevirtbmc_login_failures_total{bmc,protocol}`: failed or refused logins. Looked up in the
+   * registry first, so every protocol shares the one counter whoever registers it.
+   */
+  #countLoginFailure(bmc: string, protocol: string): void {
+    const name = 'kubevirtbmc_login_failures_total';
+    try {
+      const counter =
+        (this.registry.getSingleMetric(name) as Counter<'bmc' | 'protocol'> | undefined) ??
+        new Counter({
+          name,
+          help: 'Failed or refused logins (wrong password, unknown user, refused by a failed-login limit)',
+          labelNames: ['bmc', 'protocol'],
+          registers: [this.registry],
+        });
+      counter.inc({ bmc, protocol });
+    } catch (err) {
+      this.#log?.debug({ err: String(err) }, 'login failure not counted');
+    }
   }
 
   /** A BMC whose backend failed to start is restarted later, with capped exponential backoff. */
@@ -424,7 +449,7 @@ export class AgentHost {
     r.eventTimes.push(now);
     const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     try {
-      await client.request('POST', `/api/v1/namespaces/${def.namespace}/events`, {
+      await client.request('POST', apiPath(KINDS.Event, { namespace: def.namespace }), {
         body: {
           apiVersion: 'v1',
           kind: 'Event',

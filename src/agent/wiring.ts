@@ -141,6 +141,7 @@ export function defaultWiring(kc: KubeAccess | null, options: WiringOptions = {}
           accounts: o.accounts,
           ...(o.logger ? { logger: o.logger } : {}),
           ...(o.clientPort ? { sol: { advertisedPort: o.clientPort } } : {}),
+          ...(o.onLoginFailure ? { onLoginFailure: o.onLoginFailure } : {}),
         }),
       redfish: (o) => {
         const subscriptionStore = storeFor(o.bmc);

@@ -30,7 +30,7 @@ import type { CommandContext, CommandResult, CommandSpec } from './commands/type
 import { randomIv } from './crypto/packet.ts';
 import { encodeInSession, encodeSessionless, Lan15Sessions } from './session/lan15.ts';
 import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
-import { AuthFailureLimiter, type AuthRateLimitOptions } from './session/rate-limit.ts';
+import { type AuthRateLimitOptions, LoginGuard } from './session/rate-limit.ts';
 import { RmcpPlusHandshake } from './session/rmcpplus.ts';
 import { nextSeq, type RmcpPlusSession, type Session, type Source } from './session/session.ts';
 import { SessionTable } from './session/table.ts';
@@ -45,12 +45,24 @@ export interface IpmiServerOptions {
   allowAuthTypeNone?: boolean;
   /** Idle time after which an active session ends. Default 60 000 ms. */
   sessionIdleTimeoutMs?: number;
-  /** Concurrent sessions per BMC (including RMCP+ sessions in setup). Default 16. */
+  /**
+   * Concurrent active sessions per BMC. Default 16. Logins in progress do not take a slot: they
+   * are bounded separately (8 per source address, 1024 in all).
+   */
   maxSessions?: number;
-  /** Per-source limit on failed logins (defaults: burst 6, one more every 5 s). */
+  /**
+   * Failed-login budgets: per source address (burst 6, one more every 5 s) and per user name
+   * across sources (burst 10, one more every 6 s; sources that logged in within 24 h are exempt).
+   */
   authRateLimit?: AuthRateLimitOptions;
-  /** Time a session may stay in RMCP+ setup (Open Session → RAKP3). Default 5 000 ms. */
+  /** Time an RMCP+ login may take from Open Session to RAKP3. Default 5 000 ms. */
   sessionSetupTimeoutMs?: number;
+  /**
+   * Called for every failed or refused login (wrong password, unknown user, privilege above the
+   * account's limit, refused by the failed-login budgets), with the user name as sent and the
+   * source; never the password. The agent counts them in `kubevirtbmc_login_failures_total`.
+   */
+  onLoginFailure?: (e: { user: string; source: string; reason: string }) => void;
   /** Serial over LAN (payload type 1) on the Machine's console; `false` turns it off. Default on. */
   sol?: SolOptions | false;
 }
@@ -68,7 +80,7 @@ export class IpmiServer implements PayloadSender {
   readonly #log: Logger;
   readonly #allowNone: boolean;
   readonly #table: SessionTable;
-  readonly #limiter: AuthFailureLimiter;
+  readonly #guard: LoginGuard;
   readonly #handshake: RmcpPlusHandshake;
   readonly #lan15: Lan15Sessions;
   readonly #bmc = new BmcState();
@@ -77,6 +89,7 @@ export class IpmiServer implements PayloadSender {
   readonly #contexts = new WeakMap<Session, CommandContext>();
   /** Serial over LAN, when enabled (src/ipmi/sol/). */
   readonly sol: Sol | null;
+  readonly #abandonLog = { tokens: 10, at: Date.now(), suppressed: 0 };
   #socket: Socket | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #port = 0;
@@ -99,28 +112,42 @@ export class IpmiServer implements PayloadSender {
       options.sessionIdleTimeoutMs ?? 60_000,
       options.sessionSetupTimeoutMs ?? 5_000,
     );
-    this.#limiter = new AuthFailureLimiter(options.authRateLimit);
+    this.#guard = new LoginGuard(options.authRateLimit);
+    const onLoginFailure = options.onLoginFailure;
     const common = {
       table: this.#table,
       accounts: this.#accounts,
-      limiter: this.#limiter,
-      onAuthFailure: (source: Source, username: string, reason: string) =>
-        this.#log.warn(
-          { source: `${source.address}:${source.port}`, user: username, reason },
-          'IPMI login failed',
-        ),
-      onEvict: (s: Session) => this.#ended(s, 'evicted to make room'),
+      guard: this.#guard,
+      onAuthFailure: (source: Source, username: string, reason: string) => {
+        const from = `${source.address}:${source.port}`;
+        this.#log.warn({ source: from, user: username, reason }, 'IPMI login failed');
+        if (onLoginFailure) {
+          try {
+            onLoginFailure({ user: username, source: from, reason });
+          } catch (err) {
+            this.#log.error({ err }, 'login failure listener failed');
+          }
+        }
+      },
       now: Date.now,
     };
     this.#handshake = new RmcpPlusHandshake({
       ...common,
       guid: () => this.#guid(),
       onSessionOpened: (s) => this.#opened(s),
+      // RAKP 1 without RAKP 3 proves nothing either way: a lost packet, a client that found the
+      // password wrong on its own (ipmitool, FreeIPMI, pyghmi), or a RAKP 2 harvest (security.md).
+      onAbandoned: (s, reason) => {
+        if (s.state === 'rakp2') this.#logAbandoned(s, reason);
+      },
+      idInUse: (id) => this.#lan15.pending(id) !== undefined,
+      setup: { ttlMs: this.#table.setupTimeoutMs },
     });
     this.#lan15 = new Lan15Sessions({
       ...common,
       allowAuthTypeNone: this.#allowNone,
       onSessionOpened: (s) => this.#opened(s),
+      idInUse: (id) => this.#handshake.hasPending(id),
     });
     // --- SOL registers its payload handler and commands through the public seam (src/ipmi/sol/).
     this.sol = options.sol === false ? null : new Sol(this, this.#machine, options.sol, this.#log);
@@ -130,9 +157,14 @@ export class IpmiServer implements PayloadSender {
     return this.#port;
   }
 
-  /** Number of sessions in the table (active and in setup). */
+  /** Number of active sessions. */
   get sessionCount(): number {
     return this.#table.size;
+  }
+
+  /** Logins in progress: RMCP+ sessions before RAKP 3 and IPMI 1.5 challenges. */
+  get pendingLogins(): number {
+    return this.#handshake.pendingCount + this.#lan15.pendingCount;
   }
 
   /** Registers the handler of an RMCP+ payload type other than IPMI (e.g. SOL = 1). */
@@ -182,6 +214,8 @@ export class IpmiServer implements PayloadSender {
       this.#table.delete(s.id);
       this.#ended(s, 'server closed');
     }
+    this.#handshake.clear();
+    this.#lan15.clear();
     const socket = this.#socket;
     this.#socket = null;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -226,11 +260,12 @@ export class IpmiServer implements PayloadSender {
   }
 
   /**
-   * Expiry runs only while the table holds sessions: sessions come from packets, so the sweep is
-   * armed after a packet and disarms itself once the table is empty (an idle BMC has no timer).
+   * Expiry runs only while there are sessions or logins in progress: they come from packets, so
+   * the sweep is armed after a packet and disarms itself once all are gone (an idle BMC has no
+   * timer).
    */
   #armSweep(): void {
-    if (this.#sweep || !this.#socket || this.#table.size === 0) return;
+    if (this.#sweep || !this.#socket || (this.#table.size === 0 && this.pendingLogins === 0)) return;
     const interval = Math.max(50, Math.min(1000, Math.floor(this.#table.idleTimeoutMs / 4)));
     this.#sweep = setInterval(() => this.#expire(), interval);
     this.#sweep.unref();
@@ -385,6 +420,35 @@ export class IpmiServer implements PayloadSender {
     };
   }
 
+  /**
+   * A login that got its RAKP 2 and never sent RAKP 3. That is how a wrong password looks with
+   * every common console (ipmitool, FreeIPMI and pyghmi check RAKP 2 themselves and give up), but
+   * also a lost packet or a RAKP 2 harvest (docs/security.md), so it is logged (info, at most 10
+   * lines per 10 s, then a count of the lines left out) and not counted as a failed login.
+   */
+  #logAbandoned(s: RmcpPlusSession, reason: string): void {
+    const now = Date.now();
+    const b = this.#abandonLog;
+    b.tokens = Math.min(10, b.tokens + (now - b.at) / 1000);
+    b.at = now;
+    if (b.tokens < 1) {
+      b.suppressed++;
+      return;
+    }
+    b.tokens--;
+    this.#log.info(
+      {
+        source: `${s.source.address}:${s.source.port}`,
+        user: s.username,
+        knownUser: s.handshake?.known ?? false,
+        reason,
+        ...(b.suppressed ? { notLogged: b.suppressed } : {}),
+      },
+      'IPMI login not completed after RAKP 2 (wrong password on the console, lost packet, or a scan)',
+    );
+    b.suppressed = 0;
+  }
+
   #guid(): Buffer {
     try {
       return deviceGuid(this.#machine.getIdentity());
@@ -425,10 +489,11 @@ export class IpmiServer implements PayloadSender {
   }
 
   #expire(): void {
-    for (const s of this.#table.expire(Date.now())) {
-      this.#ended(s, s.state === 'active' ? 'idle timeout' : 'setup timeout');
-    }
-    if (this.#table.size === 0 && this.#sweep) {
+    const now = Date.now();
+    for (const s of this.#table.expire(now)) this.#ended(s, 'idle timeout');
+    this.#handshake.expire(now);
+    this.#lan15.expire();
+    if (this.#table.size === 0 && this.pendingLogins === 0 && this.#sweep) {
       clearInterval(this.#sweep);
       this.#sweep = null;
     }

@@ -29,11 +29,15 @@ export class RmcpPlusClient {
     });
   }
 
-  static async connect(port: number, opts: Credentials & { host?: string }): Promise<RmcpPlusClient> {
+  /** `bindAddress`: the local address to send from (any of 127.0.0.0/8; default 127.0.0.1). */
+  static async connect(
+    port: number,
+    opts: Credentials & { host?: string; bindAddress?: string; timeoutMs?: number },
+  ): Promise<RmcpPlusClient> {
     const c = new RmcpPlusClient(opts.host ?? '127.0.0.1', port);
-    await new Promise<void>((r) => c.socket.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => c.socket.bind(0, opts.bindAddress ?? '127.0.0.1', () => r()));
     try {
-      await c.#handshake(opts);
+      await c.#handshake(opts, opts.timeoutMs);
     } catch (err) {
       c.close();
       throw err;
@@ -62,8 +66,8 @@ export class RmcpPlusClient {
     this.socket.send(pkt, this.port, this.host);
   }
 
-  async #handshake(o: Credentials): Promise<void> {
-    const s = await rmcpHandshake((pkt) => this.exchange(pkt), o);
+  async #handshake(o: Credentials, timeoutMs?: number): Promise<void> {
+    const s = await rmcpHandshake((pkt) => this.exchange(pkt, timeoutMs), o);
     this.suite = s.suite;
     this.keys = s.keys;
     this.bmcSessionId = s.bmcSessionId;

@@ -43,6 +43,11 @@ export interface Credentials {
   suite: number;
   /** Requested maximum privilege (default 4, Administrator). */
   privilege?: number;
+  /**
+   * When RAKP 2 does not verify with `password`, send RAKP 3 with our (wrong) proof anyway, as a
+   * password guesser does, and report the BMC's RAKP 4 verdict instead of failing at RAKP 2.
+   */
+  proveAnyway?: boolean;
 }
 
 export type HandshakeStep = 'open' | 'rakp2' | 'rakp2-hmac' | 'rakp4' | 'rakp4-icv';
@@ -106,7 +111,8 @@ export async function rmcpHandshake(
     role,
     username,
   } as const;
-  if (!rakp2AuthCode(password, inputs).equals(rakp2.authCode))
+  const rakp2Valid = rakp2AuthCode(password, inputs).equals(rakp2.authCode);
+  if (!rakp2Valid && !o.proveAnyway)
     throw new HandshakeError('rakp2-hmac', undefined, 'RAKP 2 HMAC is invalid');
   const r3 = await exchange(
     encodeUnauthenticated(
@@ -116,6 +122,7 @@ export async function rmcpHandshake(
   );
   const rakp4 = r3 && decodeRakp4(r3.subarray(16));
   if (rakp4?.status !== 0) throw new HandshakeError('rakp4', rakp4?.status, `RAKP4 status ${rakp4?.status}`);
+  if (!rakp2Valid) throw new HandshakeError('rakp2-hmac', undefined, 'RAKP 2 HMAC is invalid');
   const sik = sessionIntegrityKey(password, inputs);
   if (!rakp4Icv(sik, inputs).equals(rakp4.icv))
     throw new HandshakeError('rakp4-icv', undefined, 'RAKP 4 ICV is invalid');

@@ -12,18 +12,11 @@ import { decodeRequest, encodeResponse, type IpmiRequest } from '../codec/messag
 import { constantTimeEqual } from '../codec/rmcpplus.ts';
 import { CC, NETFN_APP } from '../commands/types.ts';
 import { md5AuthCode, pad16 } from '../crypto/auth15.ts';
-import type { AuthFailureLimiter } from './rate-limit.ts';
+import type { LoginGuard } from './rate-limit.ts';
 import { SequenceWindow } from './replay.ts';
-import { findAccount } from './rmcpplus.ts';
-import {
-  type Lan15Session,
-  nextSeq,
-  PRIV_ADMIN,
-  PRIV_USER,
-  roleLimit,
-  type Session,
-  type Source,
-} from './session.ts';
+import { accountKey, decoyKey, findAccount, refusal } from './rmcpplus.ts';
+import { type Lan15Session, nextSeq, PRIV_ADMIN, PRIV_USER, roleLimit, type Source } from './session.ts';
+import { SetupTable } from './setup.ts';
 import type { SessionTable } from './table.ts';
 
 /**
@@ -37,7 +30,10 @@ import type { SessionTable } from './table.ts';
 /** Width of the IPMI 1.5 inbound window (±8, as OpenIPMI's lanserv). */
 export const LAN15_WINDOW = 8;
 const CHALLENGE_TTL_MS = 10_000;
-const MAX_CHALLENGES = 64;
+/** Challenges kept at most, all sources together (the oldest is dropped for a new one). */
+export const MAX_CHALLENGES = 1024;
+/** Challenges kept at most per source address (its oldest is dropped for a new one). */
+export const MAX_CHALLENGES_PER_SOURCE = 8;
 
 /** The two session-setup commands (netFn App) answered here rather than by the command table. */
 export const CMD_GET_SESSION_CHALLENGE = 0x39;
@@ -192,22 +188,25 @@ function encodeInTemporarySession(
 // --- session establishment and packet acceptance -------------------------------------------------
 
 interface Challenge {
-  readonly tempId: number;
+  /** The temporary session ID. */
+  readonly id: number;
   readonly authType: number;
-  readonly username: string;
+  /** The user name as sent. */
+  readonly username: Buffer;
   readonly challenge: Buffer;
   readonly source: Source;
-  readonly at: number;
+  readonly createdAt: number;
 }
 
 export interface Lan15Deps {
   readonly table: SessionTable;
   readonly accounts: AccountSource;
-  readonly limiter: AuthFailureLimiter;
+  readonly guard: LoginGuard;
   readonly allowAuthTypeNone: boolean;
   readonly onAuthFailure: (source: Source, username: string, reason: string) => void;
   readonly onSessionOpened: (s: Lan15Session) => void;
-  readonly onEvict: (s: Session) => void;
+  /** IDs in use elsewhere (RMCP+ logins in progress), never handed out here. */
+  readonly idInUse?: (id: number) => boolean;
   readonly now: () => number;
   /** Source of challenges and initial sequence numbers (default: crypto's randomBytes). */
   readonly randomBytes?: (size: number) => Buffer;
@@ -240,11 +239,30 @@ const DROP: Lan15Step = { kind: 'drop' };
  * packet of an active 1.5 session passes (auth code, source, sequence window).
  */
 export class Lan15Sessions {
-  readonly #challenges = new Map<number, Challenge>();
+  readonly #challenges: SetupTable<Challenge>;
   readonly #random: (size: number) => Buffer;
+  readonly #secret = randomBytes(32);
 
   constructor(readonly deps: Lan15Deps) {
     this.#random = deps.randomBytes ?? randomBytes;
+    this.#challenges = new SetupTable(
+      { ttlMs: CHALLENGE_TTL_MS, max: MAX_CHALLENGES, perSource: MAX_CHALLENGES_PER_SOURCE },
+      deps.now,
+    );
+  }
+
+  /** Challenges handed out and not yet used or expired. */
+  get pendingCount(): number {
+    return this.#challenges.size;
+  }
+
+  /** Drops the challenges that ran out of time. */
+  expire(): void {
+    this.#challenges.expire();
+  }
+
+  clear(): void {
+    this.#challenges.clear();
   }
 
   authTypeAllowed(t: number): boolean {
@@ -263,44 +281,29 @@ export class Lan15Sessions {
     return this.#inActiveSession(packet, req, source);
   }
 
-  /** Get Session Challenge (netFn App, cmd 0x39). */
+  /**
+   * Get Session Challenge (netFn App, cmd 0x39). Every non-empty user name gets a challenge, known
+   * or not (and whether or not its password fits in 1.5's 16 bytes): which names exist shows
+   * nowhere, the activation simply does not authenticate.
+   */
   challenge(req: IpmiRequest, source: Source): Lan15Reply {
     const request = decodeChallengeRequest(req.data);
     if (!request) return { cc: CC.DATA_LENGTH_INVALID };
     const { authType, username: name } = request;
     if (!this.authTypeAllowed(authType)) return { cc: CC.INVALID_DATA_FIELD };
     if (name.length === 0) return { cc: LAN15_CC.NULL_USER_NAME_DISABLED };
-    if (!this.deps.limiter.allowed(source.address)) {
-      this.deps.onAuthFailure(source, name.toString('latin1'), 'too many failed logins from this source');
+    const verdict = this.deps.guard.check(source.address, accountKey(name));
+    if (verdict !== 'ok') {
+      this.deps.onAuthFailure(source, name.toString('latin1'), refusal(verdict));
       return { cc: CC.NODE_BUSY };
     }
-    const account = findAccount(this.deps.accounts(), name);
-    if (!account) {
-      this.deps.limiter.fail(source.address);
-      this.deps.onAuthFailure(source, name.toString('latin1'), 'unknown user name');
-      return { cc: LAN15_CC.INVALID_USER_NAME };
-    }
-    if (Buffer.byteLength(account.password) > 16) {
-      // 1.5 auth codes hold 16 password bytes: the rest would not be checked. Use RMCP+.
-      this.deps.onAuthFailure(
-        source,
-        account.username,
-        'password longer than 16 bytes cannot be used with IPMI 1.5',
-      );
-      return { cc: CC.INVALID_DATA_FIELD };
-    }
-    const c = this.#issueChallenge(authType, account.username, source);
-    return { cc: CC.OK, data: encodeChallengeResponse(c.tempId, c.challenge) };
+    const c = this.#issueChallenge(authType, name, source);
+    return { cc: CC.OK, data: encodeChallengeResponse(c.id, c.challenge) };
   }
 
   /** The temporary session a packet addresses (for Activate Session), if any. */
   pending(sessionId: number): Challenge | undefined {
-    const c = this.#challenges.get(sessionId);
-    if (c && this.deps.now() - c.at > CHALLENGE_TTL_MS) {
-      this.#challenges.delete(sessionId);
-      return undefined;
-    }
-    return c;
+    return this.#challenges.get(sessionId);
   }
 
   /** Session ID 0: Get Session Challenge is answered here, anything else runs pre-session. */
@@ -323,35 +326,53 @@ export class Lan15Sessions {
   #inTemporarySession(c: Challenge, packet: Lan15Packet, req: IpmiRequest, source: Source): Lan15Step {
     if (!isAppCommand(req, CMD_ACTIVATE_SESSION)) return DROP;
     if (c.source.address !== source.address || packet.authType !== c.authType) return DROP;
-    const account = this.deps.accounts().find((a) => a.username === c.username);
-    if (!this.deps.limiter.allowed(source.address)) {
-      this.deps.onAuthFailure(source, c.username, 'too many failed logins from this source');
+    const name = c.username.toString('latin1');
+    const key = accountKey(c.username);
+    const verdict = this.deps.guard.check(source.address, key);
+    if (verdict !== 'ok') {
+      this.#challenges.delete(c.id);
+      this.deps.onAuthFailure(source, name, refusal(verdict));
       return DROP;
     }
-    const password = Buffer.from(account?.password ?? '', 'utf8');
-    if (!account || !verifyAuthCode(packet, password)) {
-      this.#challenges.delete(c.tempId);
-      this.deps.limiter.fail(source.address);
-      this.deps.onAuthFailure(source, c.username, 'wrong password (1.5 auth code)');
+    const found = findAccount(this.deps.accounts(), c.username);
+    // 1.5 auth codes carry 16 password bytes: a longer password could not be checked in full.
+    const account = found && Buffer.byteLength(found.password) <= 16 ? found : undefined;
+    // An unknown name is checked against a stand-in password: the same work, the same silence.
+    const password = account
+      ? Buffer.from(account.password, 'utf8')
+      : decoyKey(this.#secret, c.username).subarray(0, 16);
+    if (!verifyAuthCode(packet, password) || !account) {
+      this.#challenges.delete(c.id);
+      this.deps.guard.failed(source.address, key);
+      this.deps.onAuthFailure(
+        source,
+        name,
+        account
+          ? 'wrong password (1.5 auth code)'
+          : found
+            ? 'password longer than 16 bytes cannot be used with IPMI 1.5'
+            : 'unknown user name',
+      );
       return DROP;
     }
     const refuse = (cc: number): Lan15Step => ({
       kind: 'send',
-      packet: encodeInTemporarySession(c.tempId, c.authType, password, encodeResponse(req, cc, EMPTY)),
+      packet: encodeInTemporarySession(c.id, c.authType, password, encodeResponse(req, cc, EMPTY)),
       to: source,
     });
     const request = decodeActivateRequest(req.data);
     if (!request) return refuse(CC.DATA_LENGTH_INVALID);
     if (!constantTimeEqual(request.challenge, c.challenge)) {
-      this.#challenges.delete(c.tempId);
+      this.#challenges.delete(c.id);
       return DROP;
     }
+    this.deps.guard.succeeded(source.address, key);
     if (request.authType !== c.authType) return refuse(CC.INVALID_DATA_FIELD);
     const requested = request.maxPrivilege;
     if (requested < 1 || requested > PRIV_ADMIN) return refuse(CC.INVALID_DATA_FIELD);
     if (requested > roleLimit(account.role)) return refuse(LAN15_CC.PRIVILEGE_EXCEEDS_LIMIT);
-    if (!this.deps.table.reserve((s) => this.deps.onEvict(s))) return refuse(LAN15_CC.NO_SESSION_SLOT);
-    this.#challenges.delete(c.tempId);
+    if (!this.deps.table.hasRoom() || this.deps.table.get(c.id)) return refuse(LAN15_CC.NO_SESSION_SLOT);
+    this.#challenges.delete(c.id);
     const session = this.#open(c, source, account.username, password, request);
     const reply = encodeResponse(req, CC.OK, encodeActivateResponse(session));
     return { kind: 'send', packet: encodeInSession(session, reply), to: session.source };
@@ -379,23 +400,19 @@ export class Lan15Sessions {
   }
 
   /** A new challenge, stored under a fresh temporary session ID. */
-  #issueChallenge(authType: number, username: string, source: Source): Challenge {
-    this.#sweep();
-    if (this.#challenges.size >= MAX_CHALLENGES) {
-      const oldest = this.#challenges.keys().next().value;
-      if (oldest !== undefined) this.#challenges.delete(oldest);
-    }
-    let tempId = this.deps.table.newId();
-    while (this.#challenges.has(tempId)) tempId = this.deps.table.newId();
+  #issueChallenge(authType: number, username: Buffer, source: Source): Challenge {
+    const tempId = this.deps.table.newId(
+      (id) => this.#challenges.has(id) || (this.deps.idInUse?.(id) ?? false),
+    );
     const c: Challenge = {
-      tempId,
+      id: tempId,
       authType,
-      username,
+      username: Buffer.from(username),
       challenge: this.#random(CHALLENGE_LENGTH),
       source,
-      at: this.deps.now(),
+      createdAt: this.deps.now(),
     };
-    this.#challenges.set(tempId, c);
+    this.#challenges.add(c);
     return c;
   }
 
@@ -411,7 +428,7 @@ export class Lan15Sessions {
     const inboundStart = (this.#random(4).readUInt32LE(0) & 0x7fffffff) + 1;
     const session: Lan15Session = {
       kind: 'lan15',
-      id: c.tempId,
+      id: c.id,
       username,
       source,
       maxPrivilege: request.maxPrivilege,
@@ -429,10 +446,5 @@ export class Lan15Sessions {
     this.deps.table.add(session);
     this.deps.onSessionOpened(session);
     return session;
-  }
-
-  #sweep(): void {
-    const now = this.deps.now();
-    for (const [id, c] of this.#challenges) if (now - c.at > CHALLENGE_TTL_MS) this.#challenges.delete(id);
   }
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { type AccountSource, type BmcAccount, validateAccount } from '../../machine/index.ts';
 import {
   decodeOpenSessionRequest,
@@ -18,24 +18,36 @@ import {
   sessionIntegrityKey,
 } from '../crypto/rakp.ts';
 import { matchSuite, RMCPP_STATUS } from '../crypto/suites.ts';
-import type { AuthFailureLimiter } from './rate-limit.ts';
+import type { LoginGuard } from './rate-limit.ts';
 import { SequenceWindow } from './replay.ts';
 import { PRIV_ADMIN, PRIV_USER, type RmcpPlusSession, roleLimit, type Source } from './session.ts';
+import { SetupTable } from './setup.ts';
 import type { SessionTable } from './table.ts';
 
 /** Width of the RMCP+ inbound sequence window (32 below / 32 above the highest accepted). */
 export const RMCPPLUS_WINDOW = 32;
 
+/** Logins in progress (Open Session → RAKP 3) kept at most, all sources together. */
+export const MAX_PENDING_LOGINS = 1024;
+/** Logins in progress kept at most per source address (its oldest is dropped for a new one). */
+export const MAX_PENDING_LOGINS_PER_SOURCE = 8;
+
 export interface HandshakeDeps {
   readonly table: SessionTable;
   readonly accounts: AccountSource;
-  readonly limiter: AuthFailureLimiter;
+  readonly guard: LoginGuard;
   /** The BMC GUID sent in RAKP2 and hashed into RAKP2/RAKP4. */
   readonly guid: () => Buffer;
+  /** A login attempt that failed or was refused (logged and counted by the server). */
   readonly onAuthFailure: (source: Source, username: string, reason: string) => void;
   readonly onSessionOpened: (s: RmcpPlusSession) => void;
-  readonly onEvict: (s: RmcpPlusSession | import('./session.ts').Session) => void;
+  /** A login in progress that ended without RAKP 3 (expired or replaced): not a failed login. */
+  readonly onAbandoned?: (s: RmcpPlusSession, reason: string) => void;
+  /** IDs in use elsewhere (IPMI 1.5 challenges), never handed out here. */
+  readonly idInUse?: (id: number) => boolean;
   readonly now: () => number;
+  /** Logins in progress: how long (default 5 s) and how many (defaults above). */
+  readonly setup?: { ttlMs?: number; max?: number; perSource?: number };
 }
 
 /** Finds the account by exact (case-sensitive) user name bytes. */
@@ -49,13 +61,62 @@ export function findAccount(accounts: readonly BmcAccount[], name: Buffer): BmcA
   );
 }
 
+/** The key the failed-login budgets and trusted sources are kept under: the name bytes as sent. */
+export function accountKey(name: Buffer): string {
+  return name.toString('latin1');
+}
+
+/**
+ * Stands in for the password of a user name the BMC does not know, so that the login goes on
+ * exactly as for a known name (same RAKP 2, same work) and fails only at RAKP 3: user names cannot
+ * be enumerated. Keyed with a secret of this BMC, so one name always gets the same stand-in.
+ */
+export function decoyKey(secret: Buffer, name: Buffer): Buffer {
+  return createHmac('sha256', secret).update(name).digest().subarray(0, 20);
+}
+
 /**
  * RMCP+ session setup: Open Session, RAKP1 → RAKP2, RAKP3 → RAKP4. Repeated messages get the
  * cached answer (idempotent), so a console that retransmits never sees a state error.
  * Each method returns the reply payload (for session ID 0 framing), or null to stay silent.
+ *
+ * Sessions in setup live in their own bounded table (`SetupTable`: 8 per source address, 1024 in
+ * all, 5 s each) and take one of the BMC's session slots only when RAKP 3 proves the password, so
+ * a flood of Open Session requests cannot keep a console from logging in.
  */
 export class RmcpPlusHandshake {
-  constructor(readonly deps: HandshakeDeps) {}
+  readonly #pending: SetupTable<RmcpPlusSession>;
+  readonly #secret = randomBytes(32);
+
+  constructor(readonly deps: HandshakeDeps) {
+    this.#pending = new SetupTable(
+      {
+        ttlMs: deps.setup?.ttlMs ?? 5_000,
+        max: deps.setup?.max ?? MAX_PENDING_LOGINS,
+        perSource: deps.setup?.perSource ?? MAX_PENDING_LOGINS_PER_SOURCE,
+      },
+      deps.now,
+    );
+  }
+
+  /** Sessions in setup (Open Session sent, RAKP 3 not yet verified). */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Whether `id` is a session in setup. */
+  hasPending(id: number): boolean {
+    return this.#pending.has(id);
+  }
+
+  /** Ends the setups that ran out of time. */
+  expire(now = this.deps.now()): void {
+    for (const s of this.#pending.expire(now)) this.deps.onAbandoned?.(s, 'setup timeout');
+  }
+
+  clear(): void {
+    this.#pending.clear();
+  }
 
   openSession(payload: Buffer, source: Source): Buffer | null {
     const req = decodeOpenSessionRequest(payload);
@@ -70,16 +131,9 @@ export class RmcpPlusHandshake {
     }
     const { table } = this.deps;
     // A retransmitted Open Session (same source, same bytes) gets the same session back.
-    for (const s of table.values()) {
-      if (
-        s.kind === 'rmcpplus' &&
-        s.state === 'opened' &&
-        s.source.address === source.address &&
-        s.source.port === source.port &&
-        s.openRequest.equals(payload)
-      ) {
-        s.lastActivity = this.deps.now();
-        return s.openResponse;
+    for (const s of this.#pending.fromSource(source.address)) {
+      if (s.state === 'opened' && s.source.port === source.port && s.openRequest.equals(payload)) {
+        if (this.#pending.get(s.id)) return s.openResponse;
       }
     }
     const refuse = (status: number) =>
@@ -93,8 +147,8 @@ export class RmcpPlusHandshake {
     if (typeof suite === 'number') return refuse(suite);
     if (req.privilege > PRIV_ADMIN) return refuse(RMCPP_STATUS.INVALID_ROLE);
     if (req.consoleSessionId === 0) return refuse(RMCPP_STATUS.INVALID_SESSION_ID);
-    if (!table.reserve((s) => this.deps.onEvict(s))) return refuse(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
-    const id = table.newId();
+    if (!table.hasRoom()) return refuse(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
+    const id = table.newId((n) => this.#pending.has(n) || (this.deps.idInUse?.(n) ?? false));
     const privilege = req.privilege === 0 ? PRIV_ADMIN : req.privilege;
     const openResponse = encodeOpenSessionResponse({
       tag: req.tag,
@@ -123,15 +177,16 @@ export class RmcpPlusHandshake {
       openResponse,
       outboundSeq: 1,
     };
-    table.add(s);
+    for (const dropped of this.#pending.add(s)) this.deps.onAbandoned?.(dropped, 'replaced by a newer login');
     return openResponse;
   }
 
   rakp1(payload: Buffer, source: Source): Buffer | null {
     const r = decodeRakp1(payload);
     if (!r) return null;
-    const session = this.deps.table.get(r.bmcSessionId);
-    const s = session?.kind === 'rmcpplus' ? session : undefined;
+    const pending = this.#pending.get(r.bmcSessionId);
+    const active = pending ? undefined : this.deps.table.get(r.bmcSessionId);
+    const s = pending ?? (active?.kind === 'rmcpplus' ? active : undefined);
     const fail = (status: number, consoleSessionId = s?.consoleSessionId ?? 0) =>
       encodeRakp2({ tag: r.tag, status, consoleSessionId });
     if (!s || s.source.address !== source.address) return fail(RMCPP_STATUS.INVALID_SESSION_ID, 0);
@@ -143,39 +198,36 @@ export class RmcpPlusHandshake {
       return h.rakp2;
     }
     if (s.state === 'active') return fail(RMCPP_STATUS.INVALID_SESSION_ID);
-    const key = source.address;
-    if (!this.deps.limiter.allowed(key)) {
-      this.deps.onAuthFailure(
-        source,
-        r.username.toString('latin1'),
-        'too many failed logins from this source',
-      );
-      return fail(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
-    }
     const requested = r.role & 0x0f;
     if (requested < 1 || requested > PRIV_ADMIN || (r.role & 0xe0) !== 0)
       return fail(RMCPP_STATUS.INVALID_ROLE);
-    const account = findAccount(this.deps.accounts(), r.username);
-    if (!account) {
-      this.deps.limiter.fail(key);
-      this.deps.onAuthFailure(source, r.username.toString('latin1'), 'unknown user name');
+    const name = r.username.toString('latin1');
+    // The null user (no name) is disabled; that is no secret (Get Channel Auth Caps says so).
+    if (r.username.length === 0) {
       this.#drop(s);
       return fail(RMCPP_STATUS.UNAUTHORIZED_NAME);
     }
-    const limit = roleLimit(account.role);
+    const key = accountKey(r.username);
+    const verdict = this.deps.guard.check(source.address, key);
+    if (verdict !== 'ok') {
+      this.deps.onAuthFailure(source, name, refusal(verdict));
+      this.#drop(s);
+      return fail(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
+    }
+    // An unknown name goes on like an Administrator account with a stand-in password: the same
+    // RAKP 2, and the same RAKP 4 failure after RAKP 3.
+    const account = findAccount(this.deps.accounts(), r.username);
+    const limit = account ? roleLimit(account.role) : PRIV_ADMIN;
     if (requested > limit) {
       // Refuse at once rather than granting a session that fails later at Set Session Privilege
       // Level: ipmitool then names the problem, FreeIPMI prints "privilege level cannot be
       // obtained", and pyghmi retries at OPERATOR by itself (it does so on 0x09).
-      this.deps.onAuthFailure(source, account.username, 'requested privilege above the user limit');
+      this.deps.onAuthFailure(source, name, 'requested privilege above the user limit');
       this.#drop(s);
       return fail((r.role & 0x10) !== 0 ? RMCPP_STATUS.INVALID_ROLE : RMCPP_STATUS.UNAUTHORIZED_ROLE);
     }
     if (requested > s.openPrivilege) return fail(RMCPP_STATUS.UNAUTHORIZED_ROLE);
-    // Every RAKP2 sent counts as a failed attempt until RAKP3 proves the password: RAKP2 lets its
-    // receiver test passwords offline, and a console that finds it wrong may just go away.
-    this.deps.limiter.fail(key);
-    const password = Buffer.from(account.password, 'utf8');
+    const password = account ? Buffer.from(account.password, 'utf8') : decoyKey(this.#secret, r.username);
     const rc = randomBytes(16);
     const inputs = this.#inputs(s, r.rm, rc, r.role, r.username);
     const rakp2 = encodeRakp2({
@@ -192,12 +244,13 @@ export class RmcpPlusHandshake {
       role: r.role,
       usernameBytes: r.username,
       password,
+      known: account !== undefined,
       sik: sessionIntegrityKey(password, inputs),
       rakp1: Buffer.from(payload),
       rakp2,
       tag: r.tag,
     };
-    s.username = account.username;
+    s.username = account?.username ?? name;
     s.maxPrivilege = Math.min(requested, limit, s.openPrivilege);
     s.state = 'rakp2';
     s.lastActivity = this.deps.now();
@@ -207,8 +260,9 @@ export class RmcpPlusHandshake {
   rakp3(payload: Buffer, source: Source): Buffer | null {
     const r = decodeRakp3(payload);
     if (!r) return null;
-    const session = this.deps.table.get(r.bmcSessionId);
-    const s = session?.kind === 'rmcpplus' ? session : undefined;
+    const pending = this.#pending.get(r.bmcSessionId);
+    const active = pending ? undefined : this.deps.table.get(r.bmcSessionId);
+    const s = pending ?? (active?.kind === 'rmcpplus' ? active : undefined);
     if (!s || s.source.address !== source.address || !s.handshake) {
       return encodeRakp4({ tag: r.tag, status: RMCPP_STATUS.INVALID_SESSION_ID, consoleSessionId: 0 });
     }
@@ -222,28 +276,51 @@ export class RmcpPlusHandshake {
         consoleSessionId: s.consoleSessionId,
       });
     }
+    const { guard } = this.deps;
+    const key = accountKey(h.usernameBytes);
+    const reply = (status: number) =>
+      encodeRakp4({ tag: r.tag, status, consoleSessionId: s.consoleSessionId });
     if (r.status !== 0) {
-      // The console rejected our RAKP2 (typically: it holds a different password).
+      // The console says our RAKP2 does not verify with its password (ipmitool sends 0x0F for a
+      // wrong password): a failed proof like a wrong RAKP 3 auth code.
+      this.#drop(s);
+      guard.failed(source.address, key);
       this.deps.onAuthFailure(
         source,
         s.username,
-        `console aborted the handshake (status 0x${r.status.toString(16)})`,
+        h.known
+          ? `wrong password (the console rejected RAKP 2, status 0x${r.status.toString(16)})`
+          : 'unknown user name',
       );
-      this.#drop(s);
       return null;
+    }
+    // The budgets are checked again here: guesses cannot pile up between RAKP 1 and RAKP 3.
+    const verdict = guard.check(source.address, key);
+    if (verdict !== 'ok') {
+      this.#drop(s);
+      this.deps.onAuthFailure(source, s.username, refusal(verdict));
+      return reply(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
     }
     const inputs = this.#inputs(s, h.rm, h.rc, h.role, h.usernameBytes);
     const expected = rakp3AuthCode(h.password, inputs);
-    if (!constantTimeEqual(expected, r.authCode)) {
-      this.deps.onAuthFailure(source, s.username, 'wrong password (RAKP3 auth code)');
+    const proven = constantTimeEqual(expected, r.authCode) && h.known;
+    if (!proven) {
       this.#drop(s);
-      return encodeRakp4({
-        tag: r.tag,
-        status: RMCPP_STATUS.INVALID_INTEGRITY_CHECK,
-        consoleSessionId: s.consoleSessionId,
-      });
+      guard.failed(source.address, key);
+      this.deps.onAuthFailure(
+        source,
+        s.username,
+        h.known ? 'wrong password (RAKP 3 auth code)' : 'unknown user name',
+      );
+      return reply(RMCPP_STATUS.INVALID_INTEGRITY_CHECK);
     }
-    this.deps.limiter.refund(source.address);
+    guard.succeeded(source.address, key);
+    this.#drop(s);
+    const { table } = this.deps;
+    if (!table.hasRoom() || table.get(s.id)) {
+      this.deps.onAbandoned?.(s, 'no free session slot at RAKP 3');
+      return reply(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
+    }
     const { k1, k2 } = deriveKeys(s.suite.hash, h.sik);
     s.keys = {
       integrityHash: s.suite.integrityHash,
@@ -262,6 +339,7 @@ export class RmcpPlusHandshake {
     s.state = 'active';
     s.privilege = Math.min(PRIV_USER, s.maxPrivilege);
     s.lastActivity = this.deps.now();
+    table.add(s);
     this.deps.onSessionOpened(s);
     return h.rakp4;
   }
@@ -280,6 +358,13 @@ export class RmcpPlusHandshake {
   }
 
   #drop(s: RmcpPlusSession): void {
-    this.deps.table.delete(s.id);
+    this.#pending.delete(s.id);
   }
+}
+
+/** The log reason of a login refused by the failed-login budgets. */
+export function refusal(verdict: 'source' | 'account'): string {
+  return verdict === 'source'
+    ? 'too many failed logins from this source'
+    : 'too many failed logins for this user name';
 }

@@ -73,7 +73,10 @@ export interface RmcpPlusSession extends SessionCommon {
     readonly rc: Buffer;
     readonly role: number;
     readonly usernameBytes: Buffer;
+    /** The account's password, or a stand-in for an unknown user name (see `decoyKey`). */
     readonly password: Buffer;
+    /** False for an unknown user name: RAKP 3 then always fails. */
+    readonly known: boolean;
     readonly sik: Buffer;
     readonly rakp1: Buffer;
     readonly rakp2: Buffer;

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Session } from './session.ts';
 
 /**
- * The BMC's session table: unique non-zero random IDs, a bound on concurrent sessions, idle and
- * setup timeouts. Sessions still in RMCP+ setup are evicted first when the table is full.
+ * The BMC's active sessions: unique non-zero random IDs, a bound on concurrent sessions and the
+ * idle timeout. Logins still in progress live in a `SetupTable` (setup.ts) and take a slot here
+ * only once their password is proven, so no number of unauthenticated packets can fill it.
  */
 export class SessionTable {
   readonly #sessions = new Map<number, Session>();
@@ -32,28 +33,17 @@ export class SessionTable {
     return n;
   }
 
-  /** A fresh unused non-zero 32-bit ID. */
-  newId(): number {
+  /** A fresh non-zero 32-bit ID, unused here and not `taken` elsewhere (logins in progress). */
+  newId(taken?: (id: number) => boolean): number {
     for (;;) {
       const id = randomBytes(4).readUInt32LE(0) >>> 0;
-      if (id !== 0 && !this.#sessions.has(id)) return id;
+      if (id !== 0 && !this.#sessions.has(id) && !taken?.(id)) return id;
     }
   }
 
-  /**
-   * Makes room for one more session: true when there is room (possibly after evicting the oldest
-   * session still in setup), false when every slot holds an active session.
-   */
-  reserve(onEvict: (s: Session) => void): boolean {
-    if (this.#sessions.size < this.maxSessions) return true;
-    let oldest: Session | undefined;
-    for (const s of this.#sessions.values()) {
-      if (s.state !== 'active' && (!oldest || s.lastActivity < oldest.lastActivity)) oldest = s;
-    }
-    if (!oldest) return false;
-    this.delete(oldest.id);
-    onEvict(oldest);
-    return true;
+  /** True while a slot is free for one more session. */
+  hasRoom(): boolean {
+    return this.#sessions.size < this.maxSessions;
   }
 
   add(s: Session): void {
@@ -66,12 +56,11 @@ export class SessionTable {
     return s;
   }
 
-  /** Removes and returns sessions idle too long (active) or stuck in setup. */
+  /** Removes and returns the sessions idle too long. */
   expire(now: number): Session[] {
     const out: Session[] = [];
     for (const s of this.#sessions.values()) {
-      const limit = s.state === 'active' ? this.idleTimeoutMs : this.setupTimeoutMs;
-      if (now - s.lastActivity > limit) out.push(s);
+      if (now - s.lastActivity > this.idleTimeoutMs) out.push(s);
     }
     for (const s of out) this.#sessions.delete(s.id);
     return out;

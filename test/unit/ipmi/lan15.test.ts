@@ -22,7 +22,7 @@ import {
   type Lan15Step,
   verifyAuthCode,
 } from '../../../src/ipmi/session/lan15.ts';
-import { AuthFailureLimiter } from '../../../src/ipmi/session/rate-limit.ts';
+import { LoginGuard } from '../../../src/ipmi/session/rate-limit.ts';
 import type { Lan15Session, Source } from '../../../src/ipmi/session/session.ts';
 import { SessionTable } from '../../../src/ipmi/session/table.ts';
 import type { BmcAccount } from '../../../src/machine/index.ts';
@@ -30,6 +30,7 @@ import type { BmcAccount } from '../../../src/machine/index.ts';
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const ADMIN: BmcAccount = { username: 'admin', password: 'password', role: 'Administrator' };
 const VIEWER: BmcAccount = { username: 'viewer', password: 'viewer-pass', role: 'ReadOnly' };
+const LONG: BmcAccount = { username: 'long', password: '01234567890123456789', role: 'Administrator' };
 const SOURCE: Source = { address: '192.0.2.1', port: 623 };
 const NETFN_APP = 0x06;
 const TEMP_ID = 0x01020304;
@@ -49,12 +50,11 @@ function setup(options: { burst?: number; maxSessions?: number } = {}) {
   const table = new CountingTable(options.maxSessions ?? 4, 60_000, 5_000);
   const lan15 = new Lan15Sessions({
     table,
-    accounts: () => [ADMIN, VIEWER],
-    limiter: new AuthFailureLimiter({ burst: options.burst ?? 100, refillMs: 60_000 }),
+    accounts: () => [ADMIN, VIEWER, LONG],
+    guard: new LoginGuard({ burst: options.burst ?? 100, refillMs: 60_000, accountBurst: 100 }, () => 1_000),
     allowAuthTypeNone: false,
     onAuthFailure: (_source, user, reason) => failures.push(`${user}: ${reason}`),
     onSessionOpened: (s) => opened.push(s),
-    onEvict: () => {},
     now: () => 1_000,
     randomBytes: (n) => Buffer.alloc(n, 0xab),
   });
@@ -155,8 +155,7 @@ test('Get Session Challenge: refusals carry the command-specific completion code
   const cc = (pkt: Buffer) => answer(lan15, pkt).completionCode;
   assert.equal(cc(challengePacket(AUTH_NONE, 'admin')), 0xcc, 'auth type NONE not allowed');
   assert.equal(cc(challengePacket(1, 'admin')), 0xcc, 'MD2 not offered');
-  assert.equal(cc(challengePacket(AUTH_MD5, 'nobody')), LAN15_CC.INVALID_USER_NAME);
-  assert.equal(LAN15_CC.INVALID_USER_NAME, 0x81);
+  assert.equal(LAN15_CC.INVALID_USER_NAME, 0x81, 'defined, but not used: it would tell which names exist');
   assert.equal(cc(challengePacket(AUTH_MD5, '')), LAN15_CC.NULL_USER_NAME_DISABLED);
   assert.equal(LAN15_CC.NULL_USER_NAME_DISABLED, 0x82);
   const short = encodeLan15({
@@ -171,13 +170,38 @@ test('Get Session Challenge: refusals carry the command-specific completion code
     }),
   });
   assert.equal(cc(short), 0xc7, 'request data length invalid');
-  assert.deepEqual(failures, ['nobody: unknown user name']);
+  assert.deepEqual(failures, []);
+});
+
+test('Get Session Challenge: unknown users and passwords 1.5 cannot carry get a challenge like anyone', () => {
+  const { lan15, failures, table } = setup();
+  for (const name of ['nobody', 'long', 'Admin']) {
+    const reply = answer(lan15, challengePacket(AUTH_MD5, name));
+    assert.equal(reply.completionCode, 0, name);
+    assert.equal(reply.data.length, 20, name);
+    const id = reply.data.readUInt32LE(0);
+    const pkt = consolePacket(AUTH_MD5, name === 'long' ? LONG.password : 'password', id, 0, {
+      cmd: CMD_ACTIVATE_SESSION,
+      data: activateData(AUTH_MD5, 4, reply.data.subarray(4, 20), 1),
+    });
+    assert.equal(lan15.receive(pkt, SOURCE).kind, 'drop', `${name}: the activation does not authenticate`);
+  }
+  assert.equal(table.size, 0);
+  assert.deepEqual(failures, [
+    'nobody: unknown user name',
+    'long: password longer than 16 bytes cannot be used with IPMI 1.5',
+    'Admin: unknown user name',
+  ]);
 });
 
 test('Get Session Challenge: a source over its failed-login budget gets 0xC0 (node busy)', () => {
   const { lan15 } = setup({ burst: 1 });
   const cc = (pkt: Buffer) => answer(lan15, pkt).completionCode;
-  assert.equal(cc(challengePacket(AUTH_MD5, 'nobody')), 0x81);
+  const challenge = challengeFor(lan15, AUTH_MD5, 'admin');
+  assert.equal(cc(challengePacket(AUTH_MD5, 'nobody')), 0, 'asking for a challenge costs nothing');
+  assert.equal(cc(challengePacket(AUTH_MD5, 'admin')), 0);
+  const wrong = activatePacket(AUTH_MD5, 'wrong', activateData(AUTH_MD5, 4, challenge, 1));
+  assert.equal(lan15.receive(wrong, SOURCE).kind, 'drop');
   assert.equal(cc(challengePacket(AUTH_MD5, 'admin')), 0xc0);
 });
 

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AuthFailureLimiter } from '../../../src/ipmi/session/rate-limit.ts';
+import {
+  AUTH_RATE_LIMIT_DEFAULTS,
+  AuthFailureLimiter,
+  LoginGuard,
+} from '../../../src/ipmi/session/rate-limit.ts';
 import { SequenceWindow } from '../../../src/ipmi/session/replay.ts';
+import { SetupTable } from '../../../src/ipmi/session/setup.ts';
 
 function take(w: SequenceWindow, seq: number): boolean {
   if (!w.check(seq)) return false;
@@ -65,4 +70,82 @@ test('auth failure limiter: a burst, then one attempt per refill period; refunds
   l.fail('c'); // evicts the oldest source
   now += 10_000;
   assert.equal(l.allowed('a'), true);
+});
+
+test('login guard defaults: per source 6 then one per 5 s; per account 10 then one per 6 s; 24 h trust', () => {
+  assert.deepEqual(AUTH_RATE_LIMIT_DEFAULTS, {
+    burst: 6,
+    refillMs: 5000,
+    maxSources: 4096,
+    accountBurst: 10,
+    accountRefillMs: 6000,
+    maxAccounts: 4096,
+    trustedSourceMs: 86_400_000,
+  });
+  let now = 0;
+  const g = new LoginGuard({}, () => now);
+  // Ten sources, one failure each: the account budget (10) is used up, no source budget is.
+  g.succeeded('10.0.0.99', 'admin');
+  for (let i = 0; i < 10; i++) {
+    assert.equal(g.check(`10.0.0.${i}`, 'admin'), 'ok');
+    g.failed(`10.0.0.${i}`, 'admin');
+  }
+  assert.equal(g.check('10.0.0.50', 'admin'), 'account', 'a new source waits for the account');
+  assert.equal(g.check('10.0.0.50', 'other'), 'ok', 'other names are not affected');
+  assert.equal(g.check('10.0.0.99', 'admin'), 'ok', 'a source that logged in before is exempt');
+  now += 5999;
+  assert.equal(g.check('10.0.0.50', 'admin'), 'account');
+  now += 1;
+  assert.equal(g.check('10.0.0.50', 'admin'), 'ok', 'one more try per 6 s');
+  g.failed('10.0.0.50', 'admin');
+  assert.equal(g.check('10.0.0.50', 'admin'), 'account');
+  // A source's own budget applies even to a trusted source.
+  for (let i = 0; i < 6; i++) g.failed('10.0.0.99', 'admin');
+  assert.equal(g.check('10.0.0.99', 'admin'), 'source');
+  now += 5000;
+  assert.equal(g.check('10.0.0.99', 'admin'), 'ok');
+  // Trust lasts 24 h.
+  now += 86_400_000;
+  g.failed('10.0.0.1', 'admin');
+  for (let i = 0; i < 10; i++) g.failed(`10.0.1.${i}`, 'admin');
+  assert.equal(g.check('10.0.0.99', 'admin'), 'account', 'trust expired');
+});
+
+test('setup table: bounded per source (own oldest dropped) and in all (oldest dropped), expiry by age', () => {
+  let now = 0;
+  const t = new SetupTable<{ id: number; source: { address: string; port: number }; createdAt: number }>(
+    { max: 5, perSource: 2, ttlMs: 100 },
+    () => now,
+  );
+  const e = (id: number, address: string) => ({ id, source: { address, port: 1 }, createdAt: now });
+  assert.deepEqual(t.add(e(1, 'a')), []);
+  assert.deepEqual(t.add(e(2, 'b')), []);
+  now = 10;
+  assert.deepEqual(t.add(e(3, 'a')), []);
+  assert.deepEqual(
+    t.add(e(4, 'a')).map((x) => x.id),
+    [1],
+    'a flooding source replaces only its own entries',
+  );
+  assert.ok(t.has(2));
+  t.add(e(5, 'c'));
+  t.add(e(6, 'd'));
+  assert.equal(t.size, 5);
+  assert.deepEqual(
+    t.add(e(7, 'e')).map((x) => x.id),
+    [2],
+    'many sources: the oldest entry goes',
+  );
+  assert.deepEqual(
+    t.fromSource('a').map((x) => x.id),
+    [3, 4],
+  );
+  now = 111;
+  assert.equal(t.get(3), undefined, 'expired');
+  assert.deepEqual(
+    t.expire().map((x) => x.id),
+    [4, 5, 6, 7],
+  );
+  assert.equal(t.size, 0);
+  assert.deepEqual(t.fromSource('a'), []);
 });
