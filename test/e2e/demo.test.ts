@@ -315,8 +315,15 @@ describe('kubevirtbmc demo, driven with the commands it prints', { skip, timeout
       130_000,
     );
     assert.match(w.stdout, /condition met/);
-    const g = await typed('kubectl get vmbmc sample-vm-bmc', env);
-    assert.match(g.stdout, /sample-vm-bmc\s+sample-vm\s+True\s+127\.0\.0\.1:\d+\s+http:\/\/127\.0\.0\.1:\d+/);
+    // The demo cluster publishes a Service's host ports a moment after the Service exists (as a
+    // load balancer publishes its address), so the status may first show the ClusterIP.
+    const loopback = /sample-vm-bmc\s+sample-vm\s+True\s+127\.0\.0\.1:\d+\s+http:\/\/127\.0\.0\.1:\d+/;
+    let g = await typed('kubectl get vmbmc sample-vm-bmc', env);
+    for (let i = 0; i < 30 && !loopback.test(g.stdout); i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      g = await typed('kubectl get vmbmc sample-vm-bmc', env);
+    }
+    assert.match(g.stdout, loopback);
   });
 
   test('Ctrl-C stops it cleanly: exit status 0, no process left, every port free', async () => {
