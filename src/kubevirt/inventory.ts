@@ -1,31 +1,11 @@
+import { parseQuantity } from '../kube/quantity.ts';
 import type { DiskInfo, Inventory, MachineIdentity, NicInfo, ProcessorInfo } from '../machine/index.ts';
 import type { DataVolume, VirtualMachine, VirtualMachineInstance } from './types.ts';
 
-const UNITS: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-/** Parses a Kubernetes quantity ("2Gi", "512M", "1e9") into bytes; null when it is not one. */
-export function parseQuantity(q: string | undefined): number | null {
-  if (!q) return null;
-  const m = /^([0-9]+(?:\.[0-9]+)?)(?:[eE]([0-9]+))?([kMGTPE]i?)?$/.exec(q.trim());
-  if (!m) return null;
-  const unit = UNITS[m[3] ?? ''];
-  if (unit === undefined) return null;
-  const value = Number(m[1]) * (m[2] ? 10 ** Number(m[2]) : 1) * unit;
-  return Number.isFinite(value) ? Math.round(value) : null;
+/** A quantity ("2Gi", "512M", "1e9") in whole bytes; null when it is not one. */
+export function parseBytes(q: string | undefined): number | null {
+  const v = parseQuantity(q);
+  return v === null || v < 0 ? null : Math.round(v);
 }
 
 function architectureOf(arch: string | undefined): ProcessorInfo['architecture'] {
@@ -63,9 +43,9 @@ export function inventoryOf(
     architecture: architectureOf(spec?.architecture),
   };
   const memoryBytes =
-    parseQuantity(domain.memory?.guest) ??
-    parseQuantity(domain.resources?.requests?.memory) ??
-    parseQuantity(domain.resources?.limits?.memory) ??
+    parseBytes(domain.memory?.guest) ??
+    parseBytes(domain.resources?.requests?.memory) ??
+    parseBytes(domain.resources?.limits?.memory) ??
     0;
 
   const statusByName = new Map((running?.status?.interfaces ?? []).map((s) => [s.name ?? '', s]));
@@ -93,11 +73,11 @@ export function inventoryOf(
     let size: number | null = null;
     if (volume?.dataVolume) {
       const dvSpec = templates.get(volume.dataVolume.name) ?? dvs.get(volume.dataVolume.name)?.spec;
-      size = parseQuantity(
+      size = parseBytes(
         dvSpec?.storage?.resources?.requests?.storage ?? dvSpec?.pvc?.resources?.requests?.storage,
       );
     } else if (volume?.emptyDisk) {
-      size = parseQuantity(volume.emptyDisk.capacity);
+      size = parseBytes(volume.emptyDisk.capacity);
     }
     return { id: disk.name, name: disk.name, kind, bus, sizeBytes: size };
   });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseQuantity } from '../../../src/kube/quantity.ts';
 import { KubeApiError } from '../../../src/kubevirt/errors.ts';
-import { identityOf, inventoryOf, parseQuantity } from '../../../src/kubevirt/inventory.ts';
+import { identityOf, inventoryOf, parseBytes } from '../../../src/kubevirt/inventory.ts';
 import {
   dataVolumeManifest,
   dataVolumeName,
@@ -336,5 +337,11 @@ describe('inventory and identity', () => {
     assert.equal(parseQuantity('1G'), 1e9);
     assert.equal(parseQuantity('1e3'), 1000);
     assert.equal(parseQuantity('lots'), null);
+    assert.equal(parseQuantity('100m'), 0.1);
+    assert.equal(parseQuantity('-2Ki'), -2048);
+    assert.equal(parseQuantity('1.5Gi'), 1.5 * 2 ** 30);
+    assert.equal(parseQuantity('1Z'), null);
+    assert.equal(parseBytes('1.5'), 2);
+    assert.equal(parseBytes('-1'), null);
   });
 });

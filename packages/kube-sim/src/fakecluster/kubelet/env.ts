@@ -4,6 +4,7 @@
  * `secretKeyRef`, `configMapKeyRef`, each optional or not). A missing non-optional source is an
  * `EnvError`, which the kubelet reports as CreateContainerConfigError and retries.
  */
+import { parseQuantity as parseKubeQuantity } from '../../../../../src/kube/quantity.ts';
 import type { Container, Pod } from './types.ts';
 
 export class EnvError extends Error {}
@@ -56,32 +57,11 @@ export function expand(input: string, vars: Readonly<Record<string, string>>): s
   return out;
 }
 
-const SUFFIX: Record<string, number> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
 /** A resource quantity (`100m`, `64Mi`, `1e3`, `2`) as a number of base units. */
 export function parseQuantity(q: string | number): number {
-  if (typeof q === 'number') return q;
-  const m = /^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$/.exec(q.trim());
-  const factor = m ? SUFFIX[m[2]!] : undefined;
-  if (!m || factor === undefined) throw new EnvError(`invalid quantity ${JSON.stringify(q)}`);
-  return Number(m[1]) * factor;
+  const v = parseKubeQuantity(q);
+  if (v === null) throw new EnvError(`invalid quantity ${JSON.stringify(q)}`);
+  return v;
 }
 
 function fieldValue(pod: Pod, path: string, src: EnvSources): string {
