@@ -4,6 +4,7 @@ import type { KubeAccess } from '../kube/config.ts';
 import type { Machine } from '../machine/index.ts';
 import { type InformerEvent, SharedInformer } from './informer.ts';
 import { KubeApi } from './kube-api.ts';
+import type { MacStore } from './mac-memory.ts';
 import { KubeVirtMachine, type MachineContext } from './machine.ts';
 import {
   type DataVolume,
@@ -144,6 +145,15 @@ export class KubeVirtBackend {
       m.refresh();
     }
     return m;
+  }
+
+  /**
+   * Keeps the MACs of `name`'s last start in `store` too (see `KubeVirtMachine.rememberMacsIn`).
+   * Returns the detach function.
+   */
+  rememberMacsIn(name: string, store: MacStore): () => void {
+    this.machine(name);
+    return this.#machines.get(name)!.rememberMacsIn(store);
   }
 
   /** Drops the machine of a VM no longer served (its cache entries stay; a later `machine()` makes a new one). */

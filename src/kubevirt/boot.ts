@@ -12,6 +12,7 @@ import {
   ANNOTATION_BOOT_INTERFACE,
   ANNOTATION_BOOT_OVERRIDE,
   ANNOTATION_SAVED_BOOT_ORDER,
+  type Bootloader,
   type VirtualMachine,
   type VirtualMachineInstance,
   type VmiSpec,
@@ -52,6 +53,12 @@ export interface StoredBootOverride {
     readonly target: Exclude<BootTarget, 'None'>;
     readonly persistence: 'Continuous';
   } | null;
+  /**
+   * For a Once whose boot mode differs from the VM's own: the override wrote that boot's
+   * `firmware.bootloader` into the template, and this is the template's own (null: it had none), put
+   * back once the boot-once is consumed or replaced. Absent: the override did not touch the firmware.
+   */
+  readonly savedBootloader?: Bootloader | null;
 }
 
 const TEMPLATE_DEVICES = ['spec', 'template', 'spec', 'domain', 'devices'] as const;
@@ -151,6 +158,17 @@ export function parseSavedBootOrder(text: string | undefined): SavedBootOrder {
 
 const REAL_TARGETS: readonly string[] = ['Pxe', 'Hdd', 'Cd', 'BiosSetup', 'UefiHttp'];
 
+/** A saved bootloader from the annotation: one of `bios`/`efi` as an object, or null; else undefined. */
+function parseBootloader(v: unknown): Bootloader | null | undefined {
+  if (v === null) return null;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  const isObj = (x: unknown) => !!x && typeof x === 'object' && !Array.isArray(x);
+  if (Object.keys(o).some((k) => k !== 'bios' && k !== 'efi')) return undefined;
+  if ((o.bios !== undefined && !isObj(o.bios)) || (o.efi !== undefined && !isObj(o.efi))) return undefined;
+  return o as Bootloader;
+}
+
 export function parseStoredOverride(text: string | undefined): StoredBootOverride | null {
   if (!text) return null;
   try {
@@ -163,11 +181,13 @@ export function parseStoredOverride(text: string | undefined): StoredBootOverrid
       prev && typeof prev.target === 'string' && REAL_TARGETS.includes(prev.target)
         ? { target: prev.target as StoredBootOverride['target'], persistence: 'Continuous' as const }
         : null;
+    const saved = v.persistence === 'Once' ? parseBootloader(v.savedBootloader) : undefined;
     return {
       target: v.target as StoredBootOverride['target'],
       persistence: v.persistence,
       vmiUid: typeof v.vmiUid === 'string' ? v.vmiUid : null,
       previous,
+      ...(saved !== undefined ? { savedBootloader: saved } : {}),
     };
   } catch {
     return null;
@@ -315,52 +335,207 @@ export function missingDeviceMessage(target: BootTarget): string {
 
 // --- firmware: mode and secure boot ---------------------------------------------------------------
 
+/**
+ * Where a VM's firmware comes from. A template may leave `firmware.bootloader` unset and let its
+ * preference choose it (`spec.preference`, instancetype.kubevirt.io): KubeVirt applies the preference
+ * when it creates the VMI and never writes it into the template (pkg/instancetype/controller/vm
+ * `ApplyToVMI`, v1.9.0). So "the VM's firmware" is the template's bootloader when it sets one, else
+ * the preference's, learnt from virt-api's `expand-spec` (the VM with its preference applied), else
+ * the running VMI's, else KubeVirt's default, BIOS.
+ */
+export interface FirmwareContext {
+  /** What `expand-spec` answered, for the preference `key` (see `expansionKey`). */
+  readonly expansion?: ExpandedFirmware | null;
+  /** The VMI, when the VM has one. */
+  readonly vmi?: VirtualMachineInstance | undefined;
+}
+
+export interface ExpandedFirmware {
+  readonly key: string;
+  /** The expanded template's bootloader (null: the preference sets none). */
+  readonly bootloader: Bootloader | null;
+  /** Whether the expanded template has SMM on (secure boot needs it). */
+  readonly smm: boolean;
+}
+
+const hasBootloader = (bl: Bootloader | null | undefined): bl is Bootloader =>
+  !!bl && (!!bl.efi || !!bl.bios);
+
+/**
+ * What an expansion depends on: the preference the VM names and the revision KubeVirt stored for it.
+ * Undefined when none is needed or none can tell: no preference, or a template with a bootloader (a
+ * preference only fills an unset one: preference/apply/firmware.go; while a one-time boot's
+ * bootloader is in the template, `expand-spec` would answer that one, so an expansion learnt
+ * before is kept and used).
+ */
+export function expansionKey(vm: VirtualMachine): string | undefined {
+  if (hasBootloader(templateBootloaderOf(vm))) return undefined;
+  return preferenceKey(vm);
+}
+
+function preferenceKey(vm: VirtualMachine): string | undefined {
+  const pref = vm.spec?.preference;
+  if (!pref?.name) return undefined;
+  return JSON.stringify([
+    pref.name,
+    pref.kind ?? '',
+    pref.revisionName ?? '',
+    vm.status?.preferenceRef?.controllerRevisionRef?.name ?? '',
+  ]);
+}
+
+/** The expansion's firmware parts, from the VM `expand-spec` answered. */
+export function expandedFirmwareOf(key: string, expanded: VirtualMachine): ExpandedFirmware {
+  const domain = expanded.spec?.template?.spec?.domain;
+  const bl = domain?.firmware?.bootloader;
+  const smm = domain?.features?.smm as { enabled?: boolean } | undefined;
+  return {
+    key,
+    bootloader: hasBootloader(bl) ? structuredClone(bl) : null,
+    smm: !!smm && smm.enabled !== false,
+  };
+}
+
+/**
+ * The bootloader a VMI created from `templateBootloader` (the template's, or a saved one) gets: its
+ * own when set, else the preference's (from the expansion, else from a running VMI), else none.
+ */
+export function effectiveBootloader(
+  vm: VirtualMachine,
+  templateBootloader: Bootloader | null | undefined,
+  ctx: FirmwareContext = {},
+): Bootloader | undefined {
+  if (hasBootloader(templateBootloader)) return templateBootloader;
+  const key = preferenceKey(vm);
+  if (!key) return undefined;
+  if (ctx.expansion && ctx.expansion.key === key) return ctx.expansion.bootloader ?? undefined;
+  const running = ctx.vmi?.spec?.domain?.firmware?.bootloader;
+  return hasBootloader(running) ? running : undefined;
+}
+
+const modeOfBootloader = (bl: Bootloader | null | undefined): BootMode => (bl?.efi ? 'UEFI' : 'Legacy');
+/** KubeVirt's `efi.secureBoot` defaults to true. */
+const secureOfBootloader = (bl: Bootloader | null | undefined): boolean =>
+  !!bl?.efi && bl.efi.secureBoot !== false;
+
 /** `firmware.bootloader.efi` → UEFI; `bios` or nothing (KubeVirt's default firmware is BIOS) → Legacy. */
 export function bootModeOf(spec: VmiSpec | undefined): BootMode {
-  return spec?.domain?.firmware?.bootloader?.efi ? 'UEFI' : 'Legacy';
+  return modeOfBootloader(spec?.domain?.firmware?.bootloader);
 }
 
 /** KubeVirt's `efi.secureBoot` defaults to true. */
 export function secureBootOf(spec: VmiSpec | undefined): boolean {
-  const efi = spec?.domain?.firmware?.bootloader?.efi;
-  return !!efi && efi.secureBoot !== false;
+  return secureOfBootloader(spec?.domain?.firmware?.bootloader);
+}
+
+const templateBootloaderOf = (vm: VirtualMachine): Bootloader | undefined =>
+  vm.spec?.template?.spec?.domain?.firmware?.bootloader;
+
+/** The bootloader the next VMI of this VM gets, as the template now stands. */
+export function nextBootloader(vm: VirtualMachine, ctx: FirmwareContext = {}): Bootloader | undefined {
+  return effectiveBootloader(vm, templateBootloaderOf(vm), ctx);
+}
+
+/**
+ * The VM's own firmware in the template: what it had before a boot-once wrote that boot's firmware
+ * (the saved value while one is pending or not yet restored), else the template's bootloader.
+ */
+export function ownBootloader(vm: VirtualMachine, stored: StoredBootOverride | null): Bootloader | null {
+  if (stored?.savedBootloader !== undefined) return stored.savedBootloader;
+  const bl = templateBootloaderOf(vm);
+  return hasBootloader(bl) ? bl : null;
+}
+
+/** The VM's own boot mode and secure boot (what it boots when no override applies). */
+export function ownFirmware(
+  vm: VirtualMachine,
+  stored: StoredBootOverride | null,
+  ctx: FirmwareContext = {},
+): { mode: BootMode; secureBoot: boolean; bootloader: Bootloader | undefined } {
+  // a boot-once that wrote firmware was booted by the current VMI: that VMI is not the VM's own firmware
+  const own = ownBootloader(vm, stored);
+  const c = stored?.savedBootloader !== undefined ? { expansion: ctx.expansion ?? null } : ctx;
+  const bl = effectiveBootloader(vm, own, c);
+  return { mode: modeOfBootloader(bl), secureBoot: secureOfBootloader(bl), bootloader: bl };
+}
+
+/** Secure boot of the next boot (the effective template). */
+export function nextSecureBoot(vm: VirtualMachine, ctx: FirmwareContext = {}): boolean {
+  const bl = nextBootloader(vm, ctx);
+  return modeOfBootloader(bl) === 'UEFI' && secureOfBootloader(bl);
 }
 
 const DOMAIN = ['spec', 'template', 'spec', 'domain'] as const;
 
 /**
- * Ops switching the firmware to `mode`; only `firmware.bootloader` changes (uuid, serial and the rest
- * of the firmware stay). UEFI is written with secure boot off unless asked, because KubeVirt's
- * default (on) needs SMM, which the webhook would otherwise reject.
+ * The bootloader to write for `mode`, starting from `base` (what the VM has now): the same when it
+ * already is that mode; UEFI keeps the EFI settings it had (`persistent`…) and is written without
+ * secure boot unless asked (KubeVirt's default, on, needs SMM, which the webhook would otherwise
+ * reject); Legacy keeps the BIOS settings it had.
  */
-export function bootModeOps(vm: VirtualMachine, mode: BootMode, secureBoot = false): PatchOp[] {
-  const spec = vm.spec?.template?.spec;
-  if (bootModeOf(spec) === mode) return [];
-  const bootloader =
-    mode === 'UEFI'
-      ? { efi: { ...(spec?.domain?.firmware?.bootloader?.efi ?? {}), secureBoot } }
-      : { bios: { ...(spec?.domain?.firmware?.bootloader?.bios ?? {}) } };
-  if (!spec?.domain?.firmware)
-    return [{ op: 'add', path: pointer(...DOMAIN, 'firmware'), value: { bootloader } }];
-  return [{ op: 'add', path: pointer(...DOMAIN, 'firmware', 'bootloader'), value: bootloader }];
+export function bootloaderFor(
+  mode: BootMode,
+  base: Bootloader | null | undefined,
+  secureBoot = false,
+): Bootloader {
+  if (modeOfBootloader(base) === mode && hasBootloader(base)) return structuredClone(base);
+  if (mode === 'UEFI') return { efi: { ...(base?.efi ?? {}), secureBoot } };
+  return { bios: { ...(base?.bios ?? {}) } };
 }
 
-/** Ops enabling or disabling secure boot; enabling also turns on the SMM feature it needs. */
-export function secureBootOps(vm: VirtualMachine, enabled: boolean): PatchOp[] {
+/** Ops making the template's `firmware.bootloader` exactly `desired` (null: removed); the rest of the firmware stays. */
+export function bootloaderOps(vm: VirtualMachine, desired: Bootloader | null): PatchOp[] {
+  const firmware = vm.spec?.template?.spec?.domain?.firmware;
+  const current = firmware?.bootloader;
+  if (desired === null) {
+    if (current === undefined) return [];
+    // a firmware object that only held the bootloader we wrote goes with it
+    if (Object.keys(firmware ?? {}).length === 1)
+      return [{ op: 'remove', path: pointer(...DOMAIN, 'firmware') }];
+    return [{ op: 'remove', path: pointer(...DOMAIN, 'firmware', 'bootloader') }];
+  }
+  if (current !== undefined && JSON.stringify(current) === JSON.stringify(desired)) return [];
+  if (!firmware) return [{ op: 'add', path: pointer(...DOMAIN, 'firmware'), value: { bootloader: desired } }];
+  return [{ op: 'add', path: pointer(...DOMAIN, 'firmware', 'bootloader'), value: desired }];
+}
+
+/**
+ * Ops switching the VM's own firmware to `mode` (a permanent change): nothing when it already is
+ * that mode, whether from the template or from its preference.
+ */
+export function bootModeOps(vm: VirtualMachine, mode: BootMode, ctx: FirmwareContext = {}): PatchOp[] {
+  const own = nextBootloader(vm, ctx);
+  if (modeOfBootloader(own) === mode) return [];
+  return bootloaderOps(vm, bootloaderFor(mode, own));
+}
+
+/**
+ * Ops enabling or disabling secure boot; enabling also turns on the SMM feature it needs (unless
+ * the template or its preference has it on). A bootloader that comes from the preference is written
+ * into the template with the one field changed.
+ */
+export function secureBootOps(vm: VirtualMachine, enabled: boolean, ctx: FirmwareContext = {}): PatchOp[] {
   const spec = vm.spec?.template?.spec;
-  if (bootModeOf(spec) !== 'UEFI') {
+  const bl = nextBootloader(vm, ctx);
+  if (modeOfBootloader(bl) !== 'UEFI') {
     if (!enabled) return [];
     throw new InvalidStateError('Secure boot needs UEFI boot mode; switch the boot mode to UEFI first.');
   }
   const ops: PatchOp[] = [];
-  if (secureBootOf(spec) !== enabled) {
-    ops.push({
-      op: 'add',
-      path: pointer(...DOMAIN, 'firmware', 'bootloader', 'efi', 'secureBoot'),
-      value: enabled,
-    });
+  if (secureOfBootloader(bl) !== enabled) {
+    if (hasBootloader(templateBootloaderOf(vm))) {
+      ops.push({
+        op: 'add',
+        path: pointer(...DOMAIN, 'firmware', 'bootloader', 'efi', 'secureBoot'),
+        value: enabled,
+      });
+    } else {
+      ops.push(...bootloaderOps(vm, { efi: { ...(bl?.efi ?? {}), secureBoot: enabled } }));
+    }
   }
-  if (enabled && spec?.domain?.features?.smm?.enabled !== true) {
+  const preferenceSmm =
+    !spec?.domain?.features?.smm && ctx.expansion?.key === preferenceKey(vm) && ctx.expansion?.smm === true;
+  if (enabled && spec?.domain?.features?.smm?.enabled !== true && !preferenceSmm) {
     const features = spec?.domain?.features;
     if (!features)
       ops.push({ op: 'add', path: pointer(...DOMAIN, 'features'), value: { smm: { enabled: true } } });
@@ -371,16 +546,44 @@ export function secureBootOps(vm: VirtualMachine, enabled: boolean): PatchOp[] {
   return ops;
 }
 
+/**
+ * The template bootloader and the stored override's `savedBootloader` that make the next boot use
+ * `bootMode` while the VM's own firmware becomes (or stays) `ownMode`:
+ * - own mode unchanged: the template keeps (or gets back) the VM's own bootloader, exactly;
+ * - own mode changed: a bootloader for that mode, from the VM's own;
+ * - a one-time boot in another mode: that boot's bootloader, and the VM's own one saved to come back.
+ */
+export function planFirmware(
+  vm: VirtualMachine,
+  stored: StoredBootOverride | null,
+  ownMode: BootMode,
+  bootMode: BootMode,
+  once: boolean,
+  ctx: FirmwareContext = {},
+): { template: Bootloader | null; saved: Bootloader | null | undefined } {
+  const own = ownFirmware(vm, stored, ctx);
+  const ownBl = ownBootloader(vm, stored);
+  const persistent: Bootloader | null = own.mode === ownMode ? ownBl : bootloaderFor(ownMode, own.bootloader);
+  if (!once || bootMode === ownMode) return { template: persistent, saved: undefined };
+  const c = stored?.savedBootloader !== undefined ? { expansion: ctx.expansion ?? null } : ctx;
+  return { template: bootloaderFor(bootMode, effectiveBootloader(vm, persistent, c)), saved: persistent };
+}
+
 // --- reading the override back, and boot-once consumption ---------------------------------------
 
 /**
  * The override as the Machine reports it. A boot-once that a new VMI has already consumed reports
- * what it returns to, even before the restoring write lands.
+ * what it returns to, even before the restoring write lands; the mode is that of the next boot.
  */
-export function bootOverrideOf(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): BootOverride {
-  const mode = bootModeOf(vm.spec?.template?.spec);
+export function bootOverrideOf(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  ctx: FirmwareContext = { vmi },
+): BootOverride {
   const stored = parseStoredOverride(vm.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
-  const effective = stored && onceConsumed(vm, stored, vmi) ? (stored.previous ?? null) : stored;
+  const consumed = !!stored && onceConsumed(vm, stored, vmi, ctx);
+  const effective = consumed ? (stored.previous ?? null) : stored;
+  const mode = consumed ? ownFirmware(vm, stored, ctx).mode : modeOfBootloader(nextBootloader(vm, ctx));
   if (!effective) return { target: 'None', persistence: 'Disabled', mode };
   return { target: effective.target, persistence: effective.persistence as BootPersistence, mode };
 }
@@ -389,15 +592,20 @@ function bootOrdersByKey(spec: VmiSpec | undefined): Map<string, number | undefi
   return new Map(devicesOf(spec).map((d) => [d.key, d.bootOrder]));
 }
 
-/** Whether the VMI was created from the template's current boot configuration. */
-export function vmiHasTemplateBootConfig(vm: VirtualMachine, vmi: VirtualMachineInstance): boolean {
+/** Whether the VMI was created from the template's current boot configuration (its preference applied). */
+export function vmiHasTemplateBootConfig(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance,
+  ctx: FirmwareContext = { vmi },
+): boolean {
   const template = vm.spec?.template?.spec;
   const running = bootOrdersByKey(vmi.spec);
   for (const d of devicesOf(template)) {
     if (running.has(d.key) && running.get(d.key) !== d.bootOrder) return false;
   }
-  if (bootModeOf(template) !== bootModeOf(vmi.spec)) return false;
-  return secureBootOf(template) === secureBootOf(vmi.spec);
+  const next = nextBootloader(vm, { ...ctx, vmi });
+  if (modeOfBootloader(next) !== bootModeOf(vmi.spec)) return false;
+  return secureOfBootloader(next) === secureBootOf(vmi.spec);
 }
 
 /**
@@ -409,17 +617,22 @@ export function onceConsumed(
   vm: VirtualMachine,
   stored: StoredBootOverride,
   vmi: VirtualMachineInstance | undefined,
+  ctx: FirmwareContext = { vmi },
 ): boolean {
   if (stored.persistence !== 'Once' || !vmi?.metadata?.uid) return false;
   if (vmi.metadata.uid === (stored.vmiUid ?? null)) return false;
-  return vmiHasTemplateBootConfig(vm, vmi);
+  return vmiHasTemplateBootConfig(vm, vmi, ctx);
 }
 
 /**
  * Whether a restart must create a new VMI for the boot configuration to take effect: the running VMI
- * was created with another boot order or firmware than the template now has.
+ * was created with another boot order or firmware than the template (with its preference) now gives.
  */
-export function bootChangePending(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): boolean {
+export function bootChangePending(
+  vm: VirtualMachine,
+  vmi: VirtualMachineInstance | undefined,
+  ctx: FirmwareContext = { vmi },
+): boolean {
   if (!vmi) return false;
-  return !vmiHasTemplateBootConfig(vm, vmi);
+  return !vmiHasTemplateBootConfig(vm, vmi, ctx);
 }

@@ -1,5 +1,6 @@
 import { parseQuantity } from '../kube/quantity.ts';
 import type { DiskInfo, Inventory, MachineIdentity, NicInfo, ProcessorInfo } from '../machine/index.ts';
+import { normaliseMac, type RememberedMacs } from './mac-memory.ts';
 import type { DataVolume, VirtualMachine, VirtualMachineInstance } from './types.ts';
 
 /** A quantity ("2Gi", "512M", "1e9") in whole bytes; null when it is not one. */
@@ -14,22 +15,19 @@ function architectureOf(arch: string | undefined): ProcessorInfo['architecture']
   return 'other';
 }
 
-/** The MAC in lower-case colon form, or null. */
-function normaliseMac(mac: string | undefined): string | null {
-  if (!mac) return null;
-  const hex = mac.toLowerCase().replace(/[^0-9a-f]/g, '');
-  if (hex.length !== 12) return null;
-  return hex.match(/../g)!.join(':');
-}
-
 /**
  * Inventory from the VM spec (CPU topology, memory, disks, NICs as declared) and the VMI status
  * (MACs and IPs the running guest really has).
+ *
+ * A NIC's MAC: the running VMI's; else the spec's `macAddress` (KubeVirt uses it at every start);
+ * else the one `remembered` from the VM's last start (`mac-memory.ts`), which the next start may
+ * change; else unknown.
  */
 export function inventoryOf(
   vm: VirtualMachine,
   vmi: VirtualMachineInstance | undefined,
   dvs: ReadonlyMap<string, DataVolume>,
+  remembered?: RememberedMacs | null,
 ): Inventory {
   const spec = vm.spec?.template?.spec;
   const domain = spec?.domain ?? {};
@@ -49,13 +47,31 @@ export function inventoryOf(
     0;
 
   const statusByName = new Map((running?.status?.interfaces ?? []).map((s) => [s.name ?? '', s]));
+  // What was seen on this VM, at its last start or, while running, on this very VMI.
+  const memory =
+    remembered &&
+    remembered.vmUid === vm.metadata?.uid &&
+    (!running || remembered.vmiUid === running.metadata?.uid)
+      ? remembered.macs
+      : undefined;
   const nics: NicInfo[] = (domain.devices?.interfaces ?? []).map((iface) => {
     const status = statusByName.get(iface.name);
     const ips = status?.ipAddresses ?? (status?.ipAddress ? [status.ipAddress] : []);
+    const declared = normaliseMac(iface.macAddress);
+    const current = normaliseMac(status?.mac);
+    const last = memory?.[iface.name] ?? null;
+    const [mac, macSource]: [string | null, NicInfo['macSource']] = current
+      ? [current, current === declared ? 'configured' : 'running']
+      : declared
+        ? [declared, 'configured']
+        : last
+          ? [last, running ? 'running' : 'last-start']
+          : [null, undefined];
     return {
       id: iface.name,
       name: iface.name,
-      mac: normaliseMac(status?.mac) ?? normaliseMac(iface.macAddress),
+      mac,
+      ...(macSource ? { macSource } : {}),
       ipv4: ips.filter((ip) => !ip.includes(':')),
       ipv6: ips.filter((ip) => ip.includes(':')),
       linkUp: !!status && status.linkState !== 'down',

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import {
   type ActionContext,
-  applyBootRequest,
   BackendUnavailableError,
   type BootCapabilities,
   type BootOverride,
@@ -23,20 +22,26 @@ import {
   type PowerAction,
   type PowerState,
   parseMediaUrl,
+  resolveBootRequest,
   type SecureBootState,
 } from '../machine/index.ts';
 import {
   bootChangePending,
-  bootModeOf,
-  bootModeOps,
+  bootloaderOps,
   bootOverrideOf,
   bootTargetsOf,
+  type ExpandedFirmware,
+  expandedFirmwareOf,
+  expansionKey,
+  type FirmwareContext,
   missingDeviceMessage,
+  nextSecureBoot,
   onceConsumed,
+  ownFirmware,
   parseStoredOverride,
   planBootOrder,
+  planFirmware,
   type StoredBootOverride,
-  secureBootOf,
   secureBootOps,
 } from './boot.ts';
 import { KubeVirtConsole } from './console.ts';
@@ -44,7 +49,8 @@ import { isWriteConflict, KubeApiError, toMachineError } from './errors.ts';
 import type { SharedInformer } from './informer.ts';
 import { identityOf, inventoryOf } from './inventory.ts';
 import { annotationOps, guardedPatch, type PatchOp } from './json-patch.ts';
-import type { KubeApi } from './kube-api.ts';
+import { KubeApi } from './kube-api.ts';
+import { MacMemory, type MacStore } from './mac-memory.ts';
 import {
   DRIVE_IN_USE_MESSAGE,
   dataVolumeManifest,
@@ -133,11 +139,32 @@ export class KubeVirtMachine implements Machine {
   #pendingMedia: { image: string; protocol: 'HTTP' | 'HTTPS' } | null = null;
   /** A start-like action held until a CD being inserted is ready (see `power`). */
   #deferred: { action: PowerAction; cancel: () => void } | null = null;
+  /** The firmware the VM's preference gives it, from virt-api's `expand-spec` (see `#expand`). */
+  #expansion: ExpandedFirmware | null = null;
+  /** The preference key `expand-spec` could not answer for (404/403: older KubeVirt, or no permission). */
+  #expandUnavailable: string | null = null;
+  #expanding: Promise<void> | null = null;
+  #expandTimer: NodeJS.Timeout | null = null;
+  #expandFailures = 0;
   #stopped = false;
+  /** The MACs of the last start, reported while the VM is off (`mac-memory.ts`). */
+  readonly #macs: MacMemory;
 
   constructor(context: MachineContext, name: string) {
     this.#c = context;
     this.name = name;
+    this.#macs = new MacMemory({
+      ...(context.logger ? { logger: context.logger.child({ vm: `${context.namespace}/${name}` }) } : {}),
+      onAdopt: () => this.refresh(),
+    });
+  }
+
+  /**
+   * Keeps the MACs this VM had at its last start in `store` too, so that a new process still reports
+   * them while the VM is off (the agent: the BMC's ConfigMap). Returns the detach function.
+   */
+  rememberMacsIn(store: MacStore): () => void {
+    return this.#macs.attach(store);
   }
 
   // --- cache access ----------------------------------------------------------------------------
@@ -216,8 +243,14 @@ export class KubeVirtMachine implements Machine {
     return SUPPORTED_ACTIONS;
   }
 
+  /** Where the VM's firmware comes from besides its template: its preference, its VMI. */
+  #firmware(vmi: VirtualMachineInstance | undefined = this.#vmi()): FirmwareContext {
+    return { expansion: this.#expansion, vmi };
+  }
+
   getBootOverride(): BootOverride {
-    return bootOverrideOf(this.#vm(), this.#vmi());
+    const vmi = this.#vmi();
+    return bootOverrideOf(this.#vm(), vmi, this.#firmware(vmi));
   }
 
   getBootCapabilities(): BootCapabilities {
@@ -225,8 +258,7 @@ export class KubeVirtMachine implements Machine {
   }
 
   getSecureBoot(): SecureBootState {
-    const spec = this.#vm().spec?.template?.spec;
-    return { supported: true, enabled: bootModeOf(spec) === 'UEFI' && secureBootOf(spec) };
+    return { supported: true, enabled: nextSecureBoot(this.#vm(), this.#firmware()) };
   }
 
   getMediaSlots(): readonly MediaSlot[] {
@@ -236,7 +268,8 @@ export class KubeVirtMachine implements Machine {
   }
 
   getInventory(): Inventory {
-    return inventoryOf(this.#vm(), this.#vmi(), this.#dataVolumes());
+    const vm = this.#vm();
+    return inventoryOf(vm, this.#vmi(), this.#dataVolumes(), this.#macs.current(vm));
   }
 
   on(listener: (event: MachineEvent) => void): () => void {
@@ -382,7 +415,7 @@ export class KubeVirtMachine implements Machine {
       const plan = planPower(action, {
         state,
         strategy: runStrategyOf(vm),
-        bootChangePending: bootChangePending(vm, vmi) || this.#oncePending(vm, vmi),
+        bootChangePending: bootChangePending(vm, vmi, this.#firmware(vmi)) || this.#oncePending(vm, vmi),
         resetSupported: this.#c.features.resetSupported,
         softRebootSupported: this.#c.features.softRebootSupported,
       });
@@ -437,33 +470,57 @@ export class KubeVirtMachine implements Machine {
   /** A boot-once set but not yet applied by any VMI: a restart must create a new VMI. */
   #oncePending(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): boolean {
     const stored = parseStoredOverride(vm.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
-    return !!stored && stored.persistence === 'Once' && !onceConsumed(vm, stored, vmi);
+    return !!stored && stored.persistence === 'Once' && !onceConsumed(vm, stored, vmi, this.#firmware(vmi));
   }
 
+  /**
+   * Boot override and boot mode. The mode follows `resolveBootRequest`: a Once override's mode is
+   * written into the template's `firmware.bootloader` for that boot only (the VM's own bootloader is
+   * saved in the override's annotation and put back when the boot-once is consumed or replaced); a
+   * Continuous override's mode, or a mode changed with the override Disabled, is the VM's own from
+   * then on. A mode the VM already has (from its template or its preference) writes nothing.
+   */
   async setBootOverride(request: BootOverrideRequest, ctx?: ActionContext): Promise<BootOverride> {
     const vm0 = await this.#vmForWrite();
     if (request.target !== undefined && !bootTargetsOf(vm0).includes(request.target)) {
       throw new NotSupportedError(missingDeviceMessage(request.target));
     }
     const result = await this.#serial(async () => {
+      await this.#ensureExpansion(this.#vm());
       let next: BootOverride | null = null;
       await this.#patchVm('Changing the boot override', (vm) => {
         const vmi = this.#vmi();
-        const spec = vm.spec?.template?.spec;
-        const current = bootOverrideOf(vm, vmi);
-        next = applyBootRequest(current, request);
-        if (next.mode === 'Legacy' && bootModeOf(spec) === 'UEFI' && secureBootOf(spec)) {
-          throw new InvalidStateError('Secure boot is enabled; disable it before switching to Legacy mode.');
-        }
+        const firmware = this.#firmware(vmi);
+        const current = bootOverrideOf(vm, vmi, firmware);
         const stored = parseStoredOverride(vm.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
-        const consumed = !!stored && onceConsumed(vm, stored, vmi);
+        const consumed = !!stored && onceConsumed(vm, stored, vmi, firmware);
+        const own = ownFirmware(vm, stored, firmware);
+        const resolved = resolveBootRequest(current, own.mode, request);
+        next = resolved.next;
+        if (
+          (next.mode === 'Legacy' || resolved.firmware === 'Legacy') &&
+          own.mode === 'UEFI' &&
+          own.secureBoot
+        ) {
+          throw new InvalidStateError(
+            'Secure boot is enabled; a Legacy boot would bypass it. Disable secure boot first, or keep UEFI mode.',
+          );
+        }
+        const once = next.persistence === 'Once';
+        const fw = planFirmware(vm, stored, resolved.firmware, next.mode, once, firmware);
+        const overrideChanged =
+          next.target !== current.target || next.persistence !== current.persistence || consumed;
+        let nextStored = overrideChanged ? this.#storedFor(next, current, stored, consumed, vmi) : stored;
+        if (nextStored) {
+          const { savedBootloader: _old, ...rest } = nextStored;
+          nextStored = once && fw.saved !== undefined ? { ...rest, savedBootloader: fw.saved } : rest;
+        }
         const ops: PatchOp[] = [];
-        if (next.target !== current.target || next.persistence !== current.persistence || consumed) {
-          const nextStored = this.#storedFor(next, current, stored, consumed, vmi);
+        if (overrideChanged || JSON.stringify(nextStored) !== JSON.stringify(stored)) {
           const plan = planBootOrder(vm, nextStored, mediaDrive(vm)?.disk);
           ops.push(...plan.ops, ...annotationOps(vm.metadata?.annotations, plan.annotations));
         }
-        ops.push(...bootModeOps(vm, next.mode));
+        ops.push(...bootloaderOps(vm, fw.template));
         return ops;
       });
       return next!;
@@ -498,7 +555,19 @@ export class KubeVirtMachine implements Machine {
 
   async setSecureBoot(enabled: boolean, ctx?: ActionContext): Promise<SecureBootState> {
     await this.#vmForWrite();
-    await this.#serial(() => this.#patchVm('Changing secure boot', (vm) => secureBootOps(vm, enabled)));
+    await this.#serial(async () => {
+      await this.#ensureExpansion(this.#vm());
+      await this.#patchVm('Changing secure boot', (vm) => {
+        const vmi = this.#vmi();
+        const stored = parseStoredOverride(vm.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
+        if (stored?.savedBootloader !== undefined && !onceConsumed(vm, stored, vmi, this.#firmware(vmi))) {
+          throw new InvalidStateError(
+            'A one-time boot in another boot mode is pending; change secure boot after that boot, or clear the boot override first.',
+          );
+        }
+        return secureBootOps(vm, enabled, this.#firmware(vmi));
+      });
+    });
     this.#c.logger?.info(
       { vm: `${this.#c.namespace}/${this.name}`, enabled, actor: ctx?.actor },
       'secure boot set',
@@ -604,6 +673,8 @@ export class KubeVirtMachine implements Machine {
   /**
    * The image credentials, in the Secret CDI's HTTP source reads. It is owned by its DataVolume, so
    * the garbage collector deletes it with the DataVolume and the agent never needs to delete Secrets.
+   * deploy/rbac/agent-secret-policy.yaml admits from an agent only this shape: Opaque, `<dv>-auth`,
+   * owned by DataVolume `<dv>`, keys `accessKeyId` and `secretKey`.
    */
   async #createSecret(
     name: string,
@@ -696,10 +767,14 @@ export class KubeVirtMachine implements Machine {
     const vm = this.#c.vms.get(this.name);
     const vmi = this.#vmi();
     for (const c of this.#consoles) c.update(vm ? vmi : undefined);
+    if (vm) this.#macs.observe(vm, vmi);
     const next = this.#take(vm);
     const previous = this.#snapshot;
     this.#snapshot = next;
-    if (vm) this.#maybeRestoreAfterOnce(vm, vmi);
+    if (vm) {
+      this.#maybeExpand(vm);
+      this.#maybeRestoreAfterOnce(vm, vmi);
+    }
     if (!previous) return;
     if (previous.exists !== next.exists) {
       this.#events.emit(
@@ -745,14 +820,26 @@ export class KubeVirtMachine implements Machine {
    */
   #maybeRestoreAfterOnce(vm: VirtualMachine, vmi: VirtualMachineInstance | undefined): void {
     const stored = parseStoredOverride(vm.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
-    if (!stored || !onceConsumed(vm, stored, vmi) || this.#restoring || this.#restoreTimer) return;
+    if (
+      !stored ||
+      !onceConsumed(vm, stored, vmi, this.#firmware(vmi)) ||
+      this.#restoring ||
+      this.#restoreTimer
+    )
+      return;
     this.#restoring = true;
     void this.#serial(() =>
       this.#patchVm('Restoring the boot order after a boot-once', (fresh) => {
         const s = parseStoredOverride(fresh.metadata?.annotations?.[ANNOTATION_BOOT_OVERRIDE]);
-        if (!s || !onceConsumed(fresh, s, this.#vmi())) return [];
+        const now = this.#vmi();
+        if (!s || !onceConsumed(fresh, s, now, this.#firmware(now))) return [];
         const plan = planBootOrder(fresh, s.previous ?? null, mediaDrive(fresh)?.disk);
-        return [...plan.ops, ...annotationOps(fresh.metadata?.annotations, plan.annotations)];
+        return [
+          ...plan.ops,
+          ...annotationOps(fresh.metadata?.annotations, plan.annotations),
+          // the firmware that boot used was for that boot only: the VM's own comes back
+          ...(s.savedBootloader !== undefined ? bootloaderOps(fresh, s.savedBootloader) : []),
+        ];
       }),
     )
       .then(() => {
@@ -781,13 +868,78 @@ export class KubeVirtMachine implements Machine {
       });
   }
 
+  /**
+   * Learns the firmware the VM's preference gives it when its own template sets none: one
+   * `GET …/virtualmachines/<vm>/expand-spec` (virt-api's own expansion, pkg/virt-api/rest/expand.go)
+   * each time the preference or its stored revision changes. Reads never wait for it; until it
+   * answers (or where virt-api cannot: 404, 403), the running VMI's firmware stands in.
+   */
+  #maybeExpand(vm: VirtualMachine): void {
+    const key = expansionKey(vm);
+    if (!key || this.#stopped || this.#expanding || this.#expandTimer) return;
+    if (this.#expansion?.key === key || this.#expandUnavailable === key) return;
+    void this.#expand(key);
+  }
+
+  /** Before a write: the expansion for the VM's current preference, if virt-api gives it. */
+  async #ensureExpansion(vm: VirtualMachine): Promise<void> {
+    const key = expansionKey(vm);
+    if (!key || this.#expansion?.key === key || this.#expandUnavailable === key) return;
+    await (this.#expanding ?? this.#expand(key));
+  }
+
+  #expand(key: string): Promise<void> {
+    const path = KubeApi.kubevirtSubresourcePath(
+      'virtualmachines',
+      this.#c.namespace,
+      this.name,
+      'expand-spec',
+    );
+    this.#expanding = this.#c.api
+      .request<VirtualMachine>('GET', path)
+      .then(
+        (expanded) => {
+          this.#expansion = expandedFirmwareOf(key, expanded);
+          this.#expandFailures = 0;
+        },
+        (err) => {
+          if (err instanceof KubeApiError && [403, 404, 405].includes(err.status)) {
+            this.#expandUnavailable = key;
+            this.#c.logger?.info(
+              { vm: this.name, status: err.status, reason: err.message },
+              'expand-spec unavailable; the firmware of a preference is read from the running VMI',
+            );
+            return;
+          }
+          this.#expandFailures++;
+          const delay = Math.min(60_000, 500 * 2 ** Math.min(this.#expandFailures, 7));
+          this.#c.logger?.warn(
+            { vm: this.name, err: String((err as Error)?.message ?? err), retryInMs: delay },
+            'could not expand the VM preference yet',
+          );
+          this.#expandTimer = setTimeout(() => {
+            this.#expandTimer = null;
+            this.refresh();
+          }, delay);
+          this.#expandTimer.unref();
+        },
+      )
+      .finally(() => {
+        this.#expanding = null;
+        this.refresh();
+      });
+    return this.#expanding;
+  }
+
   /** Stops timers and ends open consoles (the backend is stopping). */
   dispose(): void {
     this.#stopped = true;
+    if (this.#expandTimer) clearTimeout(this.#expandTimer);
     this.#deferred?.cancel();
     this.#deferred = null;
     if (this.#expectTimer) clearTimeout(this.#expectTimer);
     if (this.#restoreTimer) clearTimeout(this.#restoreTimer);
+    this.#macs.dispose();
     for (const c of this.#consoles) c.end('the BMC backend stopped');
     this.#consoles.clear();
   }

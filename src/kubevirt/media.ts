@@ -34,7 +34,9 @@ export const EMPTY_SLOT: MediaSlot = {
 
 /**
  * The user that created a media DataVolume. deploy/rbac/datavolume-policy.yaml lets an agent delete
- * or change only the DataVolumes that carry its own name here, and stamp no other name.
+ * or change only the DataVolumes that carry its own name here, and stamp no other name. It also
+ * holds what an agent creates to what `dataVolumeManifest` makes: a `dataVolumeName` name, the
+ * `LABEL_VM` label, an HTTP(S) source with at most `url` and `secretRef` `<name>-auth`.
  */
 export const ANNOTATION_CREATED_BY = 'bmc.kubevirt.io/created-by';
 

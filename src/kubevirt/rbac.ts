@@ -1,7 +1,11 @@
 /**
  * The RBAC rules the KubeVirt backend needs for one VM (watch scope `vmName`), as a Role's rules.
  * Everything about the VM and its VMI is limited to that name; DataVolumes and Secrets cannot be,
- * because their names are generated per insert (the DataVolume informer is label-selected).
+ * because their names are generated per insert (the DataVolume informer is label-selected). What
+ * an agent may create and delete there is held by admission policies instead:
+ * deploy/rbac/datavolume-policy.yaml (only virtual-media DataVolumes stamped with its own name, and
+ * delete only those) and deploy/rbac/agent-secret-policy.yaml (only `<dv>-auth` image credentials
+ * owned by their DataVolume).
  */
 export interface PolicyRule {
   readonly apiGroups: readonly string[];
@@ -44,10 +48,11 @@ export function backendRoleRules(vmName: string): PolicyRule[] {
       verbs: ['update'],
       resourceNames: names,
     },
-    // the serial console websocket (GET)
+    // the serial console websocket (GET), and the VM with its preference applied (GET expand-spec:
+    // the firmware a preference gives a VM whose template sets none)
     {
       apiGroups: ['subresources.kubevirt.io'],
-      resources: ['virtualmachineinstances/console'],
+      resources: ['virtualmachineinstances/console', 'virtualmachines/expand-spec'],
       verbs: ['get'],
       resourceNames: names,
     },
@@ -57,7 +62,8 @@ export function backendRoleRules(vmName: string): PolicyRule[] {
       resources: ['datavolumes'],
       verbs: ['get', 'list', 'watch', 'create', 'delete'],
     },
-    // image credentials (deleted by the garbage collector with their DataVolume)
+    // image credentials (deleted by the garbage collector with their DataVolume; never updated or
+    // deleted by the agent)
     { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
   ];
 }

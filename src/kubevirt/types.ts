@@ -35,8 +35,8 @@ export interface Interface {
 }
 
 export interface Bootloader {
-  bios?: { useSerial?: boolean };
-  efi?: { secureBoot?: boolean; persistent?: boolean };
+  bios?: { useSerial?: boolean; [key: string]: unknown };
+  efi?: { secureBoot?: boolean; persistent?: boolean; [key: string]: unknown };
 }
 
 export interface Firmware {
@@ -91,14 +91,33 @@ export interface DataVolumeTemplate {
   spec?: DataVolumeSpec;
 }
 
+/** `spec.instancetype` / `spec.preference`: an empty kind means the cluster-wide object. */
+export interface InstancetypeMatcher {
+  name?: string;
+  kind?: string;
+  revisionName?: string;
+}
+
+/** `status.instancetypeRef` / `status.preferenceRef`: the ControllerRevision KubeVirt stored. */
+export interface InstancetypeStatusRef {
+  name?: string;
+  kind?: string;
+  controllerRevisionRef?: { name?: string };
+}
+
 export interface VirtualMachine extends KubeObject {
   spec?: {
     runStrategy?: RunStrategy;
     running?: boolean;
+    /** Applied by KubeVirt to the VMI when it creates it; the template is never expanded. */
+    instancetype?: InstancetypeMatcher;
+    preference?: InstancetypeMatcher;
     template?: { metadata?: ObjectMeta; spec?: VmiSpec };
     dataVolumeTemplates?: DataVolumeTemplate[];
   };
   status?: {
+    instancetypeRef?: InstancetypeStatusRef;
+    preferenceRef?: InstancetypeStatusRef;
     printableStatus?: string;
     created?: boolean;
     ready?: boolean;

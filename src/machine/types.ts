@@ -96,13 +96,18 @@ export const BOOT_TARGETS: readonly BootTarget[] = ['None', 'Pxe', 'Hdd', 'Cd', 
  */
 export type BootPersistence = 'Disabled' | 'Once' | 'Continuous';
 
-/** Firmware interface. A persistent property of the machine, not part of the one-shot override. */
+/**
+ * Firmware interface. The machine has its own mode; a `Once` override's mode applies to that boot
+ * only, a `Continuous` override's mode and a mode changed while `Disabled` become the machine's own
+ * (`resolveBootRequest` in boot.ts states the rule).
+ */
 export type BootMode = 'UEFI' | 'Legacy';
 
 export interface BootOverride {
   /** `None` exactly when `persistence` is `Disabled`. */
   readonly target: BootTarget;
   readonly persistence: BootPersistence;
+  /** The mode of the next boot: the override's while one is set, else the machine's own. */
   readonly mode: BootMode;
 }
 
@@ -183,6 +188,13 @@ export interface NicInfo {
   readonly name: string;
   /** Lower-case colon-separated MAC, or null while unknown. */
   readonly mac: string | null;
+  /**
+   * Where `mac` comes from: `configured` (fixed by the machine's configuration: the same at every
+   * start), `running` (what the running machine has, assigned at this start), `last-start` (the
+   * machine is not running: what it had at its last start; the next start may assign another).
+   * Absent: the backend does not say (read as `configured`).
+   */
+  readonly macSource?: 'configured' | 'running' | 'last-start';
   readonly ipv4: readonly string[];
   readonly ipv6: readonly string[];
   readonly linkUp: boolean;

@@ -1,6 +1,5 @@
 import {
   type ActionContext,
-  applyBootRequest,
   type BootCapabilities,
   type BootOverride,
   type BootOverrideRequest,
@@ -20,6 +19,7 @@ import {
   type PowerAction,
   type PowerState,
   parseMediaUrl,
+  resolveBootRequest,
   type SecureBootState,
   sameBootOverride,
 } from '../../src/machine/index.ts';
@@ -122,6 +122,8 @@ export class MemoryMachine implements Machine {
   #boot: BootOverride;
   /** What the override was before a boot-once was set, restored once it is consumed. */
   #bootBeforeOnce: BootOverride | null = null;
+  /** The machine's own boot mode; a boot-once's mode is for that boot only (`resolveBootRequest`). */
+  #firmwareMode: BootOverride['mode'];
   #secureBoot = false;
   #slot: MediaSlot = EMPTY_SLOT;
   #powerTimer: NodeJS.Timeout | null = null;
@@ -154,6 +156,7 @@ export class MemoryMachine implements Machine {
     };
     this.#power = options.power ?? 'Off';
     this.#boot = { target: 'None', persistence: 'Disabled', mode: options.bootMode ?? 'UEFI' };
+    this.#firmwareMode = this.#boot.mode;
   }
 
   /** Stops every pending timer and closes consoles. Call at the end of a test. */
@@ -254,10 +257,11 @@ export class MemoryMachine implements Machine {
     if (request.target !== undefined && !this.#capabilities.targets.includes(request.target)) {
       throw new NotSupportedError(`This machine cannot boot from ${request.target}.`);
     }
-    const next = applyBootRequest(this.#boot, request);
-    if (next.mode === 'Legacy' && this.#secureBoot) {
+    const { next, firmware } = resolveBootRequest(this.#boot, this.#firmwareMode, request);
+    if ((next.mode === 'Legacy' || firmware === 'Legacy') && this.#secureBoot) {
       throw new InvalidStateError('Secure boot is enabled; disable it before switching to Legacy mode.');
     }
+    this.#firmwareMode = firmware;
     if (sameBootOverride(next, this.#boot)) return this.#boot;
     if (next.persistence === 'Once' && this.#boot.persistence !== 'Once') this.#bootBeforeOnce = this.#boot;
     if (next.persistence !== 'Once') this.#bootBeforeOnce = null;
@@ -428,10 +432,11 @@ export class MemoryMachine implements Machine {
       const restored = this.#bootBeforeOnce ?? {
         target: 'None',
         persistence: 'Disabled',
-        mode: this.#boot.mode,
+        mode: this.#firmwareMode,
       };
       this.#bootBeforeOnce = null;
-      this.#boot = { ...restored, mode: this.#boot.mode };
+      // that boot's mode was for that boot only: the machine's own comes back
+      this.#boot = { ...restored, mode: this.#firmwareMode };
       this.#emit({ type: 'boot', override: this.#boot });
     }
   }

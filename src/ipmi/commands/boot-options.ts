@@ -36,14 +36,20 @@ export function encodeBootFlags(o: BootOverride, extras: Buffer): Buffer {
   return Buffer.from([b1, b2, extras[1]!, extras[2]!, extras[3]!]);
 }
 
-/** Parameter 5 as set by a client → the Machine request, or a completion code. */
+/**
+ * Parameter 5 as set by a client → the Machine request, or a completion code. The boot type bit goes
+ * with the flags' scope (`resolveBootRequest`): with "next boot only" it is that boot's mode, with
+ * "all future boots" the machine's. Every `ipmitool chassis bootdev` sends the bit (without
+ * `efiboot`, Legacy), so a device of "no override" (`bootdev none`) carries a boot type only when it
+ * is persistent; otherwise the bit is ignored and the machine's firmware stays as it is.
+ */
 export function decodeBootFlags(data: Uint8Array): BootOverrideRequest | number {
   const b1 = data[0]!;
   const mode = b1 & 0x20 ? 'UEFI' : 'Legacy';
   if (!(b1 & 0x80)) return { target: 'None' };
   const target = DEVICE_TO_TARGET[(data[1]! >> 2) & 0x0f];
   if (target === undefined) return CC.INVALID_DATA_FIELD;
-  if (target === 'None') return { target: 'None', mode };
+  if (target === 'None') return b1 & 0x40 ? { target: 'None', mode } : { target: 'None' };
   return { target, persistence: b1 & 0x40 ? 'Continuous' : 'Once', mode };
 }
 

@@ -6,7 +6,10 @@ import { safeId } from '../topology.ts';
 /**
  * EthernetInterfaceCollection and EthernetInterface: one member per VM NIC. Ironic keeps only
  * members with a `MACAddress` and `Status.State` `Enabled`; a NIC whose MAC is not known yet is
- * `Disabled`.
+ * `Disabled`. A machine that is off still shows the MAC it had at its last start (as a powered-off
+ * server shows its NICs' MACs), with `LinkStatus` `LinkDown`. `PermanentMACAddress` is given only for
+ * a MAC that stays the same at every start (`macSource` `configured`, e.g. set in the VM spec);
+ * where the next start may change it, the `Description` says so.
  */
 const base = (ctx: Parameters<typeof systemOf>[0]) => `${systemUri(systemOf(ctx))}/EthernetInterfaces`;
 
@@ -32,12 +35,18 @@ export const ethernetInterface: ResourceDef = {
     const nic = s.machine.getInventory().nics.find((n) => safeId(n.id) === id);
     if (!nic) throw fail(404, 'ResourceNotFound', ['EthernetInterface', id]);
     const mac = nic.mac;
+    const fixed = (nic.macSource ?? 'configured') === 'configured';
     const body: Json = {
       '@odata.id': `${base(ctx)}/${id}`,
       '@odata.type': odataType('EthernetInterface'),
       Id: id,
       Name: nic.name,
-      Description: `Virtual NIC ${nic.name}`,
+      Description:
+        nic.macSource === 'last-start'
+          ? `Virtual NIC ${nic.name}: the MAC address it had at its last start; the next start may assign another`
+          : nic.macSource === 'running'
+            ? `Virtual NIC ${nic.name}: MAC address assigned at this start; the next start may assign another`
+            : `Virtual NIC ${nic.name}`,
       InterfaceEnabled: true,
       LinkStatus: nic.linkUp ? 'LinkUp' : 'LinkDown',
       Status: { State: mac ? 'Enabled' : 'Disabled', Health: 'OK' },
@@ -46,7 +55,7 @@ export const ethernetInterface: ResourceDef = {
     };
     if (mac) {
       body.MACAddress = mac;
-      body.PermanentMACAddress = mac;
+      if (fixed) body.PermanentMACAddress = mac;
     }
     return body;
   },

@@ -118,16 +118,21 @@ for (const auth of ['basic', 'session'] as const) {
       assert.equal(m.getBootOverride().mode, 'Legacy');
       const [e] = await sushy(fx, auth, [{ op: 'boot', target: 'Pxe', enabled: 'Once', mode: 'UEFI' }]);
       assert.deepEqual(e!.boot, { target: 'Pxe', enabled: 'Once', mode: 'UEFI' });
-      // The next start boots from Pxe, then the override reverts to the Continuous Cd.
+      // The next start boots from Pxe in UEFI, then the override reverts to the Continuous Cd, with
+      // its Legacy: a Once's mode is for that boot only.
       await sushy(fx, auth, [{ op: 'power', value: 'On' }]);
       await waitFor(() => m.getPowerState() === 'On');
-      assert.equal(m.bootLog.at(-1)?.target, 'Pxe');
+      assert.deepEqual(m.bootLog.at(-1), { target: 'Pxe', mode: 'UEFI', image: null });
       const [f] = await sushy(fx, auth, [{ op: 'discover' }]);
-      assert.deepEqual(f!.boot, { target: 'Cd', enabled: 'Continuous', mode: 'UEFI' });
+      assert.deepEqual(f!.boot, { target: 'Cd', enabled: 'Continuous', mode: 'Legacy' });
       await sushy(fx, auth, [{ op: 'power', value: 'ForceOff' }]);
       await waitFor(() => m.getPowerState() === 'Off');
       await sushy(fx, auth, [{ op: 'boot', target: 'None' }]);
       assert.equal(m.getBootOverride().persistence, 'Disabled');
+      assert.equal(m.getBootOverride().mode, 'Legacy');
+      // with the override Disabled, a mode alone is the machine's from then on (Ironic's set_boot_mode)
+      const [g] = await sushy(fx, auth, [{ op: 'boot', mode: 'UEFI' }]);
+      assert.deepEqual(g!.boot, { target: 'None', enabled: 'Disabled', mode: 'UEFI' });
     });
 
     test('secure boot toggles through SecureBootEnable', async () => {

@@ -174,6 +174,19 @@ test('boot options: ipmitool sequence sets the Machine override; Get reads the M
   assert.deepEqual((await run(0x00, 0x09, [0x04, 0, 0])).data, [0x01, 0x04, 0x00, 0x01]);
 });
 
+test('boot flags: a next-boot-only boot type is for that boot; `bootdev none` leaves the firmware mode', async () => {
+  const { run, machine } = setup(4, { bootMode: 'UEFI' });
+  // `ipmitool chassis bootdev pxe`: valid, next boot only, legacy — the machine stays UEFI
+  assert.equal((await run(0x00, 0x08, [0x05, 0x80, 0x04, 0, 0, 0])).cc, 0);
+  assert.deepEqual(machine.getBootOverride(), { target: 'Pxe', persistence: 'Once', mode: 'Legacy' });
+  // `ipmitool chassis bootdev none`: valid, no device, legacy bit — clears the override, keeps UEFI
+  assert.equal((await run(0x00, 0x08, [0x05, 0x80, 0x00, 0, 0, 0])).cc, 0);
+  assert.deepEqual(machine.getBootOverride(), { target: 'None', persistence: 'Disabled', mode: 'UEFI' });
+  // `bootdev none options=persistent`: a boot type for all future boots is the machine's mode
+  assert.equal((await run(0x00, 0x08, [0x05, 0xc0, 0x00, 0, 0, 0])).cc, 0);
+  assert.deepEqual(machine.getBootOverride(), { target: 'None', persistence: 'Disabled', mode: 'Legacy' });
+});
+
 test('a boot target the machine lacks is refused without change', async () => {
   const { run, machine } = setup(4, { hasCdrom: false });
   assert.equal((await run(0x00, 0x08, [0x05, 0x80, 0x14, 0, 0, 0])).cc, 0xcc);

@@ -308,6 +308,7 @@ describe('inventory and identity', () => {
         id: 'default',
         name: 'default',
         mac: '52:54:00:aa:bb:cc',
+        macSource: 'configured',
         ipv4: ['10.0.0.5'],
         ipv6: ['fd00::5'],
         linkUp: true,

@@ -49,7 +49,8 @@ test('MemoryMachine: the boot log records what each start booted from, with the 
   await m.power('ForceRestart');
   assert.deepEqual(m.bootLog, [
     { target: 'Cd', mode: 'Legacy', image: 'https://images.example/install.iso' },
-    { target: 'Hdd', mode: 'Legacy', image: null },
+    // the boot-once's Legacy was for that boot only: the machine's own UEFI comes back
+    { target: 'Hdd', mode: 'UEFI', image: null },
   ]);
   m.dispose();
 });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logQuery, startFakeNode } from '../fakecluster/kubelet/index.ts';
 import { startKubeVirtControllers } from '../fakecluster/kubevirt/index.ts';
+import { INSTANCETYPE_CRDS } from '../fakecluster/kubevirt/instancetype.ts';
 import { GarbageCollector } from './controllers/gc.ts';
 import { NodeController } from './controllers/nodes.ts';
 import { bindPod, PodBinder } from './controllers/scheduler.ts';
@@ -329,7 +330,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       { internal: true },
     );
   }
-  for (const c of KUBEVIRT_CRDS) {
+  for (const c of [...KUBEVIRT_CRDS, ...INSTANCETYPE_CRDS]) {
     const created = reg.create(CRD, undefined, c, { internal: true });
     created.status = {
       acceptedNames: c.spec.names,

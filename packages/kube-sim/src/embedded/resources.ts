@@ -165,6 +165,17 @@ export const BUILTIN_TYPES: ResourceType[] = [
     generation: true,
     extraSubresources: ['scale'],
   },
+  {
+    // KubeVirt stores instance types and preferences in them (the fake virt-controller writes them)
+    group: 'apps',
+    version: 'v1',
+    plural: 'controllerrevisions',
+    singular: 'controllerrevision',
+    kind: 'ControllerRevision',
+    namespaced: true,
+    status: false,
+    builtin: true,
+  },
   ...(['roles', 'rolebindings', 'clusterroles', 'clusterrolebindings'] as const).map(
     (plural): ResourceType => {
       const kind = {

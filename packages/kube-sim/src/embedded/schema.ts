@@ -360,6 +360,7 @@ const BUILTIN_FIELDS: Record<string, string[]> = {
   'rbac.authorization.k8s.io/clusterroles': ['rules', 'aggregationRule'],
   'rbac.authorization.k8s.io/rolebindings': ['subjects', 'roleRef'],
   'rbac.authorization.k8s.io/clusterrolebindings': ['subjects', 'roleRef'],
+  'apps/controllerrevisions': ['data', 'revision'],
 };
 
 /**

@@ -95,6 +95,9 @@ class MemoryBackend implements VirtApiBackend {
     this.ended.set(uid, fn);
     return () => this.ended.delete(uid);
   }
+  async expandVm(vm: Obj) {
+    return vm;
+  }
 }
 
 function vm(name: string, strategy: Obj, status?: Obj): Obj {

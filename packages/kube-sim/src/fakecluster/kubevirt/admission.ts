@@ -5,6 +5,7 @@
  * runs the same checks in-process.
  */
 import type { Obj } from './logic.ts';
+import { macCauses } from './mac.ts';
 
 export interface Cause {
   field: string;
@@ -46,6 +47,7 @@ export function checkVmiSpec(spec: Obj | undefined, base: string): Cause[] {
   };
   check(spec.domain.devices?.disks, 'disks');
   check(spec.domain.devices?.interfaces, 'interfaces');
+  causes.push(...macCauses(spec.domain.devices?.interfaces, base));
   const disks: Obj[] = spec.domain.devices?.disks ?? [];
   const names = new Set<string>();
   disks.forEach((d, i) => {

@@ -15,9 +15,22 @@ import type { KubeClient } from '../../../../../src/kube/client.ts';
 import { KubeApiError, statusOf } from '../../../../../src/kube/errors.ts';
 import { Informer, type WatchedObject } from '../../../../../src/kube/informer.ts';
 import { apiPath, KINDS } from '../../../../../src/kube/paths.ts';
-import { ApiError } from '../../embedded/errors.ts';
+import { ApiError, internalError } from '../../embedded/errors.ts';
 import { type Delays, Scheduler } from '../../embedded/timing.ts';
 import { type GuestState, Guests, newlyReady } from './guests.ts';
+import {
+  applySpecs,
+  controllerRevisionFor,
+  expandVm,
+  notFoundMessage,
+  objectPath,
+  refCurrent,
+  type Specs,
+  statusRefFor,
+  targetOf,
+  vmiAnnotations,
+  type Which,
+} from './instancetype.ts';
 import {
   clone,
   dataVolumeState,
@@ -35,6 +48,7 @@ import {
   podTerminating,
   pvcFor,
   runningStatus,
+  setCondition,
   setPausedCondition,
   startupStatus,
   trimRequests,
@@ -66,6 +80,7 @@ const VMIS = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinsta
 const DVS = { group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'datavolumes' };
 const PVCS = { group: '', version: 'v1', plural: 'persistentvolumeclaims' };
 const PVS = { group: '', version: 'v1', plural: 'persistentvolumes' };
+const REVISIONS = { group: 'apps', version: 'v1', plural: 'controllerrevisions' };
 const at = (namespace?: string) => (namespace ? { namespace } : {});
 export const paths = {
   vms: (ns?: string) => apiPath(VMS, at(ns)),
@@ -73,6 +88,7 @@ export const paths = {
   dvs: (ns?: string) => apiPath(DVS, at(ns)),
   pvcs: (ns?: string) => apiPath(PVCS, at(ns)),
   pvs: () => apiPath(PVS),
+  revisions: (ns: string) => apiPath(REVISIONS, { namespace: ns }),
   events: (ns: string) => apiPath(KINDS.Event, { namespace: ns }),
 };
 
@@ -112,6 +128,8 @@ export class KubeVirtController implements VirtApiBackend {
   private readonly vmiTimers = new Set<string>();
   private readonly dvTimers = new Set<string>();
   private readonly endWatchers = new Map<string, Set<() => void>>();
+  /** The data of the instance type and preference ControllerRevisions read so far, by namespace/name. */
+  private readonly revisionData = new Map<string, Obj>();
   private working = false;
   private stopped = false;
   private idle: Promise<void> = Promise.resolve();
@@ -398,6 +416,23 @@ export class KubeVirtController implements VirtApiBackend {
         if (code(e) !== 409) throw e;
       }
     }
+    // instance types and preferences: ControllerRevisions and status refs first, as virt-controller
+    // syncs them before it starts or stops anything (pkg/instancetype/controller/vm/controller.go `Sync`)
+    const synced = await this.syncInstancetypes(vm);
+    if (synced === 'changed') return; // the status event brings the VM back
+    if ('reason' in synced) {
+      await this.writeVmStatus(vm, {
+        ...(vm.status ?? {}),
+        conditions: setCondition(vm.status?.conditions ?? [], {
+          type: 'Failure',
+          status: 'True',
+          reason: synced.reason,
+          message: synced.message,
+        }),
+      });
+      return;
+    }
+    const specs = synced.specs;
     const dvState = dataVolumeState(vm, (n) => this.dvs.get(ns, n));
     const plan = planVm(vm, vmi);
     if (plan.flipToAlways) {
@@ -409,7 +444,16 @@ export class KubeVirtController implements VirtApiBackend {
     let created = false;
     if (plan.wantStart && !vmi && dvState === 'ready') {
       // a 409 (a VMI the cache has not seen yet) fails the pass: it runs again when the cache has it
-      vmi = await this.client.request<K8sObj>('POST', paths.vmis(ns), { body: vmiFor(vm, plan.startPaused) });
+      const body = vmiFor(vm, plan.startPaused);
+      // the instance type and preference go into the VMI, never into the VM's template
+      const conflicts = applySpecs(body.spec, body.metadata, specs);
+      if (conflicts.length) {
+        const message = `Error creating virtual machine instance: Failed to apply instancetype: VMI conflicts with instancetype spec in fields: [${conflicts.join(', ')}]`;
+        this.event(vm, 'Warning', 'FailedCreate', message, 'virtualmachine-controller');
+        throw new Error(message);
+      }
+      Object.assign(body.metadata.annotations, vmiAnnotations(vm));
+      vmi = await this.client.request<K8sObj>('POST', paths.vmis(ns), { body });
       this.vmis.observe(vmi as K8sObj);
       created = true;
       this.event(
@@ -423,7 +467,20 @@ export class KubeVirtController implements VirtApiBackend {
     const current = this.vmis.get(ns, name);
     const requests = trimRequests(plan.requests, current, created);
     const live = ownedBy(current, vm);
-    await this.writeVmStatus(vm, vmStatus(vm, vm.status ?? {}, requests, live, dvState, created));
+    const expanded = specs.instancetype || specs.preference ? expandVm(vm, specs) : undefined;
+    const templateSpec = expanded && 'vm' in expanded ? expanded.vm.spec.template.spec : undefined;
+    await this.writeVmStatus(
+      vm,
+      vmStatus(
+        vm,
+        vm.status ?? {},
+        requests,
+        live,
+        dvState,
+        created,
+        templateSpec ?? vm.spec?.template?.spec,
+      ),
+    );
     // hotplug: keep the running VMI's hotplug volumes in line with the VM template
     if (live && live.status?.phase === 'Running' && !live.metadata.deletionTimestamp) {
       const volumes = hotplugVolumes(vm, live);
@@ -433,6 +490,123 @@ export class KubeVirtController implements VirtApiBackend {
         await this.put(this.vmis, `${paths.vmis(ns)}/${enc(name)}`, next);
       }
     }
+  }
+
+  // ---------------------------------------------------------------- instance types and preferences
+
+  /**
+   * Makes sure each instance type or preference the VM names is stored in a ControllerRevision owned
+   * by the VM and recorded in its status (`'changed'`: the status was written, wait for its event),
+   * then answers their specs from those revisions; or why they cannot be found (virt-controller's
+   * sync error, reason FailedFindInstancetype / FailedFindPreference).
+   */
+  private async syncInstancetypes(
+    vm: Obj,
+  ): Promise<'changed' | { specs: Specs } | { reason: string; message: string }> {
+    const ns = vm.metadata.namespace;
+    const refs: Obj = {};
+    for (const which of ['instancetype', 'preference'] as const) {
+      const t = targetOf(vm, which);
+      if (!t) continue;
+      const reason = which === 'instancetype' ? 'FailedFindInstancetype' : 'FailedFindPreference';
+      if (t instanceof Error) return { reason, message: t.message };
+      if (refCurrent(vm, which)) continue;
+      if (vm.spec[which].revisionName) {
+        refs[`${which}Ref`] = statusRefFor(vm, which, vm.spec[which].revisionName);
+        continue;
+      }
+      let obj: Obj;
+      try {
+        obj = await this.client.request<Obj>('GET', objectPath(t));
+      } catch (e) {
+        if (code(e) === 404) return { reason, message: notFoundMessage(t) };
+        throw e;
+      }
+      const revision = controllerRevisionFor(vm, obj);
+      try {
+        await this.client.request('POST', paths.revisions(ns), { body: revision });
+      } catch (e) {
+        if (code(e) !== 409) throw e;
+        const existing = await this.client.request<Obj>(
+          'GET',
+          `${paths.revisions(ns)}/${enc(revision.metadata.name)}`,
+        );
+        if (!deepEqual(existing.data?.spec, revision.data.spec))
+          return {
+            reason,
+            message: `found existing ControllerRevision with unexpected data: ${revision.metadata.name}`,
+          };
+      }
+      this.revisionData.set(`${ns}/${revision.metadata.name}`, revision.data);
+      refs[`${which}Ref`] = statusRefFor(vm, which, revision.metadata.name);
+    }
+    if (Object.keys(refs).length) {
+      // one status patch for both refs (pkg/instancetype/revision/patch.go `patchVM`)
+      const out = await this.client.request<K8sObj>(
+        'PATCH',
+        `${paths.vms(ns)}/${enc(vm.metadata.name)}/status`,
+        {
+          body: { status: refs },
+          contentType: 'application/merge-patch+json',
+        },
+      );
+      this.vms.observe(out);
+      return 'changed';
+    }
+    const specs: Specs = {};
+    for (const which of ['instancetype', 'preference'] as const) {
+      if (!vm.spec?.[which]) continue;
+      const found = await this.specFromRevision(vm, which);
+      if (typeof found === 'string')
+        return {
+          reason: which === 'instancetype' ? 'FailedFindInstancetype' : 'FailedFindPreference',
+          message: found,
+        };
+      specs[which] = found;
+    }
+    return { specs };
+  }
+
+  /** The spec stored in the revision the VM's status names (read once, then remembered), or why not. */
+  private async specFromRevision(vm: Obj, which: Which): Promise<Obj | string> {
+    const ns = vm.metadata.namespace;
+    const name: string = vm.status?.[`${which}Ref`]?.controllerRevisionRef?.name;
+    const key = `${ns}/${name}`;
+    let data = this.revisionData.get(key);
+    if (!data) {
+      try {
+        const rev = await this.client.request<Obj>('GET', `${paths.revisions(ns)}/${enc(name)}`);
+        data = rev.data as Obj;
+      } catch (e) {
+        if (code(e) === 404) return `controllerrevisions.apps "${name}" not found`;
+        throw e;
+      }
+      this.revisionData.set(key, data);
+    }
+    return data?.spec ?? {};
+  }
+
+  /** The specs `expand-spec` applies: from the recorded revisions, else the objects themselves. */
+  private async specsForExpand(vm: Obj): Promise<Specs> {
+    const specs: Specs = {};
+    for (const which of ['instancetype', 'preference'] as const) {
+      const t = targetOf(vm, which);
+      if (!t) continue;
+      if (t instanceof Error) throw internalError(t.message);
+      if (refCurrent(vm, which)) {
+        const found = await this.specFromRevision(vm, which);
+        if (typeof found === 'string') throw internalError(found);
+        specs[which] = found;
+        continue;
+      }
+      try {
+        specs[which] = (await this.client.request<Obj>('GET', objectPath(t))).spec ?? {};
+      } catch (e) {
+        if (code(e) === 404) throw internalError(notFoundMessage(t));
+        throw toApiError(e);
+      }
+    }
+    return specs;
   }
 
   // ---------------------------------------------------------------- VirtualMachineInstance
@@ -696,6 +870,14 @@ export class KubeVirtController implements VirtApiBackend {
 
   async getVmi(namespace: string, name: string): Promise<Obj | undefined> {
     return this.get(`${paths.vmis(namespace)}/${enc(name)}`);
+  }
+
+  async expandVm(vm: Obj): Promise<Obj> {
+    if (!vm.spec?.instancetype && !vm.spec?.preference) return vm;
+    const out = expandVm(vm, await this.specsForExpand(vm));
+    if ('conflicts' in out)
+      throw internalError(`VM field(s) ${out.conflicts.join(', ')} conflicts with selected instance type`);
+    return out.vm;
   }
 
   private async get(path: string): Promise<Obj | undefined> {

@@ -3,6 +3,7 @@
  * firmware mode and the device it booted from, chosen by bootOrder), a login prompt that echoes,
  * reboots and power-offs. The transcript is kept (bounded) and replayed to each new console.
  */
+import { interfaceMac } from './mac.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 type Obj = Record<string, any>;
@@ -28,15 +29,17 @@ export interface BootPlan {
 /** Resolves how a volume is backed, for the transcript. */
 export type VolumeSource = (volume: Obj) => string | undefined;
 
-export function macFor(ns: string, name: string, iface: string): string {
-  let h = 2166136261;
-  for (const c of `${ns}/${name}/${iface}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
-  const b = [0x02, 0x5a, (h >>> 24) & 0xff, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff];
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
-/** KubeVirt's boot order rules: lower bootOrder first; if any device has one, devices without are skipped. */
-export function bootPlan(ns: string, vmiName: string, spec: Obj, source: VolumeSource): BootPlan {
+/**
+ * KubeVirt's boot order rules: lower bootOrder first; if any device has one, devices without are
+ * skipped. `vmiUid` picks the MACs of this start (`mac.ts`), the ones the VMI's status reports.
+ */
+export function bootPlan(
+  ns: string,
+  vmiName: string,
+  spec: Obj,
+  source: VolumeSource,
+  vmiUid?: string,
+): BootPlan {
   const domain = spec.domain ?? {};
   const bl = domain.firmware?.bootloader ?? {};
   const firmware = bl.efi ? 'UEFI' : 'BIOS';
@@ -59,7 +62,7 @@ export function bootPlan(ns: string, vmiName: string, spec: Obj, source: VolumeS
       kind: 'network',
       name: i.name,
       bootOrder: i.bootOrder,
-      mac: i.macAddress ?? macFor(ns, vmiName, i.name),
+      mac: interfaceMac({ namespace: ns, name: vmiName, ...(vmiUid ? { uid: vmiUid } : {}) }, i),
     });
   }
   const anyOrder = devices.some((d) => d.bootOrder !== undefined);

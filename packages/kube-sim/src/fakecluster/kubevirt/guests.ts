@@ -85,6 +85,7 @@ export class Guests {
       vmi.metadata.name,
       vmi.spec ?? {},
       this.volumeSource(vmi.metadata.namespace),
+      vmi.metadata.uid,
     );
     const lines = bootTranscript(plan, g.console.hostname);
     const step = this.consoleLineMs;

@@ -1,6 +1,7 @@
 /**
  * What installing KubeVirt and CDI leaves in a cluster, as far as clients can see it: the CRDs
- * (VirtualMachine, VirtualMachineInstance, DataVolume, KubeVirt), the namespace `kubevirt` with a
+ * (VirtualMachine, VirtualMachineInstance, DataVolume, KubeVirt, and instancetype.kubevirt.io's
+ * instance types and preferences), the namespace `kubevirt` with a
  * `KubeVirt` CR, the `virt-api` Service and the `v1`/`v1alpha3.subresources.kubevirt.io`
  * APIServices pointing at the fake virt-api, its validating webhooks, and a StorageClass for the
  * fake CDI's volumes. Everything is created or updated through our client and waited for
@@ -15,6 +16,7 @@ import { KubeApiError, type KubeClient } from '../../../../../src/kube/client.ts
 import { KUBEVIRT_CRDS } from '../../embedded/kubevirt/crds.ts';
 import { DV_WEBHOOK, VM_WEBHOOK, VMI_CREATE_WEBHOOK } from './admission.ts';
 import { STORAGE_CLASS } from './controller.ts';
+import { INSTANCETYPE_CRDS } from './instancetype.ts';
 import type { Obj } from './logic.ts';
 import { SUBRESOURCE_GROUP, SUBRESOURCE_VERSIONS } from './virt-api.ts';
 
@@ -69,7 +71,7 @@ export const KUBEVIRT_CR_CRD: Obj = {
   },
 };
 
-export const ALL_CRDS: Obj[] = [...KUBEVIRT_CRDS, KUBEVIRT_CR_CRD];
+export const ALL_CRDS: Obj[] = [...KUBEVIRT_CRDS, KUBEVIRT_CR_CRD, ...INSTANCETYPE_CRDS];
 
 function code(e: unknown): number {
   return e instanceof KubeApiError ? e.code : 0;

@@ -6,7 +6,7 @@
  * embedded one alike. No I/O.
  */
 import { randomUUID } from 'node:crypto';
-import { macFor } from './guest.ts';
+import { interfaceMac } from './mac.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
 export type Obj = Record<string, any>;
@@ -238,7 +238,10 @@ export function trimRequests(requests: Obj[], live: Obj | undefined, created: bo
 
 /**
  * The VM's status as virt-controller writes it: `base` is the current status, `requests` the change
- * requests after this pass, `live` the VM's VMI (owned) after this pass's actions.
+ * requests after this pass, `live` the VM's VMI (owned) after this pass's actions. `templateSpec` is
+ * the template with the VM's instance type and preference applied (instancetype.ts `expandVm`):
+ * KubeVirt compares expanded specs before it reports RestartRequired (`syncRestartRequired` in
+ * pkg/virt-controller/watch/vm/vm.go, v1.9.0, applies `ApplyToVM` to both sides).
  */
 export function vmStatus(
   vm: Obj,
@@ -247,6 +250,7 @@ export function vmStatus(
   live: Obj | undefined,
   dvState: DataVolumeState,
   created: boolean,
+  templateSpec: Obj | undefined = vm.spec?.template?.spec,
 ): Obj {
   const strategy = runStrategyOf(vm);
   const status: Obj = clone(base ?? {});
@@ -312,7 +316,7 @@ export function vmStatus(
     });
   }
   const restartRequired =
-    !!live && !isFinal(live) && !deepEqual(liveInvariant(vm.spec?.template?.spec), liveInvariant(live.spec));
+    !!live && !isFinal(live) && !deepEqual(liveInvariant(templateSpec), liveInvariant(live.spec));
   if (restartRequired)
     conds = setCondition(conds, {
       type: 'RestartRequired',
@@ -414,7 +418,7 @@ export function runningStatus(
     const ip = `10.244.${(h >>> 8) % 250}.${((h % 250) + 2 + idx) % 254}`;
     return {
       name: i.name,
-      mac: i.macAddress ?? macFor(ns, name, i.name),
+      mac: interfaceMac({ namespace: ns, name, uid: vmi.metadata.uid }, i),
       ipAddress: ip,
       ipAddresses: [ip],
       interfaceName: `eth${idx}`,

@@ -1,6 +1,6 @@
 /**
- * virt-api's `subresources.kubevirt.io` (v1 and v1alpha3): discovery, VM start/stop/restart and
- * add/removevolume, VMI pause/unpause/softreboot/reset/guestosinfo, and the serial console
+ * virt-api's `subresources.kubevirt.io` (v1 and v1alpha3): discovery, VM start/stop/restart,
+ * add/removevolume and expand-spec, VMI pause/unpause/softreboot/reset/guestosinfo, and the serial console
  * websocket (subprotocol `plain.kubevirt.io`, raw bytes in binary frames). Status codes and
  * refusal messages follow KubeVirt's pkg/virt-api/rest (kube-api-notes C5).
  *
@@ -65,6 +65,8 @@ export interface VirtApiBackend {
   guest(vmi: Obj): GuestState;
   /** Calls `fn` once when the VMI with this uid is final or gone; returns an unsubscribe. */
   onVmiEnd(namespace: string, uid: string, fn: () => void): () => void;
+  /** The VM with its instance type and preference applied to its template; rejects with ApiError. */
+  expandVm(vm: Obj): Promise<Obj>;
 }
 
 function vmConflict(name: string, msg: string): ApiError {
@@ -508,6 +510,10 @@ export class VirtApi {
       const { namespace: ns, name, subresource: sub } = info;
       if (!ns || !name || !sub) throw pageNotFound();
       if (info.resource === 'virtualmachines') {
+        if (sub === 'expand-spec' && method === 'GET') {
+          // pkg/virt-api/rest/expand.go `ExpandSpecVMRequestHandler`: the VM as stored, expanded
+          return { status: 200, body: await this.backend.expandVm(await this.vm(ns, name)) };
+        }
         if (method !== 'PUT')
           throw new ApiError(405, 'MethodNotAllowed', `${method} is not allowed on ${sub}`);
         const opts = parseOptions(body);
