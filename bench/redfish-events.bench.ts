@@ -71,7 +71,8 @@ async function main(): Promise<void> {
     systems: { kind: 'single', machine },
     accounts: () => [ADMIN],
     // Keep every event of the burst (the default bound drops the oldest beyond 256).
-    events: { maxQueuePerSubscription: EVENTS + 16 },
+    // The subscriber and the sink are on 127.0.0.1, which the default destination policy refuses.
+    events: { maxQueuePerSubscription: EVENTS + 16, destinations: { allow: ['127.0.0.1/32'] } },
   });
   const port = (await service.listen(0)).port;
 

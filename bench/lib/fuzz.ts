@@ -463,9 +463,9 @@ export async function fuzzRedfish(requests: number, seed = 0xf00d): Promise<Redf
       systems: { kind: 'single', machine },
       accounts: () => [{ username: 'admin', password: 'Fuzz-pass1', role: 'Administrator' }],
       logger,
-      // The fuzzer sends wrong passwords all the time; with the lockout on, the account would stay
-      // locked and the authenticated code paths would go untested.
-      lockoutThreshold: 0,
+      // The fuzzer sends wrong passwords all the time from one address; with the failed-login
+      // budgets on, it would be refused (503) and the authenticated code paths would go untested.
+      loginLimits: { sourceBurst: 0, accountBurst: 0 },
     });
     const { port } = await server.listen(0);
     const statuses: Record<string, number> = {};

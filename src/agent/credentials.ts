@@ -1,16 +1,27 @@
 /**
  * BMC credentials for one BMC: from a Secret read (and watched) through the API, or given on the
  * command line. The protocol servers call `accounts()` on every authentication, so a rotated
- * password applies at once, without a restart. A Secret that is missing or unusable yields no
- * account (every login fails) and a `problem` a person can act on; it never crashes the agent.
- * Values are never logged.
+ * password applies at once, without a restart, and they subscribe to it: when the password (or the
+ * user name) changes, every Redfish and IPMI session (Serial over LAN included) opened with the old
+ * one ends at that moment. A Secret that is missing or unusable yields no account (every login
+ * fails) and a `problem` a person can act on; one that only IPMI cannot carry (a user name over 16
+ * bytes, a password over 20) is served over Redfish and refused over IPMI, and the problem says so.
+ * It never crashes the agent. Values are never logged.
  */
 
 import type { KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { apiPath, KINDS } from '../kube/paths.ts';
 import type { NamedObject } from '../kube/types.ts';
-import { type AccountSource, type BmcAccount, validateAccount } from '../machine/accounts.ts';
+import {
+  AccountList,
+  type AccountSource,
+  accountProblem,
+  type BmcAccount,
+  describeEnded,
+  type SessionsEnded,
+  validateAccount,
+} from '../machine/accounts.ts';
 
 export interface CredentialSource {
   readonly accounts: AccountSource;
@@ -31,18 +42,55 @@ function decode(secret: SecretObject, key: string): string | undefined {
   return typeof plain === 'string' ? plain : undefined;
 }
 
+/**
+ * What IPMI does with an account it cannot carry, appended to the problem: the account is still
+ * served over Redfish.
+ */
+export const IPMI_REFUSES = 'IPMI refuses this account, Redfish serves it';
+
+/**
+ * The account of a credentials Secret. `ipmi` (default true): the BMC serves IPMI, so an account
+ * beyond IPMI's limits is a problem (still returned: Redfish serves it).
+ */
 export function accountFromSecret(
   secret: SecretObject | undefined,
   where: string,
+  options: { ipmi?: boolean } = {},
 ): { account: BmcAccount | null; problem: string | null } {
   if (!secret) return { account: null, problem: `Secret ${where} not found` };
   const username = decode(secret, 'username');
   const password = decode(secret, 'password');
   if (username === undefined) return { account: null, problem: `Secret ${where} has no key "username"` };
   if (password === undefined) return { account: null, problem: `Secret ${where} has no key "password"` };
-  const problem = validateAccount({ username, password });
-  if (problem) return { account: null, problem: `Secret ${where}: ${problem}` };
-  return { account: { username, password, role: 'Administrator' }, problem: null };
+  return checkedAccount(username, password, `Secret ${where}`, options.ipmi ?? true);
+}
+
+function checkedAccount(
+  username: string,
+  password: string,
+  where: string,
+  ipmi: boolean,
+): { account: BmcAccount | null; problem: string | null } {
+  const problem = accountProblem({ username, password });
+  if (problem) return { account: null, problem: `${where}: ${problem}` };
+  const account: BmcAccount = { username, password, role: 'Administrator' };
+  const ipmiProblem = ipmi ? validateAccount(account) : null;
+  return { account, problem: ipmiProblem ? `${where}: ${ipmiProblem}: ${IPMI_REFUSES}` : null };
+}
+
+/** What a change of credentials did, for the agent's log and Events. */
+export interface CredentialsChange {
+  /** False when every login is refused (no account at all). */
+  readonly usable: boolean;
+  /** User names whose sessions ended (their password or name changed, or they are gone). */
+  readonly revoked: readonly string[];
+  /** Sessions ended, per protocol. */
+  readonly ended: readonly SessionsEnded[];
+  /**
+   * A sentence for the log and the Event when sessions ended, e.g. `credentials of "admin" changed:
+   * ended 1 Redfish session and 1 IPMI session opened with the previous ones`; null otherwise.
+   */
+  readonly sessionsEnded: string | null;
 }
 
 const FIRST_SYNC_WAIT_MS = 10_000;
@@ -142,36 +190,65 @@ export class SecretWatches {
 export class SecretCredentials implements CredentialSource {
   readonly #secret: ReturnType<SecretWatches['follow']>;
   readonly #where: string;
+  readonly #ipmi: boolean;
+  readonly #list = new AccountList();
   #account: BmcAccount | null = null;
   #problem: string | null = 'credentials not loaded yet';
-  readonly #onChange: (problem: string | null) => void;
+  readonly #onChange: (problem: string | null, change: CredentialsChange) => void;
+  readonly #onError: (err: unknown) => void;
 
+  /**
+   * `ipmi`: whether the BMC serves IPMI (default true; its limits then apply). `onChange` runs once
+   * per change of the account or of the problem, after the sessions of a changed account ended.
+   */
   constructor(
     secrets: SecretWatches,
     namespace: string,
     name: string,
-    options: { onChange?: (problem: string | null) => void } = {},
+    options: {
+      ipmi?: boolean;
+      onChange?: (problem: string | null, change: CredentialsChange) => void;
+      /** A protocol server failed to end its sessions (the others still did). */
+      onError?: (err: unknown) => void;
+    } = {},
   ) {
     this.#where = `${namespace}/${name}`;
+    this.#ipmi = options.ipmi ?? true;
     this.#onChange = options.onChange ?? (() => {});
+    this.#onError = options.onError ?? (() => {});
     this.#secret = secrets.follow(namespace, name, () => this.#refresh());
   }
 
-  readonly accounts: AccountSource = () => (this.#account ? [this.#account] : []);
+  /** Read on every login; protocol servers subscribe to it to end the sessions a change revokes. */
+  get accounts(): AccountSource {
+    return this.#list.source;
+  }
 
   problem(): string | null {
     return this.#problem;
   }
 
   #refresh(): void {
-    const { account, problem } = accountFromSecret(this.#secret.get(), this.#where);
+    const { account, problem } = accountFromSecret(this.#secret.get(), this.#where, { ipmi: this.#ipmi });
     const changed =
       problem !== this.#problem ||
       account?.username !== this.#account?.username ||
       account?.password !== this.#account?.password;
     this.#account = account;
     this.#problem = problem;
-    if (changed) this.#onChange(problem);
+    // The new account first, then the old one's sessions end: nothing can log in with the old
+    // password in between (all of this runs in one turn of the event loop).
+    const { revoked, ended } = this.#list.set(account ? [account] : [], this.#onError);
+    if (!changed) return;
+    const total = describeEnded(ended);
+    this.#onChange(problem, {
+      usable: account !== null,
+      revoked,
+      ended,
+      sessionsEnded: total
+        ? `credentials of ${revoked.map((u) => JSON.stringify(u)).join(', ')} changed: ended ${total} opened with the previous ones`
+        : null,
+    });
   }
 
   /**
@@ -188,17 +265,22 @@ export class SecretCredentials implements CredentialSource {
   }
 }
 
-/** Credentials given on the command line (standalone mode). */
+/**
+ * Credentials given on the command line (standalone mode). The CLI refuses values IPMI cannot
+ * carry when IPMI is on; `ipmi: false` (IPMI off) accepts them for Redfish.
+ */
 export class StaticCredentials implements CredentialSource {
-  readonly #account: BmcAccount | null;
   readonly #problem: string | null;
 
-  constructor(username: string, password: string) {
-    this.#problem = validateAccount({ username, password });
-    this.#account = this.#problem ? null : { username, password, role: 'Administrator' };
+  constructor(username: string, password: string, options: { ipmi?: boolean } = {}) {
+    const { account, problem } = checkedAccount(username, password, 'credentials', options.ipmi ?? true);
+    this.#problem = problem;
+    // A list that never changes, but like a Secret's: an account only Redfish can use is refused
+    // by IPMI (with the reason in its log) rather than making the IPMI server refuse to start.
+    this.accounts = new AccountList(account ? [account] : []).source;
   }
 
-  readonly accounts: AccountSource = () => (this.#account ? [this.#account] : []);
+  readonly accounts: AccountSource;
 
   problem(): string | null {
     return this.#problem;

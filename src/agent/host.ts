@@ -41,6 +41,8 @@ export interface ProtocolServers {
     accounts: AccountSource;
     logger?: Logger;
     tls?: { cert: string; key: string };
+    /** Each failed or refused login (counted in `kubevirtbmc_login_failures_total`). */
+    onLoginFailure?: (e: { user: string; source: string; reason: string }) => void;
     /** Which BMC this server is for (where its event subscriptions are kept). */
     bmc: Pick<BmcDefinition, 'key' | 'namespace' | 'eventTarget'>;
   }) => ListeningServer;
@@ -48,9 +50,13 @@ export interface ProtocolServers {
 
 /** Where Machines come from (the KubeVirt backend), reference-counted per VM. */
 export interface MachineProvider {
-  acquire(namespace: string, vm: string): Promise<Machine>;
-  release(namespace: string, vm: string): Promise<void>;
+  /** `bmc`: which BMC asks (where the provider may keep state for it, e.g. the VM's last MACs). */
+  acquire(namespace: string, vm: string, bmc?: BmcRef): Promise<Machine>;
+  release(namespace: string, vm: string, bmc?: BmcRef): Promise<void>;
 }
+
+/** A BMC as the machine provider sees it. */
+export type BmcRef = Pick<BmcDefinition, 'key' | 'namespace' | 'eventTarget'>;
 
 export interface BmcDefinition {
   /** Unique in this agent, e.g. `ns/bmc-name` or `ns/vm` for standalone. */
@@ -218,13 +224,26 @@ export class AgentHost {
     const log = this.#log?.child({ bmc: def.key });
     let credentials: CredentialSource;
     if (def.credentials.kind === 'static') {
-      credentials = new StaticCredentials(def.credentials.username, def.credentials.password);
+      credentials = new StaticCredentials(def.credentials.username, def.credentials.password, {
+        ipmi: def.ipmiPort > 0,
+      });
     } else {
       if (!this.#secrets) throw new Error('a Secret needs API access');
       credentials = new SecretCredentials(this.#secrets, def.namespace, def.credentials.name, {
-        onChange: (problem) => {
+        ipmi: def.ipmiPort > 0,
+        onError: (err) => log?.error({ err: String(err) }, 'ending the sessions of old credentials failed'),
+        onChange: (problem, change) => {
           this.#m.credentialChanges.inc({ bmc: def.key });
-          if (problem) {
+          // Sessions opened with the old password (or user name) ended: say so (security.md).
+          if (change.sessionsEnded) {
+            log?.info({ users: change.revoked }, change.sessionsEnded);
+            void this.#event(def, 'Normal', 'SessionsEnded', change.sessionsEnded);
+          }
+          if (problem && change.usable) {
+            // Only IPMI's limits: Redfish serves the account (the message says so).
+            log?.warn({ problem }, 'credentials loaded; IPMI refuses them until the Secret is fixed');
+            void this.#event(def, 'Warning', 'IPMICredentialsTooLong', problem);
+          } else if (problem) {
             log?.warn({ problem }, 'credentials unusable: every login is refused until the Secret is fixed');
             void this.#event(
               def,
@@ -268,7 +287,7 @@ export class AgentHost {
       return;
     }
     try {
-      const base = await this.#o.machines.acquire(def.namespace, def.vm);
+      const base = await this.#o.machines.acquire(def.namespace, def.vm, def);
       r.machine = auditedMachine(base, (e) => this.#audit(def, e));
       this.#retryDelayMs = 0;
     } catch (err) {
@@ -369,6 +388,7 @@ export class AgentHost {
       bmc: { key: def.key, namespace: def.namespace, eventTarget: def.eventTarget },
       logger: log,
       ...(tls ? { tls } : {}),
+      onLoginFailure: () => this.#countLoginFailure(def.key, 'redfish'),
     });
     try {
       const a = await server.listen(mappedPort(def.redfishPort, 'TCP'), this.#o.address);
@@ -405,7 +425,7 @@ export class AgentHost {
     await Promise.all([r.ipmi?.close(), r.redfish?.close()].map((p) => p?.catch(() => {})));
     await r.credentials.stop().catch(() => {});
     await r.tls?.stop().catch(() => {});
-    if (r.machine) await this.#o.machines?.release(r.def.namespace, r.def.vm).catch(() => {});
+    if (r.machine) await this.#o.machines?.release(r.def.namespace, r.def.vm, r.def).catch(() => {});
     this.#m.up.remove({ bmc: key, protocol: 'ipmi' });
     this.#m.up.remove({ bmc: key, protocol: 'redfish' });
     this.#log?.info({ bmc: key }, 'stopped serving');

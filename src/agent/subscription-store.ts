@@ -12,9 +12,12 @@ import { type StoredSubscription, type SubscriptionStore, sanitizeStored } from 
  * (deleted with it), holding `subscriptions.json`. The whole list is replaced on every change, with
  * the ConfigMap's resourceVersion (re-read once on a conflict).
  *
- * The agent needs `get`, `create` and `update` on that ConfigMap (and `get` on its
- * VirtualMachineBMC when no `uid` is given). Subscription `HttpHeaders` are stored in the
- * ConfigMap's data; nothing from the data is ever logged.
+ * The controller creates the ConfigMap, empty, for every VirtualMachineBMC, and the Role it gives
+ * the agent allows only `get` and `update` on it, by name: an agent cannot create ConfigMaps. The
+ * store still creates a missing ConfigMap where it is allowed to (an agent run with broader rights,
+ * without the controller), which then also needs `get` on the VirtualMachineBMC when no `uid` is
+ * given. Subscription `HttpHeaders` are stored in the ConfigMap's data; nothing from the data is
+ * ever logged.
  */
 export interface KubernetesSubscriptionStoreOptions {
   kubeConfig: KubeAccess;
@@ -106,8 +109,9 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
             },
           });
         } else {
+          // only our key: the ConfigMap also keeps the VM's remembered MACs (mac-store.ts)
           await this.#client.request('PUT', this.#configMaps(this.name), {
-            body: { ...current, data },
+            body: { ...current, data: { ...current.data, ...data } },
           });
         }
         this.#o.logger?.debug(
@@ -118,6 +122,10 @@ export class KubernetesSubscriptionStore implements SubscriptionStore {
       } catch (err) {
         // 409: someone changed or created it since we read it; read again once.
         if (codeOf(err) === 409 && attempt === 0) continue;
+        if (!current && codeOf(err) === 403)
+          throw new Error(
+            `could not store ConfigMap ${this.#o.namespace}/${this.name}: it does not exist and this agent may not create it (the controller creates it for each VirtualMachineBMC)`,
+          );
         throw new Error(
           `could not store ConfigMap ${this.#o.namespace}/${this.name}: HTTP ${codeOf(err) ?? 'error'}`,
         );

@@ -8,10 +8,15 @@ import type { KubeClient } from '../kube/client.ts';
 import type { KubeAccess } from '../kube/config.ts';
 import { KubeVirtBackend } from '../kubevirt/index.ts';
 import type { Machine } from '../machine/machine.ts';
-import type { SubscriptionStore } from '../redfish/events/index.ts';
+import type { DestinationPolicyOptions, SubscriptionStore } from '../redfish/events/index.ts';
+import type { LoginLimits } from '../redfish/login-guard.ts';
 import { RedfishServer } from '../redfish/server.ts';
-import type { BmcDefinition, MachineProvider, ProtocolServers } from './host.ts';
+import type { TlsSettings } from '../redfish/tls.ts';
+import type { BmcDefinition, BmcRef, MachineProvider, ProtocolServers } from './host.ts';
+import { ConfigMapMacStore } from './mac-store.ts';
 import { KubernetesSubscriptionStore } from './subscription-store.ts';
+
+export { LOGIN_LIMIT_DEFAULTS as REDFISH_LOGIN_DEFAULTS } from '../redfish/login-guard.ts';
 
 export interface Wiring {
   servers: ProtocolServers;
@@ -41,6 +46,8 @@ export class KubeVirtMachines implements MachineProvider {
   readonly #logger: Logger | undefined;
   readonly #scope: WatchScope;
   readonly #backends = new Map<string, BackendEntry>();
+  /** Per BMC key: stops keeping its VM's last MACs in its ConfigMap. */
+  readonly #macStores = new Map<string, () => void>();
 
   constructor(kc: KubeAccess, options: { client?: KubeClient; logger?: Logger; scope?: WatchScope } = {}) {
     this.#kc = kc;
@@ -58,7 +65,7 @@ export class KubeVirtMachines implements MachineProvider {
     return this.#scope === 'namespace' ? namespace : `${namespace}/${vm}`;
   }
 
-  acquire(namespace: string, vm: string): Promise<Machine> {
+  acquire(namespace: string, vm: string, bmc?: BmcRef): Promise<Machine> {
     const key = this.#key(namespace, vm);
     let e = this.#backends.get(key);
     if (!e) {
@@ -82,10 +89,33 @@ export class KubeVirtMachines implements MachineProvider {
     }
     e.vms.set(vm, (e.vms.get(vm) ?? 0) + 1);
     const entry = e;
-    return entry.ready.then(() => entry.backend.machine(vm));
+    return entry.ready.then(() => {
+      this.#rememberMacs(entry.backend, vm, bmc);
+      return entry.backend.machine(vm);
+    });
   }
 
-  async release(namespace: string, vm: string): Promise<void> {
+  /**
+   * A BMC backed by a VirtualMachineBMC keeps its VM's last MACs in its ConfigMap, so they are still
+   * reported while the VM is off after this agent restarted (a standalone BMC keeps them in memory).
+   */
+  #rememberMacs(backend: KubeVirtBackend, vm: string, bmc: BmcRef | undefined): void {
+    if (bmc?.eventTarget.kind !== 'VirtualMachineBMC' || this.#macStores.has(bmc.key)) return;
+    const store = new ConfigMapMacStore({
+      kubeConfig: this.#kc,
+      ...(this.#client ? { client: this.#client } : {}),
+      namespace: bmc.namespace,
+      bmcName: bmc.eventTarget.name,
+      ...(this.#logger ? { logger: this.#logger.child({ bmc: bmc.key }) } : {}),
+    });
+    this.#macStores.set(bmc.key, backend.rememberMacsIn(vm, store));
+  }
+
+  async release(namespace: string, vm: string, bmc?: BmcRef): Promise<void> {
+    if (bmc) {
+      this.#macStores.get(bmc.key)?.();
+      this.#macStores.delete(bmc.key);
+    }
     const key = this.#key(namespace, vm);
     const e = this.#backends.get(key);
     const users = e?.vms.get(vm);
@@ -109,10 +139,39 @@ export interface WiringOptions {
   client?: KubeClient;
   logger?: Logger;
   scope?: WatchScope;
+  /** Redfish failed-login budgets (agent flags); each BMC's service keeps its own. */
+  redfishLoginLimits?: LoginLimits;
+  /** Redfish HTTPS versions and suites (agent flags `--tls-profile` etc.; default intermediate). */
+  tlsSettings?: TlsSettings;
+  /** Event destination rules (agent flags `--event-destination-allow`/`-deny`). */
+  eventDestinations?: Pick<DestinationPolicyOptions, 'allow' | 'deny'>;
+}
+
+/**
+ * The Kubernetes API server's addresses, which events are never delivered to by default: the
+ * in-cluster Service (`$KUBERNETES_SERVICE_HOST`, every port) and the kubeconfig's server.
+ */
+function kubernetesApiAddresses(kc: KubeAccess | null): string[] {
+  const out: string[] = [];
+  if (process.env.KUBERNETES_SERVICE_HOST) out.push(process.env.KUBERNETES_SERVICE_HOST);
+  const server = kc?.getCurrentCluster()?.server;
+  if (server) {
+    try {
+      const u = new URL(server);
+      out.push(`${u.hostname}:${u.port || (u.protocol === 'http:' ? '80' : '443')}`);
+    } catch {
+      // not a URL: the client refuses it anyway
+    }
+  }
+  return out;
 }
 
 export function defaultWiring(kc: KubeAccess | null, options: WiringOptions = {}): Wiring {
   const { client, logger } = options;
+  const destinations: DestinationPolicyOptions = {
+    ...options.eventDestinations,
+    kubernetesApi: kubernetesApiAddresses(kc),
+  };
   // One subscription store per BMC for the life of the process, so a Redfish restart (a rotated
   // TLS certificate) keeps the same store. Only a BMC backed by a VirtualMachineBMC has a place
   // in the cluster to keep them; a standalone agent keeps them in memory.
@@ -151,6 +210,10 @@ export function defaultWiring(kc: KubeAccess | null, options: WiringOptions = {}
           ...(subscriptionStore ? { subscriptionStore } : {}),
           ...(o.logger ? { logger: o.logger } : {}),
           ...(o.tls ? { tls: o.tls } : {}),
+          ...(options.tlsSettings ? { tlsSettings: options.tlsSettings } : {}),
+          events: { destinations },
+          ...(options.redfishLoginLimits ? { loginLimits: options.redfishLoginLimits } : {}),
+          ...(o.onLoginFailure ? { onLoginFailure: o.onLoginFailure } : {}),
         });
       },
     },

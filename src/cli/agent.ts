@@ -5,10 +5,13 @@ import { AgentHost, type BmcDefinition } from '../agent/host.ts';
 import { defaultAddress } from '../agent/ports.ts';
 import { NamespaceSource } from '../agent/sources.ts';
 import { BMC_RESOURCE } from '../agent/subscription-store.ts';
-import { defaultWiring } from '../agent/wiring.ts';
+import { defaultWiring, REDFISH_LOGIN_DEFAULTS } from '../agent/wiring.ts';
 import { KubeClient } from '../kube/client.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
 import { apiPath } from '../kube/paths.ts';
+import { accountProblem, validateAccount } from '../machine/accounts.ts';
+import { DestinationPolicyError, policyRules } from '../redfish/events/index.ts';
+import { resolveTls, TlsConfigError, type TlsSettings } from '../redfish/tls.ts';
 import { makeLogger, untilSignal } from './logger.ts';
 
 function port(v: string): number {
@@ -16,6 +19,64 @@ function port(v: string): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError('must be a port number (0-65535)');
   return n;
+}
+
+function count(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('must be a whole number');
+  return n;
+}
+
+/** Seconds, fractions allowed (milliseconds are kept); `zero` allows 0. */
+function seconds(zero: boolean): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\d+(\.\d+)?$/.test(v) || n > 365 * 86_400 || (zero ? n < 0 : n < 0.001))
+      throw new InvalidArgumentError(`must be a number of seconds (${zero ? '0' : '0.001'} to 31536000)`);
+    return n;
+  };
+}
+
+/** Repeatable, comma-separated address rules; checked as a whole in the action. */
+function rules(v: string, previous: string[]): string[] {
+  const more = v.split(',').map((r) => r.trim());
+  return [...previous, ...more.filter((r) => r !== '')];
+}
+
+/** TLS and event-destination flags checked before anything starts; the message says what to change. */
+function redfishPolicyProblem(flags: AgentFlags, warn: (m: string) => void): string | null {
+  try {
+    const tls = resolveTls(tlsSettingsOf(flags), {
+      profile: '--tls-profile',
+      minVersion: '--tls-min-version',
+      maxVersion: 'the maximum version',
+      ciphers: '--tls-ciphers',
+    });
+    for (const w of tls.warnings) warn(`--tls-ciphers: ${w}`);
+  } catch (err) {
+    if (err instanceof TlsConfigError) return err.message;
+    throw err;
+  }
+  for (const [flag, list] of [
+    ['--event-destination-allow', { allow: flags.eventDestinationAllow }],
+    ['--event-destination-deny', { deny: flags.eventDestinationDeny }],
+  ] as const) {
+    try {
+      policyRules({ ...list, kubernetesApi: [] });
+    } catch (err) {
+      if (err instanceof DestinationPolicyError) return `${flag}: ${err.message}`;
+      throw err;
+    }
+  }
+  return null;
+}
+
+function tlsSettingsOf(flags: AgentFlags): TlsSettings {
+  return {
+    profile: flags.tlsProfile as TlsSettings['profile'],
+    ...(flags.tlsMinVersion ? { minVersion: flags.tlsMinVersion as TlsSettings['minVersion'] } : {}),
+    ...(flags.tlsCiphers !== undefined ? { ciphers: flags.tlsCiphers } : {}),
+  };
 }
 
 function nsName(v: string): { namespace: string; name: string } {
@@ -40,8 +101,37 @@ interface AgentFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsSecret?: string;
+  tlsProfile: string;
+  tlsMinVersion?: string;
+  tlsCiphers?: string;
+  eventDestinationAllow: string[];
+  eventDestinationDeny: string[];
   metricsPort: number;
   logLevel: string;
+  redfishSourceFailures: number;
+  redfishSourceRefill: number;
+  redfishAccountFailures: number;
+  redfishAccountRefill: number;
+  redfishTrustedSource: number;
+}
+
+const RF = REDFISH_LOGIN_DEFAULTS;
+
+/**
+ * Credentials given on the command line that a protocol could never accept: refused at start
+ * rather than served and refused at every login. IPMI carries at most 16 bytes of user name and 20
+ * of password; with IPMI off (--ipmi-port 0) Redfish takes longer ones.
+ */
+function staticCredentialsProblem(username: string, password: string, ipmi: boolean): string | null {
+  const problem = ipmi ? validateAccount({ username, password }) : accountProblem({ username, password });
+  if (!problem) return null;
+  const named = problem.startsWith('username') ? `--username: ${problem}` : problem;
+  const limit = /IPMI allows/.test(problem);
+  return limit ? `${named}; shorten it, or give --ipmi-port 0 to serve Redfish only` : named;
+}
+
+function passwordFlag(flags: AgentFlags): string {
+  return flags.passwordFile ? '--password-file' : '--password';
 }
 
 function fail(message: string): void {
@@ -92,12 +182,64 @@ export function registerAgent(program: Command): void {
       'with --vm: kubernetes.io/tls Secret for Redfish HTTPS; watched, a new certificate is served without restart',
     )
     .option(
+      '--tls-profile <name>',
+      'Redfish HTTPS: intermediate (TLS 1.2 with ECDHE and AES-GCM/ChaCha20, and TLS 1.3) or modern (TLS 1.3 only)',
+      'intermediate',
+    )
+    .option('--tls-min-version <version>', "lowest TLS version, TLSv1.2 or TLSv1.3 (default: the profile's)")
+    .option(
+      '--tls-ciphers <list>',
+      "colon-separated OpenSSL cipher names for TLS 1.2 (TLS_* names replace the TLS 1.3 suites); default: the profile's",
+    )
+    .option(
+      '--event-destination-allow <rule>',
+      'deliver Redfish events to ADDRESS[/PREFIX][:PORT] although the defaults refuse it (e.g. 127.0.0.1:9000); repeatable or comma-separated',
+      rules,
+      [],
+    )
+    .option(
+      '--event-destination-deny <rule>',
+      'never deliver Redfish events to ADDRESS[/PREFIX][:PORT] (e.g. 10.96.0.0/12); repeatable or comma-separated',
+      rules,
+      [],
+    )
+    .option(
       '--metrics-port <port>',
       'TCP port for /healthz, /readyz, /metrics and /status (0 disables)',
       port,
       8081,
     )
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+    .option(
+      '--redfish-source-failures <n>',
+      'failed Redfish logins a client address may make before it is slowed down (0: no per-address budget)',
+      count,
+      RF.sourceBurst,
+    )
+    .option(
+      '--redfish-source-refill <seconds>',
+      'then one more failed login per address every this many seconds',
+      seconds(false),
+      RF.sourceRefillMs / 1000,
+    )
+    .option(
+      '--redfish-account-failures <n>',
+      'failed Redfish logins per user name, all addresses together, before it is slowed down (0: no per-name budget)',
+      count,
+      RF.accountBurst,
+    )
+    .option(
+      '--redfish-account-refill <seconds>',
+      'then one more failed login per user name every this many seconds',
+      seconds(false),
+      RF.accountRefillMs / 1000,
+    )
+    .option(
+      '--redfish-trusted-source <seconds>',
+      "an address that logged in to an account is exempt from that name's budget for this long (0: never)",
+      seconds(true),
+      RF.trustedSourceMs / 1000,
+    )
     .addHelpText(
       'after',
       `
@@ -127,6 +269,8 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
           '--namespace takes credentials from each VirtualMachineBMC; drop --username/--password/--auth-secret',
         );
       if (!!flags.tlsCert !== !!flags.tlsKey) return fail('--tls-cert and --tls-key go together');
+      const policyProblem = redfishPolicyProblem(flags, (m) => log.warn(m));
+      if (policyProblem) return fail(policyProblem);
       let password = flags.password;
       if (flags.passwordFile) {
         try {
@@ -137,6 +281,10 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
       }
       if (flags.vm && !flags.authSecret && (flags.username === undefined || password === undefined))
         return fail('give --username with --password-file (or --password), or --auth-secret');
+      if (flags.vm && !flags.authSecret) {
+        const problem = staticCredentialsProblem(flags.username!, password!, flags.ipmiPort > 0);
+        if (problem) return fail(problem.replace(/^password/, `${passwordFlag(flags)}: password`));
+      }
 
       let kc: KubeConfigAccess;
       try {
@@ -150,7 +298,20 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
       // up after a few seconds), so an API server that keeps answering 429 is retried twice,
       // not ten times: the command then fails with "node busy" and the client can try again.
       const client = new KubeClient(kc, 'kubevirtbmc-agent', { maxRetries: 2, maxRetryAfterMs: 2000 });
-      const wiring = defaultWiring(kc, { client, logger: log, scope: flags.vm ? 'vm' : 'namespace' });
+      const wiring = defaultWiring(kc, {
+        client,
+        logger: log,
+        scope: flags.vm ? 'vm' : 'namespace',
+        tlsSettings: tlsSettingsOf(flags),
+        eventDestinations: { allow: flags.eventDestinationAllow, deny: flags.eventDestinationDeny },
+        redfishLoginLimits: {
+          sourceBurst: flags.redfishSourceFailures,
+          sourceRefillMs: Math.round(flags.redfishSourceRefill * 1000),
+          accountBurst: flags.redfishAccountFailures,
+          accountRefillMs: Math.round(flags.redfishAccountRefill * 1000),
+          trustedSourceMs: Math.round(flags.redfishTrustedSource * 1000),
+        },
+      });
       const host = new AgentHost({
         client,
         servers: wiring.servers,

@@ -127,9 +127,12 @@ export function serviceAccount(
 /**
  * The agent's permissions: what the KubeVirt backend needs for its VMs (`backendRoleRules`, every
  * VM and VMI verb limited to the named VMs; DataVolumes and image-credential Secrets cannot be, as
- * their names are generated per insert), plus reading exactly the named Secrets, recording Events
- * (the audit trail), reading its VirtualMachineBMC(s) and keeping each BMC's Redfish event
- * subscriptions in its own ConfigMap (create cannot be limited by name; get/update can).
+ * their names are generated per insert: what an agent may create, change and delete there is held
+ * by the admission policies deploy/rbac/datavolume-policy.yaml and agent-secret-policy.yaml), plus
+ * reading exactly the named Secrets, recording Events (the audit trail), reading its
+ * VirtualMachineBMC(s) and reading and updating each BMC's Redfish event subscriptions ConfigMap.
+ * The controller creates those ConfigMaps (`subscriptionConfigMap`), so the agent gets no `create`
+ * on ConfigMaps at all (RBAC could not limit it by name).
  */
 export function agentRules(opts: {
   vms: readonly string[];
@@ -172,7 +175,6 @@ export function agentRules(opts: {
       resourceNames: [...new Set(opts.bmcs)].sort().map(subscriptionConfigMapName),
       verbs: ['get', 'update'],
     },
-    { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
     opts.bmc !== null
       ? {
           apiGroups: ['bmc.kubevirt.io'],
@@ -216,6 +218,30 @@ export function roleBinding(
     metadata: { name, namespace, labels, ownerReferences: owners },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
     subjects: [{ kind: 'ServiceAccount', name, namespace }],
+  };
+}
+
+/**
+ * The ConfigMap where the agent keeps one BMC's Redfish event subscriptions
+ * (src/agent/subscription-store.ts), created empty by the controller for every BMC and deleted with
+ * it. Its data belongs to the agent: drift is judged on the metadata only and an update keeps the
+ * data. No placement label, so a placement migration does not rewrite it.
+ */
+export function subscriptionConfigMap(bmc: VirtualMachineBMC): KObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: subscriptionConfigMapName(bmc.metadata.name),
+      namespace: bmc.metadata.namespace ?? 'default',
+      labels: {
+        [LABEL_NAME]: 'kubevirtbmc',
+        [LABEL_COMPONENT]: 'agent',
+        [LABEL_MANAGED_BY]: MANAGED_BY,
+        [LABEL_BMC]: bmc.metadata.name,
+      },
+      ownerReferences: [ownerRef(bmc, true)],
+    },
   };
 }
 

@@ -35,6 +35,7 @@ import {
   LABEL_AUTO_CREATED,
   LABEL_MANAGED_BY,
   MANAGED_BY,
+  OWNED_CONFIGMAP_SELECTOR,
   type Placement,
   VERSION,
   type VirtualMachineBMC,
@@ -64,12 +65,12 @@ export interface ControllerOptions {
 }
 
 /** The kinds the controller creates and owns, watched across namespaces by its label. */
-const OWNED_KINDS: readonly ResourceKind[] = [
-  KINDS.Deployment,
-  KINDS.Service,
-  KINDS.ServiceAccount,
-  KINDS.Role,
-  KINDS.RoleBinding,
+const OWNED_KINDS: ReadonlyArray<{ kind: ResourceKind; labelSelector: string }> = [
+  ...[KINDS.Deployment, KINDS.Service, KINDS.ServiceAccount, KINDS.Role, KINDS.RoleBinding].map((kind) => ({
+    kind,
+    labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
+  })),
+  { kind: KINDS.ConfigMap, labelSelector: OWNED_CONFIGMAP_SELECTOR },
 ];
 
 const VM_KIND = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' } as const;
@@ -114,11 +115,11 @@ export class BmcController {
     });
     this.#namedSecrets = new NamedSecrets(this.client, warnLogger);
     this.#owned = new Map(
-      OWNED_KINDS.map((k) => [
+      OWNED_KINDS.map(({ kind: k, labelSelector }) => [
         k.kind,
         new Informer<KObject>(this.client, {
           path: apiPath(k),
-          labelSelector: `${LABEL_MANAGED_BY}=${MANAGED_BY}`,
+          labelSelector,
           logger: warnLogger,
           // kube-apiserver leaves kind and apiVersion out of the items of a built-in type's list
           // (watch events carry them); the reconciler needs them to address the objects it deletes.

@@ -1,5 +1,5 @@
 /** Checks of the Secrets a BMC names, with messages a person can act on. Never returns a secret value. */
-import { validateAccount } from '../machine/accounts.ts';
+import { accountProblem, validateAccount } from '../machine/accounts.ts';
 import type { KObject } from './types.ts';
 
 function field(secret: KObject, key: string): string | undefined {
@@ -10,13 +10,17 @@ function field(secret: KObject, key: string): string | undefined {
   return typeof plain === 'string' ? plain : undefined;
 }
 
-/** Null when the auth Secret holds a usable `username` and `password`; otherwise what is wrong. */
-export function authSecretProblem(secret: KObject): string | null {
+/**
+ * Null when the auth Secret holds a usable `username` and `password`; otherwise what is wrong.
+ * `ipmi` (default true): also IPMI's limits (user name ≤ 16 bytes, password ≤ 20); false: only
+ * what every protocol needs (Redfish takes longer values).
+ */
+export function authSecretProblem(secret: KObject, ipmi = true): string | null {
   const username = field(secret, 'username');
   const password = field(secret, 'password');
   if (username === undefined) return 'has no key "username"';
   if (password === undefined) return 'has no key "password"';
-  return validateAccount({ username, password });
+  return ipmi ? validateAccount({ username, password }) : accountProblem({ username, password });
 }
 
 /** Null when the TLS Secret holds `tls.crt` and `tls.key` in PEM form. */

@@ -48,6 +48,9 @@ function ownedBody(obj: KObject): Record<string, unknown> {
       return { roleRef: obj.roleRef, subjects: obj.subjects };
     case 'ServiceAccount':
       return { automountServiceAccountToken: obj.automountServiceAccountToken };
+    case 'ConfigMap':
+      // the data is the agent's (Redfish event subscriptions): only the metadata is the controller's
+      return {};
     default:
       return { spec: obj.spec };
   }
@@ -104,6 +107,8 @@ export function mergeForUpdate(desired: KObject, live: KObject): KObject {
       break;
     case 'ServiceAccount':
       out.automountServiceAccountToken = desired.automountServiceAccountToken;
+      break;
+    case 'ConfigMap':
       break;
     case 'Service': {
       // clusterIP is immutable and node ports are allocated by the server: keep the live ones

@@ -22,6 +22,7 @@ import {
   sharedLabels,
   sharedOwners,
   slotOfPorts,
+  subscriptionConfigMap,
 } from './builders.ts';
 import { authSecretProblem, tlsSecretProblem } from './credentials.ts';
 import { driftOf, mergeForUpdate, needsRecreate } from './drift.ts';
@@ -49,7 +50,11 @@ export interface ClusterState {
   bmcs(namespace: string): readonly VirtualMachineBMC[];
   vm(namespace: string, name: string): KObject | undefined;
   secret(namespace: string, name: string): KObject | undefined;
-  /** Objects in `namespace` carrying the managed-by label: Deployments, Services, ServiceAccounts, Roles, RoleBindings. */
+  /**
+   * Objects in `namespace` carrying the managed-by label: Deployments, Services, ServiceAccounts,
+   * Roles, RoleBindings, ConfigMaps (these also with the label older agents put on the ConfigMaps
+   * they created, so the controller adopts them: `OWNED_CONFIGMAP_SELECTOR`).
+   */
   owned(namespace: string): readonly KObject[];
 }
 
@@ -83,7 +88,8 @@ interface BmcPlan extends Dependencies {
   slot: number | null;
 }
 
-const ORDER = ['ServiceAccount', 'Role', 'RoleBinding', 'Deployment', 'Service'];
+// The subscriptions ConfigMap before the Deployment: the agent may update it but not create it.
+const ORDER = ['ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'Deployment', 'Service'];
 
 function objKey(o: KObject): string {
   return `${o.kind}/${o.metadata.name}`;
@@ -143,7 +149,7 @@ export class Reconciler {
     const desired: KObject[] = [];
     for (const p of plans) {
       if (placement === 'per-vm') desired.push(...this.#perVmAgent(namespace, p));
-      desired.push(bmcService(p.bmc, placement, p.slot));
+      desired.push(subscriptionConfigMap(p.bmc), bmcService(p.bmc, placement, p.slot));
     }
     if (placement === 'shared' && plans.length > 0)
       desired.push(...this.#sharedAgent(namespace, plans, bmcs));
@@ -269,12 +275,16 @@ export class Reconciler {
     let secretOk = false;
     let secretReason = 'SecretValid';
     let secretMessage = '';
+    // Credentials IPMI cannot carry but Redfish can: the agent runs, Redfish serves them, IPMI
+    // refuses them, and SecretAvailable/Ready say so (docs/controller.md).
+    let redfishOnly = false;
     const secret = spec.secret ? state.secret(namespace, spec.secret) : undefined;
     if (!secret) {
       secretReason = 'SecretNotFound';
       secretMessage = `Secret ${namespace}/${spec.secret} not found: create it with keys "username" and "password"`;
     } else {
-      const problem = authSecretProblem(secret);
+      // With Redfish off, IPMI's limits make the Secret unusable outright.
+      const problem = authSecretProblem(secret, spec.ipmi && !spec.redfish);
       if (problem) {
         secretReason = 'SecretInvalid';
         secretMessage = `Secret ${namespace}/${spec.secret} ${problem.startsWith('has ') ? problem : `is not usable: ${problem}`}`;
@@ -290,6 +300,13 @@ export class Reconciler {
       } else {
         secretOk = true;
       }
+      const ipmiProblem = secretOk && spec.ipmi ? authSecretProblem(secret, true) : null;
+      if (ipmiProblem) {
+        secretOk = false;
+        redfishOnly = true;
+        secretReason = 'IPMICredentialsTooLong';
+        secretMessage = `Secret ${namespace}/${spec.secret}: ${ipmiProblem}: IPMI refuses every login to this BMC, Redfish serves the account; shorten it, or set spec.ipmi.enabled: false`;
+      }
       if (secretOk) {
         secretMessage = `Secret ${namespace}/${spec.secret} holds a valid username and password${spec.tlsSecret && spec.redfish ? ` and TLS Secret ${spec.tlsSecret} a certificate` : ''}`;
       }
@@ -302,7 +319,7 @@ export class Reconciler {
       secretOk,
       secretReason,
       secretMessage,
-      active: vmOk && secretOk,
+      active: vmOk && (secretOk || redfishOnly),
       slot: current,
     };
   }

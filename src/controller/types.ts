@@ -23,6 +23,12 @@ export const LABEL_COMPONENT = 'app.kubernetes.io/component';
 export const LABEL_BMC = 'bmc.kubevirt.io/bmc';
 /** `per-vm` or `shared`. */
 export const LABEL_PLACEMENT = 'bmc.kubevirt.io/placement';
+/**
+ * The label selecting the ConfigMaps the controller owns (each BMC's Redfish event subscriptions):
+ * its own managed-by value, or `kubevirtbmc`, which agents put on these ConfigMaps when they still
+ * created them themselves, so the controller adopts those (relabels them and keeps their data).
+ */
+export const OWNED_CONFIGMAP_SELECTOR = `${LABEL_MANAGED_BY} in (${MANAGED_BY},kubevirtbmc),${LABEL_BMC}`;
 /** Set on VirtualMachineBMCs (and Secrets) the controller created for a labelled VM. */
 export const LABEL_AUTO_CREATED = 'bmc.kubevirt.io/auto-created';
 

@@ -11,6 +11,7 @@ export const WRITTEN_KINDS: Record<string, ResourceKind> = {
   Deployment: KINDS.Deployment,
   Service: KINDS.Service,
   ServiceAccount: KINDS.ServiceAccount,
+  ConfigMap: KINDS.ConfigMap,
   Secret: KINDS.Secret,
   Role: KINDS.Role,
   RoleBinding: KINDS.RoleBinding,

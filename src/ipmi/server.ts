@@ -1,7 +1,14 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import pino, { type Logger } from 'pino';
-import { type AccountSource, type ActionContext, type Machine, validateAccount } from '../machine/index.ts';
+import {
+  type AccountChange,
+  type AccountSource,
+  type ActionContext,
+  type Machine,
+  type SessionsEnded,
+  validateAccount,
+} from '../machine/index.ts';
 import { AUTH_RMCP_PLUS } from './codec/lan15.ts';
 import { decodeRequest, encodeResponse, type IpmiRequest } from './codec/message.ts';
 import {
@@ -38,7 +45,11 @@ import { Sol, type SolOptions } from './sol/sol.ts';
 
 export interface IpmiServerOptions {
   machine: Machine;
-  /** Read on every authentication (password rotation without restart). */
+  /**
+   * Read on every authentication (password rotation without restart). When it can announce changes
+   * (`accounts.subscribe`), every session of an account whose password, role or name changed ends at
+   * once, Serial over LAN included.
+   */
   accounts: AccountSource;
   logger?: Logger;
   /** Allow IPMI 1.5 sessions with auth type NONE (no password check). Default false. */
@@ -93,15 +104,22 @@ export class IpmiServer implements PayloadSender {
   #socket: Socket | null = null;
   #sweep: NodeJS.Timeout | null = null;
   #port = 0;
+  #unsubscribe: (() => void) | null = null;
 
   /**
-   * Throws when an account cannot be used over IPMI (user name over 16 bytes, password over 20,
-   * empty fields), naming the account and the limit: a configuration error, reported at start.
+   * Throws when a fixed list of accounts (a source without `subscribe`) holds one IPMI cannot use
+   * (user name over 16 bytes, password over 20, empty fields), naming the account and the limit: a
+   * configuration error, reported at start. A changeable source (a watched Secret) may hold such an
+   * account for a while: its owner reports that once (the agent logs it and records an Event, the
+   * controller sets a condition); IPMI refuses the account, logging each refused login with the
+   * reason, and Redfish may still serve it.
    */
   constructor(options: IpmiServerOptions) {
-    for (const a of options.accounts()) {
-      const problem = validateAccount(a);
-      if (problem) throw new Error(`IPMI account ${JSON.stringify(a.username ?? '')}: ${problem}`);
+    if (!options.accounts.subscribe) {
+      for (const a of options.accounts()) {
+        const problem = validateAccount(a);
+        if (problem) throw new Error(`IPMI account ${JSON.stringify(a.username ?? '')}: ${problem}`);
+      }
     }
     this.#machine = options.machine;
     this.#accounts = options.accounts;
@@ -118,8 +136,11 @@ export class IpmiServer implements PayloadSender {
       table: this.#table,
       accounts: this.#accounts,
       guard: this.#guard,
-      onAuthFailure: (source: Source, username: string, reason: string) => {
+      onAuthFailure: (source: Source, username: string, sent: string) => {
         const from = `${source.address}:${source.port}`;
+        // An account IPMI cannot carry looks unknown to the login: say why in the log (the console
+        // is answered as for an unknown name).
+        const reason = sent === 'unknown user name' ? (this.#unusable(username) ?? sent) : sent;
         this.#log.warn({ source: from, user: username, reason }, 'IPMI login failed');
         if (onLoginFailure) {
           try {
@@ -151,6 +172,7 @@ export class IpmiServer implements PayloadSender {
     });
     // --- SOL registers its payload handler and commands through the public seam (src/ipmi/sol/).
     this.sol = options.sol === false ? null : new Sol(this, this.#machine, options.sol, this.#log);
+    this.#unsubscribe = options.accounts.subscribe?.((change) => this.#revoke(change)) ?? null;
   }
 
   get port(): number {
@@ -208,6 +230,8 @@ export class IpmiServer implements PayloadSender {
   }
 
   async close(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = null;
     for (const s of [...this.#table.values()]) {
@@ -467,6 +491,31 @@ export class IpmiServer implements PayloadSender {
       },
       'IPMI session opened',
     );
+  }
+
+  /**
+   * The accounts changed: every session of a revoked account ends now. A Serial over LAN console
+   * on one is told "SOL deactivating" first (ipmitool then says the BMC closed it and exits);
+   * logins in progress are dropped, since RAKP 3 is checked against the password RAKP 1 found.
+   */
+  #revoke(change: AccountChange): SessionsEnded {
+    const names = new Set(change.revoked);
+    this.#handshake.clear();
+    let sessions = 0;
+    for (const s of [...this.#table.values()]) {
+      if (!names.has(s.username)) continue;
+      if (this.sol && this.sol.activeSessionId === s.id)
+        void this.sol.deactivate('credentials changed', true);
+      if (this.#close(s.id, 'credentials changed')) sessions++;
+    }
+    return { protocol: 'ipmi', sessions };
+  }
+
+  /** Why IPMI refuses an account that exists, or null (unknown, or usable). */
+  #unusable(username: string): string | null {
+    const a = this.#accounts().find((x) => x.username === username);
+    const problem = a ? validateAccount(a) : null;
+    return problem ? `account not usable over IPMI: ${problem}` : null;
   }
 
   #close(id: number, reason: string): boolean {

@@ -41,7 +41,8 @@ export interface ServiceState {
   readonly uuid: string;
   readonly sessionTimeoutSeconds: number;
   readonly maxSessions: number;
-  readonly lockout: { threshold: number; durationSeconds: number; resetAfterSeconds: number };
+  /** The failed-login budgets in force (AccountService shows them). */
+  readonly loginLimits: Readonly<Required<import('./login-guard.ts').LoginLimits>>;
   readonly tls: boolean;
   systems(): readonly SystemEntry[];
   findSystem(id: string): SystemEntry | undefined;
@@ -50,7 +51,8 @@ export interface ServiceState {
   readonly sessions: import('./sessions.ts').SessionStore;
   readonly tasks: import('./tasks.ts').TaskStore;
   readonly accounts: import('../machine/index.ts').AccountSource;
-  readonly checker: import('./sessions.ts').AccountChecker;
+  /** Every password check (session login too) goes through it: budgets, log, metric. */
+  readonly login: import('./login-guard.ts').RedfishLogin;
   /** The event service (subscriptions, SSE, delivery); see `events/`. */
   readonly events: import('./events/engine.ts').EventEngine;
 }

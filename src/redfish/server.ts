@@ -7,6 +7,13 @@ import { type AccountSource, isMachineError, type MachineError } from '../machin
 import { etagListMatches, render } from './etag.ts';
 import { EventEngine, type EventServiceOptions } from './events/engine.ts';
 import type { SubscriptionStore } from './events/store.ts';
+import {
+  type LoginFailure,
+  LoginGuard,
+  type LoginLimits,
+  loginRefused,
+  RedfishLogin,
+} from './login-guard.ts';
 import { errorBody, fail, message, RedfishError } from './messages.ts';
 import { applyPaging, applySelect, expand, NO_QUERY, parseQuery, type QueryOptions } from './query.ts';
 import {
@@ -23,6 +30,7 @@ import { RESOURCES } from './resources/index.ts';
 import { schemaUriForType } from './schemas.ts';
 import { AccountChecker, parseBasic, SessionStore } from './sessions.ts';
 import { TaskStore } from './tasks.ts';
+import { resolveTls, type TlsServerSettings, type TlsSettings } from './tls.ts';
 import { type RedfishSystems, Topology } from './topology.ts';
 
 export type { RedfishSystems } from './topology.ts';
@@ -40,11 +48,18 @@ export interface RedfishServerOptions {
   logger?: Logger;
   sessionTimeoutSeconds?: number; // default 1800
   tls?: { cert: string | Buffer; key: string | Buffer }; // HTTPS when given
+  /** TLS versions and suites (`tls.ts`; default Mozilla intermediate); bad settings throw. */
+  tlsSettings?: TlsSettings;
   /** Most sessions open at once (default 256); login beyond it is 503 SessionLimitExceeded. */
   maxSessions?: number;
-  /** Failed logins that lock an account (default 5; 0 disables), for `lockoutSeconds` (default 60). */
-  lockoutThreshold?: number;
-  lockoutSeconds?: number;
+  /**
+   * Failed-login budgets per source address and per user name (`login-guard.ts`; defaults: 6
+   * failures then one per 5 s per source, 10 then one per 6 s per name). Over budget, a login is
+   * answered 503 with `Retry-After` without its password being checked.
+   */
+  loginLimits?: LoginLimits;
+  /** Each failed or refused login (the agent counts them in `kubevirtbmc_login_failures_total`). */
+  onLoginFailure?: (e: LoginFailure) => void;
   // --- events (EventService, subscriptions, SSE; src/redfish/events/) ---
   /** Where event subscriptions persist across restarts (default: in memory). */
   subscriptionStore?: SubscriptionStore;
@@ -151,30 +166,35 @@ export class RedfishServer {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   readonly #log: Logger;
   readonly #topology: Topology;
-  readonly #checker: AccountChecker;
+  readonly #login: RedfishLogin;
   readonly #state: ServiceState;
   readonly #literal: Map<string, Route>;
   readonly #patterns: Route[];
   readonly #tls: RedfishServerOptions['tls'];
+  readonly #tlsSettings: TlsServerSettings;
   #server: http.Server | https.Server | null = null;
   readonly #sockets = new Set<Socket>();
   readonly #events: EventEngine;
   #listenPort: number | null = null;
+  /** Stops ending sessions on account changes (see `SessionStore.follow`). */
+  readonly #unfollow: () => void;
 
   constructor(options: RedfishServerOptions) {
     this.#log = options.logger ?? pino({ level: 'silent' });
     this.#topology = new Topology(options.systems);
     this.#tls = options.tls;
-    const lockout = {
-      threshold: options.lockoutThreshold ?? 5,
-      durationSeconds: options.lockoutSeconds ?? 60,
-      resetAfterSeconds: options.lockoutSeconds ?? 60,
-    };
-    this.#checker = new AccountChecker(options.accounts, lockout);
+    this.#tlsSettings = resolveTls(options.tlsSettings).options;
+    const guard = new LoginGuard(options.loginLimits ?? {}, options.accounts);
+    this.#login = new RedfishLogin({
+      checker: new AccountChecker(options.accounts),
+      guard,
+      log: this.#log,
+      onFailure: options.onLoginFailure,
+    });
     const timeout = options.sessionTimeoutSeconds ?? 1800;
     if (!(timeout >= 1)) throw new Error('sessionTimeoutSeconds must be at least 1');
     const topology = this.#topology;
-    const checker = this.#checker;
+    const login = this.#login;
     // --- events: the engine shares the task store with the TaskService ---
     const tasks = new TaskStore();
     this.#events = new EventEngine(
@@ -185,7 +205,7 @@ export class RedfishServer {
       uuid: serviceUuid(options.systems),
       sessionTimeoutSeconds: timeout,
       maxSessions: options.maxSessions ?? 256,
-      lockout,
+      loginLimits: guard.limits,
       tls: !!options.tls,
       systems: () => topology.all(),
       findSystem: (id) => topology.bySystem(id),
@@ -194,9 +214,11 @@ export class RedfishServer {
       sessions: new SessionStore(timeout, options.maxSessions ?? 256),
       tasks,
       accounts: options.accounts,
-      checker,
+      login,
       events: this.#events,
     };
+    // A changed password (or user name) ends the sessions opened with the old one.
+    this.#unfollow = this.#state.sessions.follow(options.accounts);
     // Started here too, so a service used through `handler` alone (no listen()) has events.
     void this.#events.start();
     const routes = routeTable();
@@ -214,7 +236,7 @@ export class RedfishServer {
   async listen(port: number, host = '127.0.0.1'): Promise<{ address: string; port: number }> {
     if (this.#server) throw new Error('RedfishServer is already listening');
     const server = this.#tls
-      ? https.createServer({ cert: this.#tls.cert, key: this.#tls.key, minVersion: 'TLSv1.2' }, this.handler)
+      ? https.createServer({ cert: this.#tls.cert, key: this.#tls.key, ...this.#tlsSettings }, this.handler)
       : http.createServer(this.handler);
     server.keepAliveTimeout = 30_000;
     server.headersTimeout = 20_000;
@@ -248,6 +270,7 @@ export class RedfishServer {
   }
 
   async close(): Promise<void> {
+    this.#unfollow();
     const server = this.#server;
     if (!server) return;
     this.#server = null;
@@ -519,7 +542,7 @@ export class RedfishServer {
     const token = req.headers['x-auth-token'];
     if (typeof token === 'string' && token.length > 0) {
       const session = token.length <= 256 ? this.#state.sessions.touch(token) : undefined;
-      const account = session ? this.#checker.find(session.username) : undefined;
+      const account = session ? this.#login.find(session.username) : undefined;
       if (!session || !account) {
         if (session) this.#state.sessions.delete(session.id);
         throw this.#unauthorized();
@@ -528,12 +551,11 @@ export class RedfishServer {
     }
     const basic = parseBasic(req.headers.authorization);
     if (basic) {
-      const result = this.#checker.check(basic.username, basic.password);
+      // Budgets, constant-time check, log line and metric: login-guard.ts.
+      const source = `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`;
+      const result = this.#login.attempt(basic.username, basic.password, source, 'basic');
       if (result.ok) return { user: result.account.username, role: result.account.role, sessionId: null };
-      this.#log.warn(
-        { source: req.socket.remoteAddress, locked: result.locked },
-        'redfish: failed Basic authentication',
-      );
+      if (result.retryAfterSeconds !== null) throw loginRefused(result.retryAfterSeconds);
     }
     throw this.#unauthorized();
   }

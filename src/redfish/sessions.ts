@@ -1,10 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { AccountSource, BmcAccount } from '../machine/index.ts';
+import type { AccountSource, BmcAccount, SessionsEnded } from '../machine/index.ts';
 
 /**
- * Authentication: the account check (constant time, with lockout) and the session store.
- * Nothing here logs; tokens and passwords never leave this module except the token returned once
- * to the client that logged in.
+ * Authentication: the constant-time account check and the session store. The failed-login budgets
+ * and the log lines of failed logins are `login-guard.ts`. Nothing here logs; tokens and passwords
+ * never leave this module except the token returned once to the client that logged in.
  */
 
 /** Compares two secrets in time independent of where they differ (and of their lengths). */
@@ -14,65 +14,30 @@ export function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
-export interface LockoutPolicy {
-  /** Failed attempts that lock the account; 0 disables lockout. */
-  readonly threshold: number;
-  readonly durationSeconds: number;
-  /** Failures older than this no longer count. */
-  readonly resetAfterSeconds: number;
-}
-
-export type AuthResult = { ok: true; account: BmcAccount } | { ok: false; locked: boolean };
-
 export class AccountChecker {
   readonly #accounts: AccountSource;
-  readonly #policy: LockoutPolicy;
-  readonly #failures = new Map<string, { count: number; last: number; lockedUntil: number }>();
-  readonly #now: () => number;
 
-  constructor(accounts: AccountSource, policy: LockoutPolicy, now: () => number = Date.now) {
+  constructor(accounts: AccountSource) {
     this.#accounts = accounts;
-    this.#policy = policy;
-    this.#now = now;
   }
 
-  /** Checks a user name and password. Every configured account is compared, so timing says nothing. */
-  check(username: string, password: string): AuthResult {
-    const now = this.#now();
+  /**
+   * The account these credentials prove, or null. Every configured account is compared, whole
+   * name and whole password, so the time taken says nothing about which part was wrong.
+   */
+  verify(username: string, password: string): BmcAccount | null {
     let match: BmcAccount | null = null;
     for (const account of this.#accounts()) {
       const userOk = sameSecret(account.username, username);
       const passOk = sameSecret(account.password, password);
       if (userOk && passOk && !match) match = account;
     }
-    const f = this.#failures.get(username);
-    if (f && f.lockedUntil > now) return { ok: false, locked: true };
-    if (match) {
-      this.#failures.delete(username);
-      return { ok: true, account: match };
-    }
-    if (this.#policy.threshold > 0) {
-      const fresh =
-        f && now - f.last < this.#policy.resetAfterSeconds * 1000 ? f : { count: 0, last: 0, lockedUntil: 0 };
-      fresh.count++;
-      fresh.last = now;
-      if (fresh.count >= this.#policy.threshold) {
-        fresh.lockedUntil = now + this.#policy.durationSeconds * 1000;
-        fresh.count = 0;
-      }
-      this.#failures.set(username, fresh);
-      // Bound the table: forget the oldest entries if someone sprays user names.
-      if (this.#failures.size > 1024) {
-        const oldest = this.#failures.keys().next().value;
-        if (oldest !== undefined) this.#failures.delete(oldest);
-      }
-    }
-    return { ok: false, locked: false };
+    return match;
   }
 
-  isLocked(username: string): boolean {
-    const f = this.#failures.get(username);
-    return !!f && f.lockedUntil > this.#now();
+  /** Whether `username` names a configured account (for log lines only, never for answers). */
+  isAccount(username: string): boolean {
+    return this.#accounts().some((a) => a.username === username);
   }
 
   /** The account as configured now (roles can change with a rotated secret). */
@@ -157,6 +122,28 @@ export class SessionStore {
   /** Ends the sessions of accounts that no longer exist. */
   retainUsers(usernames: ReadonlySet<string>): void {
     for (const s of [...this.#byId.values()]) if (!usernames.has(s.username)) this.delete(s.id);
+  }
+
+  /** Ends every session of these user names (their password changed); returns how many ended. */
+  revokeUsers(usernames: Iterable<string>): number {
+    const names = new Set(usernames);
+    let n = 0;
+    for (const s of [...this.#byId.values()]) {
+      if (names.has(s.username) && this.delete(s.id)) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Follows an account source that announces changes (a watched Secret): when an account's password,
+   * role or name changes, every session opened with it ends at once, so a token obtained with a
+   * leaked password stops working with the rotation. Returns the function that stops following.
+   */
+  follow(accounts: AccountSource): () => void {
+    const off = accounts.subscribe?.(
+      (change): SessionsEnded => ({ protocol: 'redfish', sessions: this.revokeUsers(change.revoked) }),
+    );
+    return off ?? (() => {});
   }
 
   #expire(): void {

@@ -73,6 +73,8 @@ export async function startRedfish(options: FixtureOptions = {}): Promise<Redfis
     accounts: () => state.accounts,
     ...(options.tls ? { tls: options.tls } : {}),
     ...options.server,
+    // Test subscribers listen on 127.0.0.1, which the default destination policy refuses.
+    events: { destinations: { allow: ['127.0.0.1/32'] }, ...options.server?.events },
   });
   const { port } = await server.listen(0, '127.0.0.1');
   const scheme = options.tls ? 'https' : 'http';

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { bareHost, parseDestination, portOf, type SelfGuard } from './destination.ts';
+import { bareHost, type DestinationGuard, parseDestination, portOf } from './destination.ts';
 import { type EventRecord, renderEvent } from './records.ts';
 import type { DeliveryRetryPolicy } from './store.ts';
 
@@ -17,8 +17,9 @@ import type { DeliveryRetryPolicy } from './store.ts';
  * `SuspendRetries` (the default) suspends the subscription (`Status.State` `Disabled`, events keep
  * queueing up to the bound until `ResumeSubscription`), `TerminateAfterRetries` deletes it;
  * `RetryForever` retries at the constant interval and `RetryForeverWithBackoff` with backoff, both
- * without end. A destination that is the service itself is refused at once (suspended without
- * retries).
+ * without end. A destination that is the service itself, or that the destination policy refuses
+ * (`destination.ts`; its name may have been pointed at another address since it was created), is
+ * refused at once: suspended without retries.
  */
 export interface DeliveryTarget {
   readonly id: string;
@@ -37,7 +38,7 @@ export interface DeliverySettings {
 
 export interface DeliveryOptions {
   readonly log: Logger;
-  readonly guard: SelfGuard;
+  readonly guard: DestinationGuard;
   readonly settings: () => DeliverySettings;
   /** Look up the current subscription (it may have been patched, suspended or deleted). */
   readonly target: (id: string) => DeliveryTarget | undefined;
@@ -225,8 +226,10 @@ export class Delivery {
     const parsed = parseDestination(sub.destination);
     if (!parsed.ok) return { ok: false, reason: parsed.reason, permanent: true };
     const url = parsed.url;
-    const resolved = await this.#o.guard.resolve(url);
-    if (!resolved.ok) return resolved;
+    // Resolved and judged again now (DNS may have changed since the subscription was created).
+    const resolved = await this.#o.guard.check(url);
+    if (!resolved.ok)
+      return { ok: false, reason: resolved.reason, permanent: resolved.kind !== 'unresolved' };
     const body = Buffer.from(JSON.stringify(renderEvent(record, sub.context)));
     const tls = url.protocol === 'https:';
     const host = bareHost(url.hostname);

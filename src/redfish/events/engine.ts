@@ -4,7 +4,7 @@ import type { Machine } from '../../machine/index.ts';
 import type { SystemEntry } from '../resource.ts';
 import type { TaskStore } from '../tasks.ts';
 import { Delivery, type DeliveryStats } from './delivery.ts';
-import { SelfGuard } from './destination.ts';
+import { DestinationGuard, type DestinationPolicyOptions } from './destination.ts';
 import { matches } from './filter.ts';
 import {
   type EventDraft,
@@ -46,6 +46,11 @@ export interface EventServiceOptions {
   maxQueuePerSubscription?: number;
   /** `host:port` addresses that reach this service besides its listeners (e.g. its Service). */
   selfEndpoints?: readonly string[];
+  /**
+   * Which addresses events may be delivered to besides the built-in rules (`allow`, `deny`), and
+   * where the Kubernetes API is; see `destination.ts` and docs/security.md. A bad rule throws.
+   */
+  destinations?: DestinationPolicyOptions;
 }
 
 export interface Subscription extends StoredSubscription {
@@ -71,7 +76,7 @@ export interface EngineDeps {
 }
 
 export class EventEngine {
-  readonly guard = new SelfGuard();
+  readonly guard: DestinationGuard;
   readonly heartbeatMs: number;
   readonly maxSubscriptions: number;
   readonly maxSseStreams: number;
@@ -108,6 +113,7 @@ export class EventEngine {
     this.#bufferSize = options.bufferSize ?? 1000;
     this.maxSubscriptions = options.maxSubscriptions ?? 32;
     this.maxSseStreams = options.maxSseStreams ?? 16;
+    this.guard = new DestinationGuard(options.destinations);
     for (const e of options.selfEndpoints ?? []) this.guard.addEndpoint(e);
     this.#delivery = new Delivery({
       log: deps.log,

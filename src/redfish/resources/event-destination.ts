@@ -1,5 +1,5 @@
 import { baseFail, baseInfo } from '../events/base-messages.ts';
-import { parseDestination, portOf } from '../events/destination.ts';
+import { parseDestination } from '../events/destination.ts';
 import type { Subscription } from '../events/engine.ts';
 import { EVENT_TYPES, REGISTRY_PREFIXES } from '../events/registry.ts';
 import {
@@ -15,7 +15,8 @@ import { EVENT_RESOURCE_TYPES } from './event-service.ts';
 /**
  * EventDestinationCollection and EventDestination (`/redfish/v1/EventService/Subscriptions`).
  * POST subscribes (ConfigureComponents: operators and administrators): `Destination` (an http(s)
- * URL that is not this service) and `Protocol: Redfish` are required; `Context`, the filters
+ * URL that is not this service and that the destination policy of `../events/destination.ts`
+ * allows) and `Protocol: Redfish` are required; `Context`, the filters
  * (`RegistryPrefixes`, `MessageIds`, `ResourceTypes`, `OriginResources` + `SubordinateResources`,
  * the excludes, the legacy `EventTypes`), `HttpHeaders` (write-only: never shown again),
  * `DeliveryRetryPolicy` and `VerifyCertificate` are optional. PATCH changes `Context`,
@@ -298,13 +299,23 @@ async function create(
           ...message('PropertyValueFormatError', [shown, 'Destination'], ['#/Destination']),
           Resolution: `The destination is refused: ${d.reason}.`,
         });
-      } else if (ctx.service.events.guard.isSelfHost(d.url.hostname, portOf(d.url))) {
-        errors.push({
-          ...message('PropertyValueFormatError', [shown, 'Destination'], ['#/Destination']),
-          Resolution:
-            'The destination is this Redfish service itself; events are not delivered to the service that sends them.',
-        });
-      } else destination = b.Destination;
+      } else {
+        // Every address the host is or resolves to now must pass; a name that does not resolve
+        // yet is accepted (it is judged again at every delivery).
+        const verdict = await ctx.service.events.guard.check(d.url);
+        if (!verdict.ok && verdict.kind === 'self') {
+          errors.push({
+            ...message('PropertyValueFormatError', [shown, 'Destination'], ['#/Destination']),
+            Resolution:
+              'The destination is this Redfish service itself; events are not delivered to the service that sends them.',
+          });
+        } else if (!verdict.ok && verdict.kind === 'policy') {
+          errors.push({
+            ...message('PropertyValueFormatError', [shown, 'Destination'], ['#/Destination']),
+            Resolution: `The destination is refused: ${verdict.reason}. Use an address on the management network, or ask the administrator of the BMC to allow it (agent flag --event-destination-allow).`,
+          });
+        } else destination = b.Destination;
+      }
     }
   }
   const context = contextOf(b, errors);

@@ -48,7 +48,7 @@ export const account: ResourceDef = {
       UserName: a.username,
       RoleId: a.role,
       Enabled: true,
-      Locked: ctx.service.checker.isLocked(a.username),
+      Locked: ctx.service.login.locked(a.username),
       Password: null,
       AccountTypes: ['Redfish', 'IPMI'],
       Links: { Role: ref(`/redfish/v1/AccountService/Roles/${a.role}`) },

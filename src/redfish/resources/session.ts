@@ -1,3 +1,4 @@
+import { loginRefused } from '../login-guard.ts';
 import { fail, message, RedfishError } from '../messages.ts';
 import { type Ctx, collection, type Json, type Privilege, type ResourceDef } from '../resource.ts';
 import { collectionType, odataType } from '../schemas.ts';
@@ -38,8 +39,9 @@ const login = {
     if (typeof user !== 'string')
       throw fail(400, 'PropertyValueTypeError', [JSON.stringify(user), 'UserName']);
     if (typeof password !== 'string') throw fail(400, 'PropertyValueTypeError', ['(hidden)', 'Password']);
-    const result = ctx.service.checker.check(user, password);
+    const result = ctx.service.login.attempt(user, password, ctx.actor.source, 'session');
     if (!result.ok) {
+      if (result.retryAfterSeconds !== null) throw loginRefused(result.retryAfterSeconds);
       throw new RedfishError(401, message('NoValidSession'), {
         'WWW-Authenticate': 'Basic realm="kubevirtbmc Redfish"',
       });

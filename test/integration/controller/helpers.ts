@@ -1,5 +1,6 @@
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -81,6 +82,27 @@ export class TestCluster {
   stop(): Promise<void> {
     return this.sim.stop();
   }
+}
+
+/**
+ * The real kubectl as a ServiceAccount, with a token from TokenRequest (what its pods get): how the
+ * tests check what an agent's or the controller's own token may do.
+ */
+export async function kubectlAs(
+  c: TestCluster,
+  namespace: string,
+  serviceAccount: string,
+): Promise<(args: string[], input?: string) => Promise<Run>> {
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'sa-token-')), 'kubeconfig');
+  writeFileSync(kubeconfig, await c.sim.serviceAccountKubeconfig(namespace, serviceAccount));
+  return (args, input) => run('kubectl', ['--kubeconfig', kubeconfig, ...args], { input, timeoutMs: 30_000 });
+}
+
+/** The request was refused (RBAC or an admission policy), and says so; `message` what the refusal said. */
+export function assertForbidden(r: Run, what: string, message?: RegExp): void {
+  assert.notEqual(r.code, 0, `${what} was allowed`);
+  assert.match(r.stderr, /Forbidden|forbidden/, `${what}: ${r.stderr}`);
+  if (message) assert.match(r.stderr, message, `${what}: ${r.stderr}`);
 }
 
 export function vmYaml(ns: string, name: string): string {

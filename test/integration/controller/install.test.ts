@@ -10,7 +10,18 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
-import { bmcYaml, curl, ipmitool, missingTools, run, secretYaml, TestCluster, vmYaml } from './helpers.ts';
+import {
+  assertForbidden,
+  bmcYaml,
+  curl,
+  ipmitool,
+  kubectlAs,
+  missingTools,
+  run,
+  secretYaml,
+  TestCluster,
+  vmYaml,
+} from './helpers.ts';
 
 const skip = missingClients('kubectl', 'ipmitool') || missingTools('curl');
 
@@ -91,7 +102,8 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
   test('a Redfish event subscription is kept in the cluster and survives an agent restart', async () => {
     const subscriptions = `${status.endpoints.redfish}/redfish/v1/EventService/Subscriptions`;
     const body = JSON.stringify({
-      Destination: 'http://127.0.0.1:9/events',
+      // A management-network address (documentation range): loopback is refused by default.
+      Destination: 'http://192.0.2.1:9/events',
       Context: 'install-test',
       Protocol: 'Redfish',
       HttpHeaders: [{ Authorization: 'Bearer s3cret-header' }],
@@ -176,14 +188,9 @@ spec:
   storage: {resources: {requests: {storage: 1Gi}}}
 `,
     );
-    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'agent-token-')), 'kubeconfig');
-    writeFileSync(kubeconfig, await c.sim.serviceAccountKubeconfig('default', 'kubevirtbmc-agent'));
-    const agent = (...args: string[]) =>
-      run('kubectl', ['--kubeconfig', kubeconfig, ...args], { timeoutMs: 30_000 });
-    const forbidden = (r: { code: number | null; stderr: string }, what: string) => {
-      assert.notEqual(r.code, 0, `${what} was allowed`);
-      assert.match(r.stderr, /Forbidden|forbidden/, `${what}: ${r.stderr}`);
-    };
+    const asAgent = await kubectlAs(c, 'default', 'kubevirtbmc-agent');
+    const agent = (...args: string[]) => asAgent(args);
+    const forbidden = assertForbidden;
     // what it serves works
     const own = await agent('get', 'vm', 'sample-vm', '-o', 'name');
     assert.equal(own.stdout.trim(), 'virtualmachine.kubevirt.io/sample-vm', own.stderr);
@@ -212,9 +219,9 @@ spec:
       const del = await agent('delete', 'datavolume', 'users-disk', '--wait=false');
       forbidden(del, "deleting a user's DataVolume");
       assert.match(del.stderr, /may only change or delete the DataVolumes it created/);
-      const forged = await run('kubectl', ['--kubeconfig', kubeconfig, 'create', '-f', '-'], {
-        timeoutMs: 30_000,
-        input: `apiVersion: cdi.kubevirt.io/v1beta1
+      const forged = await asAgent(
+        ['create', '-f', '-'],
+        `apiVersion: cdi.kubevirt.io/v1beta1
 kind: DataVolume
 metadata:
   name: forged
@@ -225,7 +232,7 @@ spec:
   source: {http: {url: "http://127.0.0.1:9/disk.img"}}
   storage: {resources: {requests: {storage: 1Gi}}}
 `,
-      });
+      );
       forbidden(forged, 'creating a DataVolume stamped with another name');
     }
     assert.ok(await c.tryGet(['datavolume', 'users-disk']), "the user's DataVolume is still there");
@@ -235,13 +242,8 @@ spec:
     // the admission policy is enforced by kube-apiserver; the embedded cluster stores policies
     // without enforcing them (docs/sim.md)
     if (c.sim.kind !== 'real') return;
-    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'controller-token-')), 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      await c.sim.serviceAccountKubeconfig('kubevirtbmc-system', 'kubevirtbmc-controller'),
-    );
-    const asController = (...args: string[]) =>
-      run('kubectl', ['--kubeconfig', kubeconfig, '-n', 'default', ...args], { timeoutMs: 30_000 });
+    const controller = await kubectlAs(c, 'kubevirtbmc-system', 'kubevirtbmc-controller');
+    const asController = (...args: string[]) => controller(['-n', 'default', ...args]);
     await c.kubectlOk(['apply', '-f', '-'], secretYaml('default', 'unrelated-secret', 'app', 'app-pw'));
     const label = await asController(
       'label',
@@ -315,11 +317,12 @@ spec:
       ['apply', '-f', '-'],
       secretYaml('default', 'sample-vm-bmc-auth', 'admin', 'x'.repeat(24)),
     );
+    // Redfish serves such a password, IPMI refuses it (docs/controller.md).
     const cond = await c.waitCondition('default', 'sample-vm-bmc', 'SecretAvailable', 'False');
-    assert.equal(cond.reason, 'SecretInvalid');
+    assert.equal(cond.reason, 'IPMICredentialsTooLong');
     assert.match(cond.message, /password is 24 bytes; IPMI allows at most 20/);
     const described = await c.kubectlOk(['describe', 'vmbmc', 'sample-vm-bmc']);
-    assert.match(described, /SecretInvalid/);
+    assert.match(described, /IPMICredentialsTooLong/);
     await c.kubectlOk(
       ['apply', '-f', '-'],
       secretYaml('default', 'sample-vm-bmc-auth', 'admin', 'change-me-now'),
@@ -472,7 +475,7 @@ spec:
     await waitFor(
       async () => {
         const left = await c.getJson([
-          'deployment,service,serviceaccount,role,rolebinding',
+          'deployment,service,serviceaccount,role,rolebinding,configmap',
           '-l',
           'app.kubernetes.io/managed-by=kubevirtbmc-controller',
         ]);

@@ -14,7 +14,8 @@ const SYS = '/redfish/v1/Systems/1';
 before(async () => {
   fx = await startRedfish({
     machine: { supportsNmi: true },
-    server: { lockoutThreshold: 3, lockoutSeconds: 60 },
+    // Every test here is one client on 127.0.0.1: a per-source budget above their failures in all.
+    server: { loginLimits: { accountBurst: 3, accountRefillMs: 60_000, sourceBurst: 50 } },
   });
 });
 after(async () => fx.close());
@@ -557,20 +558,26 @@ describe('accounts and roles', () => {
     }
   });
 
-  test('lockout after AccountLockoutThreshold failures, even with the right password', async () => {
+  test('AccountLockoutThreshold failures: Locked shows it, an address the account used still gets in', async () => {
     const svc = (await fx.request('GET', '/redfish/v1/AccountService')).json;
     assert.equal(svc.AccountLockoutThreshold, 3);
+    assert.equal(svc.AccountLockoutDuration, 60, 'one failure forgiven per 60 s');
+    assert.equal(svc.AccountLockoutCounterResetAfter, 180, 'all forgiven 3 × 60 s after the last');
+    // 127.0.0.1 logs in as reader first, so it is a source the account trusts. (Addresses it does
+    // not trust are refused with 503: test/interop/redfish/login-policy.test.ts.)
+    assert.equal((await fx.request('GET', SYS, { auth: READER })).status, 200);
     for (let i = 0; i < 3; i++) {
       assert.equal(
         (await fx.request('GET', SYS, { auth: { username: 'reader', password: `bad${i}` } })).status,
         401,
       );
     }
-    assert.equal((await fx.request('GET', SYS, { auth: READER })).status, 401, 'locked out');
     const acct = await fx.request('GET', '/redfish/v1/AccountService/Accounts/3');
     assert.equal(acct.json.Locked, true);
+    assert.equal((await fx.request('GET', SYS, { auth: READER })).status, 200, 'a trusted address');
     // Other accounts are unaffected.
     assert.equal((await fx.request('GET', SYS, { auth: OPERATOR })).status, 200);
+    assert.equal((await fx.request('GET', '/redfish/v1/AccountService/Accounts/2')).json.Locked, false);
   });
 });
 

@@ -91,8 +91,10 @@ test('kubectl kustomize deploy/ renders the install', { skip: missingClients('ku
     'RoleBinding/kubevirtbmc-leader-election',
     'ServiceAccount/kubevirtbmc-controller',
     'ValidatingAdmissionPolicy/kubevirtbmc-agent-datavolumes',
+    'ValidatingAdmissionPolicy/kubevirtbmc-agent-secrets',
     'ValidatingAdmissionPolicy/kubevirtbmc-controller-secrets',
     'ValidatingAdmissionPolicyBinding/kubevirtbmc-agent-datavolumes',
+    'ValidatingAdmissionPolicyBinding/kubevirtbmc-agent-secrets',
     'ValidatingAdmissionPolicyBinding/kubevirtbmc-controller-secrets',
   ]);
 });

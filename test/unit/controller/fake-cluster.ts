@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { ClusterState, ClusterWriter } from '../../../src/controller/reconciler.ts';
-import { type KObject, LABEL_MANAGED_BY, type VirtualMachineBMC } from '../../../src/controller/types.ts';
+import {
+  type KObject,
+  LABEL_BMC,
+  LABEL_MANAGED_BY,
+  type VirtualMachineBMC,
+} from '../../../src/controller/types.ts';
 
 /**
  * An in-memory stand-in for the API server for unit tests of the reconcile logic: it stores
@@ -48,12 +53,15 @@ export class FakeCluster implements ClusterState, ClusterWriter {
   secret(namespace: string, name: string) {
     return this.get('Secret', namespace, name);
   }
+  /** As the controller's caches select them (OWNED_CONFIGMAP_SELECTOR for ConfigMaps). */
   owned(namespace: string): readonly KObject[] {
-    return [...this.objects.values()].filter(
-      (o) =>
-        o.metadata.namespace === namespace &&
-        o.metadata.labels?.[LABEL_MANAGED_BY] === 'kubevirtbmc-controller',
-    );
+    return [...this.objects.values()].filter((o) => {
+      if (o.metadata.namespace !== namespace) return false;
+      const by = o.metadata.labels?.[LABEL_MANAGED_BY];
+      if (o.kind === 'ConfigMap')
+        return (by === 'kubevirtbmc-controller' || by === 'kubevirtbmc') && !!o.metadata.labels?.[LABEL_BMC];
+      return by === 'kubevirtbmc-controller';
+    });
   }
 
   async create(obj: KObject): Promise<KObject> {

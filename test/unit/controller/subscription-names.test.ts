@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { subscriptionConfigMapName as agentName } from '../../../src/agent/subscription-store.ts';
-import { agentRules } from '../../../src/controller/builders.ts';
+import { agentRules, subscriptionConfigMap } from '../../../src/controller/builders.ts';
 import { subscriptionConfigMapName as controllerName } from '../../../src/controller/names.ts';
+import { bmc } from './fake-cluster.ts';
 
 test('the controller grants the agent exactly the ConfigMaps the agent writes its subscriptions to', () => {
   for (const bmc of ['sample-vm-bmc', 'a', 'x'.repeat(40)]) assert.equal(controllerName(bmc), agentName(bmc));
@@ -14,6 +15,18 @@ test('the controller grants the agent exactly the ConfigMaps the agent writes it
   const named = rules.find((r) => r.resources.includes('configmaps') && r.resourceNames);
   assert.deepEqual(named?.resourceNames, [agentName('b1'), agentName('b2')]);
   assert.deepEqual(named?.verbs, ['get', 'update']);
-  const create = rules.find((r) => r.resources.includes('configmaps') && !r.resourceNames);
-  assert.deepEqual(create?.verbs, ['create'], 'create cannot be limited by name, and is all it gets');
+  const unnamed = rules.filter((r) => r.resources.includes('configmaps') && !r.resourceNames);
+  assert.deepEqual(unnamed, [], 'no ConfigMap verb without names: the controller creates them');
+});
+
+test('the controller creates each BMC its subscriptions ConfigMap, empty and owned by the BMC', () => {
+  const cm = subscriptionConfigMap(bmc('lab', 'b1', 'vm1', 's'));
+  assert.equal(cm.metadata.name, agentName('b1'));
+  assert.equal(cm.metadata.namespace, 'lab');
+  assert.equal(cm.data, undefined, "the data is the agent's");
+  assert.deepEqual(
+    cm.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.controller]),
+    [['VirtualMachineBMC', 'b1', true]],
+  );
+  assert.equal(cm.metadata.labels?.['app.kubernetes.io/managed-by'], 'kubevirtbmc-controller');
 });
