@@ -9,6 +9,7 @@ import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parse } from 'yaml';
+import { subscriptionConfigMapName } from '../../src/agent/subscription-store.ts';
 import { AGENT_NODE_OPTIONS } from '../../src/controller/builders.ts';
 import { startCluster, type TestCluster } from '../../test/support/cluster.ts';
 import { KubeHttp } from '../../test/support/kube-http.ts';
@@ -113,6 +114,16 @@ export async function populate(b: Bench, from: number, to: number): Promise<void
         spec: { virtualMachineRef: { name: vmName(i) }, authSecretRef: { name: `auth-${i}` } },
       }),
       `BMC ${i}`,
+    );
+    // The ConfigMap the controller creates for each BMC (Redfish subscriptions, remembered MACs);
+    // the agent only reads and updates it, and would otherwise retry its MAC write now and then.
+    await must(
+      b.http.req('POST', `/api/v1/namespaces/${NS}/configmaps`, {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: subscriptionConfigMapName(bmcName(i)), namespace: NS },
+      }),
+      `ConfigMap ${i}`,
     );
   });
   const want = Array.from({ length: to }, (_, i) => i).filter(expectOn).length;

@@ -125,7 +125,16 @@ describe('run strategies', () => {
     const stop = await http.sub('virtualmachines', NS, 'always', 'stop');
     assert.equal(stop.status, 202);
     await noVmi('always');
-    const vm = (await http.vm(NS, 'always')).json;
+    // The VM's status follows the VMI's deletion in the controller's next sync.
+    const vm = await waitFor(
+      async () => {
+        const v = (await http.vm(NS, 'always')).json;
+        return v.status.conditions.find((c: Obj) => c.type === 'Ready')?.reason === 'VMINotExists'
+          ? v
+          : undefined;
+      },
+      { what: 'Ready reason VMINotExists' },
+    );
     assert.equal(vm.spec.runStrategy, 'Halted');
     assert.equal(vm.status.printableStatus, 'Stopped');
     assert.equal(vm.status.conditions.find((c: Obj) => c.type === 'Ready').reason, 'VMINotExists');
