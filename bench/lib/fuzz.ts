@@ -238,7 +238,7 @@ export async function fuzzIpmi(packets: number, seed = 0x5eed): Promise<IpmiFuzz
       machine,
       accounts: () => [{ username: 'admin', password: 'Fuzz-pass1', role: 'Administrator' }],
       logger,
-      authRateLimit: { burst: 1_000_000, refillMs: 1000 },
+      loginLimits: { sourceBurst: 1_000_000, sourceRefillMs: 1000 },
       maxSessions: 64,
     });
     const { port } = await server.listen(0);

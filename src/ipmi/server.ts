@@ -9,6 +9,7 @@ import {
   type SessionsEnded,
   validateAccount,
 } from '../machine/index.ts';
+import { LoginGuard, type LoginLimits, loggableName } from '../machine/login-limits.ts';
 import { AUTH_RMCP_PLUS } from './codec/lan15.ts';
 import { decodeRequest, encodeResponse, type IpmiRequest } from './codec/message.ts';
 import {
@@ -37,7 +38,6 @@ import type { CommandContext, CommandResult, CommandSpec } from './commands/type
 import { randomIv } from './crypto/packet.ts';
 import { encodeInSession, encodeSessionless, Lan15Sessions } from './session/lan15.ts';
 import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
-import { type AuthRateLimitOptions, LoginGuard } from './session/rate-limit.ts';
 import { RmcpPlusHandshake } from './session/rmcpplus.ts';
 import { nextSeq, type RmcpPlusSession, type Session, type Source } from './session/session.ts';
 import { SessionTable } from './session/table.ts';
@@ -62,16 +62,19 @@ export interface IpmiServerOptions {
    */
   maxSessions?: number;
   /**
-   * Failed-login budgets: per source address (burst 6, one more every 5 s) and per user name
-   * across sources (burst 10, one more every 6 s; sources that logged in within 24 h are exempt).
+   * Failed-login budgets (`src/machine/login-limits.ts`, the same policy as Redfish's): per source
+   * address (6 failures, then one more every 5 s; an IPv6 address by its /64) and per user name
+   * across sources (10, then one more every 6 s; sources that logged in within 24 h are exempt).
+   * A value that is not a usable number throws.
    */
-  authRateLimit?: AuthRateLimitOptions;
+  loginLimits?: LoginLimits;
   /** Time an RMCP+ login may take from Open Session to RAKP3. Default 5 000 ms. */
   sessionSetupTimeoutMs?: number;
   /**
    * Called for every failed or refused login (wrong password, unknown user, privilege above the
-   * account's limit, refused by the failed-login budgets), with the user name as sent and the
-   * source; never the password. The agent counts them in `kubevirtbmc_login_failures_total`.
+   * account's limit, refused by the failed-login budgets), with the user name as sent (escaped for
+   * logs by `loggableName`) and the source; never the password. The agent counts them in
+   * `kubevirtbmc_login_failures_total`.
    */
   onLoginFailure?: (e: { user: string; source: string; reason: string }) => void;
   /** Serial over LAN (payload type 1) on the Machine's console; `false` turns it off. Default on. */
@@ -130,7 +133,7 @@ export class IpmiServer implements PayloadSender {
       options.sessionIdleTimeoutMs ?? 60_000,
       options.sessionSetupTimeoutMs ?? 5_000,
     );
-    this.#guard = new LoginGuard(options.authRateLimit);
+    this.#guard = new LoginGuard(options.loginLimits ?? {}, options.accounts);
     const onLoginFailure = options.onLoginFailure;
     const common = {
       table: this.#table,
@@ -141,10 +144,11 @@ export class IpmiServer implements PayloadSender {
         // An account IPMI cannot carry looks unknown to the login: say why in the log (the console
         // is answered as for an unknown name).
         const reason = sent === 'unknown user name' ? (this.#unusable(username) ?? sent) : sent;
-        this.#log.warn({ source: from, user: username, reason }, 'IPMI login failed');
+        const user = loggableName(username);
+        this.#log.warn({ source: from, user, reason }, 'IPMI login failed');
         if (onLoginFailure) {
           try {
-            onLoginFailure({ user: username, source: from, reason });
+            onLoginFailure({ user, source: from, reason });
           } catch (err) {
             this.#log.error({ err }, 'login failure listener failed');
           }
@@ -463,7 +467,7 @@ export class IpmiServer implements PayloadSender {
     this.#log.info(
       {
         source: `${s.source.address}:${s.source.port}`,
-        user: s.username,
+        user: loggableName(s.username),
         knownUser: s.handshake?.known ?? false,
         reason,
         ...(b.suppressed ? { notLogged: b.suppressed } : {}),

@@ -42,7 +42,7 @@ export interface ServiceState {
   readonly sessionTimeoutSeconds: number;
   readonly maxSessions: number;
   /** The failed-login budgets in force (AccountService shows them). */
-  readonly loginLimits: Readonly<Required<import('./login-guard.ts').LoginLimits>>;
+  readonly loginLimits: Readonly<Required<import('../machine/login-limits.ts').LoginLimits>>;
   readonly tls: boolean;
   systems(): readonly SystemEntry[];
   findSystem(id: string): SystemEntry | undefined;

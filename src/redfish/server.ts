@@ -4,16 +4,11 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { type AccountSource, isMachineError, type MachineError } from '../machine/index.ts';
+import { LoginGuard, type LoginLimits } from '../machine/login-limits.ts';
 import { etagListMatches, render } from './etag.ts';
 import { EventEngine, type EventServiceOptions } from './events/engine.ts';
 import type { SubscriptionStore } from './events/store.ts';
-import {
-  type LoginFailure,
-  LoginGuard,
-  type LoginLimits,
-  loginRefused,
-  RedfishLogin,
-} from './login-guard.ts';
+import { type LoginFailure, loginRefused, RedfishLogin } from './login-guard.ts';
 import { errorBody, fail, message, RedfishError } from './messages.ts';
 import { applyPaging, applySelect, expand, NO_QUERY, parseQuery, type QueryOptions } from './query.ts';
 import {
@@ -53,7 +48,7 @@ export interface RedfishServerOptions {
   /** Most sessions open at once (default 256); login beyond it is 503 SessionLimitExceeded. */
   maxSessions?: number;
   /**
-   * Failed-login budgets per source address and per user name (`login-guard.ts`; defaults: 6
+   * Failed-login budgets per source address and per user name (`src/machine/login-limits.ts`; defaults: 6
    * failures then one per 5 s per source, 10 then one per 6 s per name). Over budget, a login is
    * answered 503 with `Retry-After` without its password being checked.
    */

@@ -31,7 +31,7 @@ export async function startTestBmc(
   const server = new IpmiServer({
     machine,
     accounts: () => accounts,
-    authRateLimit: { burst: 1000, refillMs: 1000, accountBurst: 1000, accountRefillMs: 1000 },
+    loginLimits: { sourceBurst: 1000, sourceRefillMs: 1000, accountBurst: 1000, accountRefillMs: 1000 },
     ...options.server,
   });
   const { port } = await server.listen(0);

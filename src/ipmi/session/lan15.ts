@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AccountSource } from '../../machine/index.ts';
+import { type LoginGuard, refusalReason } from '../../machine/login-limits.ts';
 import {
   AUTH_MD5,
   AUTH_NONE,
@@ -12,9 +13,8 @@ import { decodeRequest, encodeResponse, type IpmiRequest } from '../codec/messag
 import { constantTimeEqual } from '../codec/rmcpplus.ts';
 import { CC, NETFN_APP } from '../commands/types.ts';
 import { md5AuthCode, pad16 } from '../crypto/auth15.ts';
-import type { LoginGuard } from './rate-limit.ts';
 import { SequenceWindow } from './replay.ts';
-import { accountKey, decoyKey, findAccount, refusal } from './rmcpplus.ts';
+import { accountKey, decoyKey, findAccount } from './rmcpplus.ts';
 import { type Lan15Session, nextSeq, PRIV_ADMIN, PRIV_USER, roleLimit, type Source } from './session.ts';
 import { SetupTable } from './setup.ts';
 import type { SessionTable } from './table.ts';
@@ -292,9 +292,9 @@ export class Lan15Sessions {
     const { authType, username: name } = request;
     if (!this.authTypeAllowed(authType)) return { cc: CC.INVALID_DATA_FIELD };
     if (name.length === 0) return { cc: LAN15_CC.NULL_USER_NAME_DISABLED };
-    const verdict = this.deps.guard.check(source.address, accountKey(name));
-    if (verdict !== 'ok') {
-      this.deps.onAuthFailure(source, name.toString('latin1'), refusal(verdict));
+    const refused = this.deps.guard.check(source.address, accountKey(name));
+    if (refused) {
+      this.deps.onAuthFailure(source, name.toString('latin1'), refusalReason(refused.budget));
       return { cc: CC.NODE_BUSY };
     }
     const c = this.#issueChallenge(authType, name, source);
@@ -328,10 +328,10 @@ export class Lan15Sessions {
     if (c.source.address !== source.address || packet.authType !== c.authType) return DROP;
     const name = c.username.toString('latin1');
     const key = accountKey(c.username);
-    const verdict = this.deps.guard.check(source.address, key);
-    if (verdict !== 'ok') {
+    const refused = this.deps.guard.check(source.address, key);
+    if (refused) {
       this.#challenges.delete(c.id);
-      this.deps.onAuthFailure(source, name, refusal(verdict));
+      this.deps.onAuthFailure(source, name, refusalReason(refused.budget));
       return DROP;
     }
     const found = findAccount(this.deps.accounts(), c.username);

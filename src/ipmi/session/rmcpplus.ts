@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { type AccountSource, type BmcAccount, validateAccount } from '../../machine/index.ts';
+import { type LoginGuard, refusalReason } from '../../machine/login-limits.ts';
 import {
   decodeOpenSessionRequest,
   decodeRakp1,
@@ -18,7 +19,6 @@ import {
   sessionIntegrityKey,
 } from '../crypto/rakp.ts';
 import { matchSuite, RMCPP_STATUS } from '../crypto/suites.ts';
-import type { LoginGuard } from './rate-limit.ts';
 import { SequenceWindow } from './replay.ts';
 import { PRIV_ADMIN, PRIV_USER, type RmcpPlusSession, roleLimit, type Source } from './session.ts';
 import { SetupTable } from './setup.ts';
@@ -61,7 +61,10 @@ export function findAccount(accounts: readonly BmcAccount[], name: Buffer): BmcA
   );
 }
 
-/** The key the failed-login budgets and trusted sources are kept under: the name bytes as sent. */
+/**
+ * The key the failed-login budgets and trusted sources are kept under: the name bytes as sent, read
+ * as latin1 (for an account IPMI can use, whose name is printable ASCII, that is its name).
+ */
 export function accountKey(name: Buffer): string {
   return name.toString('latin1');
 }
@@ -208,9 +211,9 @@ export class RmcpPlusHandshake {
       return fail(RMCPP_STATUS.UNAUTHORIZED_NAME);
     }
     const key = accountKey(r.username);
-    const verdict = this.deps.guard.check(source.address, key);
-    if (verdict !== 'ok') {
-      this.deps.onAuthFailure(source, name, refusal(verdict));
+    const refused = this.deps.guard.check(source.address, key);
+    if (refused) {
+      this.deps.onAuthFailure(source, name, refusalReason(refused.budget));
       this.#drop(s);
       return fail(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
     }
@@ -295,10 +298,10 @@ export class RmcpPlusHandshake {
       return null;
     }
     // The budgets are checked again here: guesses cannot pile up between RAKP 1 and RAKP 3.
-    const verdict = guard.check(source.address, key);
-    if (verdict !== 'ok') {
+    const refused = guard.check(source.address, key);
+    if (refused) {
       this.#drop(s);
-      this.deps.onAuthFailure(source, s.username, refusal(verdict));
+      this.deps.onAuthFailure(source, s.username, refusalReason(refused.budget));
       return reply(RMCPP_STATUS.INSUFFICIENT_RESOURCES);
     }
     const inputs = this.#inputs(s, h.rm, h.rc, h.role, h.usernameBytes);
@@ -360,11 +363,4 @@ export class RmcpPlusHandshake {
   #drop(s: RmcpPlusSession): void {
     this.#pending.delete(s.id);
   }
-}
-
-/** The log reason of a login refused by the failed-login budgets. */
-export function refusal(verdict: 'source' | 'account'): string {
-  return verdict === 'source'
-    ? 'too many failed logins from this source'
-    : 'too many failed logins for this user name';
 }

@@ -123,7 +123,7 @@ test('ipmitool: repeated wrong passwords from one source are slowed down', {
 }, async () => {
   // Each failed 1.5 run takes about 1 s (ipmitool waits for an answer that never comes), so the
   // refill period is long enough for the lock to be observed after two of them.
-  const bmc = await startTestBmc({ server: { authRateLimit: { burst: 2, refillMs: 6000 } } });
+  const bmc = await startTestBmc({ server: { loginLimits: { sourceBurst: 2, sourceRefillMs: 6000 } } });
   try {
     // Over RMCP+ a console finds a wrong password wrong by itself at RAKP 2 and goes away: the
     // BMC never learns it (nothing to count, docs/security.md). So these do not slow anyone down…

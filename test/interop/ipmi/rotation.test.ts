@@ -99,7 +99,7 @@ describe('password rotation ends IPMI sessions', { skip: missingClients('ipmitoo
     server = new IpmiServer({
       machine,
       accounts: list.source,
-      authRateLimit: { burst: 1000, refillMs: 1000, accountBurst: 1000, accountRefillMs: 1000 },
+      loginLimits: { sourceBurst: 1000, sourceRefillMs: 1000, accountBurst: 1000, accountRefillMs: 1000 },
     });
     // Below 32768, for FreeIPMI's ipmiconsole (ipmi-sol/helpers.ts).
     port = await listenLowPort(server);

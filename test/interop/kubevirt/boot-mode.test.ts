@@ -92,7 +92,7 @@ describe('a one-time boot mode is for that boot only', { skip }, () => {
     const ipmi = new IpmiServer({
       machine,
       accounts: () => [ADMIN],
-      authRateLimit: { burst: 1000, refillMs: 1000 },
+      loginLimits: { sourceBurst: 1000, sourceRefillMs: 1000 },
     });
     servers.push(ipmi);
     const ipmiPort = (await ipmi.listen(0)).port;

@@ -38,7 +38,7 @@ describe('events from ipmitool', { skip }, () => {
     ipmi = new IpmiServer({
       machine: fx.machine,
       accounts: () => [ADMIN],
-      authRateLimit: { burst: 1000, refillMs: 1000 },
+      loginLimits: { sourceBurst: 1000, sourceRefillMs: 1000 },
     });
     port = (await ipmi.listen(0)).port;
     subscriber = await startSubscriber();

@@ -57,7 +57,10 @@ test('fuzz: thousands of random and mutated packets never crash the BMC nor get 
     },
   });
   const bmc = await startTestBmc({
-    server: { logger: pino({ level: 'debug' }, sink), authRateLimit: { burst: 1_000_000, refillMs: 1000 } },
+    server: {
+      logger: pino({ level: 'debug' }, sink),
+      loginLimits: { sourceBurst: 1_000_000, sourceRefillMs: 1000 },
+    },
   });
   const seed = Number(process.env.FUZZ_SEED ?? 0x5eed);
   const rnd = prng(seed);

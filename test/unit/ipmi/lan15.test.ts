@@ -22,10 +22,10 @@ import {
   type Lan15Step,
   verifyAuthCode,
 } from '../../../src/ipmi/session/lan15.ts';
-import { LoginGuard } from '../../../src/ipmi/session/rate-limit.ts';
 import type { Lan15Session, Source } from '../../../src/ipmi/session/session.ts';
 import { SessionTable } from '../../../src/ipmi/session/table.ts';
 import type { BmcAccount } from '../../../src/machine/index.ts';
+import { LoginGuard } from '../../../src/machine/login-limits.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const ADMIN: BmcAccount = { username: 'admin', password: 'password', role: 'Administrator' };
@@ -48,10 +48,15 @@ function setup(options: { burst?: number; maxSessions?: number } = {}) {
   const failures: string[] = [];
   const opened: Lan15Session[] = [];
   const table = new CountingTable(options.maxSessions ?? 4, 60_000, 5_000);
+  const accounts = () => [ADMIN, VIEWER, LONG];
   const lan15 = new Lan15Sessions({
     table,
-    accounts: () => [ADMIN, VIEWER, LONG],
-    guard: new LoginGuard({ burst: options.burst ?? 100, refillMs: 60_000, accountBurst: 100 }, () => 1_000),
+    accounts,
+    guard: new LoginGuard(
+      { sourceBurst: options.burst ?? 100, sourceRefillMs: 60_000, accountBurst: 100 },
+      accounts,
+      () => 1_000,
+    ),
     allowAuthTypeNone: false,
     onAuthFailure: (_source, user, reason) => failures.push(`${user}: ${reason}`),
     onSessionOpened: (s) => opened.push(s),

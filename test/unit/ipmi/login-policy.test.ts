@@ -160,7 +160,7 @@ for (const flood of FLOODS) {
 
 test('RAKP 1 probes alone (known and unknown names) do not lock out a correct login from that address', async () => {
   // Default limits: 6 failed logins per source.
-  const bmc = await startTestBmc({ server: { authRateLimit: {} } });
+  const bmc = await startTestBmc({ server: { loginLimits: {} } });
   const raw = await Raw.open('127.0.0.1');
   try {
     for (let i = 0; i < 12; i++) {
@@ -183,7 +183,7 @@ test('wrong RAKP 3 proofs from 40 addresses against one account are bounded by t
   // Per source the defaults (6, then one per 5 s); per account 10, then one per minute here, so
   // that the bound does not depend on how long the attack takes on a loaded machine.
   const bmc = await startTestBmc({
-    server: { authRateLimit: { accountBurst: 10, accountRefillMs: 60_000 } },
+    server: { loginLimits: { accountBurst: 10, accountRefillMs: 60_000 } },
   });
   try {
     // A console that logged in before the attack.
@@ -237,6 +237,77 @@ test('wrong RAKP 3 proofs from 40 addresses against one account are bounded by t
     const c = await RmcpPlusClient.connect(bmc.port, { ...creds, suite: 17, bindAddress: '127.0.0.1' });
     assert.equal((await c.request(0x00, 0x01)).completionCode, 0);
     c.close();
+  } finally {
+    await bmc.stop();
+  }
+});
+
+test('a spray of 5000 made-up names from 834 addresses does not make the BMC forget a guessed account', {
+  timeout: 120_000,
+}, async () => {
+  // Per account 4 failures, then one per 10 minutes (so the test does not depend on its speed); per
+  // source the defaults (6, then one per 5 s): the spray needs 834 addresses.
+  const bmc = await startTestBmc({ server: { loginLimits: { accountBurst: 4, accountRefillMs: 600_000 } } });
+  try {
+    for (let i = 0; i < 4; i++) {
+      await assert.rejects(
+        RmcpPlusClient.connect(bmc.port, {
+          username: 'admin',
+          password: `guess-${i}`,
+          suite: 17,
+          bindAddress: '127.0.0.2',
+          proveAnyway: true,
+        }),
+        /RAKP4 status 15/,
+      );
+    }
+    await assert.rejects(
+      RmcpPlusClient.connect(bmc.port, { ...creds, suite: 17, bindAddress: '127.0.0.3' }),
+      /RAKP2 status 1\b/,
+      'admin is over its budget: a new address is refused even with the right password',
+    );
+    // Each address sends 6 wrong RAKP 3 proofs for 6 made-up names (within its own budget).
+    const names = Array.from({ length: 5000 }, (_, i) => `user-${i}`);
+    const addresses = Array.from(
+      { length: Math.ceil(names.length / 6) },
+      (_, i) => `127.0.${1 + (i >> 8)}.${i & 255}`,
+    );
+    const answers = new Map<string, number>();
+    let next = 0;
+    const worker = async () => {
+      for (let a = next++; a < addresses.length; a = next++) {
+        const raw = await Raw.open(addresses[a]);
+        try {
+          for (const name of names.slice(a * 6, a * 6 + 6)) {
+            const sid = await raw.open(bmc.port, 17);
+            const rakp2 = await raw.rakp1(bmc.port, sid, name);
+            const rakp3 = encodeRakp3({
+              tag: 3,
+              status: 0,
+              bmcSessionId: sid,
+              authCode: Buffer.alloc(32, 0x5a),
+            });
+            const rakp4 =
+              rakp2[17] === 0 ? await raw.exchange(bmc.port, encodeUnauthenticated(0x14, rakp3)) : null;
+            const answer = rakp4 ? `RAKP 4 status ${rakp4[17]}` : `RAKP 2 status ${rakp2[17]}`;
+            answers.set(answer, (answers.get(answer) ?? 0) + 1);
+          }
+        } finally {
+          raw.close();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    assert.deepEqual(
+      Object.fromEntries(answers),
+      { 'RAKP 4 status 15': 5000 },
+      'every made-up name was tried',
+    );
+    // admin is still over its budget: a new address with the right password is still refused.
+    await assert.rejects(
+      RmcpPlusClient.connect(bmc.port, { ...creds, suite: 17, bindAddress: '127.0.0.1' }),
+      /RAKP2 status 1\b/,
+    );
   } finally {
     await bmc.stop();
   }

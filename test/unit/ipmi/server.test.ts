@@ -246,7 +246,7 @@ test('concurrent sessions are bounded; closing one frees a slot', async () => {
 });
 
 test('failed logins from one source are rate limited, then forgiven', async () => {
-  const bmc = await startTestBmc({ server: { authRateLimit: { burst: 2, refillMs: 300 } } });
+  const bmc = await startTestBmc({ server: { loginLimits: { sourceBurst: 2, sourceRefillMs: 300 } } });
   try {
     // Only a failed proof counts: a guesser that sends RAKP 3 with the wrong password.
     for (let i = 0; i < 2; i++) {
