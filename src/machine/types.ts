@@ -218,8 +218,17 @@ export interface Inventory {
 
 export type ConsoleEvent =
   | { readonly type: 'data'; readonly data: Uint8Array }
-  /** The console attached to (or detached from) a running machine; detached while it is off. */
-  | { readonly type: 'state'; readonly attached: boolean; readonly reason?: string }
+  /**
+   * The console attached to (or detached from) a running machine; detached while it is off.
+   * `takenOver`: another client (e.g. `virtctl console`) took the machine's serial port; the stream
+   * stays detached, without trying to take it back, until the machine starts again.
+   */
+  | {
+      readonly type: 'state';
+      readonly attached: boolean;
+      readonly reason?: string;
+      readonly takenOver?: boolean;
+    }
   /** The stream ended for good (closed by the reader or the machine went away). */
   | { readonly type: 'closed'; readonly reason?: string };
 

@@ -53,31 +53,60 @@ function curlJson(r: Row, method: 'POST' | 'PATCH', path: string, body: string):
   return `curl -u ${r.username}:${r.password} -X ${method} -H 'Content-Type: application/json' -d '${body}' ${r.redfish}${path}`;
 }
 
-/** The serial console of a VMI through the API (KubeVirt's websocket), as `virtctl console` reads it. */
-function consoleText(kubeconfig: string, vmi: string): Promise<string> {
-  // biome-ignore lint/suspicious/noExplicitAny: kubeconfig YAML
-  const kc = parse(readFileSync(kubeconfig, 'utf8')) as any;
-  const server: string = kc.clusters[0].cluster.server;
-  const ca = Buffer.from(kc.clusters[0].cluster['certificate-authority-data'], 'base64');
-  const token: string = kc.users[0].user.token;
-  return new Promise((resolve) => {
-    let text = '';
+/**
+ * The serial console of a VMI through the API (KubeVirt's websocket), as `virtctl console` reads it,
+ * run again as soon as it ends or is refused (the VMI not running yet): KubeVirt replays nothing, so
+ * a boot is seen only by a console attached when the VMI starts running. `text` collects every
+ * connection's output.
+ */
+class ConsoleWatch {
+  text = '';
+  #ws: WebSocket | null = null;
+  #stopped = false;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly kubeconfig: string,
+    private readonly vmi: string,
+  ) {
+    this.#connect();
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    // biome-ignore lint/suspicious/noExplicitAny: kubeconfig YAML
+    const kc = parse(readFileSync(this.kubeconfig, 'utf8')) as any;
+    const server: string = kc.clusters[0].cluster.server;
+    const ca = Buffer.from(kc.clusters[0].cluster['certificate-authority-data'], 'base64');
+    const token: string = kc.users[0].user.token;
     const ws = new WebSocket(
-      `${server.replace(/^http/, 'ws')}/apis/subresources.kubevirt.io/v1/namespaces/default/virtualmachineinstances/${vmi}/console`,
+      `${server.replace(/^http/, 'ws')}/apis/subresources.kubevirt.io/v1/namespaces/default/virtualmachineinstances/${this.vmi}/console`,
       'plain.kubevirt.io',
       { headers: { Authorization: `Bearer ${token}` }, ca },
     );
-    const done = () => {
-      ws.terminate();
-      resolve(text);
+    this.#ws = ws;
+    const again = () => {
+      if (this.#ws !== ws || this.#stopped) return;
+      this.#ws = null;
+      this.#timer = setTimeout(() => this.#connect(), 100);
     };
     ws.on('message', (d: Buffer) => {
-      text += d.toString('utf8');
+      this.text += d.toString('utf8');
     });
-    ws.on('open', () => setTimeout(done, 1000));
-    ws.on('error', () => resolve(text));
-    ws.on('unexpected-response', () => resolve(text));
-  });
+    ws.on('error', again);
+    ws.on('close', again);
+    ws.on('unexpected-response', (_req, res) => {
+      res.resume();
+      ws.terminate();
+      again();
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#ws?.terminate();
+  }
 }
 
 async function kubectlJson(
@@ -216,6 +245,7 @@ describe('kubevirtbmc demo, driven with the commands it prints', { skip, timeout
 
   test('python3-sushy boots the installer VM from virtual media (off, insert, boot Cd once, on)', async () => {
     const image = 'http://images.example.com/sushy-install.iso';
+    const watch = new ConsoleWatch(p.kubeconfig, 'installer');
     const r = await sh(
       `/usr/bin/python3 ${SUSHY} ${installer.redfish} ${installer.username} ${installer.password} ${image}`,
       process.env,
@@ -226,13 +256,11 @@ describe('kubevirtbmc demo, driven with the commands it prints', { skip, timeout
     assert.equal(out.image, image);
     assert.equal(out.boot_target, 'Cd');
     assert.equal(out.boot_enabled, 'Once');
-    const booted = await waitFor(
-      async () => {
-        const text = await consoleText(p.kubeconfig, 'installer');
-        return text.includes(`Booting from CD-ROM 'cdrom' (image ${image})`) && text;
-      },
-      { timeoutMs: 120_000, intervalMs: 1000, what: 'the guest booting from the CD-ROM' },
-    );
+    const booted = await waitFor(() => watch.text.includes(`Booting from CD-ROM 'cdrom' (image ${image})`), {
+      timeoutMs: 120_000,
+      intervalMs: 200,
+      what: 'the guest booting from the CD-ROM',
+    }).finally(() => watch.stop());
     assert.ok(booted);
     // The VM now has the image in its CD-ROM; the user's disk is still there.
     const vm = await kubectlJson(p, 'get vm installer');
@@ -271,14 +299,13 @@ describe('kubevirtbmc demo, driven with the commands it prints', { skip, timeout
         '{"Boot":{"BootSourceOverrideTarget":"Cd","BootSourceOverrideEnabled":"Once"}}',
       ),
     );
+    const watch = new ConsoleWatch(p.kubeconfig, 'installer');
     await typed(curlJson(installer, 'POST', reset, '{"ResetType":"On"}'));
-    await waitFor(
-      async () =>
-        (await consoleText(p.kubeconfig, 'installer')).includes(
-          `Booting from CD-ROM 'cdrom' (image ${image})`,
-        ),
-      { timeoutMs: 120_000, intervalMs: 1000, what: 'the guest booting from the new image' },
-    );
+    await waitFor(() => watch.text.includes(`Booting from CD-ROM 'cdrom' (image ${image})`), {
+      timeoutMs: 120_000,
+      intervalMs: 200,
+      what: 'the guest booting from the new image',
+    }).finally(() => watch.stop());
     const dvs = await typed(`kubectl --kubeconfig ${p.kubeconfig} get datavolumes`);
     assert.match(dvs.stdout, /installer-vmedia-cd-\S+\s+Succeeded/);
   });

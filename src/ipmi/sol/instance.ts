@@ -33,6 +33,11 @@ export interface SolInstanceOptions {
   readonly bufferLimit?: number;
   /** The console stream ended for good (the machine went away). */
   readonly onConsoleClosed: (reason: string) => void;
+  /**
+   * The machine runs (its console is still connecting when not attached): no "the machine is off"
+   * line at the start.
+   */
+  readonly machineRunning?: boolean;
 }
 
 interface InFlight {
@@ -44,6 +49,14 @@ interface InFlight {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * Shown when another client (e.g. `virtctl console`) took the machine's serial console. The session
+ * stays active and does not take the console back by itself; it reattaches when the machine starts
+ * again, and deactivating and activating SOL takes the console back at once.
+ */
+export const TAKEN_OVER_NOTICE =
+  'console taken over by another client (e.g. virtctl console); detached until the VM starts again, or deactivate and activate SOL to take it back';
 
 /**
  * One active SOL payload instance: moves bytes between a machine's console stream and the remote
@@ -71,7 +84,8 @@ export class SolInstance {
     this.#o = options;
     this.#limit = options.bufferLimit ?? 64 * 1024;
     this.#unsubscribe = options.console.on((e) => this.#onConsole(e));
-    if (!options.console.attached) this.notice('the machine is off; its console appears here when it runs');
+    if (!options.console.attached && !options.machineRunning)
+      this.notice('the machine is off; its console appears here when it runs');
   }
 
   get ended(): boolean {
@@ -135,7 +149,8 @@ export class SolInstance {
     if (this.#ended) return;
     if (e.type === 'data') this.#enqueue(e.data);
     else if (e.type === 'state') {
-      if (!e.attached) this.notice(`console detached: ${e.reason ?? 'the machine is not running'}`);
+      if (e.takenOver) this.notice(TAKEN_OVER_NOTICE);
+      else if (!e.attached) this.notice(`console detached: ${e.reason ?? 'the machine is not running'}`);
     } else if (e.type === 'closed') {
       this.#o.onConsoleClosed(e.reason ?? 'the console closed');
     }

@@ -121,6 +121,16 @@ export class Sol {
     return true;
   }
 
+  /** Whether the machine runs (so a console not attached yet is still connecting). */
+  #running(): boolean {
+    try {
+      const state = this.#machine.getPowerState();
+      return state === 'On' || state === 'Paused';
+    } catch {
+      return false;
+    }
+  }
+
   #port(): number {
     return this.#o.advertisedPort ?? this.#host.port;
   }
@@ -199,6 +209,7 @@ export class Sol {
           onConsoleClosed: (reason) => {
             if (this.#active === active) void this.deactivate(`console closed: ${reason}`, true);
           },
+          machineRunning: this.#running(),
         });
         this.#log.info({ session: s.id.toString(16), user: s.username }, 'SOL activated');
       },

@@ -67,7 +67,15 @@ describe('behind an HTTP proxy (kubeconfig proxy-url)', () => {
     const before = proxy.connects.length;
     await m.power('On');
     await waitFor(() => m.getPowerState() === 'On', { timeoutMs: 15_000, what: 'power state On' });
-    await waitFor(() => /login: $/.test(text), { timeoutMs: 15_000, what: 'the login prompt' });
+    // KubeVirt replays nothing and the console attaches once the VMI runs: Enter brings the prompt.
+    await waitFor(
+      () => {
+        if (/login: $/.test(text)) return true;
+        console.write(new TextEncoder().encode('\r'));
+        return false;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, what: 'the login prompt' },
+    );
     await console.close();
     const target = new URL(sim.url).host;
     assert.ok(proxy.connects.length > before, 'the console opened a tunnel of its own');

@@ -24,6 +24,7 @@ for (const runStrategy of ['Halted', 'Manual'] as const) {
       await cachedIn(machine);
       return {
         machine,
+        bootLog: () => sim.consoleTranscript('default', name),
         async dispose() {
           await backend.stop();
           await sim.stop();

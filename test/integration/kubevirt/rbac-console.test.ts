@@ -137,8 +137,18 @@ describe('serial console through the VMI console websocket', () => {
       if (e.type === 'data') text += new TextDecoder().decode(e.data);
       if (e.type === 'state') states.push(e.attached ? 'attached' : 'detached');
     });
+    // KubeVirt replays nothing and the console attaches once the VMI runs: Enter brings the prompt.
+    const prompt = (what: string) =>
+      waitFor(
+        () => {
+          if (/login: $/.test(text)) return true;
+          console.write(new TextEncoder().encode('\r'));
+          return false;
+        },
+        { timeoutMs: 10_000, intervalMs: 200, what },
+      );
     await m.power('On');
-    await waitFor(() => /login: $/.test(text), { timeoutMs: 10_000, what: 'login prompt' });
+    await prompt('login prompt');
     console.write(new TextEncoder().encode('root\r'));
     await waitFor(() => /root/.test(text.split('login: ').at(-1) ?? ''), { what: 'echo' });
     const firstUid = (await user.getVmi(name))?.metadata?.uid;
@@ -151,7 +161,7 @@ describe('serial console through the VMI console websocket', () => {
       },
       { timeoutMs: 10_000, what: 'a new VMI' },
     );
-    await waitFor(() => /login: $/.test(text), { timeoutMs: 10_000, what: 'login prompt of the new VMI' });
+    await prompt('login prompt of the new VMI');
     assert.ok(states.includes('detached') && states.at(-1) === 'attached', `states: ${states}`);
     const closed: string[] = [];
     console.on((e) => {

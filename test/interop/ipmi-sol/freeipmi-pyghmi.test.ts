@@ -35,7 +35,7 @@ describe('FreeIPMI ipmiconsole and pyghmi Console', () => {
     server = new IpmiServer({
       machine,
       accounts: () => [ADMIN],
-      authRateLimit: { burst: 1000, refillMs: 1000 },
+      loginLimits: { sourceBurst: 1000, sourceRefillMs: 1000 },
     });
     port = await listenLowPort(server);
   });

@@ -27,7 +27,7 @@ describe('ipmitool sol', { skip: missingClients('ipmitool') }, () => {
     server = new IpmiServer({
       machine,
       accounts: () => [ADMIN, OPERATOR, READONLY],
-      authRateLimit: { burst: 1000, refillMs: 1000 },
+      loginLimits: { sourceBurst: 1000, sourceRefillMs: 1000 },
     });
     port = (await server.listen(0)).port;
   });

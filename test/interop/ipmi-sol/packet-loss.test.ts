@@ -42,7 +42,7 @@ async function rig(lowPort: boolean): Promise<Rig> {
   const server = new IpmiServer({
     machine,
     accounts: () => [ADMIN],
-    authRateLimit: { burst: 1000, refillMs: 1000 },
+    loginLimits: { sourceBurst: 1000, sourceRefillMs: 1000 },
     sol: { advertisedPort: relay.port },
   });
   relay.target = (await server.listen(0)).port;

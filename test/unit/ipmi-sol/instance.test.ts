@@ -55,6 +55,7 @@ function make(
     maxChunk?: number;
     attached?: boolean;
     bufferLimit?: number;
+    machineRunning?: boolean;
   } = {},
 ) {
   const console = new FakeConsole();
@@ -74,6 +75,7 @@ function make(
     maxChunk: opts.maxChunk ?? 8,
     ...(opts.bufferLimit ? { bufferLimit: opts.bufferLimit } : {}),
     onConsoleClosed: (r) => closed.push(r),
+    ...(opts.machineRunning ? { machineRunning: true } : {}),
   });
   return { console, sent, closed, sol: instance };
 }
@@ -190,6 +192,22 @@ test('machine off / detached / closed: the console says so, and a closed stream 
   assert.match(text(sent[1]!), /\[SOL: console detached: the VM restarted\]/);
   console.emit({ type: 'closed', reason: 'the VM was deleted' });
   assert.deepEqual(closed, ['the VM was deleted']);
+});
+
+test('taken over by another console client: says so once, keeps the session; no "off" line while connecting', () => {
+  const { console, sent, closed } = make({ attached: false, machineRunning: true, maxChunk: 250 });
+  assert.equal(sent.length, 0, 'a running machine whose console is still connecting is not "off"');
+  console.emit({
+    type: 'state',
+    attached: false,
+    reason: 'another client (e.g. virtctl console) connected to the serial console',
+    takenOver: true,
+  });
+  assert.equal(
+    text(sent[0]!),
+    '\r\n[SOL: console taken over by another client (e.g. virtctl console); detached until the VM starts again, or deactivate and activate SOL to take it back]\r\n',
+  );
+  assert.deepEqual(closed, [], 'the SOL session stays active');
 });
 
 test('end: sends "SOL deactivating", closes the stream, and ignores later packets', async () => {

@@ -1,7 +1,9 @@
 /**
  * The simulated guest behind a VMI's serial console: firmware and boot transcript (naming the
  * firmware mode and the device it booted from, chosen by bootOrder), a login prompt that echoes,
- * reboots and power-offs. The transcript is kept (bounded) and replayed to each new console.
+ * reboots and power-offs. The transcript is kept (bounded) for `consoleTranscript()`, which plays
+ * the part of KubeVirt's `guest-console-log` container (the serial log QEMU writes whether or not a
+ * console is attached); a console connection is never sent what was printed before it attached.
  */
 import { interfaceMac } from './mac.ts';
 

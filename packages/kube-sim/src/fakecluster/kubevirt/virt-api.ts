@@ -4,6 +4,11 @@
  * websocket (subprotocol `plain.kubevirt.io`, raw bytes in binary frames). Status codes and
  * refusal messages follow KubeVirt's pkg/virt-api/rest (kube-api-notes C5).
  *
+ * The serial console is exclusive and live, as virt-handler's (pkg/virt-handler/rest/console.go,
+ * `SerialHandler` and `newStopChan`, v1.9.0): a new connection to a VMI's console drops the one
+ * already there, without a close frame (the client sees 1006, abnormal closure), and a new
+ * connection gets only what the guest prints from then on: nothing printed before is replayed.
+ *
  * It knows nothing of how the request arrived or who sent it: `handle(req, res)` and
  * `upgrade(req, socket, head)` take a plain Node request (the fake virt-api's HTTPS server calls
  * them after authenticating the aggregator; an embedded server could mount them as they are), and
@@ -11,7 +16,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { ApiError, badRequest, conflict, internalError, notFound } from '../../embedded/errors.ts';
 import type { GuestState } from './guests.ts';
 import { isFinal, isPaused, type Obj, runStrategyOf } from './logic.ts';
@@ -161,6 +166,9 @@ export class VirtApi {
     noServer: true,
     handleProtocols: (protocols) => (protocols.has('plain.kubevirt.io') ? 'plain.kubevirt.io' : false),
   });
+
+  /** VMI uid → the console connection holding its serial port (one at a time, as virt-handler). */
+  private readonly consoles = new Map<string, WebSocket>();
 
   constructor(private readonly backend: VirtApiBackend) {}
 
@@ -594,8 +602,11 @@ export class VirtApi {
       if (socket.destroyed) return 0;
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         const guest = this.backend.guest(vmi);
-        const transcript = guest.console.transcript;
-        if (transcript) ws.send(Buffer.from(transcript, 'utf8'), { binary: true });
+        const uid: string = vmi.metadata.uid;
+        // The newest connection takes the serial port: the previous one is cut (no close frame).
+        this.consoles.get(uid)?.terminate();
+        this.consoles.set(uid, ws);
+        // Live output only: what the guest printed while nobody was attached is not sent.
         const unsubscribe = guest.console.subscribe((data) => {
           if (ws.readyState === ws.OPEN) ws.send(data, { binary: true });
         });
@@ -608,6 +619,7 @@ export class VirtApi {
         ws.on('close', () => {
           unsubscribe();
           unwatch();
+          if (this.consoles.get(uid) === ws) this.consoles.delete(uid);
         });
       });
       return 101;
