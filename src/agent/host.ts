@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { KubeClient } from '../kube/client.ts';
 import { apiPath, KINDS } from '../kube/paths.ts';
+import type { MediaSettings } from '../kubevirt/media-storage.ts';
 import type { AccountSource } from '../machine/accounts.ts';
 import type { Machine } from '../machine/machine.ts';
 import { type AuditEntry, auditedMachine, describeAudit } from './audit.ts';
@@ -56,7 +57,7 @@ export interface MachineProvider {
 }
 
 /** A BMC as the machine provider sees it. */
-export type BmcRef = Pick<BmcDefinition, 'key' | 'namespace' | 'eventTarget'>;
+export type BmcRef = Pick<BmcDefinition, 'key' | 'namespace' | 'eventTarget' | 'media'>;
 
 export interface BmcDefinition {
   /** Unique in this agent, e.g. `ns/bmc-name` or `ns/vm` for standalone. */
@@ -77,6 +78,8 @@ export interface BmcDefinition {
    */
   readonly ipmiClientPort?: number;
   readonly redfishPort: number;
+  /** The VirtualMachineBMC's `spec.redfish.virtualMedia` (storage, TLS, import retries). */
+  readonly media?: MediaSettings;
 }
 
 export interface AgentHostOptions {
@@ -99,6 +102,8 @@ interface Running {
   endpoints: { ipmi?: string; redfish?: string };
   problems: string[];
   eventTimes: number[];
+  /** Stops following the machine's media slot (the failed-insert Event). */
+  offMedia?: () => void;
 }
 
 /** How many BMCs start or stop at once. */
@@ -289,6 +294,25 @@ export class AgentHost {
     try {
       const base = await this.#o.machines.acquire(def.namespace, def.vm, def);
       r.machine = auditedMachine(base, (e) => this.#audit(def, e));
+      // An insert that fails after it was accepted (CDI's import) gets its own Warning Event.
+      const failed = new Set(
+        base
+          .getMediaSlots()
+          .filter((s) => s.state === 'Failed')
+          .map((s) => s.id),
+      );
+      r.offMedia = base.on((e) => {
+        if (e.type !== 'media') return;
+        if (e.slot.state !== 'Failed') {
+          failed.delete(e.slot.id);
+          return;
+        }
+        if (failed.has(e.slot.id)) return;
+        failed.add(e.slot.id);
+        const msg = `virtual media ${e.slot.image ?? ''} in ${e.slot.id} failed: ${e.slot.message ?? 'unknown error'}`;
+        this.#log?.warn({ bmc: def.key, slot: e.slot.id, image: e.slot.image }, msg);
+        void this.#event(def, 'Warning', 'InsertMediaFailed', msg);
+      });
       this.#retryDelayMs = 0;
     } catch (err) {
       r.problems.push(`machine backend: ${(err as Error).message}`);
@@ -425,6 +449,7 @@ export class AgentHost {
     await Promise.all([r.ipmi?.close(), r.redfish?.close()].map((p) => p?.catch(() => {})));
     await r.credentials.stop().catch(() => {});
     await r.tls?.stop().catch(() => {});
+    r.offMedia?.();
     if (r.machine) await this.#o.machines?.release(r.def.namespace, r.def.vm, r.def).catch(() => {});
     this.#m.up.remove({ bmc: key, protocol: 'ipmi' });
     this.#m.up.remove({ bmc: key, protocol: 'redfish' });

@@ -7,6 +7,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { apiPath } from '../kube/paths.ts';
 import type { NamedObject } from '../kube/types.ts';
+import { type MediaSettings, parseMediaSettings } from '../kubevirt/media-storage.ts';
 import type { BmcDefinition } from './host.ts';
 import { BMC_RESOURCE } from './subscription-store.ts';
 
@@ -15,7 +16,7 @@ interface BmcObject extends NamedObject {
     virtualMachineRef?: { name?: string };
     authSecretRef?: { name?: string };
     ipmi?: { enabled?: boolean };
-    redfish?: { enabled?: boolean; tlsSecretRef?: { name?: string } };
+    redfish?: { enabled?: boolean; tlsSecretRef?: { name?: string }; virtualMedia?: unknown };
   };
   status?: {
     placement?: string;
@@ -58,7 +59,14 @@ export function definitionFromBmc(
     ipmiPort: ipmiOn ? (assigned.ipmi ?? 0) : 0,
     ...(ipmiOn && !ports && clientPort > 0 ? { ipmiClientPort: clientPort } : {}),
     redfishPort: redfishOn ? (assigned.redfish ?? 0) : 0,
+    ...mediaOf(b),
   };
+}
+
+/** `{ media }` from the BMC's `spec.redfish.virtualMedia`, or nothing when it sets none. */
+export function mediaOf(b: { spec?: { redfish?: { virtualMedia?: unknown } } }): { media?: MediaSettings } {
+  const media = parseMediaSettings(b.spec?.redfish?.virtualMedia);
+  return media ? { media } : {};
 }
 
 export interface NamespaceSourceOptions {

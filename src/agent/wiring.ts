@@ -7,16 +7,16 @@ import { IpmiServer } from '../ipmi/server.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeAccess } from '../kube/config.ts';
 import { KubeVirtBackend } from '../kubevirt/index.ts';
+import type { LoginLimits } from '../machine/login-limits.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { DestinationPolicyOptions, SubscriptionStore } from '../redfish/events/index.ts';
-import type { LoginLimits } from '../redfish/login-guard.ts';
 import { RedfishServer } from '../redfish/server.ts';
 import type { TlsSettings } from '../redfish/tls.ts';
 import type { BmcDefinition, BmcRef, MachineProvider, ProtocolServers } from './host.ts';
 import { ConfigMapMacStore } from './mac-store.ts';
 import { KubernetesSubscriptionStore } from './subscription-store.ts';
 
-export { LOGIN_LIMIT_DEFAULTS as REDFISH_LOGIN_DEFAULTS } from '../redfish/login-guard.ts';
+export { LOGIN_LIMIT_DEFAULTS as REDFISH_LOGIN_DEFAULTS } from '../machine/login-limits.ts';
 
 export interface Wiring {
   servers: ProtocolServers;
@@ -91,6 +91,7 @@ export class KubeVirtMachines implements MachineProvider {
     const entry = e;
     return entry.ready.then(() => {
       this.#rememberMacs(entry.backend, vm, bmc);
+      entry.backend.setMediaSettings(vm, bmc?.media);
       return entry.backend.machine(vm);
     });
   }

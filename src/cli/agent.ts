@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { boundHeapGrowth } from '../agent/heap.ts';
 import { AgentHost, type BmcDefinition } from '../agent/host.ts';
 import { defaultAddress } from '../agent/ports.ts';
-import { NamespaceSource } from '../agent/sources.ts';
+import { mediaOf, NamespaceSource } from '../agent/sources.ts';
 import { BMC_RESOURCE } from '../agent/subscription-store.ts';
 import { defaultWiring, REDFISH_LOGIN_DEFAULTS } from '../agent/wiring.ts';
 import { KubeClient } from '../kube/client.ts';
@@ -332,14 +332,16 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
             kind: 'VirtualMachine',
             name,
           };
+          let media: ReturnType<typeof mediaOf> = {};
           if (flags.bmc) {
             target = { apiVersion: 'bmc.kubevirt.io/v1beta1', kind: 'VirtualMachineBMC', name: flags.bmc };
             try {
-              const b = await client.request<{ metadata: { uid?: string } }>(
-                'GET',
-                apiPath(BMC_RESOURCE, { namespace, name: flags.bmc }),
-              );
+              const b = await client.request<{
+                metadata: { uid?: string };
+                spec?: { redfish?: { virtualMedia?: unknown } };
+              }>('GET', apiPath(BMC_RESOURCE, { namespace, name: flags.bmc }));
               target = { ...target, uid: b.metadata.uid };
+              media = mediaOf(b);
             } catch (err) {
               log.warn(
                 { err: String((err as Error).message) },
@@ -382,6 +384,7 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
               ipmiPort: flags.ipmiPort,
               ...(flags.ipmiClientPort ? { ipmiClientPort: flags.ipmiClientPort } : {}),
               redfishPort: flags.redfishPort,
+              ...media,
             },
           ]);
         } else {

@@ -6,6 +6,7 @@ import { type InformerEvent, SharedInformer } from './informer.ts';
 import { KubeApi } from './kube-api.ts';
 import type { MacStore } from './mac-memory.ts';
 import { KubeVirtMachine, type MachineContext } from './machine.ts';
+import type { MediaSettings } from './media-storage.ts';
 import {
   type DataVolume,
   DV_KIND,
@@ -154,6 +155,12 @@ export class KubeVirtBackend {
   rememberMacsIn(name: string, store: MacStore): () => void {
     this.machine(name);
     return this.#machines.get(name)!.rememberMacsIn(store);
+  }
+
+  /** The BMC's virtual-media settings for `name`'s machine (`KubeVirtMachine.setMediaSettings`). */
+  setMediaSettings(name: string, settings: MediaSettings | undefined): void {
+    this.machine(name);
+    this.#machines.get(name)!.setMediaSettings(settings);
   }
 
   /** Drops the machine of a VM no longer served (its cache entries stay; a later `machine()` makes a new one). */

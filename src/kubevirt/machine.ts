@@ -56,7 +56,9 @@ import {
   dataVolumeManifest,
   dataVolumeName,
   driveVolumeOps,
+  EMPTY_CDROM_REFUSED_MESSAGE,
   hasCdrom,
+  isEmptyCdromRefusal,
   isMediaDataVolumeName,
   mediaDrive,
   mediaSlotOf,
@@ -64,8 +66,15 @@ import {
   orphanedDataVolumes,
   SLOT_ID,
 } from './media.ts';
+import {
+  claimSize,
+  DEFAULT_IMPORT_RETRIES,
+  headContentLength,
+  type MediaSettings,
+  TooLarge,
+} from './media-storage.ts';
 import { isUnsupportedRoute, planPower, runPowerPlan, SUPPORTED_ACTIONS } from './power.ts';
-import { isLiveVmi, powerStateOf, runStrategyOf } from './power-state.ts';
+import { powerStateOf, runStrategyOf } from './power-state.ts';
 import {
   ANNOTATION_BOOT_OVERRIDE,
   type DataVolume,
@@ -137,6 +146,8 @@ export class KubeVirtMachine implements Machine {
   #restoring = false;
   #restoreFailures = 0;
   #pendingMedia: { image: string; protocol: 'HTTP' | 'HTTPS' } | null = null;
+  /** The BMC's `spec.redfish.virtualMedia` (storage, TLS, import retries); see `setMediaSettings`. */
+  #mediaSettings: MediaSettings | undefined;
   /** A start-like action held until a CD being inserted is ready (see `power`). */
   #deferred: { action: PowerAction; cancel: () => void } | null = null;
   /** The firmware the VM's preference gives it, from virt-api's `expand-spec` (see `#expand`). */
@@ -263,8 +274,23 @@ export class KubeVirtMachine implements Machine {
 
   getMediaSlots(): readonly MediaSlot[] {
     const vm = this.#vm();
-    const slot = mediaSlotOf(vm, this.#dataVolumes(), this.#vmi(), this.#pendingMedia);
+    const slot = mediaSlotOf(
+      vm,
+      this.#dataVolumes(),
+      this.#vmi(),
+      this.#pendingMedia,
+      this.#mediaSettings?.importRetries ?? DEFAULT_IMPORT_RETRIES,
+    );
     return slot ? [slot] : [];
+  }
+
+  /**
+   * The BMC's virtual-media settings (`spec.redfish.virtualMedia`), used by the next insert and for
+   * when a retried import error counts as failed. The agent sets them when it starts serving the BMC.
+   */
+  setMediaSettings(settings: MediaSettings | undefined): void {
+    this.#mediaSettings = settings;
+    this.refresh();
   }
 
   getInventory(): Inventory {
@@ -594,6 +620,21 @@ export class KubeVirtMachine implements Machine {
       );
     }
     const credentials = credentialsOf(request);
+    const settings = this.#mediaSettings;
+    // Size the claim from the image (a bounded HEAD request); refuse an image over the maximum.
+    let storage: string;
+    try {
+      storage = claimSize(
+        await headContentLength(url.redacted, {
+          credentials,
+          insecureSkipVerify: settings?.tls?.insecureSkipVerify === true,
+        }),
+        settings,
+      );
+    } catch (err) {
+      if (err instanceof TooLarge) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
     return this.#serial(async () => {
       const current = this.getMediaSlots()[0];
       if (
@@ -618,6 +659,8 @@ export class KubeVirtMachine implements Machine {
             vm,
             slotId: SLOT_ID,
             url: url.redacted,
+            storage,
+            ...(settings ? { settings } : {}),
             ...(secretRef ? { secretRef } : {}),
             ...(createdBy ? { createdBy } : {}),
           }),
@@ -638,7 +681,7 @@ export class KubeVirtMachine implements Machine {
       try {
         await this.#patchVm('Attaching the image to the CD-ROM', (fresh) => {
           if (!mediaDrive(fresh)) throw new NotSupportedError(DRIVE_IN_USE_MESSAGE);
-          return driveVolumeOps(fresh, name, isLiveVmi(this.#vmi()));
+          return driveVolumeOps(fresh, name);
         });
       } catch (err) {
         await this.#deleteDataVolume(name);
@@ -659,7 +702,14 @@ export class KubeVirtMachine implements Machine {
   async ejectMedia(slotId: string, ctx?: ActionContext): Promise<MediaSlot> {
     this.#requireDrive(slotId, await this.#vmForWrite());
     return this.#serial(async () => {
-      await this.#patchVm('Ejecting the image', (vm) => driveVolumeOps(vm, null, isLiveVmi(this.#vmi())));
+      try {
+        await this.#patchVm('Ejecting the image', (vm) => driveVolumeOps(vm, null));
+      } catch (err) {
+        // KubeVirt's VM webhook refuses the empty drive an eject leaves when DeclarativeHotplugVolumes is off
+        if (err instanceof Error && isEmptyCdromRefusal(err.message))
+          throw new NotSupportedError(EMPTY_CDROM_REFUSED_MESSAGE);
+        throw err;
+      }
       await this.#collectGarbage(undefined);
       this.#c.logger?.info(
         { vm: `${this.#c.namespace}/${this.name}`, actor: ctx?.actor },
@@ -732,7 +782,7 @@ export class KubeVirtMachine implements Machine {
   async #collectGarbage(keep: string | undefined): Promise<void> {
     const vm = this.#c.vms.get(this.name);
     if (!vm) return;
-    for (const name of orphanedDataVolumes(vm, this.#dataVolumes().values(), keep)) {
+    for (const name of orphanedDataVolumes(vm, this.#dataVolumes().values(), keep, this.#vmi())) {
       if (isMediaDataVolumeName(this.name, name)) await this.#deleteDataVolume(name);
     }
   }

@@ -165,8 +165,17 @@ export interface VirtualMachineInstance extends KubeObject {
 }
 
 export interface DataVolumeSpec {
-  source?: { http?: { url: string; secretRef?: string }; [key: string]: unknown };
-  storage?: { resources?: { requests?: { storage?: string } }; [key: string]: unknown };
+  source?: {
+    http?: { url: string; secretRef?: string; certConfigMap?: string; insecureSkipVerify?: boolean };
+    [key: string]: unknown;
+  };
+  storage?: {
+    resources?: { requests?: { storage?: string } };
+    storageClassName?: string;
+    accessModes?: string[];
+    volumeMode?: string;
+    [key: string]: unknown;
+  };
   pvc?: { resources?: { requests?: { storage?: string } }; [key: string]: unknown };
   contentType?: string;
 }
@@ -176,6 +185,8 @@ export interface DataVolume extends KubeObject {
   status?: {
     phase?: string;
     progress?: string;
+    /** How often CDI restarted the importer after an error (it retries all but fatal errors). */
+    restartCount?: number;
     conditions?: Condition[];
   };
 }

@@ -7,6 +7,8 @@
  * And an upgrade: a subscriptions ConfigMap an older agent created is adopted with its data.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { GC_TIMEOUT_MS, realOnly } from '../../support/cluster.ts';
@@ -199,9 +201,21 @@ spec: {virtualMachineRef: {name: vm2}, authSecretRef: {name: vm2-auth}}
     );
   });
 
-  test("virtual media with the agent's own token: insert with credentials, swap, eject", async () => {
+  test("virtual media with the agent's own token: insert with credentials, swap, eject", async (t) => {
+    // CDI (the fake one too) really fetches loopback URLs: a small image server on 127.0.0.1.
+    const images = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Length': '1048576' });
+      if (req.method === 'HEAD') res.end();
+      else res.end(Buffer.alloc(1048576));
+    });
+    await new Promise<void>((r) => images.listen(0, '127.0.0.1', r));
+    t.after(() => {
+      images.closeAllConnections();
+      images.close();
+    });
+    const base = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
     const insert = await redfishPost(`${CD}/Actions/VirtualMedia.InsertMedia`, {
-      Image: 'http://127.0.0.1:9/first.iso',
+      Image: `${base}/first.iso`,
       UserName: 'image-user',
       Password: 'image-pw',
       Inserted: true,
@@ -227,7 +241,7 @@ spec: {virtualMachineRef: {name: vm2}, authSecretRef: {name: vm2-auth}}
     // collector its credentials.
     assert.match(
       await redfishPost(`${CD}/Actions/VirtualMedia.InsertMedia`, {
-        Image: 'http://127.0.0.1:9/second.iso',
+        Image: `${base}/second.iso`,
         Inserted: true,
       }),
       /^20[024]$/,
@@ -239,7 +253,7 @@ spec: {virtualMachineRef: {name: vm2}, authSecretRef: {name: vm2-auth}}
       },
       { timeoutMs: 30_000, intervalMs: 250, what: 'only the DataVolume of the second image' },
     );
-    assert.equal(second.spec.source.http.url, 'http://127.0.0.1:9/second.iso');
+    assert.equal(second.spec.source.http.url, `${base}/second.iso`);
     assert.equal(second.spec.source.http.secretRef, undefined);
     await waitFor(async () => (await c.tryGet(['secret', `${first.metadata.name}-auth`])) === null, {
       timeoutMs: GC_TIMEOUT_MS,
@@ -434,6 +448,45 @@ ${HTTP_SOURCE}  storage:
       'a DataVolume copying another volume',
       /may not create DataVolumes that copy another volume/,
     );
+    await refused(
+      `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: sample-vm-vmedia-cd-55555555
+  namespace: default
+  labels: {bmc.kubevirt.io/vm: sample-vm}
+  annotations: {bmc.kubevirt.io/created-by: "${AGENT}"}
+spec:
+${HTTP_SOURCE}  storage:
+    resources: {requests: {storage: 1Gi}}
+    selector: {matchLabels: {disk: other-vm-rootdisk}}
+`,
+      'a claim selecting a particular volume',
+      /spec\.storage holding resources, storageClassName, accessModes and volumeMode only/,
+    );
+    // The BMC's virtual-media settings (spec.redfish.virtualMedia) are allowed: TLS trust and the claim's class,
+    // access modes and volume mode.
+    const tuned = 'sample-vm-vmedia-cd-7e57ab1e';
+    const withSettings = await agent(
+      ['create', '-f', '-'],
+      `apiVersion: cdi.kubevirt.io/v1beta1
+kind: DataVolume
+metadata:
+  name: ${tuned}
+  namespace: default
+  labels: {bmc.kubevirt.io/vm: sample-vm}
+  annotations: {bmc.kubevirt.io/created-by: "${AGENT}"}
+spec:
+  source: {http: {url: "https://127.0.0.1:9/own.iso", certConfigMap: images-ca, insecureSkipVerify: false}}
+  storage:
+    resources: {requests: {storage: 3Gi}}
+    storageClassName: fast-local
+    accessModes: [ReadWriteOnce]
+    volumeMode: Filesystem
+`,
+    );
+    assert.equal(withSettings.code, 0, withSettings.stderr);
+    assert.equal((await agent(['delete', 'datavolume', tuned, '--wait=false'])).code, 0);
     // What it makes itself is still allowed, and it may delete it again.
     const own = 'sample-vm-vmedia-cd-5ca1ab1e';
     const made = await agent(

@@ -41,7 +41,7 @@ const slot = (m: Machine) => m.getMediaSlots()[0]!;
 const cdVolume = (v: VirtualMachine) => v.spec?.template?.spec?.volumes?.find((x) => x.name === 'cdrom');
 
 describe('virtual media through CDI DataVolumes', () => {
-  test('insert while off: a plain volume, progress from the DataVolume, then the VM boots the image', async () => {
+  test('insert while off: a hot-pluggable volume, progress from the DataVolume, then the VM boots the image', async () => {
     const { name, m } = await vm({ runStrategy: 'Halted' });
     const progress: number[] = [];
     m.on((e: MachineEvent) => {
@@ -59,8 +59,8 @@ describe('virtual media through CDI DataVolumes', () => {
     const v = await env.user.getVm(name);
     assert.deepEqual(
       cdVolume(v),
-      { name: 'cdrom', dataVolume: { name: dvs[0]!.metadata.name } },
-      'not hotplugged while off',
+      { name: 'cdrom', dataVolume: { name: dvs[0]!.metadata.name, hotpluggable: true } },
+      'hot-pluggable even while off, so a later change reaches the running guest',
     );
     await waitFor(() => slot(m).state === 'Inserted', { timeoutMs: 10_000, what: 'Inserted' });
     assert.ok(

@@ -98,41 +98,34 @@ describe('DataVolume naming', () => {
 });
 
 describe('the CD-ROM drive', () => {
-  test('an empty cdrom is the drive; insert adds a plain volume when off, hotpluggable when running', () => {
+  test('an empty cdrom is the drive; insert always adds a hot-pluggable volume (off or running)', () => {
     const v = vm();
     assert.equal(mediaDrive(v)?.disk, 'cdrom');
-    assert.deepEqual(driveVolumeOps(v, 'vm1-vmedia-cd-1', false), [
+    assert.deepEqual(driveVolumeOps(v, 'vm1-vmedia-cd-1'), [
       {
         op: 'add',
         path: '/spec/template/spec/volumes/-',
-        value: { name: 'cdrom', dataVolume: { name: 'vm1-vmedia-cd-1' } },
+        value: { name: 'cdrom', dataVolume: { name: 'vm1-vmedia-cd-1', hotpluggable: true } },
       },
     ]);
-    assert.deepEqual(driveVolumeOps(v, 'vm1-vmedia-cd-1', true)[0], {
-      op: 'add',
-      path: '/spec/template/spec/volumes/-',
-      value: { name: 'cdrom', dataVolume: { name: 'vm1-vmedia-cd-1', hotpluggable: true } },
-    });
   });
 
   test('re-insert replaces our volume; eject removes it and keeps the disk', () => {
     const v = vm([{ name: 'cdrom', dataVolume: { name: 'vm1-vmedia-cd-00000001' } }]);
-    assert.deepEqual(driveVolumeOps(v, 'vm1-vmedia-cd-2', false), [
+    assert.deepEqual(driveVolumeOps(v, 'vm1-vmedia-cd-2'), [
       {
         op: 'replace',
         path: '/spec/template/spec/volumes/1',
-        value: { name: 'cdrom', dataVolume: { name: 'vm1-vmedia-cd-2' } },
+        value: { name: 'cdrom', dataVolume: { name: 'vm1-vmedia-cd-2', hotpluggable: true } },
       },
     ]);
-    assert.deepEqual(driveVolumeOps(v, null, false), [
-      { op: 'remove', path: '/spec/template/spec/volumes/1' },
-    ]);
+    assert.deepEqual(driveVolumeOps(v, null), [{ op: 'remove', path: '/spec/template/spec/volumes/1' }]);
   });
 
   test("a cdrom holding the user's own volume is never taken over", () => {
     const v = vm([{ name: 'cdrom', containerDisk: { image: 'my/iso' } }]);
     assert.equal(mediaDrive(v), null);
-    assert.deepEqual(driveVolumeOps(v, 'x', false), []);
+    assert.deepEqual(driveVolumeOps(v, 'x'), []);
   });
 });
 

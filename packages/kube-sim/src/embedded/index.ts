@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logQuery, startFakeNode } from '../fakecluster/kubelet/index.ts';
 import { startKubeVirtControllers } from '../fakecluster/kubevirt/index.ts';
+import { KUBEVIRT_CR_CRD, kubeVirtCrSpec } from '../fakecluster/kubevirt/install.ts';
 import { INSTANCETYPE_CRDS } from '../fakecluster/kubevirt/instancetype.ts';
 import { GarbageCollector } from './controllers/gc.ts';
 import { NodeController } from './controllers/nodes.ts';
@@ -67,6 +68,8 @@ export interface SimCluster {
     compact(): void;
     /** Makes a running guest stop by itself: shutdown from inside (Succeeded) or a crash (Failed). */
     guestExit(namespace: string, name: string, phase: 'Succeeded' | 'Failed'): void;
+    /** The default StorageClass the fake CDI sees (null: the cluster has none). */
+    setDefaultStorageClass(name: string | null): void;
   };
   readonly stats: {
     requests(): ReadonlyArray<{
@@ -330,7 +333,7 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       { internal: true },
     );
   }
-  for (const c of [...KUBEVIRT_CRDS, ...INSTANCETYPE_CRDS]) {
+  for (const c of [...KUBEVIRT_CRDS, KUBEVIRT_CR_CRD, ...INSTANCETYPE_CRDS]) {
     const created = reg.create(CRD, undefined, c, { internal: true });
     created.status = {
       acceptedNames: c.spec.names,
@@ -381,6 +384,21 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       }
     });
   });
+  // the KubeVirt CR, as KubeVirt's operator leaves it: its feature gates drive the fake's webhooks
+  // and virt-controller (fakecluster/kubevirt/feature-gates.ts)
+  const KV = reg.lookup('kubevirt.io', 'v1', 'kubevirts');
+  if (KV)
+    reg.create(
+      KV,
+      'kubevirt',
+      {
+        apiVersion: 'kubevirt.io/v1',
+        kind: 'KubeVirt',
+        metadata: { name: 'kubevirt' },
+        spec: kubeVirtCrSpec(),
+      },
+      { internal: true },
+    );
   installKubeVirtAdmission(reg);
 
   const gc = new GarbageCollector(reg, sched);
@@ -522,6 +540,9 @@ export async function startSimCluster(options: SimClusterOptions = {}): Promise<
       restart: () => api.restart(),
       compact: () => reg.store.compact(),
       guestExit,
+      setDefaultStorageClass: (name: string | null) => {
+        kubevirt.controller.defaultStorageClass = name;
+      },
     },
     stats: {
       requests: () => api.requests(),

@@ -51,6 +51,8 @@ export interface RealCluster {
     /** Compacts etcd's history; watches resumed from before it get 410 Expired. */
     compact(): Promise<void>;
     guestExit(namespace: string, name: string, phase: 'Succeeded' | 'Failed'): void;
+    /** The default StorageClass the fake CDI sees (null: the cluster has none). */
+    setDefaultStorageClass(name: string | null): void;
   };
   readonly stats: {
     requests(): readonly RequestRecord[];
@@ -169,6 +171,7 @@ export async function startRealCluster(options: RealClusterOptions = {}): Promis
           proxy.expireWatchesBelow(await cp.compactEtcd());
         },
         guestExit: (namespace, name, phase) => kubevirt!.guestExit(namespace, name, phase),
+        setDefaultStorageClass: (name) => kubevirt!.setDefaultStorageClass(name),
       },
       stats: {
         requests: () => proxy.requests(),

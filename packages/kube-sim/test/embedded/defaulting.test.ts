@@ -54,6 +54,7 @@ spec: {virtualMachineRef: {name: vm1}, authSecretRef: {name: bmc-auth}, redfish:
     const got = JSON.parse((await kubectl(sim.kubeconfigPath, ['get', 'vmbmc', 'b1', '-o', 'json'])).stdout);
     assert.deepEqual(got.spec.ipmi, { enabled: true });
     assert.equal(got.spec.redfish.enabled, false, 'a value the user gave is kept');
-    assert.equal(got.spec.service.type, 'ClusterIP');
+    // defaulted to {}, with no type of its own: the controller's --service-type decides it
+    assert.deepEqual(got.spec.service, {});
   });
 });

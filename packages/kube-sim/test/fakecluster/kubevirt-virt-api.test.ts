@@ -433,8 +433,9 @@ describe('the fake virt-api server: only the front proxy, with a user, gets thro
     );
   });
 
-  test('the console websocket: 401 without the proxy, 101 with plain.kubevirt.io and the transcript for it', async () => {
+  test('the console websocket: 401 without the proxy, 101 with plain.kubevirt.io; live output only; one connection at a time', async () => {
     backend.guests.boot(backend.vmis.get('ns/r')!);
+    const guest = backend.guests.guest(backend.vmis.get('ns/r')!);
     const url = `wss://127.0.0.1:${server.port}${PATH('virtualmachineinstances', 'r', 'console')}`;
     const open = (who?: string) =>
       new Promise<{ ws?: WebSocket; status?: number; out: () => string }>((resolve, reject) => {
@@ -454,11 +455,39 @@ describe('the fake virt-api server: only the front proxy, with a user, gets thro
         ws.on('error', reject);
       });
     assert.equal((await open()).status, 401);
+    assert.match(guest.console.transcript, /r login: $/, 'the guest booted before anyone attached');
     const c = await open('proxy');
     assert.ok(c.ws);
     assert.equal(c.ws.protocol, 'plain.kubevirt.io');
-    await waitFor(() => c.out().includes('r login: '), { what: 'transcript replayed' });
-    const closed = new Promise<number>((r) => c.ws!.on('close', (code) => r(code)));
+    // Nothing printed before the connection is replayed (virt-handler streams the live socket):
+    // Enter makes the guest print its prompt again, and that is all the connection gets.
+    c.ws.send(Buffer.from('\r'));
+    await waitFor(() => c.out().includes('r login: '), { what: 'prompt after Enter' });
+    assert.equal(c.out(), '\r\nr login: ');
+    assert.doesNotMatch(c.out(), /SeaBIOS|Linux version/);
+
+    // A second connection takes the console: the first is cut without a close frame (1006).
+    const firstClosed = new Promise<number>((r) => c.ws!.on('close', (code) => r(code)));
+    const d = await open('proxy');
+    assert.ok(d.ws);
+    assert.equal(await firstClosed, 1006);
+    d.ws.send(Buffer.from('\r'));
+    await waitFor(() => d.out().includes('r login: '), { what: 'second connection live' });
+    assert.doesNotMatch(d.out(), /SeaBIOS|Linux version/, 'no replay for the second connection either');
+
+    // Output while nobody is attached is gone for the next connection (kept only in the transcript).
+    const dClosed = new Promise<number>((r) => d.ws!.on('close', () => r(0)));
+    d.ws.close();
+    await dClosed;
+    guest.console.write('printed while detached\r\n');
+    const e = await open('proxy');
+    assert.ok(e.ws);
+    e.ws.send(Buffer.from('\r'));
+    await waitFor(() => e.out().includes('r login: '), { what: 'third connection live' });
+    assert.doesNotMatch(e.out(), /printed while detached/);
+    assert.match(guest.console.transcript, /printed while detached/);
+
+    const closed = new Promise<number>((r) => e.ws!.on('close', (code) => r(code)));
     backend.ended.get(backend.vmis.get('ns/r')!.metadata.uid)!();
     assert.equal(await closed, 1000);
   });

@@ -10,6 +10,11 @@ import {
   vmCauses,
   vmiCreateCauses,
 } from '../../fakecluster/kubevirt/admission.ts';
+import {
+  activeKubeVirt,
+  type FeatureGates,
+  featureGatesOf,
+} from '../../fakecluster/kubevirt/feature-gates.ts';
 import { ApiError } from '../errors.ts';
 import type { Registry } from '../registry.ts';
 
@@ -26,15 +31,21 @@ function deny(webhook: string, causes: Cause[]): ApiError {
   );
 }
 
+/** The feature gates of the cluster's KubeVirt CR (KubeVirt v1.9.0's defaults without one). */
+function gatesOf(reg: Registry): FeatureGates {
+  const t = reg.lookup('kubevirt.io', 'v1', 'kubevirts');
+  return featureGatesOf(t ? activeKubeVirt(reg.list(t, undefined).items) : undefined);
+}
+
 export function installKubeVirtAdmission(reg: Registry): void {
   reg.addAdmission('kubevirt.io', 'virtualmachines', ({ obj, subresource }) => {
     if (subresource === 'status') return;
-    const causes = vmCauses(obj);
+    const causes = vmCauses(obj, gatesOf(reg));
     if (causes.length) throw deny(VM_WEBHOOK, causes);
   });
   reg.addAdmission('kubevirt.io', 'virtualmachineinstances', ({ obj, old, subresource }) => {
     if (subresource === 'status' || old) return;
-    const causes = vmiCreateCauses(obj);
+    const causes = vmiCreateCauses(obj, gatesOf(reg));
     if (causes.length) throw deny(VMI_CREATE_WEBHOOK, causes);
   });
   reg.addAdmission('cdi.kubevirt.io', 'datavolumes', ({ obj, old }) => {

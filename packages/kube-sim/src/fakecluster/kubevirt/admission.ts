@@ -4,6 +4,7 @@
  * fake virt-api gives the real API server. The embedded cluster (packages/kube-sim/src/embedded/kubevirt/admission.ts)
  * runs the same checks in-process.
  */
+import { DECLARATIVE_HOTPLUG_VOLUMES, DEFAULT_GATES, type FeatureGates } from './feature-gates.ts';
 import type { Obj } from './logic.ts';
 import { macCauses } from './mac.ts';
 
@@ -18,7 +19,11 @@ export const DV_WEBHOOK = 'datavolume-validate.cdi.kubevirt.io';
 
 const STRATEGIES = ['Always', 'RerunOnFailure', 'Manual', 'Halted', 'Once', 'WaitAsReceiver'];
 
-export function checkVmiSpec(spec: Obj | undefined, base: string): Cause[] {
+export function checkVmiSpec(
+  spec: Obj | undefined,
+  base: string,
+  gates: FeatureGates = DEFAULT_GATES,
+): Cause[] {
   const causes: Cause[] = [];
   if (!spec?.domain) {
     causes.push({ field: `${base}.domain`, message: 'domain is required' });
@@ -58,6 +63,30 @@ export function checkVmiSpec(spec: Obj | undefined, base: string): Cause[] {
       });
     names.add(d.name);
   });
+  // KubeVirt v1.9.0 vmi-create-admitter.go `validateBootOrder`: a CD-ROM with no volume is an
+  // empty drive, allowed only with DeclarativeHotplugVolumes
+  const volumes: Obj[] = spec.volumes ?? [];
+  disks.forEach((d, i) => {
+    if (d.cdrom === undefined || gates.declarativeHotplugVolumes) return;
+    if (volumes.some((v) => v.name === d.name)) return;
+    causes.push({
+      field: `${base}.domain.devices.disks[${i}].name`,
+      message: `${DECLARATIVE_HOTPLUG_VOLUMES} feature gate not enabled, cannot define an empty CD-ROM disk`,
+    });
+  });
+  // `validateVolumes`: volume names are unique
+  const firstVolume = new Map<string, number>();
+  volumes.forEach((v, i) => {
+    const other = firstVolume.get(v.name);
+    if (other === undefined) {
+      firstVolume.set(v.name, i);
+      return;
+    }
+    causes.push({
+      field: `${base}.volumes[${i}].name`,
+      message: `${base}.volumes[${i}] and ${base}.volumes[${other}] must not have the same Name.`,
+    });
+  });
   const efi = spec.domain.firmware?.bootloader?.efi;
   if (efi && efi.secureBoot !== false && spec.domain.features?.smm?.enabled === false) {
     causes.push({
@@ -69,7 +98,7 @@ export function checkVmiSpec(spec: Obj | undefined, base: string): Cause[] {
 }
 
 /** virtualmachine-validator (CREATE and UPDATE of the main resource). */
-export function vmCauses(vm: Obj): Cause[] {
+export function vmCauses(vm: Obj, gates: FeatureGates = DEFAULT_GATES): Cause[] {
   const spec = vm.spec ?? {};
   const causes: Cause[] = [];
   if (spec.running !== undefined && spec.runStrategy !== undefined) {
@@ -79,13 +108,13 @@ export function vmCauses(vm: Obj): Cause[] {
     causes.push({ field: 'spec.runStrategy', message: `Invalid RunStrategy (${spec.runStrategy})` });
   }
   if (!spec.template) causes.push({ field: 'spec.template', message: 'missing virtual machine template.' });
-  else causes.push(...checkVmiSpec(spec.template.spec, 'spec.template.spec'));
+  else causes.push(...checkVmiSpec(spec.template.spec, 'spec.template.spec', gates));
   return causes;
 }
 
 /** virtualmachineinstances-create-validator (CREATE only). */
-export function vmiCreateCauses(vmi: Obj): Cause[] {
-  return checkVmiSpec(vmi.spec, 'spec');
+export function vmiCreateCauses(vmi: Obj, gates: FeatureGates = DEFAULT_GATES): Cause[] {
+  return checkVmiSpec(vmi.spec, 'spec', gates);
 }
 
 /** datavolume-validate (CREATE and UPDATE). */
@@ -112,15 +141,15 @@ export function statusCauses(causes: Cause[]): Obj[] {
 /** Which webhook a path of the fake virt-api serves. */
 export const WEBHOOK_PATHS: Record<
   string,
-  { name: string; check: (obj: Obj, old: Obj | undefined, op: string) => Cause[] }
+  { name: string; check: (obj: Obj, old: Obj | undefined, op: string, gates: FeatureGates) => Cause[] }
 > = {
   '/virtualmachines-validate': {
     name: VM_WEBHOOK,
-    check: (obj) => vmCauses(obj),
+    check: (obj, _old, _op, gates) => vmCauses(obj, gates),
   },
   '/virtualmachineinstances-validate-create': {
     name: VMI_CREATE_WEBHOOK,
-    check: (obj, _old, op) => (op === 'CREATE' ? vmiCreateCauses(obj) : []),
+    check: (obj, _old, op, gates) => (op === 'CREATE' ? vmiCreateCauses(obj, gates) : []),
   },
   '/datavolume-validate': {
     name: DV_WEBHOOK,
@@ -129,10 +158,11 @@ export const WEBHOOK_PATHS: Record<
 };
 
 /**
- * Answers an AdmissionReview (admission.k8s.io/v1) for `path`: allowed, or denied with a 422
+ * Answers an AdmissionReview (admission.k8s.io/v1) for `path` under the cluster's feature `gates`
+ * (the KubeVirt CR's, `feature-gates.ts`): allowed, or denied with a 422
  * Invalid Status whose message and causes the API server passes on to the client.
  */
-export function reviewAdmission(path: string, review: Obj): Obj {
+export function reviewAdmission(path: string, review: Obj, gates: FeatureGates = DEFAULT_GATES): Obj {
   const req = review?.request ?? {};
   const hook = WEBHOOK_PATHS[path];
   const base = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' };
@@ -148,7 +178,7 @@ export function reviewAdmission(path: string, review: Obj): Obj {
   }
   if (req.operation === 'DELETE' || req.subResource)
     return { ...base, response: { uid: req.uid, allowed: true } };
-  const causes = hook.check(req.object ?? {}, req.oldObject ?? undefined, req.operation ?? 'CREATE');
+  const causes = hook.check(req.object ?? {}, req.oldObject ?? undefined, req.operation ?? 'CREATE', gates);
   if (!causes.length) return { ...base, response: { uid: req.uid, allowed: true } };
   return {
     ...base,

@@ -17,7 +17,14 @@ import { Informer, type WatchedObject } from '../../../../../src/kube/informer.t
 import { apiPath, KINDS } from '../../../../../src/kube/paths.ts';
 import { ApiError, internalError } from '../../embedded/errors.ts';
 import { type Delays, Scheduler } from '../../embedded/timing.ts';
+import {
+  activeKubeVirt,
+  declarativeHotplugActive,
+  type FeatureGates,
+  featureGatesOf,
+} from './feature-gates.ts';
 import { type GuestState, Guests, newlyReady } from './guests.ts';
+import { fetchImage } from './importer.ts';
 import {
   applySpecs,
   controllerRevisionFor,
@@ -32,13 +39,18 @@ import {
   type Which,
 } from './instancetype.ts';
 import {
+  claimRefusal,
   clone,
   dataVolumeState,
   dataVolumeStep,
+  declarativeHotplug,
   deepEqual,
   enterPhase,
   flippedToAlways,
-  hotplugVolumes,
+  hotplugVolumesReady,
+  type ImportProbe,
+  importRestartDelay,
+  importRetrying,
   isFinal,
   missingDataVolumeTemplates,
   nextVmiPhase,
@@ -47,9 +59,11 @@ import {
   planVm,
   podTerminating,
   pvcFor,
+  quantityBytes,
   runningStatus,
   setCondition,
   setPausedCondition,
+  simulatedProbe,
   startupStatus,
   trimRequests,
   VM_FINALIZER,
@@ -62,7 +76,7 @@ import {
 } from './logic.ts';
 import type { VirtApiBackend } from './virt-api.ts';
 
-export const LAUNCHER_VERSION = 'quay.io/kubevirt/virt-launcher:v1.6.0-fake';
+export const LAUNCHER_VERSION = 'quay.io/kubevirt/virt-launcher:v1.9.0-fake';
 export const STORAGE_CLASS = 'fake-cdi-local';
 export const PV_LABEL = 'app.kubernetes.io/managed-by';
 export const PV_LABEL_VALUE = 'fake-cdi';
@@ -81,6 +95,7 @@ const DVS = { group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'datavolumes
 const PVCS = { group: '', version: 'v1', plural: 'persistentvolumeclaims' };
 const PVS = { group: '', version: 'v1', plural: 'persistentvolumes' };
 const REVISIONS = { group: 'apps', version: 'v1', plural: 'controllerrevisions' };
+const KUBEVIRTS = { group: 'kubevirt.io', version: 'v1', plural: 'kubevirts' };
 const at = (namespace?: string) => (namespace ? { namespace } : {});
 export const paths = {
   vms: (ns?: string) => apiPath(VMS, at(ns)),
@@ -88,6 +103,7 @@ export const paths = {
   dvs: (ns?: string) => apiPath(DVS, at(ns)),
   pvcs: (ns?: string) => apiPath(PVCS, at(ns)),
   pvs: () => apiPath(PVS),
+  kubevirts: () => apiPath(KUBEVIRTS),
   revisions: (ns: string) => apiPath(REVISIONS, { namespace: ns }),
   events: (ns: string) => apiPath(KINDS.Event, { namespace: ns }),
 };
@@ -117,11 +133,18 @@ export class KubeVirtController implements VirtApiBackend {
   readonly dvs: Informer<K8sObj>;
   readonly pvcs: Informer<K8sObj>;
   readonly pvs: Informer<K8sObj>;
+  /** The KubeVirt CR, whose feature gates virt-controller and virt-api follow. */
+  readonly kubevirts: Informer<K8sObj>;
   readonly guests: Guests;
   private readonly client: KubeClient;
   private readonly delays: Delays;
   private readonly host: VmiHost;
   private readonly logger: Logger | undefined;
+  /**
+   * The cluster's default StorageClass as CDI sees it (null: none, so a DataVolume must name a class
+   * or give access modes). The fake's `fake-cdi-local` is the default; a test may clear it.
+   */
+  defaultStorageClass: string | null = STORAGE_CLASS;
   private readonly sched = new Scheduler();
   private readonly queue = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -150,6 +173,7 @@ export class KubeVirtController implements VirtApiBackend {
     this.dvs = informer(paths.dvs());
     this.pvcs = informer(paths.pvcs(), 'app.kubernetes.io/managed-by=cdi-controller');
     this.pvs = informer(paths.pvs(), `${PV_LABEL}=${PV_LABEL_VALUE}`);
+    this.kubevirts = informer(paths.kubevirts());
     this.guests = new Guests(
       this.sched,
       this.delays.consoleLine,
@@ -177,6 +201,11 @@ export class KubeVirtController implements VirtApiBackend {
       for (const vmi of this.vmis.list(ns)) this.enqueue(`vmi/${ns}/${vmi.metadata.name}`);
     });
     this.pvcs.on((_t, o) => this.enqueue(`dv/${o.metadata.namespace}/${o.metadata.name}`));
+    // a changed configuration: virt-controller looks at every VM again
+    this.kubevirts.on((t, o) => {
+      for (const vm of this.vms.list()) this.enqueue(`vm/${vm.metadata.namespace}/${vm.metadata.name}`);
+      if (t !== 'delete') this.enqueue(`kv/${o.metadata.namespace}/${o.metadata.name}`);
+    });
     this.pvs.on((t, o) => {
       if (t !== 'delete' && o.status?.phase === 'Released') this.enqueue(`pv//${o.metadata.name}`);
     });
@@ -189,7 +218,29 @@ export class KubeVirtController implements VirtApiBackend {
       this.dvs.start(),
       this.pvcs.start(),
       this.pvs.start(),
+      this.kubevirts.start(),
     ]);
+  }
+
+  /**
+   * Records that the configuration of KubeVirt CR `ns/name` is in effect (`status.observedGeneration`,
+   * as virt-operator does), after the VMs were queued again under it: a client that waits for it
+   * knows the webhooks and virt-controller follow the new gates.
+   */
+  private async reconcileKubeVirt(ns: string, name: string): Promise<void> {
+    const kv = this.kubevirts.get(ns, name);
+    if (!kv || kv.metadata.deletionTimestamp) return;
+    if (kv.status?.observedGeneration === kv.metadata.generation) return;
+    const path = `${apiPath(KUBEVIRTS, { namespace: ns })}/${enc(name)}/status`;
+    await this.put(this.kubevirts, path, {
+      ...kv,
+      status: { ...(kv.status ?? {}), observedGeneration: kv.metadata.generation },
+    });
+  }
+
+  /** The feature gates of the KubeVirt CR now (KubeVirt v1.9.0's defaults without one). */
+  featureGates(): FeatureGates {
+    return featureGatesOf(activeKubeVirt(this.kubevirts.list()));
   }
 
   async stop(): Promise<void> {
@@ -201,6 +252,7 @@ export class KubeVirtController implements VirtApiBackend {
       this.dvs.stop(),
       this.pvcs.stop(),
       this.pvs.stop(),
+      this.kubevirts.stop(),
     ]);
     await this.idle;
   }
@@ -228,6 +280,7 @@ export class KubeVirtController implements VirtApiBackend {
         else if (kind === 'vmi') this.reconcileVmi(ns, name);
         else if (kind === 'dv') await this.reconcileDv(ns, name);
         else if (kind === 'pv') await this.reconcilePv(name);
+        else if (kind === 'kv') await this.reconcileKubeVirt(ns, name);
         this.failures.delete(key!);
       } catch (err) {
         if (this.stopped) break;
@@ -464,9 +517,25 @@ export class KubeVirtController implements VirtApiBackend {
         'virtualmachine-controller',
       );
     }
+    let live = ownedBy(this.vmis.get(ns, name), vm);
+    // declarative hot-plug first, then the status (virt-controller's `sync`, then `updateStatus`):
+    // keep the running VMI's hot-plug volumes in line with the VM template, when the gates allow
+    if (
+      live &&
+      live.status?.phase === 'Running' &&
+      !live.metadata.deletionTimestamp &&
+      declarativeHotplugActive(this.featureGates())
+    ) {
+      const change = declarativeHotplug(vm, live);
+      if (change) {
+        const next = clone(live);
+        next.spec.volumes = change.volumes;
+        next.spec.domain.devices = { ...(next.spec.domain.devices ?? {}), disks: change.disks };
+        live = await this.put(this.vmis, `${paths.vmis(ns)}/${enc(name)}`, next);
+      }
+    }
     const current = this.vmis.get(ns, name);
     const requests = trimRequests(plan.requests, current, created);
-    const live = ownedBy(current, vm);
     const expanded = specs.instancetype || specs.preference ? expandVm(vm, specs) : undefined;
     const templateSpec = expanded && 'vm' in expanded ? expanded.vm.spec.template.spec : undefined;
     await this.writeVmStatus(
@@ -481,15 +550,6 @@ export class KubeVirtController implements VirtApiBackend {
         templateSpec ?? vm.spec?.template?.spec,
       ),
     );
-    // hotplug: keep the running VMI's hotplug volumes in line with the VM template
-    if (live && live.status?.phase === 'Running' && !live.metadata.deletionTimestamp) {
-      const volumes = hotplugVolumes(vm, live);
-      if (volumes) {
-        const next = clone(live);
-        next.spec.volumes = volumes;
-        await this.put(this.vmis, `${paths.vmis(ns)}/${enc(name)}`, next);
-      }
-    }
   }
 
   // ---------------------------------------------------------------- instance types and preferences
@@ -700,6 +760,9 @@ export class KubeVirtController implements VirtApiBackend {
     if (isFinal(vmi)) return;
     const next = nextVmiPhase(phase);
     if (!next) return;
+    // virt-handler starts the domain only once its hot-plug volumes are ready; a DataVolume's
+    // change enqueues this VMI again
+    if (next === 'Running' && !hotplugVolumesReady(vmi, (n) => this.dvs.get(ns, n))) return;
     const t = `${uid}/${next}`;
     if (this.vmiTimers.has(t)) return;
     this.vmiTimers.add(t);
@@ -739,7 +802,7 @@ export class KubeVirtController implements VirtApiBackend {
     const ns = dv.metadata.namespace;
     const name = dv.metadata.name;
     if (this.pvcs.get(ns, name)) return;
-    const pvc = pvcFor(dv, STORAGE_CLASS);
+    const pvc = pvcFor(dv, this.defaultStorageClass ?? '');
     // the volume first, pre-bound to the claim by name: the PV binder binds them as soon as the
     // claim exists (a claim without a volume would make it try to provision one)
     const pv = {
@@ -773,18 +836,24 @@ export class KubeVirtController implements VirtApiBackend {
     if (!dv || dv.metadata.deletionTimestamp) return;
     const phase = dv.status?.phase ?? '';
     if (phase === 'Succeeded' || phase === 'Failed') return;
-    if (phase === '') await this.ensureStorage(dv);
-    else if (this.pvcs.get(ns, name)?.status?.phase !== 'Bound') return; // the PVC event brings us back
+    if (phase === '') {
+      const refusal = claimRefusal(dv, this.defaultStorageClass);
+      if (refusal) return this.refuseClaim(dv, refusal);
+      await this.ensureStorage(dv);
+    } else if (this.pvcs.get(ns, name)?.status?.phase !== 'Bound') return; // the PVC event brings us back
     const uid = dv.metadata.uid;
-    const t = `${uid}/${phase}/${dv.status?.progress ?? ''}`;
+    const t = `${uid}/${phase}/${dv.status?.progress ?? ''}/${dv.status?.restartCount ?? ''}`;
     if (this.dvTimers.has(t)) return;
     this.dvTimers.add(t);
+    const delay = importRetrying(dv)
+      ? importRestartDelay(dv, this.delays.importStep)
+      : this.delays.importStep;
     this.later(
       `DataVolume ${ns}/${name} after ${phase || 'creation'}`,
-      phase === '' ? 0 : this.delays.importStep,
+      phase === '' ? 0 : delay,
       async () => {
         try {
-          await this.writeDv(ns, name, uid, phase);
+          await this.writeDv(ns, name, uid, phase, dv.status?.restartCount);
         } finally {
           this.dvTimers.delete(t);
         }
@@ -793,7 +862,83 @@ export class KubeVirtController implements VirtApiBackend {
     );
   }
 
-  private async writeDv(ns: string, name: string, uid: string, phase: string): Promise<void> {
+  /**
+   * CDI cannot render the claim (no access modes and no storage class to take them from): no PVC,
+   * the phase stays unset, the Bound condition says why, and a Warning event `ErrClaimNotValid`.
+   */
+  private async refuseClaim(dv: Obj, message: string): Promise<void> {
+    const bound = (dv.status?.conditions ?? []).find((c: Obj) => c.type === 'Bound');
+    if (bound?.reason === 'ErrClaimNotValid' && bound.message === message) return;
+    const next = clone(dv);
+    const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const cond = (type: string, reason: string, msg: string) => ({
+      type,
+      status: 'False',
+      reason,
+      message: msg,
+      lastHeartbeatTime: at,
+      lastTransitionTime: at,
+    });
+    next.status = {
+      ...(dv.status ?? {}),
+      conditions: [
+        cond('Bound', 'ErrClaimNotValid', message),
+        cond('Ready', 'ErrClaimNotValid', message),
+        cond('Running', '', ''),
+      ],
+    };
+    try {
+      const out = await this.put(
+        this.dvs,
+        `${paths.dvs(dv.metadata.namespace)}/${enc(dv.metadata.name)}/status`,
+        next,
+      );
+      this.event(out, 'Warning', 'ErrClaimNotValid', message, 'datavolume-import-controller');
+    } catch (e) {
+      if (code(e) !== 404 && code(e) !== 409) throw e;
+    }
+  }
+
+  /**
+   * What the importer finds at the DataVolume's URL. Loopback URLs (a test's own server) are really
+   * fetched, as CDI's importer does (pkg/importer/http-datasource.go `createHTTPReader`: GET, up to
+   * 10 redirects, status 200 required, the CAs of `certConfigMap` or `insecureSkipVerify`); any other
+   * host is simulated (`simulatedProbe`).
+   */
+  private async probe(dv: Obj): Promise<ImportProbe> {
+    const http = dv.spec?.source?.http ?? {};
+    const url: string = http.url ?? '';
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return simulatedProbe(url);
+    }
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) return simulatedProbe(url);
+    let ca: string[] | undefined;
+    if (http.certConfigMap) {
+      try {
+        const cm = await this.client.request<Obj>(
+          'GET',
+          `${apiPath(KINDS.ConfigMap, { namespace: dv.metadata.namespace })}/${enc(http.certConfigMap)}`,
+        );
+        ca = Object.values(cm.data ?? {}).map(String);
+      } catch (e) {
+        if (code(e) !== 404) throw e;
+        // CDI's importer pod cannot start until the ConfigMap exists
+        return { error: `configmap "${http.certConfigMap}" not found` };
+      }
+    }
+    return fetchImage(url, { ...(ca ? { ca } : {}), insecure: http.insecureSkipVerify === true });
+  }
+
+  private async writeDv(
+    ns: string,
+    name: string,
+    uid: string,
+    phase: string,
+    restarts: unknown,
+  ): Promise<void> {
     for (let attempt = 0; attempt < 6; attempt++) {
       let cur: Obj | undefined = this.dvs.get(ns, name);
       if (attempt > 0) {
@@ -805,7 +950,14 @@ export class KubeVirtController implements VirtApiBackend {
         }
       }
       if (!cur || cur.metadata.uid !== uid || (cur.status?.phase ?? '') !== phase) return;
-      const step = dataVolumeStep(cur);
+      if (cur.status?.restartCount !== restarts) return;
+      let probe: ImportProbe | undefined;
+      if (phase === 'ImportScheduled' || importRetrying(cur)) probe = await this.probe(cur);
+      const pvc = this.pvcs.get(ns, name);
+      const step = dataVolumeStep(cur, probe, {
+        bytes: quantityBytes(pvc?.status?.capacity?.storage ?? pvc?.spec?.resources?.requests?.storage),
+        volumeMode: pvc?.spec?.volumeMode,
+      });
       if (!step) return;
       const next = clone(cur);
       next.status = { ...(cur.status ?? {}), ...step.status };

@@ -46,10 +46,15 @@ export interface FakeKubeVirtOptions {
 export interface FakeKubeVirt {
   /** The fake virt-api's port on 127.0.0.1. */
   readonly port: number;
-  /** The serial console transcript of the latest guest of that VMI name ('' when none). */
+  /**
+   * The serial console transcript of the latest guest of that VMI name ('' when none): everything it
+   * printed, as KubeVirt's `guest-console-log` container keeps it. Console connections get live output only.
+   */
   consoleTranscript(namespace: string, name: string): string;
   /** Makes a running guest stop by itself: a shutdown from inside (Succeeded) or a crash (Failed). */
   guestExit(namespace: string, name: string, phase: 'Succeeded' | 'Failed'): void;
+  /** The default StorageClass the fake CDI sees (null: the cluster has none; default `fake-cdi-local`). */
+  setDefaultStorageClass(name: string | null): void;
   /** The requests the fake virt-api served (webhook calls and aggregated requests with their user). */
   requests(): readonly VirtApiRequest[];
   /** Stops the controllers and virt-api; removes the webhooks and APIServices. */
@@ -75,6 +80,7 @@ export async function startFakeKubeVirt(options: FakeKubeVirtOptions): Promise<F
     key: tls.key,
     frontProxy: options.frontProxy,
     api,
+    gates: () => controller.featureGates(),
     ...(options.logger ? { logger: options.logger } : {}),
   });
   let stopped = false;
@@ -102,6 +108,9 @@ export async function startFakeKubeVirt(options: FakeKubeVirtOptions): Promise<F
   return {
     port: server.port,
     consoleTranscript: (namespace, name) => controller.guests.transcript(namespace, name),
+    setDefaultStorageClass: (name) => {
+      controller.defaultStorageClass = name;
+    },
     guestExit: (namespace, name, phase) => {
       controller.guestExitByName(namespace, name, phase);
     },

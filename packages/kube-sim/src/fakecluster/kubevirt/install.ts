@@ -22,7 +22,7 @@ import { SUBRESOURCE_GROUP, SUBRESOURCE_VERSIONS } from './virt-api.ts';
 
 export const KUBEVIRT_NAMESPACE = 'kubevirt';
 export const VIRT_API_SERVICE = 'virt-api';
-export const KUBEVIRT_VERSION = 'v1.6.0-fake';
+export const KUBEVIRT_VERSION = 'v1.9.0-fake';
 export const VM_WEBHOOK_CONFIG = 'virt-api-validator';
 export const DV_WEBHOOK_CONFIG = 'cdi-api-datavolume-validate';
 
@@ -140,6 +140,21 @@ export async function installCrds(client: KubeClient, timeoutMs = 30_000): Promi
   }
 }
 
+/**
+ * The KubeVirt CR's spec as installed: no feature gate named, so KubeVirt v1.9.0's defaults apply
+ * (DeclarativeHotplugVolumes on, HotplugVolumes off; feature-gates.ts). Tests change the gates by
+ * editing `spec.configuration.developerConfiguration`, as on a real cluster.
+ */
+export function kubeVirtCrSpec(): Obj {
+  return {
+    certificateRotateStrategy: {},
+    configuration: { developerConfiguration: { featureGates: [] } },
+    customizeComponents: {},
+    imagePullPolicy: 'IfNotPresent',
+    workloadUpdateStrategy: {},
+  };
+}
+
 /** The namespace kubevirt, the KubeVirt CR (Deployed), and the fake CDI's StorageClass. */
 export async function installKubeVirtCr(client: KubeClient): Promise<void> {
   try {
@@ -154,13 +169,7 @@ export async function installKubeVirtCr(client: KubeClient): Promise<void> {
     apiVersion: 'kubevirt.io/v1',
     kind: 'KubeVirt',
     metadata: { name: 'kubevirt', namespace: KUBEVIRT_NAMESPACE },
-    spec: {
-      certificateRotateStrategy: {},
-      configuration: { developerConfiguration: { featureGates: ['DeclarativeHotplugVolumes'] } },
-      customizeComponents: {},
-      imagePullPolicy: 'IfNotPresent',
-      workloadUpdateStrategy: {},
-    },
+    spec: kubeVirtCrSpec(),
   });
   const status = {
     phase: 'Deployed',
@@ -192,7 +201,8 @@ export async function installKubeVirtCr(client: KubeClient): Promise<void> {
   await apply(client, '/apis/storage.k8s.io/v1/storageclasses', {
     apiVersion: 'storage.k8s.io/v1',
     kind: 'StorageClass',
-    metadata: { name: STORAGE_CLASS },
+    // the cluster's default class, as CDI finds it (`GetPlatformDefaultStorageClass`)
+    metadata: { name: STORAGE_CLASS, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
     // no provisioner: the fake CDI makes each DataVolume's volume itself
     provisioner: 'kubernetes.io/no-provisioner',
     reclaimPolicy: 'Retain',

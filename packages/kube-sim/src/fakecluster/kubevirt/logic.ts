@@ -99,6 +99,15 @@ function controllerRef(apiVersion: string, kind: string, owner: Obj): Obj {
 
 export type DataVolumeState = 'ready' | 'pending' | 'failed' | 'missing';
 
+/**
+ * KubeVirt counts a DataVolume whose importer stopped on an error (Running False, reason `Error` or
+ * `ImagePullFailed`) as failed, like phase Failed (`HasDataVolumeErrors`, pkg/storage/types/dv.go, v1.9.0).
+ */
+function importerStopped(dv: Obj): boolean {
+  const running = (dv.status?.conditions ?? []).find((c: Obj) => c.type === 'Running');
+  return running?.status === 'False' && (running.reason === 'Error' || running.reason === 'ImagePullFailed');
+}
+
 /** DataVolumes a VM needs before it can start (its non-hotplug dataVolume volumes). */
 export function dataVolumeState(vm: Obj, getDv: (name: string) => Obj | undefined): DataVolumeState {
   let state: DataVolumeState = 'ready';
@@ -106,7 +115,7 @@ export function dataVolumeState(vm: Obj, getDv: (name: string) => Obj | undefine
     if (!v.dataVolume?.name || v.dataVolume.hotpluggable) continue;
     const dv = getDv(v.dataVolume.name);
     if (!dv) state = state === 'failed' ? state : 'missing';
-    else if (dv.status?.phase === 'Failed') state = 'failed';
+    else if (dv.status?.phase === 'Failed' || importerStopped(dv)) state = 'failed';
     else if (dv.status?.phase !== 'Succeeded' && state === 'ready') state = 'pending';
   }
   return state;
@@ -344,12 +353,49 @@ export function vmStatus(
   return status;
 }
 
-/** The running VMI's volumes with its hotplug volumes made those of the VM template, or undefined when in line. */
-export function hotplugVolumes(vm: Obj, vmi: Obj): Obj[] | undefined {
-  const want = (vm.spec?.template?.spec?.volumes ?? []).filter(hotpluggable);
-  const have = (vmi.spec?.volumes ?? []).filter(hotpluggable);
-  if (deepEqual(want, have)) return undefined;
-  return [...(vmi.spec.volumes ?? []).filter((v: Obj) => !hotpluggable(v)), ...clone(want)];
+/**
+ * Declarative hot-plug (KubeVirt v1.9.0 pkg/storage/hotplug/hotplug.go `patchHotplugVolumes`): the
+ * running VMI's volumes and disks after one pass of virt-controller, or undefined when in line.
+ * - A VMI volume that is not hot-pluggable stays as it is: it was fixed when the VMI started, so a
+ *   VM that changes or drops it (a CD-ROM's image swapped or ejected) changes nothing in the guest
+ *   until a restart, even when the VM's new volume is hot-pluggable.
+ * - A hot-plug volume the VM dropped, or changed, leaves the VMI; a hot-plug volume of the VM
+ *   the VMI has no volume and no volume status of that name for is added (a changed one: once its
+ *   old attachment is gone, a later pass).
+ * - Disks follow: a new hot-plug volume's disk is added; a disk whose volume left stays when the VM
+ *   still has it as a CD-ROM (the drive stays, empty).
+ */
+export function declarativeHotplug(vm: Obj, vmi: Obj): { volumes: Obj[]; disks: Obj[] } | undefined {
+  const tpl = vm.spec?.template?.spec ?? {};
+  const vmVolumes = new Map<string, Obj>((tpl.volumes ?? []).map((v: Obj) => [v.name, v]));
+  const vmDisks = new Map<string, Obj>((tpl.domain?.devices?.disks ?? []).map((d: Obj) => [d.name, d]));
+  const vmiVolumes: Obj[] = vmi.spec?.volumes ?? [];
+  const vmiDisks: Obj[] = vmi.spec?.domain?.devices?.disks ?? [];
+  const volumes = vmiVolumes.filter((v) => {
+    if (!hotpluggable(v)) return true;
+    const want = vmVolumes.get(v.name);
+    if (!want) return false;
+    return !(hotpluggable(want) && !deepEqual(want, v));
+  });
+  const vmiNames = new Set(vmiVolumes.map((v) => v.name));
+  const withStatus = new Set((vmi.status?.volumeStatus ?? []).map((s: Obj) => s.name));
+  for (const v of tpl.volumes ?? []) {
+    if (hotpluggable(v) && !vmiNames.has(v.name) && !withStatus.has(v.name)) volumes.push(clone(v));
+  }
+  const now = new Map(volumes.map((v) => [v.name, v]));
+  const disks = vmiDisks.filter((d) => {
+    if (now.has(d.name)) return true;
+    const vmDisk = vmDisks.get(d.name);
+    if (!vmDisk) return false;
+    return !(vmVolumes.has(d.name) && (vmDisk.cdrom === undefined || d.cdrom === undefined));
+  });
+  const diskNames = new Set(vmiDisks.map((d) => d.name));
+  for (const d of tpl.domain?.devices?.disks ?? []) {
+    const v = now.get(d.name);
+    if (v && hotpluggable(v) && !diskNames.has(d.name)) disks.push(clone(d));
+  }
+  if (deepEqual(volumes, vmiVolumes) && deepEqual(disks, vmiDisks)) return undefined;
+  return { volumes, disks };
 }
 
 // ---------------------------------------------------------------- VirtualMachineInstance
@@ -449,6 +495,18 @@ export function runningStatus(
 }
 
 /** The VMI's `status.volumeStatus`: hotplug volumes Ready once their DataVolume has Succeeded. */
+/**
+ * Whether every hot-plug volume of a VMI is ready (a DataVolume's import has succeeded). virt-handler
+ * does not start the domain until then: its VMI update path requeues the VMI every second while
+ * `hotplugVolumesReady` is false (pkg/virt-handler/vm.go, v1.9.0), so a VM started with an image
+ * still importing boots with it, not with an empty drive.
+ */
+export function hotplugVolumesReady(vmi: Obj, getDv: (name: string) => Obj | undefined): boolean {
+  return (vmi.spec?.volumes ?? []).every(
+    (v: Obj) => !hotpluggable(v) || !v.dataVolume || getDv(v.dataVolume.name)?.status?.phase === 'Succeeded',
+  );
+}
+
 export function volumeStatus(
   vmi: Obj,
   previous: Obj[] | undefined,
@@ -540,9 +598,56 @@ export function volumeSourceText(v: Obj, getDv: (name: string) => Obj | undefine
 
 // ---------------------------------------------------------------- CDI DataVolume
 
-/** The PVC CDI creates for a DataVolume (same name, owned by it). */
+/** CDI's default filesystem overhead (CDIConfig `filesystemOverhead.global`, v1.63.0 and later). */
+export const FILESYSTEM_OVERHEAD = 0.06;
+const MIB = 1024 * 1024;
+const UNITS: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 1024,
+  Mi: MIB,
+  Gi: 1024 ** 3,
+  Ti: 1024 ** 4,
+};
+
+/** A Kubernetes quantity ("2Gi", "1500M", "3221225472") in bytes, or null. */
+export function quantityBytes(q: unknown): number | null {
+  const m = /^(\d+(?:\.\d+)?)(|k|M|G|T|Ki|Mi|Gi|Ti)$/.exec(String(q ?? '').trim());
+  if (!m) return null;
+  return Math.ceil(Number(m[1]) * UNITS[m[2]!]!);
+}
+
+/**
+ * Whether CDI can render the claim of a DataVolume (pkg/controller/datavolume/util.go
+ * `renderPvcSpecVolumeModeAndAccessModesAndStorageClass`): with no storage class named and no
+ * default one, a `spec.storage` without access modes has nothing to take them from. Returns the
+ * message CDI puts on the Bound condition (reason `ErrClaimNotValid`), or null.
+ */
+export function claimRefusal(dv: Obj, defaultStorageClass: string | null): string | null {
+  const storage = dv.spec?.storage;
+  if (!storage) return null; // spec.pvc: the webhook already requires access modes
+  if (storage.storageClassName || defaultStorageClass) return null;
+  if ((storage.accessModes ?? []).length > 0) return null;
+  return 'PVC spec is missing accessMode and no storageClass to choose profile';
+}
+
+/**
+ * The PVC CDI creates for a DataVolume (same name, owned by it). A `spec.storage` size on a
+ * Filesystem volume is the usable size: CDI inflates the claim by the filesystem overhead
+ * (`InflateSizeWithOverhead`: aligned up to 1 MiB, times 1 + overhead); `spec.pvc` is taken as is.
+ */
 export function pvcFor(dv: Obj, defaultStorageClass: string): Obj {
+  const fromStorage = !!dv.spec?.storage;
   const storage = dv.spec?.storage ?? dv.spec?.pvc ?? {};
+  const volumeMode = storage.volumeMode ?? 'Filesystem';
+  let size: string = storage.resources?.requests?.storage ?? '1Gi';
+  const bytes = quantityBytes(size);
+  if (fromStorage && volumeMode === 'Filesystem' && bytes !== null) {
+    size = String(Math.ceil(Math.ceil(bytes / MIB) * MIB * (1 + FILESYSTEM_OVERHEAD)));
+  }
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
@@ -554,13 +659,78 @@ export function pvcFor(dv: Obj, defaultStorageClass: string): Obj {
     },
     spec: {
       accessModes: storage.accessModes ?? ['ReadWriteOnce'],
-      resources: storage.resources?.requests?.storage
-        ? storage.resources
-        : { ...(storage.resources ?? {}), requests: { storage: '1Gi' } },
+      resources: {
+        ...(storage.resources ?? {}),
+        requests: { ...(storage.resources?.requests ?? {}), storage: size },
+      },
       storageClassName: storage.storageClassName ?? defaultStorageClass,
-      volumeMode: storage.volumeMode ?? 'Filesystem',
+      volumeMode,
     },
   };
+}
+
+/**
+ * The space the importer may fill in a claim of `claimBytes` (pkg/util `GetUsableSpace`: the
+ * overhead taken back off a Filesystem volume, aligned down to 1 MiB; all of a Block volume).
+ */
+export function usableBytes(claimBytes: number, volumeMode: string | undefined): number {
+  if (volumeMode === 'Block') return claimBytes;
+  return Math.floor(Math.ceil(claimBytes / (1 + FILESYSTEM_OVERHEAD)) / MIB) * MIB;
+}
+
+/**
+ * What the importer found at the URL: an error (the text CDI's importer writes as its termination
+ * message), or the image size (`Content-Length`, null when the server sends none).
+ */
+export type ImportProbe = { error: string } | { size: number | null };
+
+/** The message CDI shows for an image that does not fit (`simplifyKnownMessage`). */
+export const TOO_SMALL_MESSAGE = 'DataVolume too small to contain image';
+
+/**
+ * The importer's answer for a URL the fake does not fetch (any host but loopback): a URL that is not
+ * http(s), or whose host is `invalid` or ends in `.invalid`, fails name resolution; others succeed
+ * with no size known.
+ */
+export function simulatedProbe(url: string): ImportProbe {
+  let host = '';
+  try {
+    const u = new URL(url);
+    host = u.hostname;
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      return {
+        error: `Unable to connect to http data source: unsupported protocol scheme "${u.protocol.slice(0, -1)}"`,
+      };
+    }
+  } catch {
+    return { error: `Unable to connect to http data source: unable to parse endpoint "${url}"` };
+  }
+  if (host === 'invalid' || host.endsWith('.invalid')) {
+    return {
+      error: `Unable to connect to http data source: HTTP request errored: Get "${url}": dial tcp: lookup ${host} on 10.96.0.10:53: no such host`,
+    };
+  }
+  return { size: null };
+}
+
+/** The DataVolume's current `Running` condition. */
+function runningCondition(dv: Obj): Obj | undefined {
+  return (dv.status?.conditions ?? []).find((c: Obj) => c.type === 'Running');
+}
+
+/** Whether the importer of this DataVolume last ended in an error and is being restarted. */
+export function importRetrying(dv: Obj): boolean {
+  const running = runningCondition(dv);
+  return dv.status?.phase === 'ImportInProgress' && running?.status === 'False' && !!running.message;
+}
+
+/**
+ * How long kubelet waits before restarting the failed importer (CrashLoopBackOff: 10 s doubling to
+ * 5 min), scaled by the timing's import step (600 ms realistic, 2 ms fast).
+ */
+export function importRestartDelay(dv: Obj, importStep: number): number {
+  const restarts = Number(dv.status?.restartCount ?? 0);
+  return Math.min(importStep * 16 * 2 ** Math.min(restarts, 10), importStep * 500);
 }
 
 function dvConditions(
@@ -608,10 +778,20 @@ export interface DvStep {
 /**
  * The next import step of a DataVolume in `phase` (its PVC exists and, past Pending, is Bound), or
  * undefined when there is none. With an http source: Pending → ImportScheduled → ImportInProgress
- * (progress in steps of 23.71 %) → Succeeded; a URL that is not http(s) or whose host is `invalid`
- * or ends in `.invalid` → Failed. Other sources succeed at once.
+ * (progress in steps of 23.71 %) → Succeeded. `probe` is what the importer found at the URL (asked
+ * at the start of every importer run: from ImportScheduled, and again at each restart). As CDI
+ * v1.66.0 does (pkg/controller/import-controller.go `updatePvcFromPod`, datavolume/import-controller.go
+ * `updateStatusPhase`), an import error is not fatal: the importer pod restarts (restartPolicy
+ * OnFailure), the DataVolume stays `ImportInProgress`, `status.restartCount` counts the restarts and
+ * the `Running` condition is False with reason `Error` and the importer's message (a Warning event
+ * with them when the message changes). An image larger than the claim's usable space fails the same
+ * way with "DataVolume too small to contain image". Other sources succeed at once.
  */
-export function dataVolumeStep(dv: Obj): DvStep | undefined {
+export function dataVolumeStep(
+  dv: Obj,
+  probe?: ImportProbe,
+  claim?: { bytes: number | null; volumeMode?: string },
+): DvStep | undefined {
   const name = dv.metadata.name;
   const phase = dv.status?.phase ?? '';
   if (phase === 'Succeeded' || phase === 'Failed') return undefined;
@@ -635,16 +815,6 @@ export function dataVolumeStep(dv: Obj): DvStep | undefined {
       },
     };
   }
-  let host = '';
-  let valid = true;
-  try {
-    const u = new URL(url);
-    host = u.hostname;
-    valid = u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    valid = false;
-  }
-  const failing = !valid || host === 'invalid' || host.endsWith('.invalid');
   if (phase === 'Pending') {
     return {
       status: {
@@ -654,23 +824,28 @@ export function dataVolumeStep(dv: Obj): DvStep | undefined {
       },
     };
   }
-  if (phase === 'ImportScheduled') {
-    if (failing) {
+  const retrying = importRetrying(dv);
+  if (phase === 'ImportScheduled' || retrying) {
+    const found = probe ?? simulatedProbe(url);
+    let error = 'error' in found ? found.error : null;
+    if (!error && 'size' in found && found.size !== null && claim?.bytes != null) {
+      if (found.size > usableBytes(claim.bytes, claim.volumeMode)) error = TOO_SMALL_MESSAGE;
+    }
+    if (error) {
+      const previous = runningCondition(dv)?.message;
+      const restartCount = retrying
+        ? Number(dv.status?.restartCount ?? 0) + 1
+        : Number(dv.status?.restartCount ?? 0);
       return {
         status: {
-          phase: 'Failed',
+          phase: 'ImportInProgress',
           progress: 'N/A',
-          restartCount: 0,
-          conditions: dvConditions(
-            name,
-            'True',
-            'False',
-            'False',
-            'Error',
-            `Unable to connect to http data source: Get "${url}": dial tcp: lookup ${host || url}: no such host`,
-          ),
+          restartCount,
+          conditions: dvConditions(name, 'True', 'False', 'False', 'Error', error),
         },
-        event: { type: 'Warning', reason: 'Error', message: `Unable to connect to http data source: ${url}` },
+        ...(previous !== error
+          ? { event: { type: 'Warning' as const, reason: 'Error', message: error } }
+          : {}),
       };
     }
     return {

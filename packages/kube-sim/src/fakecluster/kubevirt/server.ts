@@ -12,6 +12,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { reviewAdmission, WEBHOOK_PATHS } from './admission.ts';
+import type { FeatureGates } from './feature-gates.ts';
 import type { VirtApi } from './virt-api.ts';
 
 export interface FrontProxy {
@@ -95,6 +96,8 @@ export interface VirtApiServerOptions {
   key: string;
   frontProxy: FrontProxy;
   api: VirtApi;
+  /** The feature gates of the KubeVirt CR now (the webhooks' answers depend on them). */
+  gates?: () => FeatureGates;
   logger?: { warn(obj: object, msg: string): void };
   /** Keeps the last requests (default 500) for `requests()`. */
   keep?: number;
@@ -143,7 +146,7 @@ export async function startVirtApiServer(options: VirtApiServerOptions): Promise
               record({ method, path, status: 400 });
               return;
             }
-            send(res, 200, reviewAdmission(path, review as Record<string, unknown>));
+            send(res, 200, reviewAdmission(path, review as Record<string, unknown>, options.gates?.()));
             record({ method, path, status: 200 });
             return;
           }
