@@ -1,14 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { PLACEMENTS, type Placement } from '../controller/types.ts';
+import { DEFAULT_AGENT_RESOURCES } from '../controller/builders.ts';
+import { PLACEMENTS, type Placement, type ServiceType } from '../controller/types.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
+import { parseQuantity } from '../kube/quantity.ts';
+import { chooseAgentImage, readOwnPod } from './agent-image.ts';
 import { makeLogger, untilSignal } from './logger.ts';
-
-function version(): string {
-  return (
-    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  ).version;
-}
 
 function port(v: string): number {
   const n = Number(v);
@@ -26,11 +22,85 @@ function mapped(p: number): number {
   }
 }
 
+// Label keys and values (Kubernetes' syntax): `[prefix/]name`, name 1-63 characters.
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** `key=value`, collected from a repeated flag into a map; a key given twice is an error. */
+function keyValue(what: string, checkValue: boolean) {
+  return (v: string, prev: Record<string, string> | undefined): Record<string, string> => {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`must be key=value, got "${v}"`);
+    const key = v.slice(0, eq);
+    const value = v.slice(eq + 1);
+    if (key.length > 316 || !LABEL_KEY.test(key))
+      throw new InvalidArgumentError(`"${key}" is not a valid ${what} key`);
+    if (checkValue && !LABEL_VALUE.test(value))
+      throw new InvalidArgumentError(
+        `"${value}" is not a valid ${what} value (at most 63 characters, alphanumeric, - _ .)`,
+      );
+    const out = { ...prev };
+    if (key in out) throw new InvalidArgumentError(`${what} key "${key}" given twice`);
+    out[key] = value;
+    return out;
+  };
+}
+
+/** `cpu=10m,memory=64Mi`: requests or limits of agent containers. */
+function quantities(v: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v === '' || v === 'none') return out;
+  for (const part of v.split(',')) {
+    const [k, q, ...rest] = part.split('=');
+    const n = parseQuantity(q);
+    if (rest.length > 0 || (k !== 'cpu' && k !== 'memory') || !q || n === null || n < 0)
+      throw new InvalidArgumentError(
+        `must be cpu=<quantity>,memory=<quantity> (either or both, e.g. cpu=10m,memory=64Mi), or none; got "${part}"`,
+      );
+    if (k in out) throw new InvalidArgumentError(`"${k}" given twice`);
+    out[k] = q;
+  }
+  return out;
+}
+
+function dnsSubdomain(v: string): string {
+  if (v.length > 253 || !DNS_SUBDOMAIN.test(v))
+    throw new InvalidArgumentError('must be a DNS-1123 subdomain (lower case, digits, - and .)');
+  return v;
+}
+
+function formatQuantities(q: Record<string, string>): string {
+  return Object.entries(q)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+/** Why requests and limits cannot go together (a request above its limit), or null. */
+export function resourcesProblem(
+  requests: Record<string, string>,
+  limits: Record<string, string>,
+): string | null {
+  for (const [k, limit] of Object.entries(limits)) {
+    const request = requests[k];
+    if (request !== undefined && (parseQuantity(request) ?? 0) > (parseQuantity(limit) ?? 0))
+      return `--agent-requests ${k}=${request} is above --agent-limits ${k}=${limit}`;
+  }
+  return null;
+}
+
 interface ControllerFlags {
   kubeconfig?: string;
   placement: Placement;
   agentImage?: string;
   agentImagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  agentRequests: Record<string, string>;
+  agentLimits: Record<string, string>;
+  agentPriorityClass?: string;
+  agentNodeSelector?: Record<string, string>;
+  serviceType: ServiceType;
+  serviceAnnotation?: Record<string, string>;
   autoCreateLabel?: string;
   leaderElect?: boolean;
   leaderElectionNamespace?: string;
@@ -58,12 +128,41 @@ export function registerController(program: Command): void {
     )
     .option(
       '--agent-image <image>',
-      "container image of the agent (default: $KUBEVIRTBMC_AGENT_IMAGE or this version's image)",
+      "container image of the agent (default: $KUBEVIRTBMC_AGENT_IMAGE, else the controller Pod's own image, else this version's published image)",
     )
     .addOption(
       new Option('--agent-image-pull-policy <policy>', 'imagePullPolicy of agent containers')
         .choices(['Always', 'IfNotPresent', 'Never'])
         .default('IfNotPresent'),
+    )
+    .addOption(
+      new Option('--agent-requests <cpu=q,memory=q>', 'resource requests of agent containers, or none')
+        .argParser(quantities)
+        .default(DEFAULT_AGENT_RESOURCES.requests, formatQuantities(DEFAULT_AGENT_RESOURCES.requests)),
+    )
+    .addOption(
+      new Option('--agent-limits <cpu=q,memory=q>', 'resource limits of agent containers, or none')
+        .argParser(quantities)
+        .default(DEFAULT_AGENT_RESOURCES.limits, formatQuantities(DEFAULT_AGENT_RESOURCES.limits)),
+    )
+    .option('--agent-priority-class <name>', 'priorityClassName of agent pods (default: none)', dnsSubdomain)
+    .option(
+      '--agent-node-selector <key=value>',
+      'nodeSelector entry of agent pods; repeat for more (default: none)',
+      keyValue('node selector', true),
+    )
+    .addOption(
+      new Option(
+        '--service-type <type>',
+        'type of BMC Services whose VirtualMachineBMC does not set spec.service.type',
+      )
+        .choices(['ClusterIP', 'NodePort', 'LoadBalancer'])
+        .default('ClusterIP'),
+    )
+    .option(
+      '--service-annotation <key=value>',
+      "annotation of every BMC Service (e.g. for MetalLB); repeat for more; a BMC's own spec.service.annotations win",
+      keyValue('annotation', false),
     )
     .option(
       '--auto-create-label <label>',
@@ -95,6 +194,12 @@ Examples:
   kubevirtbmc controller --leader-elect --auto-create-label bmc.kubevirt.io/enabled=true`,
     )
     .action(async (flags: ControllerFlags) => {
+      const resources = resourcesProblem(flags.agentRequests, flags.agentLimits);
+      if (resources) {
+        process.stderr.write(`kubevirtbmc controller: ${resources}\n`);
+        process.exitCode = 2;
+        return;
+      }
       const log = makeLogger('kubevirtbmc-controller', flags.logLevel);
       let kc: KubeConfigAccess;
       try {
@@ -106,10 +211,17 @@ Examples:
         process.exitCode = 2;
         return;
       }
-      const image =
-        flags.agentImage ??
-        process.env.KUBEVIRTBMC_AGENT_IMAGE ??
-        `ghcr.io/kubevirtbmc/kubevirtbmc:${version()}`;
+      const choice = await chooseAgentImage({
+        flag: flags.agentImage,
+        env: process.env,
+        readPod: () => readOwnPod(kc, process.env),
+      });
+      if (choice.podError)
+        log.warn(
+          { pod: `${process.env.POD_NAMESPACE}/${process.env.POD_NAME}`, err: choice.podError },
+          'cannot read the controller Pod for its image (RBAC: get pods in its namespace); agents get the published image',
+        );
+      const image = choice.image;
       const { BmcController } = await import('../controller/controller.ts');
       const controller = new BmcController({
         kubeConfig: kc,
@@ -118,6 +230,10 @@ Examples:
           image,
           imagePullPolicy: flags.agentImagePullPolicy,
           extraArgs: flags.logLevel !== 'info' ? [`--log-level=${flags.logLevel}`] : [],
+          resources: { requests: flags.agentRequests, limits: flags.agentLimits },
+          ...(flags.agentPriorityClass ? { priorityClassName: flags.agentPriorityClass } : {}),
+          ...(flags.agentNodeSelector ? { nodeSelector: flags.agentNodeSelector } : {}),
+          service: { type: flags.serviceType, annotations: flags.serviceAnnotation ?? {} },
         },
         autoCreateLabel: flags.autoCreateLabel ?? null,
         leaderElection: flags.leaderElect
@@ -140,7 +256,12 @@ Examples:
         return;
       }
       log.info(
-        { placement: flags.placement, agentImage: image, metrics: controller.metricsAddress },
+        {
+          placement: flags.placement,
+          agentImage: image,
+          agentImageFrom: choice.source,
+          metrics: controller.metricsAddress,
+        },
         'controller running',
       );
       const sig = await untilSignal();

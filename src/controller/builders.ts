@@ -2,6 +2,7 @@
  * Pure builders of the objects the controller owns. Each returns the desired object; the
  * reconciler compares it with the live one and writes only when they differ.
  */
+import { createHash } from 'node:crypto';
 import { backendRoleRules } from '../kubevirt/rbac.ts';
 import { bmcObjectName, SHARED_AGENT_NAME, subscriptionConfigMapName } from './names.ts';
 import {
@@ -22,6 +23,7 @@ import {
   type OwnerReference,
   type Placement,
   SERVICE_IPMI_PORT,
+  type ServiceType,
   SHARED_PORT_BASE,
   SHARED_SLOT_BLOCK,
   type VirtualMachineBMC,
@@ -37,6 +39,20 @@ export interface AgentSettings {
     requests: Record<string, string>;
     limits: Record<string, string>;
   };
+  /** priorityClassName of agent pods (--agent-priority-class); none by default. */
+  priorityClassName?: string;
+  /** nodeSelector of agent pods (--agent-node-selector); none by default. */
+  nodeSelector?: Record<string, string>;
+  /** Defaults of the BMC Services (--service-type, --service-annotation). */
+  service?: ServiceDefaults;
+}
+
+/** What a BMC's Service gets when its VirtualMachineBMC does not say. */
+export interface ServiceDefaults {
+  /** For BMCs without spec.service.type (default ClusterIP). */
+  type?: ServiceType;
+  /** Put on every BMC Service; a BMC's own spec.service.annotations win on the same key. */
+  annotations?: Record<string, string>;
 }
 
 /**
@@ -251,6 +267,14 @@ interface ContainerPort {
   protocol: 'TCP' | 'UDP';
 }
 
+/** Requests and limits as the API server stores them: an empty map is left out, not kept as `{}`. */
+function containerResources(r: NonNullable<AgentSettings['resources']>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (Object.keys(r.requests).length > 0) out.requests = { ...r.requests };
+  if (Object.keys(r.limits).length > 0) out.limits = { ...r.limits };
+  return out;
+}
+
 function agentDeployment(opts: {
   namespace: string;
   name: string;
@@ -261,6 +285,7 @@ function agentDeployment(opts: {
   args: string[];
   ports: ContainerPort[];
   settings: AgentSettings;
+  podAnnotations?: Record<string, string>;
 }): KObject {
   const { settings } = opts;
   return {
@@ -275,13 +300,23 @@ function agentDeployment(opts: {
     spec: {
       replicas: opts.replicas,
       selector: { matchLabels: opts.selector },
-      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      // Recreate: the old agent pod is gone before the new one starts, so two agents never serve one
+      // BMC at once (both would answer IPMI on its address and write its VM). An image or argument
+      // change costs the BMC a few seconds of downtime instead.
+      strategy: { type: 'Recreate' },
       template: {
-        metadata: { labels: { ...opts.labels, ...opts.selector } },
+        metadata: {
+          labels: { ...opts.labels, ...opts.selector },
+          ...(opts.podAnnotations ? { annotations: opts.podAnnotations } : {}),
+        },
         spec: {
           serviceAccountName: opts.name,
           automountServiceAccountToken: true,
           enableServiceLinks: false,
+          ...(settings.priorityClassName ? { priorityClassName: settings.priorityClassName } : {}),
+          ...(settings.nodeSelector && Object.keys(settings.nodeSelector).length > 0
+            ? { nodeSelector: { ...settings.nodeSelector } }
+            : {}),
           securityContext: {
             runAsNonRoot: true,
             runAsUser: 65532,
@@ -311,7 +346,7 @@ function agentDeployment(opts: {
                 periodSeconds: 10,
                 failureThreshold: 3,
               },
-              resources: settings.resources ?? DEFAULT_AGENT_RESOURCES,
+              resources: containerResources(settings.resources ?? DEFAULT_AGENT_RESOURCES),
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
@@ -323,6 +358,17 @@ function agentDeployment(opts: {
       },
     },
   };
+}
+
+/**
+ * A per-vm agent reads its BMC's `spec.redfish.virtualMedia` when it starts: a digest of it on the
+ * pod template restarts the agent when it changes. Nothing when unset (existing agents stay as they are).
+ */
+function virtualMediaAnnotation(bmc: VirtualMachineBMC): { podAnnotations?: Record<string, string> } {
+  const vm = bmc.spec.redfish?.virtualMedia;
+  if (vm === undefined) return {};
+  const digest = createHash('sha256').update(JSON.stringify(vm)).digest('hex').slice(0, 16);
+  return { podAnnotations: { 'bmc.kubevirt.io/virtual-media': digest } };
 }
 
 /** Deployment of a per-vm agent: one BMC, arguments say everything it serves. */
@@ -362,6 +408,7 @@ export function perVmDeployment(bmc: VirtualMachineBMC, replicas: number, settin
     args,
     ports: containerPorts,
     settings,
+    ...virtualMediaAnnotation(bmc),
   });
 }
 
@@ -412,8 +459,13 @@ export function perVmLabels(bmcName: string): Record<string, string> {
 }
 
 /** The Service of one BMC: 623/UDP to its IPMI port, 80/TCP (443 with TLS) to its Redfish port. */
-export function bmcService(bmc: VirtualMachineBMC, placement: Placement, slot: number | null): KObject {
-  const spec = effectiveSpec(bmc.spec);
+export function bmcService(
+  bmc: VirtualMachineBMC,
+  placement: Placement,
+  slot: number | null,
+  defaults: ServiceDefaults = {},
+): KObject {
+  const spec = effectiveSpec(bmc.spec, defaults.type);
   const ports = bmcPorts(bmc, placement, slot);
   const svcPorts: Record<string, unknown>[] = [];
   if (ports.ipmi !== undefined) {
@@ -451,7 +503,7 @@ export function bmcService(bmc: VirtualMachineBMC, placement: Placement, slot: n
       name: bmcObjectName(bmc.metadata.name),
       namespace: bmc.metadata.namespace ?? 'default',
       labels: { ...spec.serviceLabels, ...baseLabels(placement, bmc.metadata.name) },
-      annotations: { ...spec.serviceAnnotations },
+      annotations: { ...defaults.annotations, ...spec.serviceAnnotations },
       ownerReferences: [ownerRef(bmc, true)],
     },
     spec: svcSpec,

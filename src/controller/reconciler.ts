@@ -149,7 +149,10 @@ export class Reconciler {
     const desired: KObject[] = [];
     for (const p of plans) {
       if (placement === 'per-vm') desired.push(...this.#perVmAgent(namespace, p));
-      desired.push(subscriptionConfigMap(p.bmc), bmcService(p.bmc, placement, p.slot));
+      desired.push(
+        subscriptionConfigMap(p.bmc),
+        bmcService(p.bmc, placement, p.slot, this.#opts.agent.service),
+      );
     }
     if (placement === 'shared' && plans.length > 0)
       desired.push(...this.#sharedAgent(namespace, plans, bmcs));

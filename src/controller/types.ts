@@ -62,7 +62,22 @@ export interface BmcSpec {
   virtualMachineRef: { name: string };
   authSecretRef: { name: string };
   ipmi?: { enabled?: boolean };
-  redfish?: { enabled?: boolean; tlsSecretRef?: { name: string } };
+  redfish?: {
+    enabled?: boolean;
+    tlsSecretRef?: { name: string };
+    /** Virtual-media DataVolumes: storage and TLS trust, passed to the agent (src/kubevirt/media-storage.ts). */
+    virtualMedia?: {
+      storage?: {
+        storageClassName?: string;
+        volumeMode?: 'Filesystem' | 'Block';
+        accessModes?: string[];
+        size?: string;
+        maxSize?: string;
+      };
+      tls?: { certConfigMap?: string; insecureSkipVerify?: boolean };
+      importRetries?: number;
+    };
+  };
   service?: {
     type?: ServiceType;
     ipmiNodePort?: number;
@@ -103,8 +118,14 @@ export const CONDITION_TYPES = [
   'AgentAvailable',
 ] as const;
 
-/** Defaults the CRD schema applies, applied again here for objects that bypassed it. */
-export function effectiveSpec(spec: BmcSpec): {
+/**
+ * Defaults the CRD schema applies, applied again here for objects that bypassed it. The Service type
+ * has no schema default: omitted, it is the controller's --service-type (`defaultServiceType`).
+ */
+export function effectiveSpec(
+  spec: BmcSpec,
+  defaultServiceType: ServiceType = 'ClusterIP',
+): {
   vm: string;
   secret: string;
   ipmi: boolean;
@@ -123,7 +144,7 @@ export function effectiveSpec(spec: BmcSpec): {
     ipmi: spec.ipmi?.enabled !== false,
     redfish: spec.redfish?.enabled !== false,
     tlsSecret: spec.redfish?.tlsSecretRef?.name ?? null,
-    serviceType: spec.service?.type ?? 'ClusterIP',
+    serviceType: spec.service?.type ?? defaultServiceType,
     ipmiNodePort: spec.service?.ipmiNodePort ?? null,
     redfishNodePort: spec.service?.redfishNodePort ?? null,
     loadBalancerIP: spec.service?.loadBalancerIP ?? null,

@@ -20,7 +20,9 @@ test('every object of deploy/ gets the API path kube-apiserver serves it at', ()
     '/apis/apps/v1/namespaces/kubevirtbmc-system/deployments/kubevirtbmc-controller',
     '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/kubevirtbmc-controller',
     '/apis/rbac.authorization.k8s.io/v1/clusterroles/kubevirtbmc-controller',
+    '/apis/rbac.authorization.k8s.io/v1/namespaces/kubevirtbmc-system/rolebindings/kubevirtbmc-controller-self',
     '/apis/rbac.authorization.k8s.io/v1/namespaces/kubevirtbmc-system/rolebindings/kubevirtbmc-leader-election',
+    '/apis/rbac.authorization.k8s.io/v1/namespaces/kubevirtbmc-system/roles/kubevirtbmc-controller-self',
     '/apis/rbac.authorization.k8s.io/v1/namespaces/kubevirtbmc-system/roles/kubevirtbmc-leader-election',
   ]);
 });
