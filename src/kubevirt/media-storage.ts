@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { parseQuantity } from '../kube/quantity.ts';
 
 /** `spec.redfish.virtualMedia` of a VirtualMachineBMC, as the agent uses it. All optional. */
 export interface MediaSettings {
@@ -42,23 +43,10 @@ export const HEAD_TIMEOUT_MS = 5_000;
 export const HEAD_MAX_REDIRECTS = 5;
 
 const MIB = 1024 * 1024;
-const UNITS: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: 1024,
-  Mi: MIB,
-  Gi: 1024 ** 3,
-  Ti: 1024 ** 4,
-};
-
 /** A Kubernetes quantity ("4Gi", "1500M", "3221225472") in bytes, or null when not one. */
 export function quantityBytes(q: string | undefined): number | null {
-  const m = /^(\d+(?:\.\d+)?)(|k|M|G|T|Ki|Mi|Gi|Ti)$/.exec(q?.trim() ?? '');
-  if (!m) return null;
-  return Math.ceil(Number(m[1]) * UNITS[m[2]!]!);
+  const v = parseQuantity(typeof q === 'string' ? q : q === undefined ? undefined : String(q));
+  return v === null || v < 0 ? null : Math.ceil(v);
 }
 
 function gib(bytes: number): string {

@@ -6,6 +6,7 @@
  * embedded one alike. No I/O.
  */
 import { randomUUID } from 'node:crypto';
+import { parseQuantity } from '../../../../../src/kube/quantity.ts';
 import { interfaceMac } from './mac.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
@@ -601,23 +602,10 @@ export function volumeSourceText(v: Obj, getDv: (name: string) => Obj | undefine
 /** CDI's default filesystem overhead (CDIConfig `filesystemOverhead.global`, v1.63.0 and later). */
 export const FILESYSTEM_OVERHEAD = 0.06;
 const MIB = 1024 * 1024;
-const UNITS: Record<string, number> = {
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: 1024,
-  Mi: MIB,
-  Gi: 1024 ** 3,
-  Ti: 1024 ** 4,
-};
-
 /** A Kubernetes quantity ("2Gi", "1500M", "3221225472") in bytes, or null. */
 export function quantityBytes(q: unknown): number | null {
-  const m = /^(\d+(?:\.\d+)?)(|k|M|G|T|Ki|Mi|Gi|Ti)$/.exec(String(q ?? '').trim());
-  if (!m) return null;
-  return Math.ceil(Number(m[1]) * UNITS[m[2]!]!);
+  const v = parseQuantity(typeof q === 'string' ? q : q === undefined ? undefined : String(q));
+  return v === null || v < 0 ? null : Math.ceil(v);
 }
 
 /**
