@@ -202,11 +202,12 @@ export function defaultWiring(kc: KubeAccess | null, options: WiringOptions = {}
           ...(o.logger ? { logger: o.logger } : {}),
           ...(o.clientPort ? { sol: { advertisedPort: o.clientPort } } : {}),
           ...(o.onLoginFailure ? { onLoginFailure: o.onLoginFailure } : {}),
+          ...(o.resetBmc ? { resetBmc: o.resetBmc } : {}),
         }),
       redfish: (o) => {
         const subscriptionStore = storeFor(o.bmc);
         return new RedfishServer({
-          systems: { kind: 'single', machine: o.machine },
+          systems: { kind: 'single', machine: o.machine, ...(o.resetBmc ? { resetBmc: o.resetBmc } : {}) },
           accounts: o.accounts,
           ...(subscriptionStore ? { subscriptionStore } : {}),
           ...(o.logger ? { logger: o.logger } : {}),

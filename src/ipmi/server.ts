@@ -79,6 +79,8 @@ export interface IpmiServerOptions {
   onLoginFailure?: (e: { user: string; source: string; reason: string }) => void;
   /** Serial over LAN (payload type 1) on the Machine's console; `false` turns it off. Default on. */
   sol?: SolOptions | false;
+  /** BMC reset (`mc reset cold|warm`): restarts this BMC's service; called after the reply is sent. */
+  resetBmc?: () => void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -90,6 +92,7 @@ const EMPTY = Buffer.alloc(0);
  */
 export class IpmiServer implements PayloadSender {
   readonly #machine: Machine;
+  readonly #resetBmc: (() => void) | undefined;
   readonly #accounts: AccountSource;
   readonly #log: Logger;
   readonly #allowNone: boolean;
@@ -125,6 +128,7 @@ export class IpmiServer implements PayloadSender {
       }
     }
     this.#machine = options.machine;
+    this.#resetBmc = options.resetBmc;
     this.#accounts = options.accounts;
     this.#log = options.logger ?? pino({ level: 'silent' });
     this.#allowNone = options.allowAuthTypeNone ?? false;
@@ -445,6 +449,7 @@ export class IpmiServer implements PayloadSender {
       activeSessions: () => this.#table.activeCount(),
       hasPayload: (payloadType) => this.#payloads.has(payloadType),
       port: () => this.#port,
+      ...(this.#resetBmc ? { resetBmc: this.#resetBmc } : {}),
     };
   }
 

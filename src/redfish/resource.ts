@@ -28,6 +28,8 @@ export interface SystemEntry {
   readonly managerId: string;
   readonly chassisId: string;
   readonly machine: Machine;
+  /** Restarts this system's BMC service (Manager.Reset); absent where the host offers no reset. */
+  readonly resetBmc?: () => void;
 }
 
 export interface Principal {

@@ -8,7 +8,7 @@ import type { SystemEntry } from './resource.ts';
  * Manager and its Chassis (one URI segment: Kubernetes names cannot contain dots in namespaces).
  */
 export type RedfishSystems =
-  | { kind: 'single'; machine: Machine }
+  | { kind: 'single'; machine: Machine; resetBmc?: () => void }
   | { kind: 'aggregate'; machines: () => readonly Machine[] };
 
 export class Topology {
@@ -19,7 +19,13 @@ export class Topology {
     this.#systems = systems;
     this.#single =
       systems.kind === 'single'
-        ? { id: '1', managerId: 'BMC', chassisId: '1', machine: systems.machine }
+        ? {
+            id: '1',
+            managerId: 'BMC',
+            chassisId: '1',
+            machine: systems.machine,
+            ...(systems.resetBmc ? { resetBmc: systems.resetBmc } : {}),
+          }
         : null;
   }
 

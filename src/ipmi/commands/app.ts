@@ -32,6 +32,23 @@ export const appCommands: CommandSpec[] = [
       // FRU, event receiver/generator, chassis; IANA 0 (none assigned); product 0x4B56 ("KV").
       ok([0x20, 0x81, FIRMWARE_MAJOR, FIRMWARE_MINOR_BCD, 0x02, 0xbf, 0, 0, 0, 0x56, 0x4b, 0, 0, 0, 0]),
   },
+  // Cold Reset (0x02) and Warm Reset (0x03): the BMC's service restarts (host.ts): every session and
+  // SOL ends, credentials are read again, the VM is not touched. The reply (cc 0) goes out first.
+  // Without a host to restart us (a bare IpmiServer) the commands stay unknown (0xC1).
+  ...[0x02, 0x03].map(
+    (cmd): CommandSpec => ({
+      netFn: NETFN_APP,
+      cmd,
+      name: cmd === 0x02 ? 'Cold Reset' : 'Warm Reset',
+      privilege: PRIV_ADMIN,
+      handler: (req, ctx) => {
+        const reset = ctx.resetBmc;
+        if (!reset) return fail(CC.INVALID_COMMAND);
+        if (req.data.length !== 0) return fail(CC.DATA_LENGTH_INVALID);
+        return { cc: CC.OK, after: reset };
+      },
+    }),
+  ),
   {
     netFn: NETFN_APP,
     cmd: 0x04,

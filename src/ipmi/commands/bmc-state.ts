@@ -16,6 +16,13 @@ export class BmcState {
   bootInfoAcknowledge = 0;
   /** Bytes 2 (non-device bits), 3, 4, 5 of boot flags last set (CMOS clear, lockouts, verbosity…). */
   bootFlagExtras = Buffer.alloc(4);
+  /**
+   * Boot flags (parameter 5, 5 bytes) a client set for a device this machine does not have (a CD-ROM
+   * on a VM without one, firmware setup on KubeVirt). A real BMC stores the parameter whatever is
+   * fitted and the firmware falls through to its boot order; we keep it here, report it on Get, and
+   * leave the machine alone. Null when the Machine's own override is what parameter 5 says.
+   */
+  heldBootFlags: Buffer | null = null;
   sdrReservation = 0;
   selReservation = 0;
   /** Last Set ACPI Power State values (0x7F = not set). */

@@ -1,7 +1,16 @@
 import type { BootOverride, BootOverrideRequest, BootTarget } from '../../machine/index.ts';
+import { isMachineError } from '../../machine/index.ts';
 import { PRIV_OPERATOR } from '../session/session.ts';
 import { completionCodeFor } from './errors.ts';
-import { CC, type CommandResult, type CommandSpec, fail, NETFN_CHASSIS, ok } from './types.ts';
+import {
+  CC,
+  type CommandContext,
+  type CommandResult,
+  type CommandSpec,
+  fail,
+  NETFN_CHASSIS,
+  ok,
+} from './types.ts';
 
 /** Boot flags byte 2 bits5:2 → Machine boot target. */
 export const DEVICE_TO_TARGET: Record<number, BootTarget> = {
@@ -53,6 +62,29 @@ export function decodeBootFlags(data: Uint8Array): BootOverrideRequest | number 
   return { target, persistence: b1 & 0x40 ? 'Continuous' : 'Once', mode };
 }
 
+/**
+ * Keeps boot flags for a device the machine lacks. The flags replace whatever override the machine
+ * had (as on a real BMC, whose firmware then finds no such device and uses its boot order), so an
+ * earlier override is cleared; with none, nothing on the machine changes.
+ */
+async function holdBootFlags(d: Uint8Array, ctx: CommandContext): Promise<CommandResult> {
+  if (ctx.machine.getBootOverride().persistence !== 'Disabled') {
+    try {
+      await ctx.machine.setBootOverride({ target: 'None' }, ctx.action);
+    } catch (err) {
+      return fail(completionCodeFor(err));
+    }
+  }
+  ctx.bmc.heldBootFlags = Buffer.from([d[0]! & 0xe0, d[1]!, d[2]!, d[3]! & 0x0f, d[4]! & 0x1f]);
+  return ok();
+}
+
+/** A start of the machine through IPMI "uses" next-boot-only held flags, as the firmware would. */
+export function consumeHeldBootFlags(ctx: CommandContext): void {
+  const held = ctx.bmc.heldBootFlags;
+  if (held && (held[0]! & 0x40) === 0) ctx.bmc.heldBootFlags = null;
+}
+
 export const bootOptionCommands: CommandSpec[] = [
   {
     netFn: NETFN_CHASSIS,
@@ -86,8 +118,14 @@ export const bootOptionCommands: CommandSpec[] = [
           try {
             await ctx.machine.setBootOverride(request, ctx.action);
           } catch (err) {
-            return fail(completionCodeFor(err));
+            // No such device here (no CD-ROM, no way into firmware setup): a real BMC stores the
+            // parameter anyway (cc 0) and the firmware falls through to its boot order. Any other
+            // refusal (secure boot vs Legacy, backend down) is still an error.
+            if (!isMachineError(err) || err.code !== 'NotSupported' || request.target === 'None')
+              return fail(completionCodeFor(err));
+            return holdBootFlags(d, ctx);
           }
+          ctx.bmc.heldBootFlags = null;
           ctx.bmc.bootFlagExtras = Buffer.from([d[1]! & 0xc3, d[2]!, d[3]! & 0x0f, d[4]! & 0x1f]);
           return ok();
         }
@@ -115,9 +153,14 @@ export const bootOptionCommands: CommandSpec[] = [
         case 4:
           data = [0x00, ctx.bmc.bootInfoAcknowledge];
           break;
-        case 5:
-          data = encodeBootFlags(ctx.machine.getBootOverride(), ctx.bmc.bootFlagExtras);
+        case 5: {
+          const override = ctx.machine.getBootOverride();
+          // Held flags stand only while the machine has no override of its own: one set since
+          // (through Redfish, say) replaced them.
+          if (override.persistence !== 'Disabled') ctx.bmc.heldBootFlags = null;
+          data = ctx.bmc.heldBootFlags ?? encodeBootFlags(override, ctx.bmc.bootFlagExtras);
           break;
+        }
         default:
           return fail(0x80);
       }

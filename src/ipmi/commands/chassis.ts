@@ -1,5 +1,6 @@
 import { isPowered, type PowerAction } from '../../machine/index.ts';
 import { PRIV_OPERATOR, PRIV_USER } from '../session/session.ts';
+import { consumeHeldBootFlags } from './boot-options.ts';
 import { completionCodeFor } from './errors.ts';
 import { CC, type CommandResult, type CommandSpec, fail, NETFN_CHASSIS, ok } from './types.ts';
 
@@ -47,14 +48,21 @@ export const chassisCommands: CommandSpec[] = [
       if (req.data.length !== 1) return fail(CC.DATA_LENGTH_INVALID);
       const action = CHASSIS_CONTROL[req.data[0]! & 0x0f];
       if (!action || (req.data[0]! & 0xf0) !== 0) return fail(CC.INVALID_DATA_FIELD);
+      // Diagnostic interrupt on a machine that cannot take one (KubeVirt has no NMI API): a real BMC
+      // pulses the NMI line and answers 0 whatever the guest does with it; we answer 0 and change
+      // nothing. An error would be retried by Ironic for a minute (it retries every failure).
+      if (action === 'Nmi' && !ctx.machine.getSupportedPowerActions().includes(action)) return ok();
       if (!ctx.machine.getSupportedPowerActions().includes(action)) return fail(CC.INVALID_DATA_FIELD);
+      const wasPowered = isPowered(ctx.machine.getPowerState());
       try {
         await ctx.machine.power(action, ctx.action);
       } catch (err) {
         return fail(completionCodeFor(err));
       }
-      if (action === 'On' || action === 'PowerCycle' || action === 'ForceRestart')
+      if (action === 'On' || action === 'PowerCycle' || action === 'ForceRestart') {
         ctx.bmc.lastPowerOnByIpmi = true;
+        if (action !== 'On' || !wasPowered) consumeHeldBootFlags(ctx);
+      }
       return ok();
     },
   },

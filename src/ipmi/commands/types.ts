@@ -59,6 +59,8 @@ export interface CommandContext {
   readonly hasPayload: (payloadType: number) => boolean;
   /** The UDP port the BMC listens on (SOL's Activate Payload reports it). */
   readonly port: () => number;
+  /** Restarts this BMC's service (Cold/Warm Reset); absent where the host offers no reset. */
+  readonly resetBmc?: () => void;
 }
 
 export type Handler = (req: IpmiRequest, ctx: CommandContext) => CommandResult | Promise<CommandResult>;

@@ -14,7 +14,7 @@ import {
   suspendSubscription,
 } from './event-destination.ts';
 import { eventService, eventStream, submitTestEvent } from './event-service.ts';
-import { manager, managers } from './manager.ts';
+import { manager, managerReset, managerResetActionInfo, managers } from './manager.ts';
 import { account, accounts } from './manager-account.ts';
 import { memory, memoryCollection } from './memory.ts';
 import { metadata, odataServiceDocument, versions } from './odata.ts';
@@ -66,6 +66,8 @@ export const RESOURCES: readonly ResourceDef[] = [
   systemInsertMediaInfo,
   managers,
   manager,
+  managerReset,
+  managerResetActionInfo,
   ...managerVirtualMedia,
   managerInsertMediaInfo,
   chassisCollection,

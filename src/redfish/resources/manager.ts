@@ -1,3 +1,4 @@
+import { fail } from '../messages.ts';
 import {
   chassisUri,
   collection,
@@ -44,6 +45,78 @@ export const manager: ResourceDef = {
       },
     };
     if (s.machine.getMediaSlots().length > 0) body.VirtualMedia = ref(`${uri}/VirtualMedia`);
+    if (s.resetBmc) {
+      body.Actions = {
+        '#Manager.Reset': {
+          target: `${uri}/Actions/Manager.Reset`,
+          '@Redfish.ActionInfo': `${uri}/ResetActionInfo`,
+          'ResetType@Redfish.AllowableValues': [...MANAGER_RESET_TYPES],
+        },
+      };
+    }
     return body;
+  },
+};
+
+/**
+ * `Manager.Reset`: restarts this BMC's service (the agent's host does it, see src/agent/host.ts):
+ * IPMI sessions, SOL and Redfish sessions end, credentials are read again, the VM is not touched.
+ * Both types do the same; the reply (204) goes out before the restart. Offered only where the host
+ * can restart the BMC (not in aggregate mode, where one endpoint serves many machines).
+ */
+const RESET_ACTION = 'Manager.Reset';
+const MANAGER_RESET_TYPES = ['GracefulRestart', 'ForceRestart'] as const;
+
+export const managerReset: ResourceDef = {
+  uri: '/redfish/v1/Managers/{ManagerId}/Actions/Manager.Reset',
+  post: {
+    privilege: 'ConfigureManager',
+    run: async (ctx, body) => {
+      const s = managerOf(ctx);
+      const reset = s.resetBmc;
+      if (!reset) throw fail(404, 'ResourceNotFound', ['Action', RESET_ACTION]);
+      for (const key of Object.keys(body ?? {})) {
+        if (key !== 'ResetType' && !key.includes('@')) {
+          throw fail(400, 'ActionParameterUnknown', [RESET_ACTION, key], [`#/${key}`]);
+        }
+      }
+      // ResetType is optional in the schema; without it, a graceful restart.
+      const resetType = body?.ResetType ?? 'GracefulRestart';
+      if (typeof resetType !== 'string') {
+        throw fail(
+          400,
+          'ActionParameterValueTypeError',
+          [JSON.stringify(resetType), 'ResetType', RESET_ACTION],
+          ['#/ResetType'],
+        );
+      }
+      if (!(MANAGER_RESET_TYPES as readonly string[]).includes(resetType)) {
+        throw fail(
+          400,
+          'ActionParameterValueNotInList',
+          [resetType, 'ResetType', RESET_ACTION],
+          ['#/ResetType'],
+        );
+      }
+      reset();
+      return { status: 204 };
+    },
+  },
+};
+
+export const managerResetActionInfo: ResourceDef = {
+  uri: '/redfish/v1/Managers/{ManagerId}/ResetActionInfo',
+  get: (ctx) => {
+    const s = managerOf(ctx);
+    if (!s.resetBmc) throw fail(404, 'ResourceNotFound', ['ActionInfo', 'ResetActionInfo']);
+    return {
+      '@odata.id': `${managerUri(s)}/ResetActionInfo`,
+      '@odata.type': odataType('ActionInfo'),
+      Id: 'ResetActionInfo',
+      Name: 'Manager Reset Action Info',
+      Parameters: [
+        { Name: 'ResetType', Required: false, DataType: 'String', AllowableValues: [...MANAGER_RESET_TYPES] },
+      ],
+    };
   },
 };

@@ -113,7 +113,7 @@ test('Set Session Privilege Level: up to the negotiated maximum, 0x81 beyond it,
   assert.equal(session.privilege, 3);
 });
 
-test('Chassis Control maps to the Machine: up, down, cycle (also from Off), reset, soft; NMI is a clear refusal', async () => {
+test('Chassis Control maps to the Machine: up, down, cycle (also from Off), reset, soft; NMI on a machine without one is accepted and does nothing', async () => {
   const { run, machine } = setup();
   assert.equal((await run(0x00, 0x02, [0x02])).cc, 0); // cycle from Off: powers on, as the Machine contract says
   await waitFor(() => machine.getPowerState() === 'On');
@@ -124,7 +124,7 @@ test('Chassis Control maps to the Machine: up, down, cycle (also from Off), rese
   assert.equal((await run(0x00, 0x02, [0x01])).cc, 0);
   await waitFor(() => machine.getPowerState() === 'On');
   assert.equal((await run(0x00, 0x02, [0x03])).cc, 0);
-  assert.equal((await run(0x00, 0x02, [0x04])).cc, 0xcc); // this machine has no NMI
+  assert.equal((await run(0x00, 0x02, [0x04])).cc, 0); // no NMI here: answered as a real BMC would, nothing done
   assert.equal((await run(0x00, 0x02, [0x05])).cc, 0);
   await waitFor(() => machine.getPowerState() === 'Off');
   assert.equal((await run(0x00, 0x02, [0x06])).cc, 0xcc);
@@ -187,10 +187,14 @@ test('boot flags: a next-boot-only boot type is for that boot; `bootdev none` le
   assert.deepEqual(machine.getBootOverride(), { target: 'None', persistence: 'Disabled', mode: 'Legacy' });
 });
 
-test('a boot target the machine lacks is refused without change', async () => {
+test('a boot target the machine lacks is accepted as a real BMC would, the machine unchanged', async () => {
   const { run, machine } = setup(4, { hasCdrom: false });
-  assert.equal((await run(0x00, 0x08, [0x05, 0x80, 0x14, 0, 0, 0])).cc, 0xcc);
+  assert.equal((await run(0x00, 0x08, [0x05, 0x80, 0x14, 0, 0, 0])).cc, 0);
   assert.equal(machine.getBootOverride().persistence, 'Disabled');
+  // Read back as set (valid, CD/DVD), as Ironic's get_boot_device expects.
+  assert.deepEqual((await run(0x00, 0x09, [0x05, 0, 0])).data, [0x01, 0x05, 0x80, 0x14, 0, 0, 0]);
+  // An unknown device code is still refused.
+  assert.equal((await run(0x00, 0x08, [0x05, 0x80, 0x3c, 0, 0, 0])).cc, 0xcc);
 });
 
 test('SDR repository holds one MC locator record; SEL is empty; FRU has a valid header and product area', async () => {
@@ -277,4 +281,25 @@ test('backend errors map to completion codes, and reads that throw never escape'
   } as CommandContext;
   assert.equal((await run(0x00, 0x01, [], broken)).cc, 0xc0);
   assert.equal((await run(0x00, 0x09, [5, 0, 0], broken)).cc, 0xc0);
+});
+
+test('Cold/Warm Reset: ADMIN only, cc 0, the reset runs only after the reply; 0xC1 without a host', async () => {
+  const { run, ctx } = setup(4);
+  assert.equal((await run(0x06, 0x02)).cc, 0xc1); // a bare server: no one to restart it
+  let resets = 0;
+  const withReset: CommandContext = { ...ctx, resetBmc: () => void resets++ };
+  for (const cmd of [0x02, 0x03]) {
+    const r = await run(0x06, cmd, [], withReset);
+    assert.equal(r.cc, 0);
+    assert.equal(resets, cmd - 0x02, 'not before the reply');
+    r.after?.();
+    assert.equal(resets, cmd - 0x01);
+  }
+  assert.equal((await run(0x06, 0x02, [0x01], withReset)).cc, 0xc7);
+  const operator = setup(3);
+  assert.equal(
+    (await operator.run(0x06, 0x02, [], { ...operator.ctx, resetBmc: () => void resets++ })).cc,
+    0xd4,
+  );
+  assert.equal(resets, 2);
 });
