@@ -1,4 +1,4 @@
-/** What the demo prints once ready: a table a person can act on and three copy-paste commands. */
+/** What the demo prints once ready: a table a person can act on and four copy-paste commands (the serial console: leave it with `&.`). */
 export interface BmcRow {
   vm: string;
   bmc: string;
@@ -28,6 +28,14 @@ export function ipmitoolCommand(r: BmcRow, ...args: string[]): string {
   return `ipmitool -I lanplus -H ${host} -p ${port} -U ${r.username} -P ${r.password} ${args.join(' ')}`;
 }
 
+/**
+ * FreeIPMI's serial console. Its port goes in `-h host:port` (`-p` is the password); FreeIPMI 1.6
+ * refuses ports above 32767, which is why the embedded cluster publishes pod ports below 32768.
+ */
+export function ipmiconsoleCommand(r: BmcRow): string {
+  return `ipmiconsole -h ${r.ipmi} -u ${r.username} -p ${r.password}`;
+}
+
 export function curlCommand(r: BmcRow): string {
   return `curl -u ${r.username}:${r.password} ${r.redfish}/redfish/v1/Systems/1`;
 }
@@ -40,6 +48,7 @@ export function renderCommands(r: BmcRow, kubeconfig: string): string[] {
   return [
     `Try it (copy and paste; ${r.vm} is ${r.power === 'On' ? 'on' : 'off'}):`,
     `  ${ipmitoolCommand(r, 'power', 'on')}`,
+    `  ${ipmiconsoleCommand(r)}`,
     `  ${curlCommand(r)}`,
     `  ${kubectlCommand(kubeconfig)}`,
   ];

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { parse } from 'yaml';
 import { missingTools } from '../integration/controller/helpers.ts';
+import { PtyClient } from '../interop/ipmi-sol/helpers.ts';
 import { missingClients } from '../support/clients.ts';
 import { realOnly } from '../support/cluster.ts';
 import { waitFor } from '../support/wait.ts';
@@ -181,6 +182,13 @@ describe('kubevirtbmc demo, driven with the commands it prints', { skip, timeout
       assert.match(r.password, /^[A-Za-z0-9]{12}$/);
     }
     assert.equal(p.commands.ipmitool, ipmitool(installer, 'power on'));
+    // FreeIPMI (ipmiconsole) cannot reach a port above 32767.
+    for (const r of p.rows)
+      assert.ok(Number(r.ipmi.split(':')[1]) <= 32767, `IPMI port of ${r.vm}: ${r.ipmi}`);
+    assert.equal(
+      p.commands.ipmiconsole,
+      `ipmiconsole -h ${installer.ipmi} -u ${installer.username} -p ${installer.password}`,
+    );
   });
 
   test('the printed ipmitool command powers the installer VM on', async () => {
@@ -192,6 +200,33 @@ describe('kubevirtbmc demo, driven with the commands it prints', { skip, timeout
     );
     const st = await typed(ipmitool(installer, 'power status'));
     assert.equal(st.stdout.trim(), 'Chassis Power is on');
+  });
+
+  test('the printed ipmiconsole command shows the running installer VM; &. leaves', {
+    skip: missingClients('ipmiconsole'),
+  }, async () => {
+    const [cmd, ...args] = p.commands.ipmiconsole.split(' ');
+    const c = new PtyClient(cmd!, args, 60_000);
+    try {
+      await c.waitFor('[SOL established]', 20_000);
+      await waitFor(
+        () => {
+          if (/installer login: /.test(c.output)) return true;
+          c.type('\r');
+          return false;
+        },
+        {
+          timeoutMs: 30_000,
+          intervalMs: 500,
+          what: `login prompt on ipmiconsole; output: ${JSON.stringify(c.output)}`,
+        },
+      );
+      c.type('\r&.');
+      assert.equal(await c.exit(), 0, c.output);
+      record(p.commands.ipmiconsole);
+    } finally {
+      c.kill();
+    }
   });
 
   test('ipmitool power cycle gives the VM a new guest', async () => {

@@ -24,7 +24,7 @@ export interface Row {
 
 export interface Printed {
   rows: Row[];
-  commands: { ipmitool: string; curl: string; kubectl: string };
+  commands: { ipmitool: string; ipmiconsole: string; curl: string; kubectl: string };
   kubeconfig: string;
   apiPort: number;
 }
@@ -112,7 +112,12 @@ export function parsePrinted(out: string): Printed {
     if (!m) throw new Error(`the demo printed no ${prefix} command:\n${out}`);
     return m[1]!;
   };
-  const commands = { ipmitool: line('ipmitool'), curl: line('curl'), kubectl: line('kubectl') };
+  const commands = {
+    ipmitool: line('ipmitool'),
+    ipmiconsole: line('ipmiconsole'),
+    curl: line('curl'),
+    kubectl: line('kubectl'),
+  };
   const kubeconfig = /--kubeconfig (\S+)/.exec(commands.kubectl)![1]!;
   const apiPort = Number(/cluster up: https:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
   return { rows, commands, kubeconfig, apiPort };
@@ -154,6 +159,7 @@ export function normalize(command: string): string {
     .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT')
     .replace(/ -p \d+/g, ' -p PORT')
     .replace(/ -P \S+/g, ' -P PASSWORD')
+    .replace(/^(ipmiconsole .*) -p \S+/, '$1 -p PASSWORD')
     .replace(/ -u (\w+):\S+/g, ' -u $1:PASSWORD')
     .replace(/--kubeconfig \S+/g, '--kubeconfig KUBECONFIG')
     .replace(/KUBECONFIG=\S+/g, 'KUBECONFIG=KUBECONFIG')

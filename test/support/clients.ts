@@ -15,6 +15,7 @@ export const CLIENTS = {
   pyghmi: { check: ['/usr/bin/python3', '-c', 'import pyghmi.ipmi.command'], pkg: 'python3-pyghmi' },
   sushy: { check: ['/usr/bin/python3', '-c', 'import sushy'], pkg: 'python3-sushy' },
   redfishtool: { check: ['redfishtool', '-V'], pkg: 'redfishtool' },
+  socat: { check: ['socat', '-V'], pkg: 'socat' },
   kubectl: { check: ['kubectl', 'version', '--client'], pkg: 'kubectl (preinstalled)' },
 } as const;
 

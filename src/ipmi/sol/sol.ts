@@ -72,6 +72,7 @@ interface Active {
 /**
  * Serial over LAN for one BMC: the payload commands, the SOL configuration parameters and at most
  * one active instance, bound to the RMCP+ session that activated it and to the machine's console.
+ * A new session of the same account takes the instance over; another account gets 0x80.
  */
 export class Sol {
   readonly config: SolConfig;
@@ -161,12 +162,24 @@ export class Sol {
     const c = this.config;
     if (!c.enabled) return fail(PAYLOAD_DISABLED);
     if (s.privilege < c.privilege) return fail(CC.INSUFFICIENT_PRIVILEGE);
-    if (this.#active) return fail(ALREADY_ACTIVE);
+    const held = this.#active;
+    if (held && held.session !== s && held.session.username !== s.username) return fail(ALREADY_ACTIVE);
     const encrypted = s.suite.confidentiality !== CONF_NONE;
     const authenticated = s.suite.integrity !== INTEGRITY_NONE;
     // The session's algorithms decide (ipmitool asks for encryption even on suites without it).
     if (c.forceEncryption && !encrypted) return fail(CANNOT_ACTIVATE_WITHOUT_ENCRYPTION);
     if (c.forceAuthentication && !authenticated) return fail(CANNOT_ACTIVATE_WITHOUT_ENCRYPTION);
+    if (held) {
+      if (held.session === s) return fail(ALREADY_ACTIVE); // this session already has it
+      // The same account activates again from a new session: its earlier console is gone (ipmitool
+      // killed, Ironic's socat client left) and would hold SOL until its session idles out, or the
+      // user replaced it. The new session takes the payload over; the old one is sent "SOL
+      // deactivating" (ipmiconsole exits; ipmitool 1.8.19 ignores the bit and shows nothing more).
+      // Another account's console is refused (0x80) as before: it needs an administrator's
+      // Deactivate Payload or the owner's idle timeout.
+      await this.deactivate(`taken over by session ${s.id.toString(16)} of the same user`, true);
+      if (this.#active) return fail(ALREADY_ACTIVE); // another activation won the race
+    }
     const onClose = (reason: string) => {
       if (this.#active?.session === s) void this.deactivate(`session ended: ${reason}`, false);
     };
@@ -222,8 +235,10 @@ export class Sol {
     const a = this.#active;
     if (!a) return fail(ALREADY_DEACTIVATED);
     const s = ctx.session;
-    // The owner, or an administrator from another session (e.g. `sol deactivate` for a stuck console).
-    if (s?.id !== a.session.id && (s?.privilege ?? 0) < PRIV_ADMIN) return fail(CC.INSUFFICIENT_PRIVILEGE);
+    // The owner's session, another session of the same account, or an administrator (e.g. `sol
+    // deactivate` for a stuck console).
+    if (s?.id !== a.session.id && s?.username !== a.session.username && (s?.privilege ?? 0) < PRIV_ADMIN)
+      return fail(CC.INSUFFICIENT_PRIVILEGE);
     const own = s?.id === a.session.id;
     return {
       cc: CC.OK,

@@ -69,7 +69,7 @@ describe('ipmitool sol', { skip: missingClients('ipmitool') }, () => {
     await waitFor(() => server.sol!.activeSessionId === null, { what: 'SOL deactivated' });
   });
 
-  test('a second activation is refused; sol deactivate from another ipmitool ends a stuck session', async () => {
+  test('a second activation by another user is refused; sol deactivate from another ipmitool ends a stuck session', async () => {
     const stuck = activate();
     await stuck.waitFor('[SOL Session operational.');
     const owner = server.sol!.activeSessionId;
@@ -82,7 +82,11 @@ describe('ipmitool sol', { skip: missingClients('ipmitool') }, () => {
       [...id].map((b) => b.toString(16).padStart(2, '0')).join(' '),
       'instance info names the owning session',
     );
-    const second = await run('ipmitool', [...lanplus(port), 'sol', 'activate']);
+    const second = await run('ipmitool', [
+      ...lanplus(port, OPERATOR.username, OPERATOR.password, ['-L', 'OPERATOR']),
+      'sol',
+      'activate',
+    ]);
     assert.equal(second.code, 1);
     assert.match(second.stdout + second.stderr, /SOL payload already active on another session/);
     // The first console hangs (stopped); an administrator frees the port from another ipmitool.

@@ -8,7 +8,7 @@ import {
 import { randomIv } from '../../../src/ipmi/crypto/packet.ts';
 import { decodeSol, encodeSol } from '../../../src/ipmi/sol/codec.ts';
 import { NotSupportedError } from '../../../src/machine/index.ts';
-import { ADMIN, READONLY, startTestBmc, type TestBmc } from '../../support/ipmi-bmc.ts';
+import { ADMIN, OPERATOR, READONLY, startTestBmc, type TestBmc } from '../../support/ipmi-bmc.ts';
 import { RmcpPlusClient } from '../../support/ipmi-client.ts';
 import { waitFor } from '../../support/wait.ts';
 
@@ -59,9 +59,9 @@ describe('SOL commands', () => {
     await closeSession(c);
   });
 
-  test('activate: 12-byte response with the port; status and instance info name the session; second activation 0x80', async () => {
+  test('activate: 12-byte response with the port; status and instance info name the session; another user gets 0x80', async () => {
     const a = await connect();
-    const b = await connect();
+    const b = await connect(OPERATOR, 17, 3);
     const act = await a.request(0x06, 0x48, ACTIVATE);
     assert.equal(act.completionCode, 0);
     assert.deepEqual(
@@ -75,8 +75,9 @@ describe('SOL commands', () => {
     assert.equal(
       (await b.request(0x06, 0x48, ACTIVATE)).completionCode,
       0x80,
-      'already active on another session',
+      'already active on another session (of another user)',
     );
+    assert.equal((await a.request(0x06, 0x48, ACTIVATE)).completionCode, 0x80, 'already active here');
     assert.equal(bmc.server.sol!.activeSessionId, a.bmcSessionId);
     // Close Session ends the instance.
     await closeSession(a);
@@ -132,6 +133,33 @@ describe('SOL commands', () => {
     assert.equal((await c.request(0x06, 0x49, ACTIVATE)).completionCode, 0);
     await waitFor(() => bmc.server.sol!.activeSessionId === null);
     await closeSession(c);
+  });
+
+  test('the same user activating from a new session takes SOL over; the old console is told "SOL deactivating"', async () => {
+    // A console whose client died (ipmitool killed, Ironic's socat client gone) never deactivates;
+    // the next `sol activate` with the same account must not wait for the idle timeout.
+    const dead = await connect(OPERATOR, 17, 3);
+    const other = await connect();
+    assert.equal((await dead.request(0x06, 0x48, ACTIVATE)).completionCode, 0);
+    await waitFor(() => bmc.server.sol!.stats !== null);
+    const notice = new Promise<Buffer>((resolve) => dead.socket.once('message', (m) => resolve(m)));
+    const fresh = await connect(OPERATOR, 17, 3);
+    assert.equal((await fresh.request(0x06, 0x48, ACTIVATE)).completionCode, 0, 'taken over');
+    const pkt = await notice;
+    const sol = decodeSol(openSessionPacket(dead.keys, decodeRmcpPlusHeader(pkt)!, pkt)!)!;
+    assert.equal(sol.flags & 0x10, 0x10, 'the old console is told SOL deactivating');
+    assert.equal(bmc.server.sol!.activeSessionId, fresh.bmcSessionId);
+    const info = await other.request(0x06, 0x4b, [0x01, 0x01]);
+    assert.deepEqual(
+      [...info.data.subarray(0, 4)],
+      le32(fresh.bmcSessionId),
+      'instance info names the new session',
+    );
+    // The old session itself stays usable for other commands, but no longer owns SOL.
+    assert.equal((await dead.request(0x06, 0x01, [])).completionCode, 0);
+    assert.equal((await dead.request(0x06, 0x49, ACTIVATE)).completionCode, 0, 'same account may deactivate');
+    await waitFor(() => bmc.server.sol!.activeSessionId === null);
+    for (const c of [dead, other, fresh]) await closeSession(c);
   });
 
   test('deactivation by another session needs ADMIN; the owner is told "SOL deactivating"', async () => {

@@ -48,7 +48,7 @@ import { stringify } from 'yaml';
 import type { KubeClient } from '../../../../../src/kube/client.ts';
 import { isConflict, isNotFound } from '../../../../../src/kube/errors.ts';
 import type { Informer } from '../../../../../src/kube/informer.ts';
-import { freePort } from '../ports.ts';
+import { freePodHostPort } from '../ports.ts';
 import { EnvError, expand, resolveEnv } from './env.ts';
 import { LogBuffer, type LogQuery } from './logs.ts';
 import {
@@ -363,7 +363,7 @@ export class Kubelet {
       for (const cp of c.ports ?? []) {
         const proto = (cp.protocol ?? 'TCP').toUpperCase() === 'UDP' ? 'UDP' : 'TCP';
         const key = `${cp.containerPort}/${proto}`;
-        if (w.portMap[key] === undefined) w.portMap[key] = await freePort(proto);
+        if (w.portMap[key] === undefined) w.portMap[key] = await freePodHostPort(proto);
       }
     }
     w.containers = containers.map((c) => new ContainerRuntime(c, isAgentImage(c.image)));
