@@ -673,7 +673,7 @@ export class RedfishServer {
     let status = 400;
     let infos = [message('UnrecognizedRequestBody')];
     let allow: string[] | null = null;
-    const line = err.rawPacket?.toString('latin1').split('\r\n')[0] ?? '';
+    const line = failedRequestLine(err);
     const request = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ (\/\S*) HTTP\/1\.[01]$/.exec(line);
     if (err.code === 'HPE_INVALID_METHOD' && request) {
       // Node's parser refuses method tokens it does not know; a well-formed request line with
@@ -749,4 +749,25 @@ function serviceUuid(systems: RedfishSystems): string {
   }
   const h = createHash('sha256').update(`kubevirtbmc-redfish:${seed}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((Number.parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+const TCHAR = /[!#$%&'*+.^_`|~0-9A-Za-z-]/;
+
+/**
+ * The request line the parser failed on. `rawPacket` is the whole read, which on a kept-alive
+ * connection may begin with the end of the request before (its body, or a whole pipelined
+ * request); `bytesParsed` is where in it the parser stopped, inside the refused method token. The
+ * line runs from the start of that token (walking back over token characters; a body ending in
+ * such characters only lengthens the token, not the target) to the next CRLF.
+ */
+function failedRequestLine(
+  err: NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number },
+): string {
+  const raw = err.rawPacket;
+  if (!raw) return '';
+  const text = raw.toString('latin1');
+  let start = Math.min(Math.max(err.bytesParsed ?? 0, 0), text.length);
+  while (start > 0 && TCHAR.test(text[start - 1] ?? '')) start--;
+  const end = text.indexOf('\r\n', start);
+  return text.slice(start, end < 0 ? text.length : end);
 }

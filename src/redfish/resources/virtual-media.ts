@@ -67,6 +67,8 @@ export function renderVirtualMedia(uri: string, slot: MediaSlot): Json {
     Status: STATUS[slot.state],
     Oem: {
       KubeVirt: {
+        // Described by the OEM schema KubeVirt_v1.xml (docs/redfish.md, "OEM extensions").
+        '@odata.type': KUBEVIRT_VIRTUAL_MEDIA_OEM_TYPE,
         MediaState: slot.state,
         PercentComplete: slot.progressPercent,
         Message: slot.message,
@@ -85,6 +87,9 @@ export function renderVirtualMedia(uri: string, slot: MediaSlot): Json {
   if (slot.transferProtocol) body.TransferProtocolType = slot.transferProtocol;
   return body;
 }
+
+/** The `@odata.type` of `Oem.KubeVirt` in a VirtualMedia (complex type `VirtualMedia` of KubeVirt.v1_0_0). */
+export const KUBEVIRT_VIRTUAL_MEDIA_OEM_TYPE = '#KubeVirt.v1_0_0.VirtualMedia';
 
 const INSERT = 'VirtualMedia.InsertMedia';
 
