@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { backendRoleRules } from '../kubevirt/rbac.ts';
-import { bmcObjectName, SHARED_AGENT_NAME, subscriptionConfigMapName } from './names.ts';
+import { bmcObjectName, SHARED_AGENT_NAME, subscriptionConfigMapName, upstreamServiceName } from './names.ts';
 import {
   AGENT_IPMI_PORT,
   AGENT_METRICS_PORT,
@@ -507,5 +507,32 @@ export function bmcService(
       ownerReferences: [ownerRef(bmc, true)],
     },
     spec: svcSpec,
+  };
+}
+
+/** Marks the `<vm>-virtbmc` Service that serves upstream KubeVirtBMC's address for a BMC. */
+export const LABEL_UPSTREAM_ALIAS = 'bmc.kubevirt.io/upstream-alias';
+
+/**
+ * The Service named as upstream KubeVirtBMC names it (`<vm>-virtbmc`), selecting the same agent on the
+ * same ports as the BMC's own Service. Always ClusterIP: what upstream users have written down is its
+ * DNS name, and fixed node ports or a load balancer address belong to the BMC's own Service.
+ */
+export function upstreamAliasService(
+  bmc: VirtualMachineBMC,
+  placement: Placement,
+  slot: number | null,
+  defaults: ServiceDefaults = {},
+): KObject {
+  const own = bmcService(bmc, placement, slot, defaults);
+  const ports = (own.spec.ports as Record<string, unknown>[]).map(({ nodePort: _n, ...p }) => p);
+  return {
+    ...own,
+    metadata: {
+      ...own.metadata,
+      name: upstreamServiceName(effectiveSpec(bmc.spec).vm),
+      labels: { ...own.metadata.labels, [LABEL_UPSTREAM_ALIAS]: 'true' },
+    },
+    spec: { type: 'ClusterIP', selector: own.spec.selector, ports },
   };
 }

@@ -300,6 +300,7 @@ export class BmcController {
   #cacheOf(kind: string): Informer<KObject> | undefined {
     if (kind === KIND) return this.#bmcs as Informer<KObject>;
     if (kind === 'Secret') return this.#secrets;
+    if (kind === 'VirtualMachine') return this.#vms;
     return this.#owned.get(kind);
   }
 

@@ -28,3 +28,11 @@ export function dnsLabel(wanted: string, source: string): string {
 export function subscriptionConfigMapName(bmcName: string): string {
   return `${bmcName}-redfish-subscriptions`;
 }
+
+/**
+ * The Service name upstream KubeVirtBMC gives a BMC: `<vm>-virtbmc`, after the VirtualMachine, not
+ * the VirtualMachineBMC. The controller serves it too, so addresses written for upstream keep working.
+ */
+export function upstreamServiceName(vmName: string): string {
+  return dnsLabel(`${vmName}-virtbmc`, vmName);
+}

@@ -7,6 +7,7 @@
  * Role naming every VM and Secret, distinct ports).
  */
 import { isNotFound } from '../kube/errors.ts';
+import type { VirtualMachine } from '../kubevirt/types.ts';
 import {
   type AgentSettings,
   agentRules,
@@ -23,6 +24,7 @@ import {
   sharedOwners,
   slotOfPorts,
   subscriptionConfigMap,
+  upstreamAliasService,
 } from './builders.ts';
 import { authSecretProblem, tlsSecretProblem } from './credentials.ts';
 import { driftOf, mergeForUpdate, needsRecreate } from './drift.ts';
@@ -40,10 +42,13 @@ import {
   type BmcStatus,
   effectiveSpec,
   type KObject,
+  LABEL_MANAGED_BY,
+  MANAGED_BY,
   type Placement,
   SHARED_MAX_SLOTS,
   type VirtualMachineBMC,
 } from './types.ts';
+import { takeOverBootOverride } from './upstream.ts';
 
 /** Read access to the cluster (informer caches in production, maps in unit tests). */
 export interface ClusterState {
@@ -85,6 +90,8 @@ export interface ReconcileResult {
 
 interface BmcPlan extends Dependencies {
   bmc: VirtualMachineBMC;
+  /** The VM, when it exists. */
+  vm?: KObject;
   slot: number | null;
 }
 
@@ -103,6 +110,8 @@ function byAge(a: VirtualMachineBMC, b: VirtualMachineBMC): number {
 
 export class Reconciler {
   readonly #opts: ReconcilerOptions;
+  /** Names found taken by objects not ours, already reported (one Warning each). */
+  readonly #warnedTaken = new Set<string>();
 
   constructor(options: ReconcilerOptions) {
     this.#opts = options;
@@ -153,6 +162,15 @@ export class Reconciler {
         subscriptionConfigMap(p.bmc),
         bmcService(p.bmc, placement, p.slot, this.#opts.agent.service),
       );
+    }
+    // Upstream KubeVirtBMC's `<vm>-virtbmc` names: the oldest BMC of a VM gets it, and never a name
+    // one of our own objects already has.
+    const taken = new Set(desired.map((o) => o.metadata.name));
+    for (const p of plans) {
+      const alias = upstreamAliasService(p.bmc, placement, p.slot, this.#opts.agent.service);
+      if (!effectiveSpec(p.bmc.spec).vm || taken.has(alias.metadata.name)) continue;
+      taken.add(alias.metadata.name);
+      desired.push(alias);
     }
     if (placement === 'shared' && plans.length > 0)
       desired.push(...this.#sharedAgent(namespace, plans, bmcs));
@@ -214,7 +232,13 @@ export class Reconciler {
       const have = live.get(key);
       try {
         if (!have) {
-          current.set(key, await writer.create(want));
+          const made = await writer.create(want);
+          if (want.kind === 'Service' && made.metadata.labels?.[LABEL_MANAGED_BY] !== MANAGED_BY) {
+            // The name was taken by a Service that is not ours (create found it there).
+            current.set(key, await this.#foreign(want, made, bmcs, writer));
+            continue;
+          }
+          current.set(key, made);
           result.created++;
           this.#log('info', { namespace, object: key }, 'created');
           continue;
@@ -241,6 +265,73 @@ export class Reconciler {
       }
     }
     return current;
+  }
+
+  /**
+   * An object we wanted to create already exists without our label. Upstream KubeVirtBMC's own
+   * `<vm>-virtbmc` Service, owned by the same VirtualMachineBMC, is adopted (replaced by ours); anything
+   * else is left alone and the BMC gets a Warning Event saying which name is taken.
+   */
+  async #foreign(
+    want: KObject,
+    found: KObject,
+    bmcs: readonly VirtualMachineBMC[],
+    writer: ClusterWriter,
+  ): Promise<KObject> {
+    const owner = bmcOf(want, bmcs);
+    const sameOwner =
+      owner !== undefined &&
+      (found.metadata.ownerReferences ?? []).some((o) => o.controller && o.uid === owner.metadata.uid);
+    if (sameOwner) {
+      const adopted = await writer.replace(mergeForUpdate(want, found));
+      if (owner)
+        await writer
+          .event(
+            owner,
+            'Normal',
+            'ServiceAdopted',
+            `${want.kind} ${want.metadata.name} taken over from upstream KubeVirtBMC`,
+          )
+          .catch(() => {});
+      return adopted;
+    }
+    const key = `${want.metadata.namespace}/${want.kind}/${want.metadata.name}/${found.metadata.uid}`;
+    if (owner && !this.#warnedTaken.has(key)) {
+      this.#warnedTaken.add(key);
+      await writer
+        .event(
+          owner,
+          'Warning',
+          'NameTaken',
+          `${want.kind} ${want.metadata.name} exists and is not managed by kubevirtbmc; left alone (delete it to have kubevirtbmc serve that name)`,
+        )
+        .catch(() => {});
+    }
+    return found;
+  }
+
+  /**
+   * An upstream KubeVirtBMC `status.bootOverride` becomes the VM's kubevirtbmc boot override; returns
+   * what status.bootOverride should now be (undefined: removed). Kept while the VM is missing.
+   */
+  async #takeOverBootOverride(
+    p: BmcPlan,
+    writer: ClusterWriter,
+  ): Promise<BmcStatus['bootOverride'] | undefined> {
+    const o = p.bmc.status?.bootOverride;
+    if (!o) return undefined;
+    if (!p.vm || p.vm.metadata.deletionTimestamp) return o;
+    const t = takeOverBootOverride(p.vm as VirtualMachine, o);
+    if (Object.keys(t.annotations).length) {
+      const vm = p.vm;
+      await writer.replace({
+        ...vm,
+        metadata: { ...vm.metadata, annotations: { ...vm.metadata.annotations, ...t.annotations } },
+      });
+    }
+    this.#log('info', { bmc: `${p.bmc.metadata.namespace}/${p.bmc.metadata.name}` }, t.message);
+    await writer.event(p.bmc, 'Normal', 'BootOverrideTakenOver', t.message).catch(() => {});
+    return undefined;
   }
 
   /** Deletes the owned objects no BMC wants any more. */
@@ -317,6 +408,7 @@ export class Reconciler {
     const current = bmc.status?.placement === 'shared' ? slotOfPorts(bmc.status?.ports) : null;
     return {
       bmc,
+      ...(vmOk ? { vm } : {}),
       vmOk,
       vmMessage,
       secretOk,
@@ -348,6 +440,7 @@ export class Reconciler {
     );
     const ready = readyCondition(p, agent, endpoints, serviceName);
     const old = bmc.status ?? {};
+    const bootOverride = await this.#takeOverBootOverride(p, writer);
     const now = (this.#opts.now ?? (() => new Date()))()
       .toISOString()
       .replace(/\.\d+Z$/, 'Z');
@@ -360,6 +453,7 @@ export class Reconciler {
       ports: bmcPorts(bmc, placement, p.slot),
       endpoints,
       conditions: conditions(p, agent, ready, old.conditions, generation, now),
+      bootOverride,
     });
     const patch = statusPatch(old as BmcStatus, next);
     if (!patch) return;

@@ -68,7 +68,8 @@ export function readyCondition(
 }
 
 /**
- * The four conditions. A condition keeps its lastTransitionTime while its status stays the same.
+ * The conditions: Ready, ServiceReady (upstream KubeVirtBMC's name for it, the same value), and the
+ * three dependencies. A condition keeps its lastTransitionTime while its status stays the same.
  */
 export function conditions(
   deps: Dependencies,
@@ -105,10 +106,13 @@ export function conditions(
         : ['False', deps.secretReason, deps.secretMessage],
     ),
     cond('AgentAvailable', agent),
+    cond('ServiceReady', ready),
   ];
 }
 
 export interface StatusParts {
+  /** An upstream `status.bootOverride` not taken over yet: kept as it is. */
+  bootOverride?: BmcStatus['bootOverride'];
   generation: number;
   placement: Placement;
   agentName: string;
@@ -137,6 +141,7 @@ export function buildStatus(s: StatusParts): BmcStatus {
       ...(s.endpoints.redfish ? { redfish: s.endpoints.redfish } : {}),
     },
     conditions: s.conditions,
+    ...(s.bootOverride ? { bootOverride: s.bootOverride } : {}),
   };
 }
 
@@ -174,6 +179,8 @@ export function statusEvents(
 ): StatusEvent[] {
   const events: StatusEvent[] = [];
   for (const c of next) {
+    // The same story as Ready: told once.
+    if (c.type === 'ServiceReady') continue;
     const prev = old?.find((x) => x.type === c.type);
     if (prev && prev.status === c.status && prev.reason === c.reason) continue;
     if (c.type !== 'Ready') {

@@ -62,6 +62,8 @@ export interface BmcSpec {
   virtualMachineRef: { name: string };
   authSecretRef: { name: string };
   ipmi?: { enabled?: boolean };
+  /** Upstream KubeVirtBMC's older place for the virtual-media StorageClass (virtualMedia.storage wins). */
+  storageClassName?: string;
   redfish?: {
     enabled?: boolean;
     tlsSecretRef?: { name: string };
@@ -74,7 +76,8 @@ export interface BmcSpec {
         size?: string;
         maxSize?: string;
       };
-      tls?: { certConfigMap?: string; insecureSkipVerify?: boolean };
+      /** `caBundleConfigMapRef` is upstream KubeVirtBMC's spelling of `certConfigMap`. */
+      tls?: { certConfigMap?: string; caBundleConfigMapRef?: { name: string }; insecureSkipVerify?: boolean };
       importRetries?: number;
     };
   };
@@ -104,6 +107,21 @@ export interface BmcStatus {
   ports?: { ipmi?: number; redfish?: number };
   endpoints?: { ipmi?: string; redfish?: string };
   conditions?: Condition[];
+  /**
+   * Upstream KubeVirtBMC's record of a boot override its agent made. The controller takes it over
+   * (src/controller/upstream.ts) and removes it; kubevirtbmc itself never writes it.
+   */
+  bootOverride?: UpstreamBootOverride;
+}
+
+/** `status.bootOverride` as upstream KubeVirtBMC writes it. */
+export interface UpstreamBootOverride {
+  mode: 'Oneshot' | 'Persistent';
+  /** The VMI current when a one-shot override was set; a VMI with another uid has consumed it. */
+  vmiUID?: string;
+  /** The boot orders before the one-shot, keyed `disk:<name>`, `cdrom:<name>` or `interface:<name>`; 0 = none. */
+  bootOrders?: Record<string, number>;
+  originalFirmware?: 'Legacy' | 'UEFI';
 }
 
 export interface VirtualMachineBMC extends KObject {
@@ -111,11 +129,16 @@ export interface VirtualMachineBMC extends KObject {
   status?: BmcStatus;
 }
 
+/**
+ * `ServiceReady` is upstream KubeVirtBMC's name for its ready condition (`kubectl wait
+ * --for=condition=ServiceReady` keeps working); it always says what `Ready` says.
+ */
 export const CONDITION_TYPES = [
   'Ready',
   'VirtualMachineAvailable',
   'SecretAvailable',
   'AgentAvailable',
+  'ServiceReady',
 ] as const;
 
 /**

@@ -16,6 +16,8 @@ export const WRITTEN_KINDS: Record<string, ResourceKind> = {
   Role: KINDS.Role,
   RoleBinding: KINDS.RoleBinding,
   [KIND]: BMC_KIND,
+  /** Only to carry over an upstream boot override (src/controller/upstream.ts). */
+  VirtualMachine: { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines', kind: 'VirtualMachine' },
 };
 
 function kindOf(kind: string): ResourceKind {

@@ -81,7 +81,7 @@ test('a condition keeps its transition time until its status changes', () => {
   assert.equal(changed[0]!.lastTransitionTime, '2026-01-02T00:00:00Z');
   assert.deepEqual(
     changed.map((c) => c.type),
-    ['Ready', 'VirtualMachineAvailable', 'SecretAvailable', 'AgentAvailable'],
+    ['Ready', 'VirtualMachineAvailable', 'SecretAvailable', 'AgentAvailable', 'ServiceReady'],
   );
 });
 
