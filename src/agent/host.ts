@@ -36,6 +36,8 @@ export interface ProtocolServers {
     clientPort?: number;
     /** Each failed or refused login (counted in `kubevirtbmc_login_failures_total`). */
     onLoginFailure?: (e: { user: string; source: string; reason: string }) => void;
+    /** BMC reset (`mc reset cold|warm`): call after the reply is sent; restarts this BMC's service. */
+    resetBmc?: () => void;
   }) => ListeningServer;
   redfish?: (o: {
     machine: Machine;
@@ -46,6 +48,8 @@ export interface ProtocolServers {
     onLoginFailure?: (e: { user: string; source: string; reason: string }) => void;
     /** Which BMC this server is for (where its event subscriptions are kept). */
     bmc: Pick<BmcDefinition, 'key' | 'namespace' | 'eventTarget'>;
+    /** BMC reset (`Manager.Reset`): call after the reply is sent; restarts this BMC's service. */
+    resetBmc?: () => void;
   }) => ListeningServer;
 }
 
@@ -104,7 +108,12 @@ interface Running {
   eventTimes: number[];
   /** Stops following the machine's media slot (the failed-insert Event). */
   offMedia?: () => void;
+  /** A BMC reset is under way. */
+  resetting?: boolean;
 }
+
+/** How long after answering a BMC reset request the service restarts (the reply goes out first). */
+const BMC_RESET_DELAY_MS = 100;
 
 /** How many BMCs start or stop at once. */
 const SYNC_CONCURRENCY = 16;
@@ -331,6 +340,7 @@ export class AgentHost {
           logger: log,
           ...(clientPort ? { clientPort } : {}),
           onLoginFailure: () => this.#countLoginFailure(def.key, 'ipmi'),
+          resetBmc: () => this.#resetBmc(r, 'IPMI'),
         });
         try {
           const a = await server.listen(bound, this.#o.address);
@@ -369,6 +379,50 @@ export class AgentHost {
     } catch (err) {
       this.#log?.debug({ err: String(err) }, 'login failure not counted');
     }
+  }
+
+  /**
+   * BMC reset (IPMI `mc reset cold|warm`, Redfish `Manager.Reset`): this BMC's service restarts as a
+   * real BMC's firmware would. Its listeners close (every IPMI session, SOL and Redfish session ends),
+   * its credentials are read again from their source, and it listens again on the same ports. The VM
+   * is not touched, and the Machine is held throughout, so its backend is not restarted.
+   * Runs after a short delay so the reply to the reset request goes out first; resets of a BMC that
+   * is already restarting (or was stopped) do nothing more.
+   */
+  #resetBmc(r: Running, via: string): void {
+    if (r.resetting) return;
+    r.resetting = true;
+    const timer = setTimeout(() => {
+      this.#chain = this.#chain
+        .then(async () => {
+          if (this.#running.get(r.def.key) !== r) return;
+          const def = r.def;
+          this.#log?.info({ bmc: def.key, via }, 'BMC reset: restarting this BMC (the VM is not touched)');
+          // One more hold on the Machine across the restart, so its backend (the VM's watches and
+          // what it tracks, e.g. a media import under way) stays as it is.
+          const machines = this.#o.machines;
+          const held = machines
+            ? await machines.acquire(def.namespace, def.vm, def).then(
+                () => true,
+                () => false,
+              )
+            : false;
+          try {
+            await this.#stopOne(def.key);
+            await this.#startOne(def);
+          } finally {
+            if (held) await machines?.release(def.namespace, def.vm).catch(() => {});
+          }
+          void this.#event(
+            r.def,
+            'Normal',
+            'BMCReset',
+            `BMC reset through ${via}: sessions ended, credentials read again`,
+          );
+        })
+        .catch((err) => this.#log?.error({ bmc: r.def.key, err: String(err) }, 'BMC reset failed'));
+    }, BMC_RESET_DELAY_MS);
+    timer.unref();
   }
 
   /** A BMC whose backend failed to start is restarted later, with capped exponential backoff. */
@@ -413,6 +467,7 @@ export class AgentHost {
       logger: log,
       ...(tls ? { tls } : {}),
       onLoginFailure: () => this.#countLoginFailure(def.key, 'redfish'),
+      resetBmc: () => this.#resetBmc(r, 'Redfish'),
     });
     try {
       const a = await server.listen(mappedPort(def.redfishPort, 'TCP'), this.#o.address);

@@ -63,9 +63,14 @@ export function definitionFromBmc(
   };
 }
 
-/** `{ media }` from the BMC's `spec.redfish.virtualMedia`, or nothing when it sets none. */
-export function mediaOf(b: { spec?: { redfish?: { virtualMedia?: unknown } } }): { media?: MediaSettings } {
-  const media = parseMediaSettings(b.spec?.redfish?.virtualMedia);
+/**
+ * `{ media }` from the BMC's `spec.redfish.virtualMedia` (and upstream KubeVirtBMC's older
+ * `spec.storageClassName`), or nothing when it sets none.
+ */
+export function mediaOf(b: { spec?: { redfish?: { virtualMedia?: unknown }; storageClassName?: unknown } }): {
+  media?: MediaSettings;
+} {
+  const media = parseMediaSettings(b.spec?.redfish?.virtualMedia, b.spec?.storageClassName);
   return media ? { media } : {};
 }
 

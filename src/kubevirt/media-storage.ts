@@ -168,10 +168,15 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v.leng
  * type (the CRD schema validates them; an object that bypassed it loses the bad ones), or
  * undefined when there are none.
  */
-export function parseMediaSettings(raw: unknown): MediaSettings | undefined {
+export function parseMediaSettings(raw: unknown, upstreamStorageClass?: unknown): MediaSettings | undefined {
+  // upstream KubeVirtBMC's spec.storageClassName: used when storage.storageClassName is not set
+  if (str(upstreamStorageClass) && (!raw || typeof raw !== 'object')) raw = {};
   if (!raw || typeof raw !== 'object') return undefined;
   const r = raw as Record<string, Record<string, unknown> | undefined>;
-  const st = r.storage && typeof r.storage === 'object' ? r.storage : {};
+  const st: Record<string, unknown> = {
+    ...(str(upstreamStorageClass) ? { storageClassName: upstreamStorageClass } : {}),
+    ...(r.storage && typeof r.storage === 'object' ? r.storage : {}),
+  };
   const tl = r.tls && typeof r.tls === 'object' ? r.tls : {};
   const modes = Array.isArray(st.accessModes)
     ? st.accessModes.filter((m): m is string => typeof m === 'string')
@@ -186,7 +191,13 @@ export function parseMediaSettings(raw: unknown): MediaSettings | undefined {
     ...(quantityBytes(str(st.maxSize)) ? { maxSize: str(st.maxSize) } : {}),
   };
   const tls = {
-    ...(str(tl.certConfigMap) ? { certConfigMap: str(tl.certConfigMap) } : {}),
+    // caBundleConfigMapRef: upstream KubeVirtBMC's spelling of certConfigMap
+    ...(str(tl.certConfigMap) || str((tl.caBundleConfigMapRef as { name?: unknown } | undefined)?.name)
+      ? {
+          certConfigMap:
+            str(tl.certConfigMap) ?? str((tl.caBundleConfigMapRef as { name?: unknown } | undefined)?.name),
+        }
+      : {}),
     ...(tl.insecureSkipVerify === true ? { insecureSkipVerify: true } : {}),
   };
   const retries = (raw as { importRetries?: unknown }).importRetries;
