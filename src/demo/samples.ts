@@ -72,7 +72,7 @@ export function sampleManifests(vm: SampleVm, creds: Credentials, ns = DEMO_NAME
           spec: {
             domain: {
               cpu: { cores: 1 },
-              memory: { guest: '512Mi' },
+              memory: { guest: '1Gi' },
               devices: { disks, interfaces: [{ name: 'default', masquerade: {} }] },
             },
             networks: [{ name: 'default', pod: {} }],

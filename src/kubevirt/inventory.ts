@@ -1,7 +1,24 @@
 import { parseQuantity } from '../kube/quantity.ts';
 import type { DiskInfo, Inventory, MachineIdentity, NicInfo, ProcessorInfo } from '../machine/index.ts';
 import { normaliseMac, type RememberedMacs } from './mac-memory.ts';
-import type { DataVolume, VirtualMachine, VirtualMachineInstance } from './types.ts';
+import type { DataVolume, VirtualMachine, VirtualMachineInstance, VolumeStatus } from './types.ts';
+
+/**
+ * Size of a disk whose volume does not say it (a `containerDisk`; a PVC while the VM is off), set
+ * by the user on the VM: a quantity such as `20Gi`. Absent or not a positive quantity: the default.
+ */
+export const ANNOTATION_DISK_SIZE = 'bmc.kubevirt.io/disk-size';
+/**
+ * 10 GiB: what a disk of unknown size reports. Above Ironic's 4 GiB floor (its inspection ignores
+ * smaller disks for local_gb), and the size of the usual `quay.io/containerdisks` root disks.
+ */
+export const DEFAULT_DISK_SIZE_BYTES = 10 * 2 ** 30;
+
+/** What the running VMI says of a volume's size (KubeVirt fills these for PVC-backed volumes). */
+type SizedVolumeStatus = VolumeStatus & {
+  size?: number;
+  persistentVolumeClaimInfo?: { capacity?: { storage?: string } };
+};
 
 /** A quantity ("2Gi", "512M", "1e9") in whole bytes; null when it is not one. */
 export function parseBytes(q: string | undefined): number | null {
@@ -82,6 +99,15 @@ export function inventoryOf(
   const templates = new Map(
     (vm.spec?.dataVolumeTemplates ?? []).map((t) => [t.metadata?.name ?? '', t.spec] as const),
   );
+  const statusSize = new Map<string, number>();
+  for (const st of (running?.status?.volumeStatus ?? []) as SizedVolumeStatus[]) {
+    const n =
+      parseBytes(st.persistentVolumeClaimInfo?.capacity?.storage) ??
+      (typeof st.size === 'number' && Number.isFinite(st.size) && st.size > 0 ? Math.round(st.size) : null);
+    if (n) statusSize.set(st.name, n);
+  }
+  const annotated = parseBytes(vm.metadata?.annotations?.[ANNOTATION_DISK_SIZE]);
+  const fallback = annotated && annotated > 0 ? annotated : DEFAULT_DISK_SIZE_BYTES;
   const disks: DiskInfo[] = (domain.devices?.disks ?? []).map((disk) => {
     const kind: DiskInfo['kind'] = disk.cdrom ? 'cdrom' : disk.lun ? 'lun' : 'disk';
     const bus = disk.disk?.bus ?? disk.cdrom?.bus ?? disk.lun?.bus ?? null;
@@ -95,6 +121,9 @@ export function inventoryOf(
     } else if (volume?.emptyDisk) {
       size = parseBytes(volume.emptyDisk.capacity);
     }
+    // Every disk has a size (Ironic's inspection compares them): the volume's, else the running VMI's
+    // volume status, else the VM's annotation, else the default. CD-ROMs are the virtual media.
+    if (!size && kind !== 'cdrom') size = statusSize.get(disk.name) ?? fallback;
     return { id: disk.name, name: disk.name, kind, bus, sizeBytes: size };
   });
   return { processors, memoryBytes, nics, disks };

@@ -8,7 +8,9 @@ import { safeId } from '../topology.ts';
  * DriveCollection and Drive (`Storage/1/Drives/{DriveId}`): one per VM disk (CD-ROM drives are the
  * virtual media, not drives). `Protocol` follows the disk bus (virtio is a PCIe device; unknown
  * buses are `OEM`); `MediaType` is `HDD`, which is what a Linux guest reports for a virtio disk
- * (rotational), so Ironic's root-device hints agree with the guest.
+ * (rotational), so Ironic's root-device hints agree with the guest. A declared disk is there
+ * whether the VM runs or not, so it is `Enabled` and has a `CapacityBytes` (Ironic's inspection
+ * compares every drive's size; the backend gives each disk one, see `src/kubevirt/inventory.ts`).
  */
 const PROTOCOL: Record<string, string> = { virtio: 'PCIe', sata: 'SATA', scsi: 'SAS', usb: 'USB' };
 
@@ -54,7 +56,7 @@ export const drive: ResourceDef = {
       Model: disk.kind === 'lun' ? 'Virtual LUN' : 'Virtual disk',
       MediaType: 'HDD',
       Protocol: (disk.bus ? PROTOCOL[disk.bus] : undefined) ?? 'OEM',
-      Status: { State: disk.sizeBytes === null ? 'Absent' : 'Enabled', Health: 'OK' },
+      Status: { State: 'Enabled', Health: 'OK' },
     };
     if (disk.sizeBytes !== null) body.CapacityBytes = disk.sizeBytes;
     return body;

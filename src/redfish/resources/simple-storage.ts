@@ -12,7 +12,7 @@ export function diskDevice(d: DiskInfo): Json {
   const dev: Json = {
     Name: d.name,
     Model: d.kind === 'cdrom' ? 'Virtual CD-ROM' : 'Virtual disk',
-    Status: { State: d.sizeBytes === null && d.kind !== 'cdrom' ? 'Absent' : 'Enabled', Health: 'OK' },
+    Status: { State: 'Enabled', Health: 'OK' },
   };
   if (d.sizeBytes !== null) dev.CapacityBytes = d.sizeBytes;
   return dev;
