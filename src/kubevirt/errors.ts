@@ -13,6 +13,14 @@ import {
 export { KubeApiError };
 
 /** Whether the error is a write that lost a race (stale resourceVersion, failed JSON-patch `test`). */
+/**
+ * KubeVirt's refusal of a start or stop while it has not yet consumed the previous one (virt-api:
+ * 500 "unable to complete request: stop/start already underway"). It consumes it within moments.
+ */
+export function isChangeUnderway(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 500 && /already underway/i.test(err.message);
+}
+
 export function isWriteConflict(err: unknown): boolean {
   if (!(err instanceof KubeApiError)) return false;
   // KubeVirt's refusals are 409 Conflict too ("…: VM is not running"): only a stale write counts.
@@ -61,7 +69,7 @@ export function toMachineError(err: unknown, what: string): MachineError {
         options,
       );
     case 500:
-      if (/already underway/i.test(err.message)) return new ConflictError(message, options);
+      if (isChangeUnderway(err)) return new ConflictError(message, options);
       return new BackendUnavailableError(message, options);
     default:
       return new BackendUnavailableError(message, options);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import {
   type ActionContext,
@@ -45,7 +46,7 @@ import {
   secureBootOps,
 } from './boot.ts';
 import { KubeVirtConsole } from './console.ts';
-import { isWriteConflict, KubeApiError, toMachineError } from './errors.ts';
+import { isChangeUnderway, isWriteConflict, KubeApiError, toMachineError } from './errors.ts';
 import type { SharedInformer } from './informer.ts';
 import { identityOf, inventoryOf } from './inventory.ts';
 import { annotationOps, guardedPatch, type PatchOp } from './json-patch.ts';
@@ -111,6 +112,12 @@ const STARTS_GUEST: ReadonlySet<PowerAction> = new Set([
 
 /** How long a start-like action waits for a CD that is still being inserted (CDI imports can be slow). */
 const DEFERRED_MEDIA_WAIT_MS = 15 * 60_000;
+
+/**
+ * How long a start or stop is sent again while KubeVirt has not consumed the previous one ("stop/start
+ * already underway"): a BMC user who saw the power go off may power on at once, as on real hardware.
+ */
+const UNDERWAY_WAIT_MS = 10_000;
 
 interface Snapshot {
   readonly exists: boolean;
@@ -450,7 +457,10 @@ export class KubeVirtMachine implements Machine {
         try {
           const step = await runPowerPlan(
             plan.steps,
-            (s) => this.#c.api.kubevirtAction(s.resource, this.#c.namespace, this.name, s.action, s.body),
+            (s) =>
+              this.#onceChangeConsumed(() =>
+                this.#c.api.kubevirtAction(s.resource, this.#c.namespace, this.name, s.action, s.body),
+              ),
             (s, err) => {
               if (isUnsupportedRoute(err)) {
                 if (s.action === 'reset') this.#c.features.resetSupported = false;
@@ -476,6 +486,23 @@ export class KubeVirtMachine implements Machine {
       if (announce) this.#events.emit({ type: 'powerAction', action, ...(ctx ? { context: ctx } : {}) });
     });
     this.refresh();
+  }
+
+  /** `call`, sent again (100 ms doubling to 1 s, for UNDERWAY_WAIT_MS) while KubeVirt says a change is underway. */
+  async #onceChangeConsumed<T>(call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + UNDERWAY_WAIT_MS;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!isChangeUnderway(err) || this.#stopped || Date.now() + wait > deadline) throw err;
+        this.#c.logger?.debug(
+          { vm: this.name },
+          'KubeVirt is still consuming the previous start/stop; sending again',
+        );
+        await sleep(wait);
+      }
+    }
   }
 
   /** Right after an accepted start/stop, report the transition until the cache shows KubeVirt's reaction. */

@@ -204,7 +204,7 @@ describe('fake CDI imports as CDI does', () => {
     async () => {
       for (const a of apis) {
         const small = await create(a, dv(`${base()}/big.iso`, sized('2Gi')));
-        const d = await until(a, small, (x) => !!running(x)?.message, 'import error');
+        const d = await until(a, small, (x) => running(x)?.reason === 'Error', 'import error');
         assert.equal(d.status.phase, 'ImportInProgress');
         assert.equal(running(d).message, 'DataVolume too small to contain image');
         const big = await create(a, dv(`${base()}/big.iso`, sized('4Gi')));
@@ -222,7 +222,7 @@ describe('fake CDI imports as CDI does', () => {
     async () => {
       for (const a of apis) {
         const untrusted = await create(a, dv(`${secure()}/ok.iso`, sized('1Gi')));
-        const d = await until(a, untrusted, (x) => !!running(x)?.message, 'TLS error');
+        const d = await until(a, untrusted, (x) => running(x)?.reason === 'Error', 'TLS error');
         assert.equal(d.status.phase, 'ImportInProgress');
         assert.match(running(d).message, /x509: certificate signed by unknown authority/);
         const cm = `images-ca-${n}`;
