@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { KubeClient } from '../kube/client.ts';
 import { apiPath, KINDS } from '../kube/paths.ts';
+import type { HotplugSupport } from '../kubevirt/hotplug.ts';
 import type { MediaSettings } from '../kubevirt/media-storage.ts';
 import type { AccountSource } from '../machine/accounts.ts';
 import type { Machine } from '../machine/machine.ts';
@@ -58,10 +59,12 @@ export interface MachineProvider {
   /** `bmc`: which BMC asks (where the provider may keep state for it, e.g. the VM's last MACs). */
   acquire(namespace: string, vm: string, bmc?: BmcRef): Promise<Machine>;
   release(namespace: string, vm: string, bmc?: BmcRef): Promise<void>;
+  /** A served BMC's definition changed only in what is applied in place (`hotplug`). */
+  update?(namespace: string, vm: string, bmc: BmcRef): void;
 }
 
 /** A BMC as the machine provider sees it. */
-export type BmcRef = Pick<BmcDefinition, 'key' | 'namespace' | 'eventTarget' | 'media'>;
+export type BmcRef = Pick<BmcDefinition, 'key' | 'namespace' | 'eventTarget' | 'media' | 'hotplug'>;
 
 export interface BmcDefinition {
   /** Unique in this agent, e.g. `ns/bmc-name` or `ns/vm` for standalone. */
@@ -84,6 +87,11 @@ export interface BmcDefinition {
   readonly redfishPort: number;
   /** The VirtualMachineBMC's `spec.redfish.virtualMedia` (storage, TLS, import retries). */
   readonly media?: MediaSettings;
+  /**
+   * Whether KubeVirt hot-plugs images into the running VM, from the BMC's MediaHotplugAvailable
+   * condition (undefined: not known). Applied in place when it changes: the BMC is not restarted.
+   */
+  readonly hotplug?: HotplugSupport;
 }
 
 export interface AgentHostOptions {
@@ -140,8 +148,10 @@ async function inParallel<T>(
   if (failure !== null) throw failure;
 }
 
+/** What restarts a BMC when it changes: everything but what is applied in place (`hotplug`). */
 function signature(def: BmcDefinition): string {
-  return JSON.stringify(def);
+  const { hotplug: _inPlace, ...rest } = def;
+  return JSON.stringify(rest);
 }
 
 export class AgentHost {
@@ -228,6 +238,12 @@ export class AgentHost {
       })
       .map(([key]) => key);
     await inParallel(stale, SYNC_CONCURRENCY, (key) => this.#stopOne(key));
+    for (const [key, r] of this.#running) {
+      const d = wanted.get(key);
+      if (!d || JSON.stringify(d.hotplug) === JSON.stringify(r.def.hotplug)) continue;
+      r.def = d;
+      if (r.machine) this.#o.machines?.update?.(d.namespace, d.vm, d);
+    }
     // BMCs are independent: start them a few at a time, so a thousand answer in seconds, not minutes.
     const fresh = defs.filter((d) => !this.#running.has(d.key));
     await inParallel(fresh, SYNC_CONCURRENCY, (d) => this.#startOne(d));

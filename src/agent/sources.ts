@@ -7,9 +7,12 @@ import type { KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { apiPath } from '../kube/paths.ts';
 import type { NamedObject } from '../kube/types.ts';
+import { type HotplugSupport, hotplugFromConditions } from '../kubevirt/hotplug.ts';
 import { type MediaSettings, parseMediaSettings } from '../kubevirt/media-storage.ts';
 import type { BmcDefinition } from './host.ts';
 import { BMC_RESOURCE } from './subscription-store.ts';
+
+type BmcCondition = { type?: string; status?: string; reason?: string; message?: string };
 
 interface BmcObject extends NamedObject {
   spec?: {
@@ -22,6 +25,7 @@ interface BmcObject extends NamedObject {
     placement?: string;
     ports?: { ipmi?: number; redfish?: number };
     endpoints?: { ipmi?: string; redfish?: string };
+    conditions?: BmcCondition[];
   };
 }
 
@@ -65,13 +69,19 @@ export function definitionFromBmc(
 
 /**
  * `{ media }` from the BMC's `spec.redfish.virtualMedia` (and upstream KubeVirtBMC's older
- * `spec.storageClassName`), or nothing when it sets none.
+ * `spec.storageClassName`), and `{ hotplug }` from its MediaHotplugAvailable condition (what the
+ * controller found in the KubeVirt CR); each left out when unknown.
  */
-export function mediaOf(b: { spec?: { redfish?: { virtualMedia?: unknown }; storageClassName?: unknown } }): {
+export function mediaOf(b: {
+  spec?: { redfish?: { virtualMedia?: unknown }; storageClassName?: unknown };
+  status?: { conditions?: BmcCondition[] };
+}): {
   media?: MediaSettings;
+  hotplug?: HotplugSupport;
 } {
   const media = parseMediaSettings(b.spec?.redfish?.virtualMedia, b.spec?.storageClassName);
-  return media ? { media } : {};
+  const hotplug = hotplugFromConditions(b.status?.conditions);
+  return { ...(media ? { media } : {}), ...(hotplug ? { hotplug } : {}) };
 }
 
 export interface NamespaceSourceOptions {

@@ -92,6 +92,7 @@ export class KubeVirtMachines implements MachineProvider {
     return entry.ready.then(() => {
       this.#rememberMacs(entry.backend, vm, bmc);
       entry.backend.setMediaSettings(vm, bmc?.media);
+      entry.backend.setHotplugSupport(vm, bmc?.hotplug);
       return entry.backend.machine(vm);
     });
   }
@@ -110,6 +111,16 @@ export class KubeVirtMachines implements MachineProvider {
       ...(this.#logger ? { logger: this.#logger.child({ bmc: bmc.key }) } : {}),
     });
     this.#macStores.set(bmc.key, backend.rememberMacsIn(vm, store));
+  }
+
+  /** A served BMC's hot-plug support changed (the controller re-read the KubeVirt CR). */
+  update(namespace: string, vm: string, bmc: BmcRef): void {
+    const entry = this.#backends.get(this.#key(namespace, vm));
+    if (entry?.vms.has(vm))
+      void entry.ready.then(
+        () => entry.backend.setHotplugSupport(vm, bmc.hotplug),
+        () => {},
+      );
   }
 
   async release(namespace: string, vm: string, bmc?: BmcRef): Promise<void> {

@@ -339,6 +339,9 @@ and 8081/TCP. Audit: every power, boot and media action is logged and recorded a
               const b = await client.request<{
                 metadata: { uid?: string };
                 spec?: { redfish?: { virtualMedia?: unknown } };
+                status?: {
+                  conditions?: { type?: string; status?: string; reason?: string; message?: string }[];
+                };
               }>('GET', apiPath(BMC_RESOURCE, { namespace, name: flags.bmc }));
               target = { ...target, uid: b.metadata.uid };
               media = mediaOf(b);

@@ -14,6 +14,7 @@ import { isNotFound } from '../kube/errors.ts';
 import { Informer } from '../kube/informer.ts';
 import { apiPath, apiVersionOf, groupVersionPath, KINDS } from '../kube/paths.ts';
 import type { ResourceKind } from '../kube/types.ts';
+import type { KubeVirtCr } from '../kubevirt/hotplug.ts';
 import type { AgentSettings } from './builders.ts';
 import { LeaderElector } from './leader.ts';
 import { WorkQueue } from './queue.ts';
@@ -74,6 +75,9 @@ const OWNED_KINDS: ReadonlyArray<{ kind: ResourceKind; labelSelector: string }> 
 ];
 
 const VM_KIND = { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines' } as const;
+const KUBEVIRT_KIND = { group: 'kubevirt.io', version: 'v1', plural: 'kubevirts' } as const;
+/** How long start-up waits for the KubeVirt CR before reporting hot-plug support as unknown. */
+const KUBEVIRT_CR_WAIT_MS = 5_000;
 
 export class BmcController {
   readonly client: KubeClient;
@@ -82,6 +86,8 @@ export class BmcController {
   readonly #log: Logger | undefined;
   readonly #bmcs: Informer<VirtualMachineBMC>;
   readonly #vms: Informer<KObject>;
+  /** The KubeVirt CR (its feature gates): optional, never part of readiness. */
+  readonly #kubevirts: Informer<KObject & KubeVirtCr>;
   /** Only the Secrets BMCs name (labelled by #namedSecrets), not every Secret of the cluster. */
   readonly #secrets: Informer<KObject>;
   readonly #namedSecrets: NamedSecrets;
@@ -108,6 +114,11 @@ export class BmcController {
     const warnLogger = this.#log ? { warn: (o: object, m: string) => this.#log?.warn(o, m) } : undefined;
     this.#bmcs = new Informer(this.client, { path: apiPath(BMC_KIND), logger: warnLogger });
     this.#vms = new Informer(this.client, { path: apiPath(VM_KIND), logger: warnLogger });
+    this.#kubevirts = new Informer(this.client, {
+      path: apiPath(KUBEVIRT_KIND),
+      missingIsEmpty: true,
+      logger: warnLogger,
+    });
     this.#secrets = new Informer(this.client, {
       path: apiPath(KINDS.Secret),
       labelSelector: BMC_SECRET_SELECTOR,
@@ -245,6 +256,10 @@ export class BmcController {
       if (refs) enqueueNs(o);
     });
     for (const inf of this.#owned.values()) inf.on((_t, o) => enqueueNs(o));
+    // A change of KubeVirt's feature gates changes every BMC's MediaHotplugAvailable condition.
+    this.#kubevirts.on(() => {
+      for (const ns of new Set(this.#bmcs.list().map((b) => b.metadata.namespace ?? ''))) this.#queue.add(ns);
+    });
     // Say plainly what is missing instead of only retrying (the caches keep retrying meanwhile).
     for (const [path, hint] of [
       [
@@ -262,6 +277,21 @@ export class BmcController {
     }
     const all = [this.#bmcs, this.#vms, this.#secrets, ...this.#owned.values()];
     await Promise.all(all.map((i) => i.start()));
+    // Not required: without the right to read it (an older ClusterRole), hot-plug support is Unknown.
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#kubevirts.start(),
+      new Promise<void>((r) => {
+        waited = setTimeout(r, KUBEVIRT_CR_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(waited);
+    if (!this.#kubevirts.synced) {
+      this.#log?.warn(
+        { err: this.#kubevirts.lastError },
+        'cannot read the KubeVirt CR (kubevirts.kubevirt.io); MediaHotplugAvailable stays Unknown until it can',
+      );
+    }
     this.#log?.info({ placement: this.#o.placement }, 'caches synced');
     if (this.#elector) this.#elector.start();
     else this.#becomeLeader();
@@ -270,7 +300,9 @@ export class BmcController {
   async stop(): Promise<void> {
     this.#queue.stop();
     await this.#elector?.stop();
-    await Promise.all([this.#bmcs, this.#vms, this.#secrets, ...this.#owned.values()].map((i) => i.stop()));
+    await Promise.all(
+      [this.#bmcs, this.#vms, this.#kubevirts, this.#secrets, ...this.#owned.values()].map((i) => i.stop()),
+    );
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
     this.#server?.closeAllConnections?.();
     this.client.close();
@@ -310,6 +342,7 @@ export class BmcController {
       vm: (ns, name) => this.#vms.get(ns, name),
       secret: (ns, name) => this.#secrets.get(ns, name) ?? this.#namedSecrets.get(ns, name),
       owned: (ns) => [...this.#owned.values()].flatMap((inf) => inf.list(ns)),
+      kubevirts: () => (this.#kubevirts.synced ? this.#kubevirts.list() : null),
     };
   }
 

@@ -7,6 +7,7 @@
  * Role naming every VM and Secret, distinct ports).
  */
 import { isNotFound } from '../kube/errors.ts';
+import { hotplugCondition, type KubeVirtCr } from '../kubevirt/hotplug.ts';
 import type { VirtualMachine } from '../kubevirt/types.ts';
 import {
   type AgentSettings,
@@ -32,6 +33,7 @@ import { bmcObjectName, SHARED_AGENT_NAME } from './names.ts';
 import {
   agentCondition,
   buildStatus,
+  type ConditionValue,
   conditions,
   type Dependencies,
   readyCondition,
@@ -61,6 +63,8 @@ export interface ClusterState {
    * they created, so the controller adopts them: `OWNED_CONFIGMAP_SELECTOR`).
    */
   owned(namespace: string): readonly KObject[];
+  /** The cluster's KubeVirt CRs; null when they cannot be read (absent from unit tests: not reported). */
+  kubevirts?(): readonly KubeVirtCr[] | null;
 }
 
 /** Writes. Each call is one API request. */
@@ -142,9 +146,10 @@ export class Reconciler {
     const live = new Map(state.owned(namespace).map((o) => [objKey(o), o]));
     const current = await this.#apply(namespace, desired, live, bmcs, writer, result);
     await this.#prune(namespace, desired, live, writer, result);
+    const hotplug = state.kubevirts ? hotplugCondition(state.kubevirts()) : undefined;
     for (const p of plans) {
       try {
-        await this.#writeStatus(p, placement, current, writer, result);
+        await this.#writeStatus(p, placement, current, writer, result, hotplug);
       } catch (err) {
         result.errors.push(err as Error);
       }
@@ -425,6 +430,7 @@ export class Reconciler {
     current: Map<string, KObject>,
     writer: ClusterWriter,
     result: ReconcileResult,
+    hotplug: ConditionValue | undefined,
   ): Promise<void> {
     const bmc = p.bmc;
     const generation = bmc.metadata.generation ?? 1;
@@ -452,7 +458,7 @@ export class Reconciler {
       service,
       ports: bmcPorts(bmc, placement, p.slot),
       endpoints,
-      conditions: conditions(p, agent, ready, old.conditions, generation, now),
+      conditions: conditions(p, agent, ready, old.conditions, generation, now, hotplug),
       bootOverride,
     });
     const patch = statusPatch(old as BmcStatus, next);

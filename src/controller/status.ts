@@ -3,6 +3,7 @@
  * object, the merge patch that turns the old status into it, and the Events that tell the story in
  * `kubectl describe vmbmc`. Pure functions; the reconciler writes their results.
  */
+import { HOTPLUG_CONDITION } from '../kubevirt/hotplug.ts';
 import { deepEqual } from './drift.ts';
 import type { BmcStatus, Condition, ConditionStatus, KObject, Placement } from './types.ts';
 
@@ -68,8 +69,10 @@ export function readyCondition(
 }
 
 /**
- * The conditions: Ready, ServiceReady (upstream KubeVirtBMC's name for it, the same value), and the
- * three dependencies. A condition keeps its lastTransitionTime while its status stays the same.
+ * The conditions: Ready, ServiceReady (upstream KubeVirtBMC's name for it, the same value), the
+ * three dependencies, and MediaHotplugAvailable (whether KubeVirt hot-plugs images into the running
+ * VM: src/kubevirt/hotplug.ts; not part of Ready). A condition keeps its lastTransitionTime while its
+ * status stays the same.
  */
 export function conditions(
   deps: Dependencies,
@@ -78,6 +81,7 @@ export function conditions(
   old: readonly Condition[] | undefined,
   generation: number,
   now: string,
+  hotplug?: ConditionValue,
 ): Condition[] {
   const cond = (type: string, [status, reason, message]: ConditionValue): Condition => {
     const prev = old?.find((c) => c.type === type);
@@ -107,6 +111,7 @@ export function conditions(
     ),
     cond('AgentAvailable', agent),
     cond('ServiceReady', ready),
+    ...(hotplug ? [cond(HOTPLUG_CONDITION, hotplug)] : []),
   ];
 }
 

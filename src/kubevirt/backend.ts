@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeAccess } from '../kube/config.ts';
 import type { Machine } from '../machine/index.ts';
+import type { HotplugSupport } from './hotplug.ts';
 import { type InformerEvent, SharedInformer } from './informer.ts';
 import { KubeApi } from './kube-api.ts';
 import type { MacStore } from './mac-memory.ts';
@@ -161,6 +162,12 @@ export class KubeVirtBackend {
   setMediaSettings(name: string, settings: MediaSettings | undefined): void {
     this.machine(name);
     this.#machines.get(name)!.setMediaSettings(settings);
+  }
+
+  /** What the controller found about KubeVirt's hot-plug, for `name`'s machine (`KubeVirtMachine.setHotplugSupport`). */
+  setHotplugSupport(name: string, support: HotplugSupport | undefined): void {
+    this.machine(name);
+    this.#machines.get(name)!.setHotplugSupport(support);
   }
 
   /** Drops the machine of a VM no longer served (its cache entries stay; a later `machine()` makes a new one). */

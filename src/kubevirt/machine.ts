@@ -47,6 +47,7 @@ import {
 } from './boot.ts';
 import { KubeVirtConsole } from './console.ts';
 import { isChangeUnderway, isWriteConflict, KubeApiError, toMachineError } from './errors.ts';
+import type { HotplugSupport } from './hotplug.ts';
 import type { SharedInformer } from './informer.ts';
 import { identityOf, inventoryOf } from './inventory.ts';
 import { annotationOps, guardedPatch, type PatchOp } from './json-patch.ts';
@@ -119,6 +120,9 @@ const DEFERRED_MEDIA_WAIT_MS = 15 * 60_000;
  */
 const UNDERWAY_WAIT_MS = 10_000;
 
+/** How long a power on waits for a VM that is powering off (KubeVirt's default grace period is 180 s). */
+const DEFERRED_START_WAIT_MS = 200_000;
+
 interface Snapshot {
   readonly exists: boolean;
   readonly power: PowerState | null;
@@ -155,6 +159,8 @@ export class KubeVirtMachine implements Machine {
   #pendingMedia: { image: string; protocol: 'HTTP' | 'HTTPS' } | null = null;
   /** The BMC's `spec.redfish.virtualMedia` (storage, TLS, import retries); see `setMediaSettings`. */
   #mediaSettings: MediaSettings | undefined;
+  /** From the controller's reading of the KubeVirt CR; see `setHotplugSupport`. */
+  #hotplug: HotplugSupport | undefined;
   /** A start-like action held until a CD being inserted is ready (see `power`). */
   #deferred: { action: PowerAction; cancel: () => void } | null = null;
   /** The firmware the VM's preference gives it, from virt-api's `expand-spec` (see `#expand`). */
@@ -288,7 +294,17 @@ export class KubeVirtMachine implements Machine {
       this.#pendingMedia,
       this.#mediaSettings?.importRetries ?? DEFAULT_IMPORT_RETRIES,
     );
-    return slot ? [slot] : [];
+    if (!slot) return [];
+    // Say before anyone tries why a change would be refused (#requireHotplug).
+    const locked = slot.message ? null : this.#liveMediaLocked();
+    return [locked ? { ...slot, message: `Media cannot be changed while this VM runs: ${locked}` } : slot];
+  }
+
+  /** The controller's reason when KubeVirt would not carry a media change to this running VM, else null. */
+  #liveMediaLocked(): string | null {
+    const h = this.#hotplug;
+    if (!h || h.state === 'available') return null;
+    return ['On', 'PoweringOn', 'Paused'].includes(this.getPowerState()) ? h.message : null;
   }
 
   /**
@@ -298,6 +314,37 @@ export class KubeVirtMachine implements Machine {
   setMediaSettings(settings: MediaSettings | undefined): void {
     this.#mediaSettings = settings;
     this.refresh();
+  }
+
+  /**
+   * Whether KubeVirt hot-plugs images into this VM while it runs, as the controller read it from the
+   * KubeVirt CR (undefined: not known; every change is then attempted and the slot tells the truth).
+   */
+  setHotplugSupport(support: HotplugSupport | undefined): void {
+    this.#hotplug = support;
+    this.refresh();
+  }
+
+  /**
+   * Refuses, before anything changes, a media change KubeVirt cannot carry out: any eject while
+   * DeclarativeHotplugVolumes is off (the webhook refuses the empty drive), and an insert or eject
+   * while the VM runs without declarative hot-plug (the guest would not see it before its next start).
+   */
+  #requireHotplug(what: 'insert' | 'eject', image?: string): void {
+    const h = this.#hotplug;
+    if (!h || h.state === 'available') return;
+    // What is asked is already so: nothing to change, nothing to refuse.
+    const slot = this.getMediaSlots()[0];
+    if (what === 'eject' && slot?.state === 'Empty') return;
+    if (what === 'insert' && slot?.image === image && ['Inserted', 'Inserting'].includes(slot?.state ?? ''))
+      return;
+    if (what === 'eject' && h.state === 'gate-off') throw new NotSupportedError(EMPTY_CDROM_REFUSED_MESSAGE);
+    const locked = this.#liveMediaLocked();
+    if (locked) {
+      throw new NotSupportedError(
+        `This cluster's KubeVirt does not hot-plug images into a running VM, so the ${what === 'insert' ? 'image' : 'eject'} would not reach it: ${locked}. Power the VM off to change its media; the change then applies at its next start.`,
+      );
+    }
   }
 
   getInventory(): Inventory {
@@ -375,8 +422,11 @@ export class KubeVirtMachine implements Machine {
    * boot-once Cd and resets at once; a restart then would boot the guest from an empty drive,
    * because a hot-plugged image attaches only once CDI imported it. The action is accepted (as a
    * physical BMC accepts a reset while virtual media still mounts), and performed as soon as the
-   * insert finished or failed, or after `DEFERRED_MEDIA_WAIT_MS`. Any later power action replaces
-   * a held one.
+   * insert finished or failed, or after `DEFERRED_MEDIA_WAIT_MS`. The other: a power on while the
+   * VM is still powering off. KubeVirt answers a start then "VM is already running" (the VMI still
+   * shuts down) or "stop/start already underway" (the stop is not consumed yet), and the VM would end
+   * up off; the start is held until the VM is off (at most `DEFERRED_START_WAIT_MS`, a guest's default
+   * shutdown grace period and a margin). Any later power action replaces a held one.
    */
   async power(action: PowerAction, ctx?: ActionContext): Promise<void> {
     if (!SUPPORTED_ACTIONS.includes(action)) {
@@ -389,7 +439,20 @@ export class KubeVirtMachine implements Machine {
     // itself does not start the VM before its DataVolume is ready.
     const running = ['On', 'PoweringOn', 'Paused'].includes(this.getPowerState());
     if (running && STARTS_GUEST.has(action) && this.#cdStillInserting()) {
-      this.#deferUntilMediaReady(action, ctx);
+      this.#hold(action, ctx, {
+        done: (e) => (e.type === 'media' && e.slot.state !== 'Inserting' ? `media ${e.slot.state}` : null),
+        waitMs: DEFERRED_MEDIA_WAIT_MS,
+        what: 'the CD being inserted is ready',
+      });
+      this.#events.emit({ type: 'powerAction', action, ...(ctx ? { context: ctx } : {}) });
+      return;
+    }
+    if (action === 'On' && this.getPowerState() === 'PoweringOff') {
+      this.#hold(action, ctx, {
+        done: (e) => (e.type === 'power' && e.state !== 'PoweringOff' ? `power ${e.state}` : null),
+        waitMs: DEFERRED_START_WAIT_MS,
+        what: 'the VM is off',
+      });
       this.#events.emit({ type: 'powerAction', action, ...(ctx ? { context: ctx } : {}) });
       return;
     }
@@ -405,7 +468,12 @@ export class KubeVirtMachine implements Machine {
     );
   }
 
-  #deferUntilMediaReady(action: PowerAction, ctx?: ActionContext): void {
+  /** Holds `action` until `done` names an event that ends the wait, or `waitMs` passed; then performs it. */
+  #hold(
+    action: PowerAction,
+    ctx: ActionContext | undefined,
+    o: { done: (event: MachineEvent) => string | null; waitMs: number; what: string },
+  ): void {
     let done = false;
     const finish = (why: string) => {
       if (done) return;
@@ -416,7 +484,7 @@ export class KubeVirtMachine implements Machine {
       if (this.#stopped) return;
       this.#c.logger?.info(
         { vm: this.name, action, why },
-        'performing the power action held for virtual media',
+        `performing the power action held until ${o.what}`,
       );
       this.#performPower(action, ctx, false).catch((err) => {
         this.#c.logger?.warn(
@@ -426,9 +494,10 @@ export class KubeVirtMachine implements Machine {
       });
     };
     const off = this.on((event) => {
-      if (event.type === 'media' && event.slot.state !== 'Inserting') finish(`media ${event.slot.state}`);
+      const why = o.done(event);
+      if (why) finish(why);
     });
-    const timer = setTimeout(() => finish('waited long enough for the media'), DEFERRED_MEDIA_WAIT_MS);
+    const timer = setTimeout(() => finish(`waited long enough until ${o.what}`), o.waitMs);
     timer.unref();
     const cancel = () => {
       done = true;
@@ -436,7 +505,7 @@ export class KubeVirtMachine implements Machine {
       clearTimeout(timer);
     };
     this.#deferred = { action, cancel };
-    this.#c.logger?.info({ vm: this.name, action }, 'power action held until the CD being inserted is ready');
+    this.#c.logger?.info({ vm: this.name, action }, `power action held until ${o.what}`);
   }
 
   async #performPower(action: PowerAction, ctx: ActionContext | undefined, announce = true): Promise<void> {
@@ -640,6 +709,7 @@ export class KubeVirtMachine implements Machine {
     const vm0 = await this.#vmForWrite();
     this.#requireDrive(slotId, vm0);
     const url = parseMediaUrl(request.image);
+    this.#requireHotplug('insert', url.redacted);
     if (request.writeProtected === false) throw new NotSupportedError('A CD-ROM is always write-protected.');
     if (!this.#c.dvs.available) {
       throw new NotSupportedError(
@@ -728,6 +798,7 @@ export class KubeVirtMachine implements Machine {
 
   async ejectMedia(slotId: string, ctx?: ActionContext): Promise<MediaSlot> {
     this.#requireDrive(slotId, await this.#vmForWrite());
+    this.#requireHotplug('eject');
     return this.#serial(async () => {
       try {
         await this.#patchVm('Ejecting the image', (vm) => driveVolumeOps(vm, null));

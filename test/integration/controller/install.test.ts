@@ -99,6 +99,92 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
     assert.equal(bad.stdout.trim().split('\n').at(-1), '401');
   });
 
+  test("KubeVirt's hot-plug gates: read by the controller, shown as a condition, obeyed by the agent", async () => {
+    const hotplug = async () =>
+      (await c.getJson(['vmbmc', 'sample-vm-bmc'])).status.conditions.find(
+        (x: { type: string }) => x.type === 'MediaHotplugAvailable',
+      );
+    // The controller's own ServiceAccount reads the KubeVirt CR (KubeVirt 1.9 defaults: no gate named).
+    const on = await waitFor(async () => (await hotplug())?.status === 'True' && (await hotplug()), {
+      timeoutMs: 30_000,
+      what: 'MediaHotplugAvailable=True',
+    });
+    assert.equal(on.reason, 'DeclarativeHotplugVolumes');
+    const agentPod = async () =>
+      (await c.getJson(['pods', '-l', 'app.kubernetes.io/component=agent'])).items.map(
+        (p: { metadata: { uid: string } }) => p.metadata.uid,
+      );
+    const podsBefore = await agentPod();
+    const gates = (list: string[]) =>
+      c.kubectlOk([
+        '-n',
+        'kubevirt',
+        'patch',
+        'kubevirt',
+        'kubevirt',
+        '--type=merge',
+        '-p',
+        JSON.stringify({ spec: { configuration: { developerConfiguration: { featureGates: list } } } }),
+      ]);
+    // Installing kubevirtbmc does not take over KubeVirt's own name: a CRD category `kubevirt` used to
+    // make `kubectl get kubevirt` list VirtualMachineBMCs instead of the KubeVirt CR.
+    assert.match(await c.kubectlOk(['-n', 'kubevirt', 'get', 'kubevirt']), /^kubevirt\s/m);
+    await gates(['HotplugVolumes']);
+    try {
+      const off = await waitFor(async () => (await hotplug())?.status === 'False' && (await hotplug()), {
+        timeoutMs: 30_000,
+        what: 'MediaHotplugAvailable=False',
+      });
+      assert.equal(off.reason, 'HotplugVolumesEnabled');
+      assert.match(
+        off.message,
+        /remove HotplugVolumes from spec\.configuration\.developerConfiguration\.featureGates/,
+      );
+      // The VM runs (powered on above): an insert could not reach it, so the BMC refuses it up front.
+      const vmBefore = (await c.getJson(['vm', 'sample-vm'])).spec;
+      const insert = () =>
+        run('curl', [
+          '-sS',
+          '-u',
+          'admin:change-me-now',
+          '-H',
+          'Content-Type: application/json',
+          '-d',
+          JSON.stringify({ Image: 'http://images.example/boot.iso', Inserted: true }),
+          '-w',
+          '\n%{http_code}',
+          `${status.endpoints.redfish}/redfish/v1/Managers/BMC/VirtualMedia/Cd/Actions/VirtualMedia.InsertMedia`,
+        ]);
+      // The agent follows the condition: the slot says why before anyone tries.
+      const media = `${status.endpoints.redfish}/redfish/v1/Managers/BMC/VirtualMedia/Cd`;
+      const said = await waitFor(
+        async () => {
+          const r = await curl(media, 'admin', 'change-me-now');
+          const m = JSON.parse(r.stdout.trim().split('\n').slice(0, -1).join('\n')).Oem?.KubeVirt?.Message;
+          return typeof m === 'string' && m.startsWith('Media cannot be changed while this VM runs') && m;
+        },
+        { timeoutMs: 20_000, what: 'the slot saying media cannot change while the VM runs' },
+      );
+      assert.match(said, /HotplugVolumes feature gate on/);
+      const refused = await insert();
+      assert.equal(refused.stdout.trim().split('\n').at(-1), '400', refused.stdout);
+      const body = JSON.parse(refused.stdout.trim().split('\n').slice(0, -1).join('\n'));
+      assert.match(
+        JSON.stringify(body.error),
+        /does not hot-plug images into a running VM.*HotplugVolumes feature gate on.*Power the VM off/,
+      );
+      assert.deepEqual((await c.getJson(['vm', 'sample-vm'])).spec, vmBefore, 'the VM is unchanged');
+      assert.equal((await c.getJson(['datavolumes'])).items.length, 0, 'no DataVolume was created');
+      assert.deepEqual(await agentPod(), podsBefore, 'the agent followed the change without a restart');
+    } finally {
+      await gates([]);
+    }
+    await waitFor(async () => (await hotplug())?.status === 'True', {
+      timeoutMs: 30_000,
+      what: 'True again',
+    });
+  });
+
   test('a Redfish event subscription is kept in the cluster and survives an agent restart', async () => {
     const subscriptions = `${status.endpoints.redfish}/redfish/v1/EventService/Subscriptions`;
     const body = JSON.stringify({

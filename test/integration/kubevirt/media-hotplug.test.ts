@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { KubeClient } from '../../../src/kube/client.ts';
 import { KubeConfigAccess } from '../../../src/kube/config.ts';
+import { hotplugCondition, hotplugFromConditions, type KubeVirtCr } from '../../../src/kubevirt/hotplug.ts';
 import { dataVolumeManifest, dataVolumeName } from '../../../src/kubevirt/media.ts';
 import { isMachineError, type Machine } from '../../../src/machine/index.ts';
 import { cachedIn, kubevirtEnv, NAMESPACE, uniqueName, vmManifest } from '../../support/kubevirt-fixtures.ts';
@@ -157,5 +158,54 @@ describe('virtual media and KubeVirt hot-plug', () => {
     } finally {
       await setGates({ featureGates: [] });
     }
+  });
+
+  test('told the gates (as the controller reads them from the KubeVirt CR), a running VM refuses media changes up front', async () => {
+    const told = async () => {
+      const list = (await kube().request<{ items: KubeVirtCr[] }>('GET', '/apis/kubevirt.io/v1/kubevirts'))
+        .items;
+      const [status, reason, message] = hotplugCondition(list);
+      return hotplugFromConditions([{ type: 'MediaHotplugAvailable', status, reason, message }]);
+    };
+    const name = uniqueName('hp-told');
+    await env.user.createVm(vmManifest(name, { runStrategy: 'Manual' }));
+    await setGates({ featureGates: ['HotplugVolumes'] });
+    try {
+      const support = await told();
+      assert.equal(support?.state, 'legacy-on');
+      env.backend.setHotplugSupport(name, support);
+      const m = env.backend.machine(name);
+      await cachedIn(m, 'Off');
+      // Off: the image is attached at the next start, so the insert is accepted.
+      await m.insertMedia('Cd', { image: 'http://images.example/first.iso' });
+      await m.power('On');
+      await running(name);
+      assert.match(slot(m).message ?? '', /^Media cannot be changed while this VM runs: .*HotplugVolumes/);
+      const before = await env.user.getVm(name);
+      const dvs = (await env.user.listDataVolumes(name)).length;
+      for (const change of [
+        () => m.insertMedia('Cd', { image: 'http://images.example/second.iso' }),
+        () => m.ejectMedia('Cd'),
+      ]) {
+        await assert.rejects(
+          change(),
+          (err) =>
+            isMachineError(err) &&
+            err.code === 'NotSupported' &&
+            /does not hot-plug images into a running VM.*Power the VM off/.test(err.message),
+        );
+      }
+      assert.deepEqual((await env.user.getVm(name)).spec, before.spec, 'the VM is unchanged');
+      assert.equal((await env.user.listDataVolumes(name)).length, dvs, 'no DataVolume created');
+      // The same image again is no change: answered, not refused.
+      assert.equal(
+        (await m.insertMedia('Cd', { image: 'http://images.example/first.iso' })).imageName,
+        'first.iso',
+      );
+    } finally {
+      env.backend.setHotplugSupport(name, undefined);
+      await setGates({ featureGates: [] });
+    }
+    assert.equal((await told())?.state, 'available', 'KubeVirt 1.9 defaults again');
   });
 });

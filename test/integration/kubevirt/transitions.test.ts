@@ -28,23 +28,26 @@ for (const runStrategy of ['Manual', 'Halted'] as const) {
   });
 }
 
-test('power on while the stop is still underway: accepted, and the machine comes back On', async () => {
-  const name = uniqueName('tr-underway');
-  await env.user.createVm(vmManifest(name, { runStrategy: 'Manual' }));
-  const m: Machine = env.backend.machine(name);
-  await cachedIn(m);
-  await m.power('On');
-  await waitFor(() => m.getPowerState() === 'On', { timeoutMs: 60_000, what: 'On' });
-  await m.power('ForceOff');
-  // KubeVirt has not consumed the stop yet: a start sent now is refused "stop/start already underway".
-  const vm = await env.user.getVm(name);
-  assert.deepEqual(
-    vm.status?.stateChangeRequests?.map((r) => r.action),
-    ['Stop'],
-    'the stop request is still pending',
-  );
-  assert.equal(m.getPowerState(), 'PoweringOff');
-  await m.power('On');
-  await waitFor(() => m.getPowerState() === 'On', { timeoutMs: 60_000, what: 'On again' });
-  assert.equal((await env.user.getVm(name)).spec?.runStrategy, 'Manual', 'the run strategy is untouched');
-});
+for (const off of ['ForceOff', 'GracefulShutdown'] as const) {
+  test(`power on while ${off} is still underway: accepted, and the machine comes back On`, async () => {
+    const name = uniqueName(`tr-underway-${off.toLowerCase()}`);
+    await env.user.createVm(vmManifest(name, { runStrategy: 'Manual' }));
+    const m: Machine = env.backend.machine(name);
+    await cachedIn(m);
+    await m.power('On');
+    await waitFor(() => m.getPowerState() === 'On', { timeoutMs: 60_000, what: 'On' });
+    await m.power(off);
+    // KubeVirt has not consumed the stop yet: a start sent now is refused ("VM is already running" while
+    // the VMI shuts down, "stop/start already underway" until the Stop request is consumed).
+    const vm = await env.user.getVm(name);
+    assert.deepEqual(
+      vm.status?.stateChangeRequests?.map((r) => r.action),
+      ['Stop'],
+      'the stop request is still pending',
+    );
+    assert.equal(m.getPowerState(), 'PoweringOff');
+    await m.power('On');
+    await waitFor(() => m.getPowerState() === 'On', { timeoutMs: 60_000, what: 'On again' });
+    assert.equal((await env.user.getVm(name)).spec?.runStrategy, 'Manual', 'the run strategy is untouched');
+  });
+}
