@@ -123,6 +123,11 @@ interface Running {
 /** How long after answering a BMC reset request the service restarts (the reply goes out first). */
 const BMC_RESET_DELAY_MS = 100;
 
+/** Within this time the same Event of a BMC is counted on the one recorded (client-go uses 10 min). */
+const EVENT_AGGREGATION_MS = 10 * 60_000;
+/** How many recorded Events the agent remembers for counting repeats (oldest forgotten first). */
+const MAX_RECORDED_EVENTS = 1000;
+
 /** How many BMCs start or stop at once. */
 const SYNC_CONCURRENCY = 16;
 
@@ -158,6 +163,8 @@ export class AgentHost {
   readonly registry: Registry;
   readonly #o: AgentHostOptions;
   readonly #log: Logger | undefined;
+  /** Events recorded lately, by BMC, type, reason and message: a repeat increments `count`. */
+  readonly #recorded = new Map<string, { name: string; count: number; at: number }>();
   readonly #running = new Map<string, Running>();
   /** One watch per Secret, shared by the BMCs that use it. */
   readonly #secrets: SecretWatches | null;
@@ -564,24 +571,49 @@ export class AgentHost {
     if (r.eventTimes.length >= 30) return;
     r.eventTimes.push(now);
     const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    // The same Event again (e.g. credentials loaded again after a BMC restart) is counted on the
+    // one already recorded, as Kubernetes' own event recorders do, not recorded twice.
+    const same = `${def.key}\0${def.eventTarget.uid ?? ''}\0${type}\0${reason}\0${message}`;
+    const prev = this.#recorded.get(same);
+    if (prev && now - prev.at < EVENT_AGGREGATION_MS) {
+      try {
+        await client.request('PATCH', apiPath(KINDS.Event, { namespace: def.namespace, name: prev.name }), {
+          body: { count: prev.count + 1, lastTimestamp: ts },
+          contentType: 'application/merge-patch+json',
+        });
+        prev.count++;
+        prev.at = now;
+        return;
+      } catch {
+        // gone (Events expire): record it anew
+      }
+    }
     try {
-      await client.request('POST', apiPath(KINDS.Event, { namespace: def.namespace }), {
-        body: {
-          apiVersion: 'v1',
-          kind: 'Event',
-          metadata: { generateName: `${def.eventTarget.name}.`, namespace: def.namespace },
-          involvedObject: { ...def.eventTarget, namespace: def.namespace },
-          type,
-          reason,
-          message: message.slice(0, 1024),
-          source: { component: 'kubevirtbmc-agent' },
-          reportingComponent: 'kubevirtbmc-agent',
-          reportingInstance: process.env.POD_NAME ?? 'kubevirtbmc-agent',
-          firstTimestamp: ts,
-          lastTimestamp: ts,
-          count: 1,
+      const made = await client.request<{ metadata: { name: string } }>(
+        'POST',
+        apiPath(KINDS.Event, { namespace: def.namespace }),
+        {
+          body: {
+            apiVersion: 'v1',
+            kind: 'Event',
+            metadata: { generateName: `${def.eventTarget.name}.`, namespace: def.namespace },
+            involvedObject: { ...def.eventTarget, namespace: def.namespace },
+            type,
+            reason,
+            message: message.slice(0, 1024),
+            source: { component: 'kubevirtbmc-agent' },
+            reportingComponent: 'kubevirtbmc-agent',
+            reportingInstance: process.env.POD_NAME ?? 'kubevirtbmc-agent',
+            firstTimestamp: ts,
+            lastTimestamp: ts,
+            count: 1,
+          },
         },
-      });
+      );
+      this.#recorded.delete(same);
+      this.#recorded.set(same, { name: made.metadata.name, count: 1, at: now });
+      if (this.#recorded.size > MAX_RECORDED_EVENTS)
+        this.#recorded.delete(this.#recorded.keys().next().value!);
     } catch (err) {
       this.#log?.debug({ err: String((err as Error).message) }, 'could not record an Event');
     }

@@ -370,7 +370,7 @@ export class Reconciler {
     const vmOk = vm !== undefined && !vm.metadata.deletionTimestamp;
     const vmMessage = vmOk
       ? `VirtualMachine ${namespace}/${spec.vm} exists`
-      : `VirtualMachine ${namespace}/${spec.vm} not found: create it or correct spec.virtualMachineRef.name; the agent stays scaled down until it exists`;
+      : `VirtualMachine ${namespace}/${spec.vm} not found: create it or correct spec.virtualMachineRef.name; ${this.#opts.placement === 'shared' ? 'the BMC is not served' : 'the agent stays scaled down'} until it exists`;
     let secretOk = false;
     let secretReason = 'SecretValid';
     let secretMessage = '';
@@ -443,6 +443,7 @@ export class Reconciler {
       current.get(`Deployment/${agentName}`),
       agentName,
       bmc.metadata.namespace ?? '',
+      placement,
     );
     const ready = readyCondition(p, agent, endpoints, serviceName);
     const old = bmc.status ?? {};
@@ -476,13 +477,19 @@ function bmcOf(obj: KObject, bmcs: readonly VirtualMachineBMC[]): VirtualMachine
   return ref ? bmcs.find((b) => b.metadata.uid === ref.uid) : undefined;
 }
 
+/** Where a BMC is reached, and what kind of address that is (for the Ready message). */
+export interface ServiceEndpoints {
+  ipmi?: string;
+  redfish?: string;
+  loadBalancerIP?: string;
+  /** Host addresses the environment published (the embedded cluster's `sim.kubevirtbmc.io/endpoints`). */
+  published?: boolean;
+}
+
 /** Annotation an environment may set on a Service with host-reachable addresses per port ("623/UDP"). */
 export const ENDPOINTS_ANNOTATION = 'sim.kubevirtbmc.io/endpoints';
 
-export function serviceEndpoints(
-  svc: KObject | undefined,
-  tls: boolean,
-): { ipmi?: string; redfish?: string; loadBalancerIP?: string } {
+export function serviceEndpoints(svc: KObject | undefined, tls: boolean): ServiceEndpoints {
   if (!svc) return {};
   const ports: Array<{ name?: string; port: number; protocol?: string }> = svc.spec?.ports ?? [];
   const ipmiPort = ports.find((p) => p.name === 'ipmi');
@@ -495,9 +502,11 @@ export function serviceEndpoints(
       const out: { ipmi?: string; redfish?: string } = {};
       if (ipmiPort && map[`${ipmiPort.port}/UDP`]) out.ipmi = map[`${ipmiPort.port}/UDP`];
       if (rfPort && map[`${rfPort.port}/TCP`]) out.redfish = `${scheme}://${map[`${rfPort.port}/TCP`]}`;
-      if (out.ipmi || out.redfish) return out;
+      // The environment publishes this Service's addresses: until it has, there is none to report
+      // (the ClusterIP cannot be reached from where its users are).
+      return { ...out, ...(out.ipmi || out.redfish ? { published: true } : {}) };
     } catch {
-      // fall through to the cluster address
+      // not ours to read: fall through to the cluster address
     }
   }
   const ingress = svc.status?.loadBalancer?.ingress?.[0] as { ip?: string; hostname?: string } | undefined;

@@ -32,9 +32,13 @@ export function agentCondition(
   deploy: KObject | undefined,
   agentName: string,
   namespace: string,
+  placement: Placement = 'per-vm',
 ): ConditionValue {
   if (!deps.active) {
     const why = !deps.vmOk ? 'the VirtualMachine is missing' : 'the credentials Secret is not usable';
+    // The shared agent may well run for the namespace's other BMCs: it just does not serve this one.
+    if (placement === 'shared')
+      return ['False', 'BMCNotServed', `the shared agent ${agentName} does not serve this BMC: ${why}`];
     return ['False', 'AgentScaledDown', `agent not running: ${why}`];
   }
   if (!deploy) return ['False', 'AgentCreating', `creating Deployment ${agentName}`];
@@ -53,7 +57,7 @@ export function agentCondition(
 export function readyCondition(
   deps: Dependencies,
   agent: ConditionValue,
-  endpoints: { ipmi?: string; redfish?: string },
+  endpoints: { ipmi?: string; redfish?: string; loadBalancerIP?: string; published?: boolean },
   serviceName: string,
 ): ConditionValue {
   if (!deps.vmOk) return ['False', 'VirtualMachineNotFound', deps.vmMessage];
@@ -65,7 +69,14 @@ export function readyCondition(
     endpoints.ipmi && `IPMI at ${endpoints.ipmi}`,
     endpoints.redfish && `Redfish at ${endpoints.redfish}`,
   ];
-  return ['True', 'BMCReady', where.filter(Boolean).join(', ')];
+  return ['True', 'BMCReady', `${where.filter(Boolean).join(', ')} (${addressKind(endpoints)})`];
+}
+
+/** What kind of address the endpoints are, so a user knows where they can be reached from. */
+export function addressKind(endpoints: { loadBalancerIP?: string; published?: boolean }): string {
+  if (endpoints.published) return "published on the node's host by the cluster";
+  if (endpoints.loadBalancerIP) return "the Service's load balancer address";
+  return "the Service's cluster IP: reachable from inside the cluster only";
 }
 
 /**

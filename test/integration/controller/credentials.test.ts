@@ -137,6 +137,8 @@ async function bmcEvents(c: TestCluster, ns: string, bmc: string, reason: string
       reason: string;
       type: string;
       message: string;
+      count?: number;
+      firstTimestamp?: string;
     }>
   ).filter(
     (e) =>
@@ -359,6 +361,35 @@ describe('credentials on a cluster', {
     assert.equal(await status(a.redfish, 'admin', FIRST), '401');
     assert.match(a.log(), /"users":\["admin"\].*ended 1 Redfish session and 1 IPMI session/);
     for (const pw of [FIRST, SECOND]) assert.ok(!a.log().includes(pw), 'passwords never reach the log');
+  });
+
+  test('the same Event again is counted on the one recorded, not recorded twice', async () => {
+    const a = agents.at(-1)!;
+    // Each BMC reset restarts the BMC's service: BMCReset, and the credentials loaded again.
+    for (let i = 0; i < 2; i++) {
+      const r = await ipmitool(a.ipmi, 'admin', SECOND, 'mc', 'reset', 'cold');
+      assert.equal(r.code, 0, r.stderr);
+      await waitFor(async () => (await bmcEvents(c, 'default', 'bmc1', 'BMCReset'))[0]?.count === i + 1, {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        what: `BMC reset ${i + 1} recorded`,
+      });
+    }
+    const resets = await bmcEvents(c, 'default', 'bmc1', 'BMCReset');
+    assert.equal(resets.length, 1, 'one Event object for the two resets');
+    assert.equal(resets[0]!.count, 2);
+    assert.notEqual(resets[0]!.firstTimestamp, undefined);
+    const loaded = await waitFor(
+      async () => {
+        const e = await bmcEvents(c, 'default', 'bmc1', 'CredentialsLoaded');
+        // at start, after the rotation, after each reset
+        return (e[0]?.count ?? 0) >= 4 && e;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, what: 'CredentialsLoaded counted' },
+    );
+    assert.equal(loaded.length, 1, 'CredentialsLoaded is one Event, counted');
+    const st = await ipmitool(a.ipmi, 'admin', SECOND, 'power', 'status');
+    assert.equal(st.stdout.trim(), 'Chassis Power is off', st.stderr);
   });
 
   test('a Secret over the IPMI limit: Redfish serves it, IPMI refuses it, the agent says so once', async () => {

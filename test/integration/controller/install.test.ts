@@ -64,6 +64,18 @@ describe('install with kubectl apply -k deploy/ and use the sample BMC', { skip,
     status = (await c.getJson(['vmbmc', 'sample-vm-bmc'])).status;
     assert.match(status.clusterIP, /^10\./);
     assert.equal(status.placement, 'shared');
+    // The Ready condition and its Event name the address a user reaches, and say what kind it is.
+    const readyCond = status.conditions.find((x: { type: string }) => x.type === 'Ready');
+    assert.match(
+      readyCond.message,
+      /^IPMI at 127\.0\.0\.1:\d+, Redfish at http:\/\/127\.0\.0\.1:\d+ \(published on the node's host by the cluster\)$/,
+    );
+    const readyEvents = (
+      await c.getJson(['events', '--field-selector', 'involvedObject.name=sample-vm-bmc,reason=BMCReady'])
+    ).items;
+    assert.ok(readyEvents.length >= 1, 'a BMCReady Event');
+    for (const e of readyEvents)
+      assert.doesNotMatch(e.message, /10\.\d+\.\d+\.\d+/, 'never the unreachable cluster IP');
   });
 
   test('ipmitool talks to the BMC: status, power on, audit Event names who did it', async () => {
@@ -359,11 +371,14 @@ spec:
 
   test('a rotated password is accepted and the old one refused, without an agent restart', async () => {
     const pod = (await c.getJson(['pods', '-l', 'bmc.kubevirt.io/placement=shared'])).items[0];
+    // How many times it was said: a repeat is counted on the Event already recorded (`count`).
     const loaded = async () =>
-      (await c.getJson(['events'])).items.filter(
-        (e: { involvedObject: { name: string }; reason: string }) =>
-          e.involvedObject.name === 'sample-vm-bmc' && e.reason === 'CredentialsLoaded',
-      ).length;
+      (await c.getJson(['events'])).items
+        .filter(
+          (e: { involvedObject: { name: string }; reason: string }) =>
+            e.involvedObject.name === 'sample-vm-bmc' && e.reason === 'CredentialsLoaded',
+        )
+        .reduce((n: number, e: { count?: number }) => n + (e.count ?? 1), 0);
     const before = await loaded();
     await c.kubectlOk(
       ['apply', '-f', '-'],

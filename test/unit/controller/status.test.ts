@@ -1,6 +1,8 @@
 // What `kubectl get vmbmc` and `kubectl describe vmbmc` show, computed from what the reconcile found.
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { serviceEndpoints } from '../../../src/controller/reconciler.ts';
 import {
   agentCondition,
   conditions,
@@ -33,8 +35,17 @@ test('Ready names the first thing missing, in the order a user fixes them', () =
   assert.deepEqual(readyCondition(OK, running, endpoints, 'vbmc-a'), [
     'True',
     'BMCReady',
-    'IPMI at 10.0.0.1:623, Redfish at http://10.0.0.1:80',
+    "IPMI at 10.0.0.1:623, Redfish at http://10.0.0.1:80 (the Service's cluster IP: reachable from inside the cluster only)",
   ]);
+  // The kind of address is named, so a user knows where it can be reached from.
+  assert.match(
+    readyCondition(OK, running, { ipmi: '192.0.2.7:623', loadBalancerIP: '192.0.2.7' }, 'vbmc-a')[2],
+    /^IPMI at 192\.0\.2\.7:623 \(the Service's load balancer address\)$/,
+  );
+  assert.match(
+    readyCondition(OK, running, { ipmi: '127.0.0.1:20623', published: true }, 'vbmc-a')[2],
+    /^IPMI at 127\.0\.0\.1:20623 \(published on the node's host by the cluster\)$/,
+  );
   assert.equal(readyCondition(OK, running, {}, 'vbmc-a')[1], 'ServicePending');
   const starting = agentCondition(OK, deployment(0), 'vbmc-a', 'ns');
   assert.equal(starting[1], 'AgentStarting');
@@ -135,5 +146,44 @@ test('Events: failures are Warnings, recoveries and start-up steps Normal, repea
     statusEvents(undefined, starting).map((e) => `${e.type} ${e.reason}`),
     ['Normal AgentStarting'],
     'a start-up state is not a warning, and an agent that never ran did not fail',
+  );
+});
+
+test('shared placement: a BMC that cannot be served does not claim the running shared agent is down', () => {
+  const noVm = { ...OK, vmOk: false, active: false };
+  assert.deepEqual(agentCondition(noVm, deployment(1), 'kubevirtbmc-agent', 'ns', 'shared'), [
+    'False',
+    'BMCNotServed',
+    'the shared agent kubevirtbmc-agent does not serve this BMC: the VirtualMachine is missing',
+  ]);
+  assert.equal(agentCondition(noVm, deployment(0), 'vbmc-a', 'ns', 'per-vm')[1], 'AgentScaledDown');
+});
+
+test('endpoints: published host addresses when the node publishes them; never the ClusterIP meanwhile', () => {
+  const svc = (annotations?: Record<string, string>): KObject => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'vbmc-a', namespace: 'ns', ...(annotations ? { annotations } : {}) },
+    spec: {
+      clusterIP: '10.96.0.14',
+      ports: [
+        { name: 'ipmi', port: 623, protocol: 'UDP' },
+        { name: 'redfish', port: 80, protocol: 'TCP' },
+      ],
+    },
+  });
+  // A real cluster: the ClusterIP is the address there is.
+  assert.deepEqual(serviceEndpoints(svc(), false), {
+    ipmi: '10.96.0.14:623',
+    redfish: 'http://10.96.0.14:80',
+  });
+  // The node publishes this Service but no ready pod backs it yet: no address, so Ready waits.
+  assert.deepEqual(serviceEndpoints(svc({ 'sim.kubevirtbmc.io/endpoints': '{}' }), false), {});
+  assert.deepEqual(
+    serviceEndpoints(
+      svc({ 'sim.kubevirtbmc.io/endpoints': '{"623/UDP":"127.0.0.1:20623","80/TCP":"127.0.0.1:20080"}' }),
+      false,
+    ),
+    { ipmi: '127.0.0.1:20623', redfish: 'http://127.0.0.1:20080', published: true },
   );
 });

@@ -6,8 +6,9 @@
  * each Service port's `targetPort` (number, or container port name) resolved to the pod's mapped
  * host port, from ready pods only (as kube-proxy routes; all Running ones when the Service sets
  * publishNotReadyAddresses). src/controller/reconciler.ts `serviceEndpoints()` reads it, on the
- * real control plane and on the embedded cluster (which runs this node). The annotation is rewritten when the pods change; a Service that had one and no longer
- * has a backing pod gets `{}`.
+ * real control plane and on the embedded cluster (which runs this node). A Service with a selector
+ * gets the annotation at once (`{}` while no ready pod backs it), so the controller never reports
+ * the unreachable ClusterIP meanwhile; it is rewritten when the pods change.
  *
  * One fake node per cluster: a second node would write the same annotation with its own pods.
  */
@@ -168,7 +169,10 @@ export class ServiceProxy {
     this.#endpoints.set(`${ns}/${name}`, map);
     const text = JSON.stringify(map);
     const cur = svc.metadata.annotations?.[ENDPOINTS_ANNOTATION];
-    if (cur === text || (cur === undefined && Object.keys(map).length === 0)) return;
+    // A Service with a selector is this node's to publish from the start (`{}` until a pod backs it),
+    // so a reader knows addresses will be published here and does not take the ClusterIP meanwhile.
+    const selects = Object.keys(svc.spec?.selector ?? {}).length > 0;
+    if (cur === text || (cur === undefined && Object.keys(map).length === 0 && !selects)) return;
     try {
       await this.#o.client.request(
         'PATCH',
