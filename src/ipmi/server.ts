@@ -34,7 +34,7 @@ import {
 } from './codec/rmcpplus.ts';
 import { BmcState, deviceGuid } from './commands/bmc-state.ts';
 import { dispatch } from './commands/dispatch.ts';
-import type { CommandContext, CommandResult, CommandSpec } from './commands/types.ts';
+import type { ActiveSession, CommandContext, CommandResult, CommandSpec } from './commands/types.ts';
 import { randomIv } from './crypto/packet.ts';
 import { encodeInSession, encodeSessionless, Lan15Sessions } from './session/lan15.ts';
 import type { PayloadHandler, PayloadSender } from './session/payloads.ts';
@@ -431,6 +431,15 @@ export class IpmiServer implements PayloadSender {
     return ctx;
   }
 
+  #activeSessions(): ActiveSession[] {
+    const out: ActiveSession[] = [];
+    for (const s of this.#table.values()) {
+      if (s.state !== 'active') continue;
+      out.push({ handle: this.#table.handleOf(s.id), session: s, rmcpPlus: s.kind === 'rmcpplus' });
+    }
+    return out.sort((a, b) => a.handle - b.handle);
+  }
+
   #sessionlessContext(_source: Source, rmcpPlus: boolean): CommandContext {
     return this.#baseContext(null, undefined, rmcpPlus);
   }
@@ -447,6 +456,9 @@ export class IpmiServer implements PayloadSender {
       closeSession: (id) => this.#close(id, 'closed by console'),
       hasSession: (id) => this.#table.get(id)?.state === 'active',
       activeSessions: () => this.#table.activeCount(),
+      sessions: () => this.#activeSessions(),
+      sessionSlots: this.#table.maxSessions,
+      loginLimits: this.#guard.limits,
       hasPayload: (payloadType) => this.#payloads.has(payloadType),
       port: () => this.#port,
       ...(this.#resetBmc ? { resetBmc: this.#resetBmc } : {}),

@@ -1,9 +1,11 @@
-import { isPowered } from '../../machine/index.ts';
+import { type BmcAccount, isPowered } from '../../machine/index.ts';
+import { decodeChannelAccessRequest, encodeChannelAccess } from '../codec/channel.ts';
 import { AUTH_MD5, AUTH_PASSWORD } from '../codec/lan15.ts';
+import { decodeSessionInfoRequest, encodeSessionInfo } from '../codec/session-info.ts';
 import { cipherSuiteRecords } from '../crypto/suites.ts';
 import { PRIV_ADMIN, PRIV_CALLBACK, PRIV_OPERATOR, PRIV_USER, roleLimit } from '../session/session.ts';
 import { deviceGuid, systemGuid } from './bmc-state.ts';
-import { CC, type CommandSpec, fail, NETFN_APP, ok } from './types.ts';
+import { type ActiveSession, CC, type CommandSpec, fail, NETFN_APP, ok } from './types.ts';
 
 /** The LAN channel number we report (never 0xE, which means "this channel" in requests). */
 export const LAN_CHANNEL = 1;
@@ -21,16 +23,53 @@ export function authTypeBits(allowNone: boolean): number {
 const FIRMWARE_MAJOR = 1;
 const FIRMWARE_MINOR_BCD = 0x00;
 
+/**
+ * Manufacturer ID in Get Device ID: IANA Private Enterprise Number 57683, the Cloud Native Computing
+ * Foundation, home of KubeVirt (which has no number of its own): the machines this BMC manages are
+ * KubeVirt VMs, and FRU and Redfish name "KubeVirt" as their manufacturer. No client has OEM
+ * handling for it, so nothing vendor-specific is triggered. See docs/ipmi.md, "Manufacturer ID".
+ */
+export const MANUFACTURER_ID = 57683;
+/** Product ID: "KV" (0x4B56). */
+export const PRODUCT_ID = 0x4b56;
+
+/** Get Device ID response data (15 bytes). */
+export function deviceId(): number[] {
+  // device 0x20; rev 1, no device SDRs (bit 7 clear: its sensor records are in the SDR repository,
+  // and Get Device SDR is not implemented); fw 1.00; IPMI 2.0; sensor, SDR repository, SEL, FRU,
+  // event receiver/generator, chassis; manufacturer (20 bits, LS first); product (LE).
+  return [
+    0x20,
+    0x01,
+    FIRMWARE_MAJOR,
+    FIRMWARE_MINOR_BCD,
+    0x02,
+    0xbf,
+    MANUFACTURER_ID & 0xff,
+    (MANUFACTURER_ID >> 8) & 0xff,
+    (MANUFACTURER_ID >> 16) & 0x0f,
+    PRODUCT_ID & 0xff,
+    PRODUCT_ID >> 8,
+    0,
+    0,
+    0,
+    0,
+  ];
+}
+
+/** The user ID (Get User Access numbering: user 1 is the null user, accounts are 2…) of `username`; 0 when none. */
+export function userIdOf(accounts: readonly BmcAccount[], username: string): number {
+  const i = accounts.findIndex((a) => a.username === username);
+  return i < 0 || i + 2 > 63 ? 0 : i + 2;
+}
+
 export const appCommands: CommandSpec[] = [
   {
     netFn: NETFN_APP,
     cmd: 0x01,
     name: 'Get Device ID',
     privilege: PRIV_USER,
-    handler: () =>
-      // device 0x20; provides device SDRs + rev 1; fw 1.00; IPMI 2.0; sensor, SDR repository, SEL,
-      // FRU, event receiver/generator, chassis; IANA 0 (none assigned); product 0x4B56 ("KV").
-      ok([0x20, 0x81, FIRMWARE_MAJOR, FIRMWARE_MINOR_BCD, 0x02, 0xbf, 0, 0, 0, 0x56, 0x4b, 0, 0, 0, 0]),
+    handler: () => ok(deviceId()),
   },
   // Cold Reset (0x02) and Warm Reset (0x03): the BMC's service restarts (host.ts): every session and
   // SOL ends, credentials are read again, the VM is not touched. The reply (cc 0) goes out first.
@@ -153,13 +192,85 @@ export const appCommands: CommandSpec[] = [
     privilege: PRIV_CALLBACK,
     handler: (req, ctx) => {
       if (req.data.length !== 4 && req.data.length !== 5) return fail(CC.DATA_LENGTH_INVALID);
-      const id = req.data.readUInt32LE(0);
-      if (id === 0) return fail(0x88); // session handles are not supported: invalid handle
+      let id = req.data.readUInt32LE(0);
+      if (id === 0) {
+        // By session handle (byte 4), as Get Session Info reports it.
+        const handle = req.data.length === 5 ? req.data[4]! : 0;
+        const found = handle === 0 ? undefined : ctx.sessions().find((s) => s.handle === handle);
+        if (!found) return fail(0x88); // invalid session handle
+        id = found.session.id;
+      }
       const own = ctx.session?.id === id;
       // Closing another session needs ADMIN.
       if (!own && (ctx.session?.privilege ?? 0) < PRIV_ADMIN) return fail(CC.INSUFFICIENT_PRIVILEGE);
       if (!own && !ctx.hasSession(id)) return fail(0x87); // invalid session ID
       return { cc: CC.OK, after: () => void ctx.closeSession(id) };
+    },
+  },
+  {
+    netFn: NETFN_APP,
+    cmd: 0x3d,
+    name: 'Get Session Info',
+    privilege: PRIV_USER,
+    handler: (req, ctx) => {
+      const q = decodeSessionInfoRequest(req.data);
+      if ('cc' in q) return fail(q.cc);
+      const sessions = ctx.sessions();
+      const slots = Math.min(ctx.sessionSlots, 0x3f);
+      let found: ActiveSession | undefined;
+      switch (q.by) {
+        case 'current':
+          found = sessions.find((s) => s.session.id === ctx.session?.id);
+          break;
+        case 'index':
+          if (q.index > slots) return fail(CC.INVALID_DATA_FIELD);
+          found = sessions[q.index - 1];
+          // An index with no active session: the first three bytes only.
+          if (!found) return ok(encodeSessionInfo(slots, sessions.length));
+          break;
+        case 'handle':
+          found = sessions.find((s) => s.handle === q.handle);
+          break;
+        case 'id':
+          found = sessions.find((s) => s.session.id === q.id);
+          break;
+      }
+      if (!found) return fail(CC.NOT_PRESENT);
+      const s = found.session;
+      return ok(
+        encodeSessionInfo(slots, sessions.length, {
+          handle: found.handle,
+          userId: userIdOf(ctx.accounts(), s.username),
+          privilege: s.privilege,
+          rmcpPlus: found.rmcpPlus,
+          channel: LAN_CHANNEL,
+          address: s.source.address,
+          port: s.source.port,
+        }),
+      );
+    },
+  },
+  {
+    netFn: NETFN_APP,
+    cmd: 0x41,
+    name: 'Get Channel Access',
+    privilege: PRIV_USER,
+    handler: (req) => {
+      const q = decodeChannelAccessRequest(req.data);
+      if ('cc' in q) return fail(q.cc);
+      if (!channelOk(q.channel)) return fail(CC.INVALID_DATA_FIELD);
+      // Volatile and non-volatile settings are the same (nothing can change them): no PEF alerts
+      // (this BMC sends none), per-message and user-level authentication on (every in-session
+      // message is authenticated), always available, ADMIN limit.
+      return ok(
+        encodeChannelAccess({
+          alerting: false,
+          perMessageAuth: true,
+          userLevelAuth: true,
+          accessMode: 2,
+          privilegeLimit: PRIV_ADMIN,
+        }),
+      );
     },
   },
   {

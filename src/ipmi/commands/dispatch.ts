@@ -3,6 +3,7 @@ import { appCommands } from './app.ts';
 import { bootOptionCommands } from './boot-options.ts';
 import { chassisCommands } from './chassis.ts';
 import { completionCodeFor } from './errors.ts';
+import { sensorCommands } from './sensors.ts';
 import { storageCommands } from './storage.ts';
 import { transportCommands } from './transport.ts';
 import { CC, type CommandContext, type CommandResult, type CommandSpec, NETFN_PICMG } from './types.ts';
@@ -11,6 +12,7 @@ export const ALL_COMMANDS: readonly CommandSpec[] = [
   ...appCommands,
   ...chassisCommands,
   ...bootOptionCommands,
+  ...sensorCommands,
   ...storageCommands,
   ...transportCommands,
 ];

@@ -1,10 +1,13 @@
+import { decodeGetSdrRequest } from '../codec/sdr.ts';
 import { PRIV_OPERATOR, PRIV_USER } from '../session/session.ts';
 import { buildFru } from './fru.ts';
+import { SENSORS } from './sensors.ts';
 import { CC, type CommandSpec, fail, NETFN_STORAGE, ok } from './types.ts';
 
 /**
- * The SDR repository holds exactly one record: a Management Controller Device Locator for the BMC
- * itself (an empty repository makes ipmitool try to rebuild it and fail). The SEL is empty.
+ * The SDR repository: a Management Controller Device Locator for the BMC itself (record 1; an empty
+ * repository makes ipmitool try to rebuild it and fail) and one record per sensor (sensors.ts). The
+ * SEL is empty.
  */
 export const MC_LOCATOR_RECORD = Buffer.from([
   0x01,
@@ -28,6 +31,16 @@ export const MC_LOCATOR_RECORD = Buffer.from([
   0x43, // "BMC"
 ]);
 MC_LOCATOR_RECORD[4] = MC_LOCATOR_RECORD.length - 5;
+
+/** Every SDR, in record ID order. */
+export const SDR_RECORDS: readonly Buffer[] = [MC_LOCATOR_RECORD, ...SENSORS.map((s) => s.record)];
+
+/**
+ * "Most recent addition" of Get SDR Repository Info: when this record set last changed (seconds
+ * since 1970; 2026-12-05, the ACPI power state sensor). Change it whenever SDR_RECORDS changes:
+ * FreeIPMI keeps a cache of the repository and decides by this time whether the cache is stale.
+ */
+export const SDR_RECORDS_CHANGED = 1796428800;
 
 /** Largest chunk returned by Read FRU Data / Get SDR. */
 const MAX_READ = 32;
@@ -75,8 +88,9 @@ export const storageCommands: CommandSpec[] = [
     cmd: 0x20,
     name: 'Get SDR Repository Info',
     privilege: PRIV_USER,
-    // SDR 1.5, one record, free space unspecified, no timestamps, supports Reserve only.
-    handler: () => ok([0x51, 0x01, 0x00, 0xff, 0xff, ...u32(0), ...u32(0), 0x02]),
+    // SDR 1.5, record count, free space unspecified, last addition, never erased, supports Reserve only.
+    handler: () =>
+      ok([0x51, ...u16(SDR_RECORDS.length), 0xff, 0xff, ...u32(SDR_RECORDS_CHANGED), ...u32(0), 0x02]),
   },
   {
     netFn: NETFN_STORAGE,
@@ -91,19 +105,24 @@ export const storageCommands: CommandSpec[] = [
     name: 'Get SDR',
     privilege: PRIV_USER,
     handler: (req, ctx) => {
-      if (req.data.length !== 6) return fail(CC.DATA_LENGTH_INVALID);
-      const reservation = req.data.readUInt16LE(0);
-      const recordId = req.data.readUInt16LE(2);
-      const offset = req.data[4]!;
-      const count = req.data[5]!;
+      const r = decodeGetSdrRequest(req.data);
+      if (!r) return fail(CC.DATA_LENGTH_INVALID);
       // A partial read needs the current reservation.
-      if (offset !== 0 && reservation !== ctx.bmc.sdrReservation) return fail(CC.RESERVATION_INVALID);
-      if (recordId !== 0 && recordId !== 1) return fail(CC.NOT_PRESENT);
-      if (offset > MC_LOCATOR_RECORD.length) return fail(CC.PARAMETER_OUT_OF_RANGE);
-      if (count !== 0xff && count > MAX_READ) return fail(CC.CANNOT_RETURN_BYTES);
-      const end =
-        count === 0xff ? MC_LOCATOR_RECORD.length : Math.min(offset + count, MC_LOCATOR_RECORD.length);
-      return ok([0xff, 0xff, ...MC_LOCATOR_RECORD.subarray(offset, end)]);
+      if (r.offset !== 0 && r.reservation !== ctx.bmc.sdrReservation) return fail(CC.RESERVATION_INVALID);
+      // Record ID 0 = the first record; 0xFFFF = the last.
+      const i =
+        r.recordId === 0
+          ? 0
+          : r.recordId === 0xffff
+            ? SDR_RECORDS.length - 1
+            : SDR_RECORDS.findIndex((rec) => rec.readUInt16LE(0) === r.recordId);
+      const record = SDR_RECORDS[i];
+      if (!record) return fail(CC.NOT_PRESENT);
+      if (r.offset > record.length) return fail(CC.PARAMETER_OUT_OF_RANGE);
+      if (r.count !== 0xff && r.count > MAX_READ) return fail(CC.CANNOT_RETURN_BYTES);
+      const end = r.count === 0xff ? record.length : Math.min(r.offset + r.count, record.length);
+      const next = SDR_RECORDS[i + 1]?.readUInt16LE(0) ?? 0xffff;
+      return ok([...u16(next), ...record.subarray(r.offset, end)]);
     },
   },
   {

@@ -1,3 +1,4 @@
+import { encodeBadPasswordThreshold } from '../codec/channel.ts';
 import { CIPHER_SUITES } from '../crypto/suites.ts';
 import { PRIV_OPERATOR } from '../session/session.ts';
 import { authTypeBits, LAN_CHANNEL } from './app.ts';
@@ -57,8 +58,20 @@ export function lanParameter(param: number, ctx: CommandContext): number[] | nul
       for (let i = 0; i < CIPHER_SUITES.length; i++) out[1 + (i >> 1)]! |= 0x4 << ((i & 1) * 4);
       return out;
     }
-    case 26: // bad password threshold: no lockout of users (sources are rate limited instead)
-      return [0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+    case 26: {
+      // Bad password threshold: the per-user-name budget of the failed-login policy
+      // (src/machine/login-limits.ts): after `accountBurst` failures a name is refused until one
+      // failure is forgiven (`accountRefillMs`), and a failure is forgiven every `accountRefillMs`
+      // without one. See docs/ipmi.md for what the field cannot say.
+      const l = ctx.loginLimits;
+      return [
+        ...encodeBadPasswordThreshold({
+          threshold: l.accountBurst,
+          resetIntervalMs: l.accountRefillMs,
+          lockoutMs: l.accountRefillMs,
+        }),
+      ];
+    }
     default:
       return null;
   }

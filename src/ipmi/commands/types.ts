@@ -1,4 +1,5 @@
 import type { ActionContext, BmcAccount, Machine } from '../../machine/index.ts';
+import type { LoginLimits } from '../../machine/login-limits.ts';
 import type { IpmiRequest } from '../codec/message.ts';
 import type { SessionCommon } from '../session/session.ts';
 import type { BmcState } from './bmc-state.ts';
@@ -55,12 +56,26 @@ export interface CommandContext {
   readonly hasSession: (id: number) => boolean;
   /** Number of active sessions (Get Channel Info). */
   readonly activeSessions: () => number;
+  /** The active sessions, by session handle (Get Session Info). */
+  readonly sessions: () => readonly ActiveSession[];
+  /** The most sessions that may be active at once (Get Session Info's slot count). */
+  readonly sessionSlots: number;
+  /** The failed-login policy in force (LAN parameter 26, bad password threshold). */
+  readonly loginLimits: Readonly<Required<LoginLimits>>;
   /** Whether a handler for this RMCP+ payload type is registered (e.g. SOL = 1). */
   readonly hasPayload: (payloadType: number) => boolean;
   /** The UDP port the BMC listens on (SOL's Activate Payload reports it). */
   readonly port: () => number;
   /** Restarts this BMC's service (Cold/Warm Reset); absent where the host offers no reset. */
   readonly resetBmc?: () => void;
+}
+
+/** An active session as Get Session Info reports it. */
+export interface ActiveSession {
+  readonly handle: number;
+  readonly session: SessionCommon;
+  /** IPMI 2.0 / RMCP+ (else IPMI 1.5). */
+  readonly rmcpPlus: boolean;
 }
 
 export type Handler = (req: IpmiRequest, ctx: CommandContext) => CommandResult | Promise<CommandResult>;

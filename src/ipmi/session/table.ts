@@ -8,6 +8,8 @@ import type { Session } from './session.ts';
  */
 export class SessionTable {
   readonly #sessions = new Map<number, Session>();
+  /** Session ID → session handle (1…0xFD, the smallest free one when the session became active). */
+  readonly #handles = new Map<number, number>();
 
   constructor(
     readonly maxSessions: number,
@@ -48,11 +50,22 @@ export class SessionTable {
 
   add(s: Session): void {
     this.#sessions.set(s.id, s);
+    if (this.#handles.has(s.id)) return;
+    const used = new Set(this.#handles.values());
+    let h = 1;
+    while (used.has(h) && h < 0xfd) h++;
+    this.#handles.set(s.id, h);
+  }
+
+  /** The session handle (Get Session Info, Close Session by handle); 0 for no such session. */
+  handleOf(id: number): number {
+    return this.#handles.get(id) ?? 0;
   }
 
   delete(id: number): Session | undefined {
     const s = this.#sessions.get(id);
     if (s) this.#sessions.delete(id);
+    this.#handles.delete(id);
     return s;
   }
 
@@ -62,7 +75,7 @@ export class SessionTable {
     for (const s of this.#sessions.values()) {
       if (now - s.lastActivity > this.idleTimeoutMs) out.push(s);
     }
-    for (const s of out) this.#sessions.delete(s.id);
+    for (const s of out) this.delete(s.id);
     return out;
   }
 }

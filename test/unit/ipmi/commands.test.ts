@@ -7,6 +7,7 @@ import { dispatch } from '../../../src/ipmi/commands/dispatch.ts';
 import type { CommandContext, CommandResult } from '../../../src/ipmi/commands/types.ts';
 import type { SessionCommon } from '../../../src/ipmi/session/session.ts';
 import { BackendUnavailableError } from '../../../src/machine/index.ts';
+import { resolveLoginLimits } from '../../../src/machine/login-limits.ts';
 import { ADMIN, OPERATOR, READONLY } from '../../support/ipmi-bmc.ts';
 import { MemoryMachine } from '../../support/memory-machine.ts';
 import { waitFor } from '../../support/wait.ts';
@@ -39,6 +40,22 @@ function setup(privilege = 4, machineOptions: ConstructorParameters<typeof Memor
       return true;
     },
     activeSessions: () => 1,
+    sessions: () => [
+      { handle: 1, session, rmcpPlus: true },
+      {
+        handle: 3,
+        session: {
+          ...session,
+          id: 0x09090909,
+          username: 'viewer',
+          privilege: 2,
+          source: { address: '::ffff:10.1.2.3', port: 0x1f90 },
+        },
+        rmcpPlus: false,
+      },
+    ],
+    sessionSlots: 16,
+    loginLimits: resolveLoginLimits(),
     hasPayload: () => false,
     port: () => 623,
     hasSession: (id) => id === 0x1234 || id === 0x09090909,
@@ -69,6 +86,10 @@ test('exact response lengths the clients check', async () => {
     [0x06, 0x37, [], 16], // Get System GUID
     [0x06, 0x38, [0x8e, 0x04], 8], // Get Channel Auth Caps
     [0x06, 0x42, [0x01], 9], // Get Channel Info
+    [0x06, 0x41, [0x0e, 0x80], 2], // Get Channel Access (volatile)
+    [0x06, 0x41, [0x0e, 0x40], 2], // Get Channel Access (non-volatile)
+    [0x06, 0x3d, [0x00], 18], // Get Session Info: own session, LAN fields included
+    [0x04, 0x2d, [0x01], 4], // Get Sensor Reading
     [0x06, 0x44, [0x0e, 0x02], 4], // Get User Access
     [0x06, 0x46, [0x02], 16], // Get User Name
     [0x06, 0x4e, [0x0e], 8], // Get Channel Payload Support
@@ -197,19 +218,38 @@ test('a boot target the machine lacks is accepted as a real BMC would, the machi
   assert.equal((await run(0x00, 0x08, [0x05, 0x80, 0x3c, 0, 0, 0])).cc, 0xcc);
 });
 
-test('SDR repository holds one MC locator record; SEL is empty; FRU has a valid header and product area', async () => {
+test('SDR repository holds an MC locator and the ACPI power state sensor; SEL is empty; FRU has a valid header and product area', async () => {
   const { run } = setup();
-  assert.deepEqual((await run(0x0a, 0x20)).data.slice(0, 3), [0x51, 1, 0]);
+  const info = (await run(0x0a, 0x20)).data;
+  assert.deepEqual(info.slice(0, 3), [0x51, 2, 0]);
+  assert.ok(Buffer.from(info).readUInt32LE(5) > 0, 'most recent addition: FreeIPMI caches by it');
   const resv = (await run(0x0a, 0x22)).data;
   const head = await run(0x0a, 0x23, [...resv, 0, 0, 0, 5]);
-  assert.deepEqual(head.data, [0xff, 0xff, 0x01, 0x00, 0x51, 0x12, 14]);
+  assert.deepEqual(head.data, [0x02, 0x00, 0x01, 0x00, 0x51, 0x12, 14]); // next: record 2
   const body = await run(0x0a, 0x23, [...resv, 1, 0, 5, 14]);
   assert.equal(Buffer.from(body.data.slice(2 + 11)).toString(), 'BMC');
+  // Record 2, read as ipmitool does: header, then the body in pieces.
+  const sensorHead = await run(0x0a, 0x23, [...resv, 2, 0, 0, 5]);
+  assert.deepEqual(sensorHead.data, [0xff, 0xff, 0x02, 0x00, 0x51, 0x02, 43]);
+  const part1 = await run(0x0a, 0x23, [...resv, 2, 0, 5, 32]);
+  const part2 = await run(0x0a, 0x23, [...resv, 2, 0, 37, 32]);
+  const sensorBody = [...part1.data.slice(2), ...part2.data.slice(2)];
+  assert.equal(sensorBody.length, 43);
+  assert.deepEqual(sensorBody.slice(0, 9), [0x20, 0x00, 0x01, 0x07, 0x01, 0x41, 0x43, 0x22, 0x6f]);
+  assert.equal(Buffer.from(sensorBody.slice(27)).toString(), 'ACPI Power State');
+  // 0xFFFF = the last record; whole-record reads.
+  assert.deepEqual(
+    (await run(0x0a, 0x23, [0, 0, 0xff, 0xff, 0, 0xff])).data.slice(0, 4),
+    [0xff, 0xff, 0x02, 0x00],
+  );
   assert.equal((await run(0x0a, 0x23, [0, 0, 1, 0, 5, 4])).cc, 0xc5); // stale reservation
-  assert.equal((await run(0x0a, 0x23, [...resv, 2, 0, 0, 0xff])).cc, 0xcb);
+  assert.equal((await run(0x0a, 0x23, [...resv, 3, 0, 0, 0xff])).cc, 0xcb);
+  assert.equal((await run(0x0a, 0x23, [...resv, 2, 0, 49, 1])).cc, 0xc9); // offset past the record
+  assert.equal((await run(0x0a, 0x23, [...resv, 2, 0, 0, 33])).cc, 0xca); // more than 32 bytes
+  assert.equal((await run(0x0a, 0x23, [...resv, 2, 0, 0])).cc, 0xc7);
   assert.equal((await run(0x0a, 0x43, [0, 0, 0, 0, 0, 0xff])).cc, 0xcb);
-  const info = await run(0x0a, 0x10, [0]);
-  const size = info.data[0]! | (info.data[1]! << 8);
+  const fruInfo = await run(0x0a, 0x10, [0]);
+  const size = fruInfo.data[0]! | (fruInfo.data[1]! << 8);
   const fru: number[] = [];
   while (fru.length < size) {
     const r = await run(0x0a, 0x11, [0, fru.length & 0xff, fru.length >> 8, Math.min(16, size - fru.length)]);
@@ -302,4 +342,82 @@ test('Cold/Warm Reset: ADMIN only, cc 0, the reset runs only after the reply; 0x
     0xd4,
   );
   assert.equal(resets, 2);
+});
+
+test('Get Sensor Reading: the ACPI power state sensor follows the machine (S5/G2 off, S0/G0 on); bad requests get their codes', async () => {
+  const { run, machine } = setup(2); // USER may read sensors
+  assert.deepEqual((await run(0x04, 0x2d, [0x01])).data, [0x20, 0x40, 0x20, 0x80]); // offset 5: S5/G2 soft-off
+  await machine.power('On');
+  await waitFor(() => machine.getPowerState() === 'On');
+  assert.deepEqual((await run(0x04, 0x2d, [0x01])).data, [0x01, 0x40, 0x01, 0x80]); // offset 0: S0/G0 working
+  // Agrees with Get ACPI Power State.
+  assert.deepEqual((await run(0x06, 0x07)).data, [0x00, 0x00]);
+  assert.equal((await run(0x04, 0x2d, [0x02])).cc, 0xcb); // no such sensor
+  assert.equal((await run(0x04, 0x2d, [])).cc, 0xc7);
+  assert.equal((await run(0x04, 0x2d, [0x01, 0x00])).cc, 0xc7);
+});
+
+test('Get Session Info: own session, Nth session, by handle, by ID, with the console address and port', async () => {
+  const { run } = setup(2);
+  // Own session: handle 1, 16 slots, 2 active, user 2 (admin), privilege USER (current), RMCP+ on channel 1, 127.0.0.1, MAC unknown, port 1.
+  const own = [1, 16, 2, 2, 2, 0x11, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0];
+  assert.deepEqual((await run(0x06, 0x3d, [0x00])).data, own);
+  assert.deepEqual((await run(0x06, 0x3d, [0x01])).data, own);
+  // Second active session: handle 3, user 4 (viewer), USER, IPMI 1.5, IPv4-mapped address, port 8080.
+  const other = [3, 16, 2, 4, 2, 0x01, 10, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0x90, 0x1f];
+  assert.deepEqual((await run(0x06, 0x3d, [0x02])).data, other);
+  assert.deepEqual((await run(0x06, 0x3d, [0xfe, 3])).data, other);
+  assert.deepEqual((await run(0x06, 0x3d, [0xff, 9, 9, 9, 9])).data, other);
+  // An index without an active session: the first three bytes only (ipmitool `session info all`).
+  assert.deepEqual((await run(0x06, 0x3d, [0x03])).data, [0, 16, 2]);
+  assert.deepEqual((await run(0x06, 0x3d, [16])).data, [0, 16, 2]);
+  assert.equal((await run(0x06, 0x3d, [17])).cc, 0xcc); // beyond the slot count
+  assert.equal((await run(0x06, 0x3d, [0xfe, 2])).cc, 0xcb); // no session with that handle
+  assert.equal((await run(0x06, 0x3d, [0xff, 1, 2, 3, 4])).cc, 0xcb);
+  assert.equal((await run(0x06, 0x3d, [0xfe, 0])).cc, 0xcc);
+  assert.equal((await run(0x06, 0x3d, [0xff, 0, 0, 0, 0])).cc, 0xcc);
+  for (const bad of [[], [0x00, 0x00], [0xfe], [0xfe, 1, 1], [0xff, 1, 2, 3], [0xff, 1, 2, 3, 4, 5]])
+    assert.equal((await run(0x06, 0x3d, bad)).cc, 0xc7, `data ${bad}`);
+});
+
+test('Close Session by session handle (ID 0): the handle Get Session Info reports', async () => {
+  const { run, closed } = setup(4);
+  const r = await run(0x06, 0x3c, [0, 0, 0, 0, 3]);
+  assert.equal(r.cc, 0);
+  r.after?.();
+  assert.deepEqual(closed, [0x09090909]);
+  assert.equal((await run(0x06, 0x3c, [0, 0, 0, 0, 2])).cc, 0x88); // no such handle
+  assert.equal((await run(0x06, 0x3c, [0, 0, 0, 0])).cc, 0x88); // no handle given
+});
+
+test('Get Channel Access: LAN channel always available, per-message and user-level auth on, no alerting, ADMIN limit', async () => {
+  const { run } = setup(2);
+  for (const which of [0x80, 0x40]) {
+    assert.deepEqual((await run(0x06, 0x41, [0x0e, which])).data, [0x22, 0x04]);
+    assert.deepEqual((await run(0x06, 0x41, [0x01, which])).data, [0x22, 0x04]);
+  }
+  assert.equal((await run(0x06, 0x41, [0x0e, 0x00])).cc, 0xcc); // settings selector 00b
+  assert.equal((await run(0x06, 0x41, [0x0e, 0xc0])).cc, 0xcc); // settings selector 11b
+  assert.equal((await run(0x06, 0x41, [0x05, 0x80])).cc, 0xcc); // no channel 5
+  assert.equal((await run(0x06, 0x41, [0x0e])).cc, 0xc7);
+  assert.equal((await run(0x06, 0x41, [0x0e, 0x80, 0x00])).cc, 0xc7);
+});
+
+test('Get Device ID names a manufacturer from the IANA list (57683) and product "KV"', async () => {
+  const { run } = setup(2);
+  const d = (await run(0x06, 0x01)).data;
+  assert.equal(d[6]! | (d[7]! << 8) | (d[8]! << 16), 57683);
+  assert.deepEqual(d.slice(6, 11), [0x53, 0xe1, 0x00, 0x56, 0x4b]);
+  assert.equal(d[1]! & 0x80, 0, 'no device SDRs: Get Device SDR (0x04/0x21) is not implemented');
+  assert.equal((await run(0x04, 0x21, [0, 0, 0, 0, 0, 0xff])).cc, 0xc1);
+});
+
+test('LAN parameter 26 reports the per-user-name failed-login budget', async () => {
+  const { run, ctx } = setup();
+  // Defaults: 10 failures, then one more every 6 s → threshold 10, both intervals 1 (10 s units, rounded up).
+  assert.deepEqual((await run(0x0c, 0x02, [0x01, 26, 0, 0])).data, [0x11, 0x00, 10, 1, 0, 1, 0]);
+  const custom = { ...ctx, loginLimits: resolveLoginLimits({ accountBurst: 5, accountRefillMs: 60_000 }) };
+  assert.deepEqual((await run(0x0c, 0x02, [0x01, 26, 0, 0], custom)).data, [0x11, 0x00, 5, 6, 0, 6, 0]);
+  const off = { ...ctx, loginLimits: resolveLoginLimits({ accountBurst: 0 }) };
+  assert.deepEqual((await run(0x0c, 0x02, [0x01, 26, 0, 0], off)).data, [0x11, 0, 0, 0, 0, 0, 0]);
 });

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SequenceWindow } from '../../../src/ipmi/session/replay.ts';
+import type { Session } from '../../../src/ipmi/session/session.ts';
 import { SetupTable } from '../../../src/ipmi/session/setup.ts';
+import { SessionTable } from '../../../src/ipmi/session/table.ts';
 
 function take(w: SequenceWindow, seq: number): boolean {
   if (!w.check(seq)) return false;
@@ -81,4 +83,27 @@ test('setup table: bounded per source (own oldest dropped) and in all (oldest dr
   );
   assert.equal(t.size, 0);
   assert.deepEqual(t.fromSource('a'), []);
+});
+
+test('session table: each active session gets the smallest free handle; freed handles are reused', () => {
+  const t = new SessionTable(16, 60_000, 5_000);
+  const session = (id: number, lastActivity = 0) =>
+    ({ id, lastActivity, state: 'active' }) as unknown as Session;
+  t.add(session(0xa1));
+  t.add(session(0xb2, 1000));
+  t.add(session(0xc3));
+  assert.deepEqual([t.handleOf(0xa1), t.handleOf(0xb2), t.handleOf(0xc3)], [1, 2, 3]);
+  t.add(session(0xa1)); // added again (a duplicate RAKP 3): keeps its handle
+  assert.equal(t.handleOf(0xa1), 1);
+  t.delete(0xb2);
+  assert.equal(t.handleOf(0xb2), 0);
+  t.add(session(0xd4, 1000));
+  assert.equal(t.handleOf(0xd4), 2);
+  // Idle sessions expire with their handles.
+  const expired = t.expire(60_500).map((s) => s.id);
+  assert.deepEqual(expired.sort(), [0xa1, 0xc3].sort());
+  assert.equal(t.handleOf(0xa1), 0);
+  assert.equal(t.handleOf(0xd4), 2);
+  t.add(session(0xe5));
+  assert.equal(t.handleOf(0xe5), 1);
 });
