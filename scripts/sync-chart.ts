@@ -3,7 +3,9 @@
  * that are deploy/'s files as they are: the CRD (crds/) and the RBAC and admission-policy templates,
  * each with the label deploy/'s kustomization adds and the controller's namespace as a value. Run it
  * after changing those files in deploy/; test/e2e/helm.test.ts fails until the chart matches. The
- * controller Deployment and the namespace are templates of their own (values reach them).
+ * controller Deployment and the namespace are templates of their own (values reach them), and so is
+ * the RBAC of watched namespaces (watch-namespaces-rbac.yaml): the documents listed in `ONLY_IF`
+ * are wrapped here in the condition under which the chart renders them.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +25,22 @@ export const SYNCED: Record<string, string> = {
   'rbac/secret-label-policy.yaml': 'templates/secret-label-policy.yaml',
   'controller/rbac.yaml': 'templates/controller-self-rbac.yaml',
 };
+
+/**
+ * deploy/ path → kind → the chart condition (a template expression) under which that file's
+ * document of that kind is rendered. With `watchNamespaces` set, RoleBindings in those namespaces
+ * (watch-namespaces-rbac.yaml) take the place of the cluster-wide binding.
+ */
+export const ONLY_IF: Record<string, Record<string, string>> = {
+  'rbac/cluster-role.yaml': { ClusterRoleBinding: 'not (include "kubevirtbmc.watchNamespaces" .)' },
+};
+
+/** Wraps a document in `{{ if <condition> }}…{{ end }}` (rendering nothing, not even a blank line, when false). */
+function onlyIf(doc: string, condition: string | undefined): string {
+  if (!condition) return doc;
+  const body = doc.endsWith('\n') ? doc.slice(0, -1) : doc;
+  return `{{ if ${condition} -}}\n${body}\n{{- end }}${doc.endsWith('\n') ? '\n' : ''}`;
+}
 
 /** Adds `line` as the last entry of each document's metadata.labels (creating the map). */
 function addLabel(doc: string, line: string): string {
@@ -45,7 +63,12 @@ function template(from: string): string {
   const text = readFileSync(join(DEPLOY, from), 'utf8');
   const body = text
     .split('\n---\n')
-    .map((d) => addLabel(d, PART_OF).replaceAll('namespace: kubevirtbmc-system', `namespace: ${NS}`))
+    .map((d) =>
+      onlyIf(
+        addLabel(d, PART_OF).replaceAll('namespace: kubevirtbmc-system', `namespace: ${NS}`),
+        ONLY_IF[from]?.[/^kind: (\S+)$/m.exec(d)?.[1] ?? ''],
+      ),
+    )
     .join('\n---\n');
   return `# Generated from deploy/${from} by scripts/sync-chart.ts: edit that file and run the script.\n${body}`;
 }

@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_AGENT_RESOURCES } from '../controller/builders.ts';
+import { parseWatchNamespaces } from '../controller/namespaces.ts';
 import { PLACEMENTS, type Placement, type ServiceType } from '../controller/types.ts';
 import { KubeConfigAccess } from '../kube/config.ts';
 import { parseQuantity } from '../kube/quantity.ts';
@@ -71,6 +72,15 @@ function dnsSubdomain(v: string): string {
   return v;
 }
 
+/** `a,b`: the namespaces to watch; '' → null (every namespace). */
+function watchNamespaces(v: string): string[] | null {
+  try {
+    return parseWatchNamespaces(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 function formatQuantities(q: Record<string, string>): string {
   return Object.entries(q)
     .map(([k, v]) => `${k}=${v}`)
@@ -102,6 +112,7 @@ interface ControllerFlags {
   serviceType: ServiceType;
   serviceAnnotation?: Record<string, string>;
   autoCreateLabel?: string;
+  watchNamespaces?: string[] | null;
   leaderElect?: boolean;
   leaderElectionNamespace?: string;
   leaderElectionId: string;
@@ -168,6 +179,14 @@ export function registerController(program: Command): void {
       '--auto-create-label <label>',
       'create a VirtualMachineBMC (and a Secret) for every VM with this label (key or key=value); off by default',
     )
+    .addOption(
+      new Option(
+        '--watch-namespaces <a,b>',
+        'reconcile VirtualMachineBMCs only in these namespaces, comma-separated (default: every namespace)',
+      )
+        .env('KUBEVIRTBMC_WATCH_NAMESPACES')
+        .argParser(watchNamespaces),
+    )
     .option('--leader-elect', 'use a Lease so only one replica is active (for more than one replica)')
     .option(
       '--leader-election-namespace <ns>',
@@ -185,9 +204,10 @@ export function registerController(program: Command): void {
     .addHelpText(
       'after',
       `
-Reads VirtualMachineBMCs (bmc.kubevirt.io/v1beta1) in every namespace and, for each, keeps an agent
-Deployment, a Service, a ServiceAccount and a Role naming only its VM and Secret. Status conditions:
-Ready, VirtualMachineAvailable, SecretAvailable, AgentAvailable. See docs/controller.md.
+Reads VirtualMachineBMCs (bmc.kubevirt.io/v1beta1) in every namespace, or only in those of
+--watch-namespaces, and, for each, keeps an agent Deployment, a Service, a ServiceAccount and a
+Role naming only its VM and Secret. Status conditions: Ready, VirtualMachineAvailable,
+SecretAvailable, AgentAvailable. See docs/controller.md.
 
 Examples:
   kubevirtbmc controller --kubeconfig ~/.kube/config --placement per-vm
@@ -236,6 +256,7 @@ Examples:
           service: { type: flags.serviceType, annotations: flags.serviceAnnotation ?? {} },
         },
         autoCreateLabel: flags.autoCreateLabel ?? null,
+        watchNamespaces: flags.watchNamespaces ?? null,
         leaderElection: flags.leaderElect
           ? {
               namespace: flags.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? 'kubevirtbmc-system',
@@ -258,6 +279,7 @@ Examples:
       log.info(
         {
           placement: flags.placement,
+          namespaces: flags.watchNamespaces ?? 'all',
           agentImage: image,
           agentImageFrom: choice.source,
           metrics: controller.metricsAddress,

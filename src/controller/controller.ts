@@ -17,6 +17,7 @@ import type { ResourceKind } from '../kube/types.ts';
 import type { KubeVirtCr } from '../kubevirt/hotplug.ts';
 import type { AgentSettings } from './builders.ts';
 import { LeaderElector } from './leader.ts';
+import { NamespacedCache } from './namespaces.ts';
 import { WorkQueue } from './queue.ts';
 import { type ClusterState, Reconciler } from './reconciler.ts';
 import {
@@ -56,6 +57,11 @@ export interface ControllerOptions {
     renewDeadlineMs?: number;
     retryPeriodMs?: number;
   } | null;
+  /**
+   * The namespaces whose VirtualMachineBMCs are reconciled, each watched on its own (the controller
+   * then needs no cluster-wide read of those kinds); null or empty: every namespace.
+   */
+  watchNamespaces?: readonly string[] | null;
   /** `key` or `key=value`: VMs carrying it get a VirtualMachineBMC (and a generated Secret). */
   autoCreateLabel?: string | null;
   logger?: Logger;
@@ -65,7 +71,7 @@ export interface ControllerOptions {
   workers?: number;
 }
 
-/** The kinds the controller creates and owns, watched across namespaces by its label. */
+/** The kinds the controller creates and owns, watched across the watched namespaces by its label. */
 const OWNED_KINDS: ReadonlyArray<{ kind: ResourceKind; labelSelector: string }> = [
   ...[KINDS.Deployment, KINDS.Service, KINDS.ServiceAccount, KINDS.Role, KINDS.RoleBinding].map((kind) => ({
     kind,
@@ -84,14 +90,14 @@ export class BmcController {
   readonly registry = new Registry();
   readonly #o: ControllerOptions;
   readonly #log: Logger | undefined;
-  readonly #bmcs: Informer<VirtualMachineBMC>;
-  readonly #vms: Informer<KObject>;
+  readonly #bmcs: NamespacedCache<VirtualMachineBMC>;
+  readonly #vms: NamespacedCache<KObject>;
   /** The KubeVirt CR (its feature gates): optional, never part of readiness. */
   readonly #kubevirts: Informer<KObject & KubeVirtCr>;
   /** Only the Secrets BMCs name (labelled by #namedSecrets), not every Secret of the cluster. */
-  readonly #secrets: Informer<KObject>;
+  readonly #secrets: NamespacedCache<KObject>;
   readonly #namedSecrets: NamedSecrets;
-  readonly #owned: Map<string, Informer<KObject>>;
+  readonly #owned: Map<string, NamespacedCache<KObject>>;
   readonly #queue: WorkQueue;
   readonly #reconciler: Reconciler;
   readonly #writer: ApiWriter;
@@ -112,15 +118,15 @@ export class BmcController {
     this.#log = options.logger;
     this.client = new KubeClient(options.kubeConfig, 'kubevirtbmc-controller');
     const warnLogger = this.#log ? { warn: (o: object, m: string) => this.#log?.warn(o, m) } : undefined;
-    this.#bmcs = new Informer(this.client, { path: apiPath(BMC_KIND), logger: warnLogger });
-    this.#vms = new Informer(this.client, { path: apiPath(VM_KIND), logger: warnLogger });
+    const watched = options.watchNamespaces?.length ? options.watchNamespaces : null;
+    this.#bmcs = new NamespacedCache(this.client, BMC_KIND, watched, { logger: warnLogger });
+    this.#vms = new NamespacedCache(this.client, VM_KIND, watched, { logger: warnLogger });
     this.#kubevirts = new Informer(this.client, {
       path: apiPath(KUBEVIRT_KIND),
       missingIsEmpty: true,
       logger: warnLogger,
     });
-    this.#secrets = new Informer(this.client, {
-      path: apiPath(KINDS.Secret),
+    this.#secrets = new NamespacedCache(this.client, KINDS.Secret, watched, {
       labelSelector: BMC_SECRET_SELECTOR,
       logger: warnLogger,
     });
@@ -128,8 +134,7 @@ export class BmcController {
     this.#owned = new Map(
       OWNED_KINDS.map(({ kind: k, labelSelector }) => [
         k.kind,
-        new Informer<KObject>(this.client, {
-          path: apiPath(k),
+        new NamespacedCache<KObject>(this.client, k, watched, {
           labelSelector,
           logger: warnLogger,
           // kube-apiserver leaves kind and apiVersion out of the items of a built-in type's list
@@ -292,7 +297,10 @@ export class BmcController {
         'cannot read the KubeVirt CR (kubevirts.kubevirt.io); MediaHotplugAvailable stays Unknown until it can',
       );
     }
-    this.#log?.info({ placement: this.#o.placement }, 'caches synced');
+    this.#log?.info(
+      { placement: this.#o.placement, namespaces: this.#bmcs.namespaces ?? 'all' },
+      'caches synced',
+    );
     if (this.#elector) this.#elector.start();
     else this.#becomeLeader();
   }
@@ -329,8 +337,8 @@ export class BmcController {
   }
 
   /** The cache of a kind the controller writes. */
-  #cacheOf(kind: string): Informer<KObject> | undefined {
-    if (kind === KIND) return this.#bmcs as Informer<KObject>;
+  #cacheOf(kind: string): NamespacedCache<KObject> | undefined {
+    if (kind === KIND) return this.#bmcs as NamespacedCache<KObject>;
     if (kind === 'Secret') return this.#secrets;
     if (kind === 'VirtualMachine') return this.#vms;
     return this.#owned.get(kind);
@@ -347,7 +355,8 @@ export class BmcController {
   }
 
   async #reconcile(ns: string): Promise<void> {
-    if (!this.#leading) return;
+    // a namespace outside --watch-namespaces is never reconciled (its caches do not exist)
+    if (!this.#leading || !this.#bmcs.watches(ns)) return;
     const end = this.#metrics.duration.startTimer();
     try {
       if (this.#o.autoCreateLabel) await this.#autoCreate(ns);
