@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Watch } from '@kubernetes/client-node';
 import { GC_TIMEOUT_MS, realOnly } from '../../support/cluster.ts';
-import { CHART, helm, helmOk, missingHelm } from '../../support/helm.ts';
+import { CHART, helm, helmDocCommands, helmOk, missingHelm, typedDocCommand } from '../../support/helm.ts';
 import { waitFor } from '../../support/wait.ts';
 import { bmcYaml, ipmitool, secretYaml, TestCluster, vmYaml } from './helpers.ts';
 
@@ -75,6 +75,17 @@ describe('install, upgrade and uninstall with the Helm chart', { skip, timeout: 
   let c: TestCluster;
   let kubeconfig: string;
   const h = (args: string[], timeoutMs?: number) => helmOk([...args, '--kubeconfig', kubeconfig], timeoutMs);
+  /** docs/getting-started.md's Helm commands, each run here exactly as written (checked at the end). */
+  const documented = helmDocCommands();
+  const typed = new Set<string>();
+  async function doc(start: string, timeoutMs?: number): Promise<string> {
+    const line = documented.find((l) => l.startsWith(start));
+    assert.ok(line, `docs/getting-started.md shows a command starting "${start}"`);
+    const r = await typedDocCommand(line, kubeconfig, timeoutMs);
+    assert.equal(r.code, 0, `${line}\n${r.stderr}${r.stdout}`);
+    typed.add(line);
+    return r.stdout;
+  }
 
   async function bmcs(): Promise<Obj[]> {
     return (await c.getJson(['vmbmc', '--all-namespaces'])).items;
@@ -108,8 +119,9 @@ describe('install, upgrade and uninstall with the Helm chart', { skip, timeout: 
   after(() => c?.stop());
 
   test('helm install: the controller runs and every BMC becomes Ready and answers ipmitool', async () => {
-    const out = await h(['install', 'kubevirtbmc', CHART, '--namespace', 'default']);
+    const out = await doc('helm install kubevirtbmc deploy/chart');
     assert.match(out, /STATUS: deployed/);
+    assert.match(await doc('kubectl -n kubevirtbmc-system rollout status'), /successfully rolled out/);
     await waitFor(
       async () =>
         (await c.getJson(['-n', NS, 'deployment', 'kubevirtbmc-controller'])).status?.availableReplicas === 2,
@@ -161,6 +173,10 @@ describe('install, upgrade and uninstall with the Helm chart', { skip, timeout: 
     assert.equal(service.description, 'How the BMC is exposed (v2).');
     assert.equal((await bmcs()).length, 3);
     await allReady('all BMCs Ready after the CRD upgrade');
+    // the documented upgrade, verbatim: the chart's CRD, then helm upgrade with the values in use
+    await doc('kubectl apply --server-side --force-conflicts -f deploy/chart/crds/');
+    assert.match(await doc('helm upgrade kubevirtbmc deploy/chart --reuse-values'), /STATUS: deployed/);
+    await allReady('all BMCs Ready after the documented upgrade');
   });
 
   test('helm upgrade to per-vm placement and NodePort Services takes effect; addresses stay', async () => {
@@ -179,7 +195,7 @@ describe('install, upgrade and uninstall with the Helm chart', { skip, timeout: 
       '--set',
       'service.annotations.example\\.com/team=infra',
     ]);
-    assert.match(out, /REVISION: 2/);
+    assert.match(out, /REVISION: 3/);
     await allReady('all BMCs Ready in per-vm placement', (b) => b.status.placement === 'per-vm');
     const svc = await waitFor(
       async () => {
@@ -301,7 +317,7 @@ describe('install, upgrade and uninstall with the Helm chart', { skip, timeout: 
   });
 
   test('helm uninstall after deleting the BMCs leaves nothing behind but the CRD', async () => {
-    await c.kubectlOk(['delete', 'vmbmc', '--all', '--all-namespaces', '--wait=true'], undefined, 120_000);
+    await doc('kubectl delete vmbmc --all --all-namespaces --wait');
     await waitFor(
       async () => {
         const left = await c.kubectlOk([
@@ -317,7 +333,7 @@ describe('install, upgrade and uninstall with the Helm chart', { skip, timeout: 
       },
       { timeoutMs: GC_TIMEOUT_MS, intervalMs: 1000, what: "the BMCs' agents, Services and RBAC collected" },
     );
-    const out = await h(['uninstall', 'kubevirtbmc', '--namespace', 'default']);
+    const out = await doc('helm uninstall kubevirtbmc ');
     assert.match(out, /release "kubevirtbmc" uninstalled/);
     await waitFor(async () => ((await c.tryGet(['namespace', NS])) === null ? true : undefined), {
       timeoutMs: 120_000,
@@ -340,5 +356,35 @@ describe('install, upgrade and uninstall with the Helm chart', { skip, timeout: 
     // helm status says so too
     const st = await helm(['status', 'kubevirtbmc', '--namespace', 'default', '--kubeconfig', kubeconfig]);
     assert.notEqual(st.code, 0);
+  });
+
+  test('the documented example install (MetalLB, per-vm, infra nodes) renders those settings; the CRD goes last', async () => {
+    const out = await doc('helm install kubevirtbmc deploy/chart --set placement=per-vm');
+    assert.match(out, /STATUS: deployed/);
+    const ctl = await c.getJson(['-n', NS, 'deployment', 'kubevirtbmc-controller']);
+    const args: string[] = ctl.spec.template.spec.containers[0].args;
+    for (const want of [
+      '--placement=per-vm',
+      '--service-type=LoadBalancer',
+      '--service-annotation=metallb.universe.tf/address-pool=bmc',
+      '--agent-node-selector=node-role.kubernetes.io/infra=',
+    ])
+      assert.ok(args.includes(want), `${want} in ${JSON.stringify(args)}`);
+    assert.match(await h(['uninstall', 'kubevirtbmc', '--namespace', 'default']), /uninstalled/);
+    await waitFor(async () => ((await c.tryGet(['namespace', NS])) === null ? true : undefined), {
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+      what: `namespace ${NS} deleted`,
+    });
+    await doc('kubectl delete -f deploy/chart/crds/');
+    assert.equal(await c.tryGet(['crd', 'virtualmachinebmcs.bmc.kubevirt.io']), null, 'the CRD is gone');
+  });
+
+  test("every helm and kubectl command of docs/getting-started.md's Helm, upgrade and uninstall sections ran here verbatim", () => {
+    assert.ok(documented.length >= 8, `found ${documented.length} commands`);
+    assert.deepEqual(
+      documented.filter((l) => !typed.has(l)),
+      [],
+    );
   });
 });
