@@ -1,6 +1,6 @@
 import { type BmcAccount, isPowered } from '../../machine/index.ts';
 import { decodeChannelAccessRequest, encodeChannelAccess } from '../codec/channel.ts';
-import { AUTH_MD5, AUTH_PASSWORD } from '../codec/lan15.ts';
+import { AUTH_MD5 } from '../codec/lan15.ts';
 import { decodeSessionInfoRequest, encodeSessionInfo } from '../codec/session-info.ts';
 import { cipherSuiteRecords } from '../crypto/suites.ts';
 import { PRIV_ADMIN, PRIV_CALLBACK, PRIV_OPERATOR, PRIV_USER, roleLimit } from '../session/session.ts';
@@ -15,9 +15,12 @@ function channelOk(c: number): boolean {
   return n === 0x0e || n === LAN_CHANNEL;
 }
 
-/** Auth-type bitmap for 1.5 (Get Channel Auth Caps byte 1, LAN parameter 1). */
+/**
+ * Auth-type bitmap for 1.5 (Get Channel Auth Caps byte 1, LAN parameter 1): MD5 only (plus NONE when
+ * enabled). Straight password is not offered: it would send the password in clear in every packet.
+ */
 export function authTypeBits(allowNone: boolean): number {
-  return (1 << AUTH_MD5) | (1 << AUTH_PASSWORD) | (allowNone ? 1 : 0);
+  return (1 << AUTH_MD5) | (allowNone ? 1 : 0);
 }
 
 const FIRMWARE_MAJOR = 1;

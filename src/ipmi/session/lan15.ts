@@ -265,8 +265,9 @@ export class Lan15Sessions {
     this.#challenges.clear();
   }
 
+  /** MD5, and NONE when enabled. Straight password (the password in clear in every packet) is refused. */
   authTypeAllowed(t: number): boolean {
-    return t === AUTH_MD5 || t === AUTH_PASSWORD || (t === AUTH_NONE && this.deps.allowAuthTypeNone);
+    return t === AUTH_MD5 || (t === AUTH_NONE && this.deps.allowAuthTypeNone);
   }
 
   /** Decides what to do with one 1.5 packet from `source`. Never throws on malformed input. */

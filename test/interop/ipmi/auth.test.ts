@@ -75,10 +75,13 @@ describe('ipmitool: credentials and privileges are enforced', { skip: missingCli
     assert.match(r.stderr, /Authentication type NONE not supported/);
   });
 
-  test('lan -A PASSWORD (straight password) works', async () => {
+  test('lan -A PASSWORD (the password in clear in every packet) is refused; lan picks MD5', async () => {
     const r = await ipmitool(bmc.port, ['-I', 'lan', '-A', 'PASSWORD'], ADMIN, ['power', 'status']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'Chassis Power is off\n');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Authentication type PASSWORD not supported/);
+    const md5 = await ipmitool(bmc.port, ['-I', 'lan'], ADMIN, ['power', 'status']);
+    assert.equal(md5.code, 0, md5.stderr);
+    assert.equal(md5.stdout, 'Chassis Power is off\n');
   });
 
   for (const iface of [

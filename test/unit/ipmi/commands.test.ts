@@ -109,8 +109,8 @@ test('exact response lengths the clients check', async () => {
 
 test('Get Channel Auth Caps advertises IPMI 2.0 in both places pyghmi and ipmitool check, MD5 and password only', async () => {
   const { run } = setup();
-  assert.deepEqual((await run(0x06, 0x38, [0x8e, 0x04])).data, [1, 0x94, 0x04, 0x03, 0, 0, 0, 0]);
-  assert.deepEqual((await run(0x06, 0x38, [0x0e, 0x04])).data, [1, 0x14, 0x04, 0x03, 0, 0, 0, 0]);
+  assert.deepEqual((await run(0x06, 0x38, [0x8e, 0x04])).data, [1, 0x84, 0x04, 0x03, 0, 0, 0, 0]);
+  assert.deepEqual((await run(0x06, 0x38, [0x0e, 0x04])).data, [1, 0x04, 0x04, 0x03, 0, 0, 0, 0]);
   assert.equal((await run(0x06, 0x38, [0x05, 0x04])).cc, 0xcc); // no channel 5
   assert.equal((await run(0x06, 0x38, [0x0e])).cc, 0xc7);
 });

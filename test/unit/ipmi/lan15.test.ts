@@ -132,6 +132,14 @@ function challengeFor(lan15: Lan15Sessions, authType: number, name: string): Buf
   return reply.data.subarray(4, 20);
 }
 
+test('Get Session Challenge for the straight password type (the password in clear) → 0xCC, no challenge', () => {
+  const { lan15 } = setup();
+  assert.equal(answer(lan15, challengePacket(AUTH_PASSWORD, 'admin')).completionCode, 0xcc);
+  assert.equal(lan15.pendingCount, 0);
+  assert.equal(lan15.authTypeAllowed(AUTH_PASSWORD), false);
+  assert.equal(lan15.authTypeAllowed(AUTH_MD5), true);
+});
+
 test('Get Session Challenge: request bytes in, exact response packet out', () => {
   const { lan15 } = setup();
   const step = lan15.receive(challengePacket(AUTH_MD5, 'admin'), SOURCE);
@@ -291,18 +299,14 @@ test('Activate Session: authenticated refusals are answered in the temporary ses
 
 test('Activate Session: no free slot → 0x81; a wrong challenge string is dropped', () => {
   const full = setup({ maxSessions: 0 });
-  const c1 = challengeFor(full.lan15, AUTH_PASSWORD, 'admin');
-  const pkt = activatePacket(AUTH_PASSWORD, 'password', activateData(AUTH_PASSWORD, 4, c1, 1));
+  const c1 = challengeFor(full.lan15, AUTH_MD5, 'admin');
+  const pkt = activatePacket(AUTH_MD5, 'password', activateData(AUTH_MD5, 4, c1, 1));
   assert.equal(answer(full.lan15, pkt).completionCode, 0x81);
   assert.equal(LAN15_CC.NO_SESSION_SLOT, 0x81);
 
   const { lan15 } = setup();
-  challengeFor(lan15, AUTH_PASSWORD, 'admin');
-  const wrong = activatePacket(
-    AUTH_PASSWORD,
-    'password',
-    activateData(AUTH_PASSWORD, 4, Buffer.alloc(16, 1), 1),
-  );
+  challengeFor(lan15, AUTH_MD5, 'admin');
+  const wrong = activatePacket(AUTH_MD5, 'password', activateData(AUTH_MD5, 4, Buffer.alloc(16, 1), 1));
   assert.equal(lan15.receive(wrong, SOURCE).kind, 'drop');
   assert.equal(lan15.pending(TEMP_ID), undefined);
 });

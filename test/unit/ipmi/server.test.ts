@@ -70,7 +70,7 @@ describe('IPMI server with our own RMCP+ client', () => {
         assert.equal(reply.readUInt32LE(6), 0, 'session-less reply');
         return decodeResponse(reply.subarray(16))!;
       };
-      assert.deepEqual([...(await ask(6, 0x38, [0x8e, 4])).data], [1, 0x94, 4, 3, 0, 0, 0, 0]);
+      assert.deepEqual([...(await ask(6, 0x38, [0x8e, 4])).data], [1, 0x84, 4, 3, 0, 0, 0, 0]);
       const ciphers = await ask(6, 0x54, [0x0e, 0, 0x80]);
       assert.deepEqual([...ciphers.data.subarray(0, 6)], [1, 0xc0, 1, 1, 0x40, 0x80]);
       assert.equal(ciphers.data.length, 17);
