@@ -15,7 +15,7 @@
  * --path                    resource to GET (default: the first member of /redfish/v1/Systems)
  * --connections             keep-alive connections (default 8)
  * --seconds                 per measurement (default 2)
- * --auth                    session, basic or both (default both)
+ * --auth                    session, basic or both (default both); basic never logs in
  */
 import {
   boolFlag,
@@ -45,7 +45,11 @@ const target: HttpTarget = {
   secure,
 };
 
-const session = await login(target, username, password);
+// `--auth basic` needs no session: services without a SessionService (sushy-tools) work with it.
+const session =
+  auth === 'basic'
+    ? { header: basicHeader(username, password), location: null }
+    : await login(target, username, password);
 const probe = new HttpConn(target.host, target.port, target.secure);
 let path = strFlag('path');
 if (!path) {
@@ -102,7 +106,7 @@ try {
       ),
     );
 } finally {
-  await logout(target, session.header, session.location);
+  if (auth !== 'basic') await logout(target, session.header, session.location);
   await bare.stop();
   await own?.stop();
 }

@@ -14,6 +14,19 @@ function seconds(v: string): number {
   return n;
 }
 
+/** A second SIGINT or SIGTERM within this long of the first is the same stop request. */
+const REPEAT_WINDOW_MS = 1000;
+
+/**
+ * How the user started the demo, as the command to type again with other flags: `npm start --`
+ * when npm runs this package's start script, else `kubevirtbmc demo`.
+ */
+export function launchCommand(env: NodeJS.ProcessEnv): string {
+  return env.npm_lifecycle_event === 'start' && env.npm_package_name === 'kubevirtbmc'
+    ? 'npm start --'
+    : 'kubevirtbmc demo';
+}
+
 interface DemoFlags {
   apiPort: number;
   kubeconfig?: string;
@@ -55,16 +68,22 @@ the project's deploy/ (the CRD, RBAC and the controller Deployment, whose pods r
 processes), three sample VMs (run strategies Always, RerunOnFailure and Halted; the Halted one has
 an empty CD-ROM for virtual media), a Secret and a VirtualMachineBMC for each. When every BMC is
 Ready it prints each BMC's IPMI and Redfish endpoint on 127.0.0.1 with its username and password.
-All ports are above 1024; the BMC ports are picked free each run. Ctrl-C stops everything.
+All ports are above 1024; the BMC ports are picked free each run. Ctrl-C stops everything and
+exits with status 0 once the BMCs are Ready (130 when pressed while it is still starting).
 See docs/getting-started.md.`,
     )
     .action(async (flags: DemoFlags) => {
       const ac = new AbortController();
+      let firstSignalAt = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         if (ac.signal.aborted) {
-          process.stderr.write(`kubevirtbmc demo: ${sig} again; still stopping, please wait\n`);
+          // Under `npm start` one Ctrl-C arrives twice: from the terminal, and forwarded by npm
+          // a moment later. Only a press well after the first is the user's second Ctrl-C.
+          if (Date.now() - firstSignalAt > REPEAT_WINDOW_MS)
+            process.stderr.write(`kubevirtbmc demo: ${sig} again; still stopping, please wait\n`);
           return;
         }
+        firstSignalAt = Date.now();
         ac.abort(sig);
       };
       process.on('SIGINT', onSignal);
@@ -77,6 +96,7 @@ See docs/getting-started.md.`,
       const { Demo, DemoStartError } = await import('../demo/run.ts');
       const demo = new Demo({
         apiPort: flags.apiPort,
+        command: launchCommand(process.env),
         ...(flags.kubeconfig ? { kubeconfigPath: flags.kubeconfig } : {}),
         timing: flags.timing,
         controlPlane: flags.controlPlane,

@@ -1,5 +1,12 @@
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadKubeSim } from '../demo/kube-sim.ts';
+
+function port(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('must be a port number, 0..65535 (0 picks a free one)');
+  return n;
+}
 
 export function registerSim(program: Command): void {
   program
@@ -7,9 +14,13 @@ export function registerSim(program: Command): void {
     .description(
       'Run the embedded Kubernetes-API-compatible cluster (with simulated KubeVirt and CDI) on 127.0.0.1.',
     )
-    .option('--port <port>', 'TCP port of the API server (0 picks a free one)', '16443')
+    .option('--port <port>', 'TCP port of the API server (0 picks a free one)', port, 16443)
     .option('--kubeconfig <path>', 'where to write the kubeconfig for kubectl')
-    .option('--timing <timing>', 'fast (near-zero delays) or realistic (human-visible phases)', 'realistic')
+    .addOption(
+      new Option('--timing <timing>', 'realistic (human-visible phases) or fast (near-zero delays)')
+        .choices(['realistic', 'fast'])
+        .default('realistic'),
+    )
     .addOption(
       new Option(
         '--control-plane <kind>',
@@ -20,26 +31,13 @@ export function registerSim(program: Command): void {
     )
     .action(
       async (opts: {
-        port: string;
+        port: number;
         kubeconfig?: string;
-        timing: string;
+        timing: 'fast' | 'realistic';
         controlPlane: 'embedded' | 'real';
       }) => {
-        const port = Number(opts.port);
-        if (!Number.isInteger(port) || port < 0 || port > 65535) {
-          process.stderr.write(
-            `kubevirtbmc sim: --port must be 0..65535, got ${JSON.stringify(opts.port)}\n`,
-          );
-          process.exitCode = 2;
-          return;
-        }
-        if (opts.timing !== 'fast' && opts.timing !== 'realistic') {
-          process.stderr.write(
-            `kubevirtbmc sim: --timing must be fast or realistic, got ${JSON.stringify(opts.timing)}\n`,
-          );
-          process.exitCode = 2;
-          return;
-        }
+        // commander has checked both: --port by port() above, --timing against its choices.
+        const port = opts.port;
         let cluster: { url: string; kubeconfigPath: string; stop(): Promise<void> };
         let banner: string;
         const common = {

@@ -30,6 +30,8 @@ export const DEPLOY_DIR = fileURLToPath(new URL('../../deploy/', import.meta.url
 
 export interface DemoOptions {
   apiPort: number;
+  /** The command that started the demo, for messages that suggest other flags (default `kubevirtbmc demo`). */
+  command?: string;
   kubeconfigPath?: string;
   timing: 'fast' | 'realistic';
   /** The embedded cluster (default) or the real control plane with the fake node and KubeVirt. */
@@ -152,14 +154,16 @@ export class Demo {
     } catch (err) {
       if (err instanceof DemoStartError) throw err;
       const e = err as NodeJS.ErrnoException;
+      const command = o.command ?? 'kubevirtbmc demo';
       if (e.code === 'EADDRINUSE')
         throw new DemoStartError(
           `port ${o.apiPort} on 127.0.0.1 is already in use (another demo or \`kubevirtbmc sim\`?). ` +
-            `Stop it, or pick another port: kubevirtbmc demo --api-port <port> (0 picks a free one).`,
+            `Stop it, or pick another port: ${command} --api-port <port> (0 picks a free one).`,
         );
       if (e.code === 'EACCES')
         throw new DemoStartError(
-          `not allowed to listen on port ${o.apiPort} (ports below 1024 need root): use --api-port with a port of 1024 or more.`,
+          `not allowed to listen on port ${o.apiPort} (ports below 1024 need root): ` +
+            `pick a port of 1024 or more: ${command} --api-port <port> (0 picks a free one).`,
         );
       throw new DemoStartError(`cannot start the embedded cluster: ${e.message}`);
     }

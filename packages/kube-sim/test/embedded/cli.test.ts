@@ -63,5 +63,5 @@ test('kubevirtbmc sim refuses a bad port with a clear error', async () => {
   });
   const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
   assert.equal(code, 2);
-  assert.match(err, /--port must be 0\.\.65535/);
+  assert.match(err, /option '--port <port>' argument 'abc' is invalid\. must be a port number, 0\.\.65535/);
 });
