@@ -3,7 +3,6 @@
  * one), exactly as docs/agent.md shows: --vm, --kubeconfig, --username, --password-file.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
 import {
+  type AgentProcess,
   bmcYaml,
   curl,
   freePort,
@@ -19,6 +19,7 @@ import {
   REPO,
   run,
   secretYaml,
+  startAgentProcess,
   TestCluster,
   vmYaml,
 } from './helpers.ts';
@@ -30,8 +31,7 @@ describe('standalone agent', {
   timeout: 300_000,
 }, () => {
   let c: TestCluster;
-  let agent: ChildProcess;
-  let log = '';
+  let agent: AgentProcess;
   let ipmi = '';
   let redfish = '';
   let health = '';
@@ -41,52 +41,26 @@ describe('standalone agent', {
     await c.kubectlOk(['apply', '-f', '-'], vmYaml('default', 'vm1'));
     const dir = mkdtempSync(join(tmpdir(), 'agent-'));
     writeFileSync(join(dir, 'pw'), 'standalone-pw\n');
-    const [ip, rf, mp] = [await freePort('udp'), await freePort(), await freePort()];
-    ipmi = `127.0.0.1:${ip}`;
-    redfish = `http://127.0.0.1:${rf}`;
-    health = `http://127.0.0.1:${mp}`;
-    agent = spawn(
-      process.execPath,
-      [
-        BIN,
-        'agent',
-        '--vm',
-        'default/vm1',
-        '--kubeconfig',
-        c.sim.kubeconfigPath,
-        '--username',
-        'admin',
-        '--password-file',
-        join(dir, 'pw'),
-        '--ipmi-port',
-        String(ip),
-        '--redfish-port',
-        String(rf),
-        '--metrics-port',
-        String(mp),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_IP: '' } },
-    );
-    agent.stdout!.on('data', (d) => {
-      log += d;
-    });
-    agent.stderr!.on('data', (d) => {
-      log += d;
-    });
-    await waitFor(async () => (await fetch(`${health}/readyz`).catch(() => null))?.status === 200, {
-      timeoutMs: 60_000,
-      intervalMs: 250,
-      what: 'agent ready',
-    });
+    agent = await startAgentProcess([
+      '--vm',
+      'default/vm1',
+      '--kubeconfig',
+      c.sim.kubeconfigPath,
+      '--username',
+      'admin',
+      '--password-file',
+      join(dir, 'pw'),
+    ]);
+    ({ ipmi, redfish, health } = agent);
   });
   after(async () => {
-    if (agent && agent.exitCode === null) agent.kill('SIGKILL');
+    await agent?.stop();
     await c?.stop();
   });
 
   test('ipmitool: power status, then power on starts the VM; the Event on the VM says who', async () => {
     const st = await ipmitool(ipmi, 'admin', 'standalone-pw', 'power', 'status');
-    assert.equal(st.stdout.trim(), 'Chassis Power is off', `${st.stderr}\n${log}`);
+    assert.equal(st.stdout.trim(), 'Chassis Power is off', `${st.stderr}\n${agent.log()}`);
     const on = await ipmitool(ipmi, 'admin', 'standalone-pw', 'power', 'on');
     assert.equal(on.stdout.trim(), 'Chassis Power Control: Up/On', on.stderr);
     await waitFor(async () => (await c.getJson(['vmi', 'vm1']).catch(() => null)) !== null, {
@@ -105,8 +79,8 @@ describe('standalone agent', {
       { timeoutMs: 20_000, intervalMs: 250, what: 'PowerAction Event' },
     );
     assert.match(ev.message, /^power On by admin from 127\.0\.0\.1:\d+ over ipmi$/);
-    assert.match(log, /"reason":"PowerAction".*"actor":"admin"/);
-    assert.ok(!log.includes('standalone-pw'), 'the password never appears in the log');
+    assert.match(agent.log(), /"reason":"PowerAction".*"actor":"admin"/);
+    assert.ok(!agent.log().includes('standalone-pw'), 'the password never appears in the log');
   });
 
   test('a wrong password is refused by IPMI and Redfish', async () => {
@@ -135,8 +109,8 @@ describe('standalone agent', {
   });
 
   test('SIGTERM stops it cleanly and frees its ports', async () => {
-    const exited = new Promise<number | null>((r) => agent.once('exit', (code) => r(code)));
-    agent.kill('SIGTERM');
+    const exited = new Promise<number | null>((r) => agent.child.once('exit', (code) => r(code)));
+    agent.child.kill('SIGTERM');
     assert.equal(await exited, 0);
     const net = await import('node:net');
     const port = Number(new URL(redfish).port);
@@ -175,7 +149,7 @@ describe('agent serving every VirtualMachineBMC of a namespace, without a contro
   timeout: 300_000,
 }, () => {
   let c: TestCluster;
-  let agent: ChildProcess;
+  let agent: AgentProcess;
   let health = '';
   let ipmiBase = 0;
 
@@ -195,34 +169,14 @@ describe('agent serving every VirtualMachineBMC of a namespace, without a contro
     );
     ipmiBase = await freePair('udp');
     const rfBase = await freePair('tcp');
-    const mp = await freePort();
-    health = `http://127.0.0.1:${mp}`;
-    agent = spawn(
-      process.execPath,
-      [
-        BIN,
-        'agent',
-        '--namespace',
-        'default',
-        '--kubeconfig',
-        c.sim.kubeconfigPath,
-        '--ipmi-port',
-        String(ipmiBase),
-        '--redfish-port',
-        String(rfBase),
-        '--metrics-port',
-        String(mp),
-      ],
-      { stdio: 'ignore', env: { ...process.env, POD_IP: '' } },
-    );
-    await waitFor(async () => (await fetch(`${health}/readyz`).catch(() => null))?.status === 200, {
-      timeoutMs: 60_000,
-      intervalMs: 250,
-      what: 'agent ready',
+    agent = await startAgentProcess(['--namespace', 'default', '--kubeconfig', c.sim.kubeconfigPath], {
+      ipmiPort: ipmiBase,
+      redfishPort: rfBase,
     });
+    health = agent.health;
   });
   after(async () => {
-    if (agent && agent.exitCode === null) agent.kill('SIGKILL');
+    await agent?.stop();
     await c?.stop();
   });
 

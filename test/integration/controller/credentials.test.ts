@@ -17,14 +17,15 @@ import { BmcController } from '../../../src/controller/controller.ts';
 import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
 import {
+  type AgentProcess,
   bmcYaml,
   curl,
-  freePort,
   ipmitool,
   missingTools,
   REPO,
   run,
   secretYaml,
+  startAgentProcess,
   TestCluster,
   vmYaml,
 } from './helpers.ts';
@@ -33,62 +34,6 @@ const BIN = join(REPO, 'bin/kubevirtbmc.js');
 const FIRST = 'first-password';
 const SECOND = 'second-password';
 const TOO_LONG = 'x'.repeat(21);
-
-interface Agent {
-  child: ChildProcess;
-  log(): string;
-  ipmi: string;
-  redfish: string;
-  health: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `kubevirtbmc agent` with `args` on free ports and waits until it is ready. */
-async function startAgent(args: string[]): Promise<Agent> {
-  const [ip, rf, mp] = [await freePort('udp'), await freePort(), await freePort()];
-  let log = '';
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      'agent',
-      ...args,
-      '--ipmi-port',
-      String(ip),
-      '--redfish-port',
-      String(rf),
-      '--metrics-port',
-      String(mp),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_IP: '' } },
-  );
-  child.stdout!.on('data', (d) => {
-    log += d;
-  });
-  child.stderr!.on('data', (d) => {
-    log += d;
-  });
-  const health = `http://127.0.0.1:${mp}`;
-  await waitFor(async () => (await fetch(`${health}/readyz`).catch(() => null))?.status === 200, {
-    timeoutMs: 60_000,
-    intervalMs: 250,
-    what: 'agent ready',
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    child,
-    log: () => log,
-    ipmi: `127.0.0.1:${ip}`,
-    redfish: `http://127.0.0.1:${rf}`,
-    health,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
 
 /** `ipmitool shell`: one RMCP+ session held open, commands on stdin. */
 class IpmiShell {
@@ -226,7 +171,7 @@ describe('credentials on a cluster', {
 }, () => {
   let c: TestCluster;
   const shells: IpmiShell[] = [];
-  const agents: Agent[] = [];
+  const agents: AgentProcess[] = [];
 
   before(async () => {
     c = await TestCluster.start();
@@ -248,7 +193,7 @@ describe('credentials on a cluster', {
 
   test('a 20-byte --password works over IPMI (ipmitool -I lanplus) and Redfish', async () => {
     const pw = '01234567890123456789';
-    const a = await startAgent([
+    const a = await startAgentProcess([
       '--vm',
       'default/vm1',
       '--kubeconfig',
@@ -269,58 +214,32 @@ describe('credentials on a cluster', {
   });
 
   test('with --ipmi-port 0 a 21-byte --password is accepted: Redfish only', async () => {
-    const [rf, mp] = [await freePort(), await freePort()];
-    let log = '';
-    const child = spawn(
-      process.execPath,
+    const a = await startAgentProcess(
       [
-        BIN,
-        'agent',
         '--vm',
         'default/vm1',
         '--kubeconfig',
         c.sim.kubeconfigPath,
         '--username',
         'admin',
-      ].concat([
         '--password',
         TOO_LONG,
-        '--ipmi-port',
-        '0',
-        '--redfish-port',
-        String(rf),
-        '--metrics-port',
-        String(mp),
-      ]),
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_IP: '' } },
+      ],
+      { ipmiPort: 0 },
     );
-    child.stdout!.on('data', (d) => {
-      log += d;
-    });
-    child.stderr!.on('data', (d) => {
-      log += d;
-    });
     try {
-      await waitFor(
-        async () => (await fetch(`http://127.0.0.1:${mp}/readyz`).catch(() => null))?.status === 200,
-        {
-          timeoutMs: 60_000,
-          intervalMs: 250,
-          what: 'agent ready',
-        },
-      );
-      assert.equal(await status(`http://127.0.0.1:${rf}`, 'admin', TOO_LONG), '200', log);
-      const st = (await (await fetch(`http://127.0.0.1:${mp}/status`)).json()) as Array<{
+      assert.equal(await status(a.redfish, 'admin', TOO_LONG), '200', a.log());
+      const st = (await (await fetch(`${a.health}/status`)).json()) as Array<{
         problems: string[];
       }>;
       assert.deepEqual(st[0]!.problems, []);
     } finally {
-      child.kill('SIGKILL');
+      await a.stop();
     }
   });
 
   test('rotating the Secret ends the Redfish session and the IPMI session at once; an Event says so', async () => {
-    const a = await startAgent([
+    const a = await startAgentProcess([
       '--vm',
       'default/vm1',
       '--bmc',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,4 +196,79 @@ export function missingTools(...names: Array<'curl' | 'openssl'>): string | fals
   if (process.env.CI === 'true') throw new Error(`${message} (CI=true: a missing tool is a failure)`);
   console.error(`\n*** SKIPPING: ${message} ***\n`);
   return message;
+}
+
+/** A `kubevirtbmc agent` process started by `startAgentProcess`. */
+export interface AgentProcess {
+  child: ChildProcess;
+  /** Everything it printed so far, stdout and stderr. */
+  log(): string;
+  /** `127.0.0.1:port`, empty when IPMI is off (`ipmiPort: 0`). */
+  ipmi: string;
+  redfish: string;
+  /** The metrics and health server. */
+  health: string;
+  /** SIGTERM, then SIGKILL after 10 s; resolves when it has exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `bin/kubevirtbmc.js agent ARGS` as a user would, on free ports unless given (`ipmiPort: 0`
+ * turns IPMI off), and waits until its /readyz answers 200.
+ */
+export async function startAgentProcess(
+  args: string[],
+  ports: { ipmiPort?: number; redfishPort?: number } = {},
+): Promise<AgentProcess> {
+  const ip = ports.ipmiPort ?? (await freePort('udp'));
+  const rf = ports.redfishPort ?? (await freePort());
+  const mp = await freePort();
+  let log = '';
+  const child = spawn(
+    process.execPath,
+    [
+      join(REPO, 'bin/kubevirtbmc.js'),
+      'agent',
+      ...args,
+      '--ipmi-port',
+      String(ip),
+      '--redfish-port',
+      String(rf),
+      '--metrics-port',
+      String(mp),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_IP: '' } },
+  );
+  child.stdout!.on('data', (d) => {
+    log += d;
+  });
+  child.stderr!.on('data', (d) => {
+    log += d;
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
+  const health = `http://127.0.0.1:${mp}`;
+  try {
+    await waitFor(async () => (await fetch(`${health}/readyz`).catch(() => null))?.status === 200, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: 'agent ready',
+    });
+  } catch (e) {
+    await stop();
+    throw new Error(`${(e as Error).message}\n${log}`);
+  }
+  return {
+    child,
+    log: () => log,
+    ipmi: ip === 0 ? '' : `127.0.0.1:${ip}`,
+    redfish: `http://127.0.0.1:${rf}`,
+    health,
+    stop,
+  };
 }
