@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BmcController } from '../../../src/controller/controller.ts';
 import { missingClients } from '../../support/clients.ts';
+import { curlSessionLogin, curlSystemStatus } from '../../support/redfish-curl.ts';
 import { waitFor } from '../../support/wait.ts';
 import {
   type AgentProcess,
@@ -89,40 +90,6 @@ async function bmcEvents(c: TestCluster, ns: string, bmc: string, reason: string
     (e) =>
       e.involvedObject.kind === 'VirtualMachineBMC' && e.involvedObject.name === bmc && e.reason === reason,
   );
-}
-
-/** Logs in with POST SessionService/Sessions (curl); returns the X-Auth-Token. */
-async function redfishLogin(base: string, user: string, password: string): Promise<string> {
-  const r = await run(
-    'curl',
-    ['-sS', '-D', '-', '-o', '/dev/null', '--max-time', '10', '-H', 'Content-Type: application/json']
-      .concat(['-d', JSON.stringify({ UserName: user, Password: password })])
-      .concat([`${base}/redfish/v1/SessionService/Sessions`]),
-    { timeoutMs: 15_000 },
-  );
-  assert.match(r.stdout, /^HTTP\/1\.1 201/, r.stdout + r.stderr);
-  const token = /^x-auth-token: *(\S+)/im.exec(r.stdout)?.[1];
-  assert.ok(token, r.stdout);
-  return token;
-}
-
-async function redfishGetWithToken(base: string, token: string): Promise<string> {
-  const r = await run(
-    'curl',
-    [
-      '-sS',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--max-time',
-      '10',
-      '-H',
-      `X-Auth-Token: ${token}`,
-    ].concat([`${base}/redfish/v1/Systems/1`]),
-    { timeoutMs: 15_000 },
-  );
-  return r.stdout.trim();
 }
 
 const status = async (base: string, user: string, password: string) =>
@@ -251,8 +218,8 @@ describe('credentials on a cluster', {
     ]);
     agents.push(a);
     // A session on each protocol, both working.
-    const token = await redfishLogin(a.redfish, 'admin', FIRST);
-    assert.equal(await redfishGetWithToken(a.redfish, token), '200');
+    const token = await curlSessionLogin(a.redfish, 'admin', FIRST);
+    assert.equal(await curlSystemStatus(a.redfish, { token }), '200');
     const shell = new IpmiShell(a.ipmi, 'admin', FIRST);
     shells.push(shell);
     assert.match(await shell.command('power status'), /Chassis Power is off/, a.log());
@@ -271,7 +238,7 @@ describe('credentials on a cluster', {
       'credentials of "admin" changed: ended 1 Redfish session and 1 IPMI session opened with the previous ones',
     );
     // The sessions were ended when the Event was posted: no waiting, no retries.
-    assert.equal(await redfishGetWithToken(a.redfish, token), '401');
+    assert.equal(await curlSystemStatus(a.redfish, { token }), '401');
     assert.match(await shell.command('power status'), /Unable to get Chassis Power Status/);
     // The new password works on both; the old one on neither.
     const st = await ipmitool(a.ipmi, 'admin', SECOND, 'power', 'status');

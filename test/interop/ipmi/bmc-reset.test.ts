@@ -14,6 +14,7 @@ import { missingClients } from '../../support/clients.ts';
 import { ADMIN } from '../../support/ipmi-bmc.ts';
 import { ipmitool, type RunResult, run } from '../../support/ipmi-run.ts';
 import { MemoryMachine } from '../../support/memory-machine.ts';
+import { curlSessionLogin, curlSystemStatus } from '../../support/redfish-curl.ts';
 import { runCommand } from '../../support/run.ts';
 import { waitFor } from '../../support/wait.ts';
 import { lanplus, PtyClient } from '../ipmi-sol/helpers.ts';
@@ -163,19 +164,7 @@ describe('BMC reset through the agent', { skip: missingClients('ipmitool', 'redf
   });
 
   test('a ResetType outside the list is 400 and resets nothing', async () => {
-    const login = await curl(
-      '-D',
-      '-',
-      '-o',
-      '/dev/null',
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      JSON.stringify({ UserName: 'admin', Password: 'password' }),
-      `${base()}/redfish/v1/SessionService/Sessions`,
-    );
-    const token = /^x-auth-token: *(\S+)/im.exec(login.stdout)?.[1];
-    assert.ok(token, login.stdout);
+    const token = await curlSessionLogin(base(), 'admin', 'password');
     const n = starts;
     const r = await curl(
       '-o',
@@ -205,19 +194,7 @@ describe('BMC reset through the agent', { skip: missingClients('ipmitool', 'redf
   });
 
   test('redfishtool Managers reset GracefulRestart: success, old token refused, VM untouched', async () => {
-    const login = await curl(
-      '-D',
-      '-',
-      '-o',
-      '/dev/null',
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      JSON.stringify({ UserName: 'admin', Password: 'password' }),
-      `${base()}/redfish/v1/SessionService/Sessions`,
-    );
-    const token = /^x-auth-token: *(\S+)/im.exec(login.stdout)?.[1];
-    assert.ok(token, login.stdout);
+    const token = await curlSessionLogin(base(), 'admin', 'password');
     const actions = machine.actionLog.length;
     const n = starts;
     const r = await run('redfishtool', [
@@ -238,16 +215,11 @@ describe('BMC reset through the agent', { skip: missingClients('ipmitool', 'redf
     ok(r, 'redfishtool Managers reset');
     await restarted(n);
     await redfishBack();
-    const old = await curl(
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '-H',
-      `X-Auth-Token: ${token}`,
-      `${base()}/redfish/v1/Systems/1`,
+    assert.equal(
+      await curlSystemStatus(base(), { token }),
+      '401',
+      'the session from before the reset is gone',
     );
-    assert.equal(old.stdout, '401', 'the session from before the reset is gone');
     assert.equal(machine.getPowerState(), 'On');
     assert.equal(machine.actionLog.length, actions);
   });

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { AccountList, type BmcAccount } from '../../../src/machine/index.ts';
 import { RedfishServer } from '../../../src/redfish/server.ts';
 import { MemoryMachine } from '../../support/memory-machine.ts';
-import { runCommand as run } from '../../support/run.ts';
+import { curlSessionLogin, curlSystemStatus } from '../../support/redfish-curl.ts';
 
 const OLD: BmcAccount = { username: 'admin', password: 'old-password', role: 'Administrator' };
 const NEW: BmcAccount = { username: 'admin', password: 'new-password', role: 'Administrator' };
@@ -27,55 +27,10 @@ describe('curl: a session token stops working when the password rotates', { skip
   let server: RedfishServer;
   let url = '';
 
-  const login = async (user: BmcAccount) => {
-    const r = await run(
-      'curl',
-      ['-sS', '-D', '-', '-o', '/dev/null', '-H', 'Content-Type: application/json', '--max-time', '10']
-        .concat(['-d', JSON.stringify({ UserName: user.username, Password: user.password })])
-        .concat([`${url}/redfish/v1/SessionService/Sessions`]),
-      { timeoutMs: 15_000 },
-    );
-    assert.match(r.stdout, /^HTTP\/1\.1 201/, r.stdout + r.stderr);
-    const token = /^x-auth-token: *(\S+)/im.exec(r.stdout)?.[1];
-    assert.ok(token, r.stdout);
-    return token;
-  };
-  const getWithToken = async (token: string) => {
-    const r = await run(
-      'curl',
-      [
-        '-sS',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--max-time',
-        '10',
-        '-H',
-        `X-Auth-Token: ${token}`,
-      ].concat([`${url}/redfish/v1/Systems/1`]),
-      { timeoutMs: 15_000 },
-    );
-    return r.stdout.trim();
-  };
-  const getWithBasic = async (user: BmcAccount) => {
-    const r = await run(
-      'curl',
-      [
-        '-sS',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--max-time',
-        '10',
-        '-u',
-        `${user.username}:${user.password}`,
-      ].concat([`${url}/redfish/v1/Systems/1`]),
-      { timeoutMs: 15_000 },
-    );
-    return r.stdout.trim();
-  };
+  const login = (user: BmcAccount) => curlSessionLogin(url, user.username, user.password);
+  const getWithToken = (token: string) => curlSystemStatus(url, { token });
+  const getWithBasic = (user: BmcAccount) =>
+    curlSystemStatus(url, { user: user.username, password: user.password });
 
   before(async () => {
     machine = new MemoryMachine();
