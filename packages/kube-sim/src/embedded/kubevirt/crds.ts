@@ -2,34 +2,55 @@
 
 const open = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
 
-function crd(
-  group: string,
-  version: string,
-  kind: string,
-  plural: string,
-  shortNames: string[],
-  columns: object[],
-  categories = ['all'],
-  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
-): Record<string, any> {
+/** What differs between the open-schema CRDs KubeVirt, CDI and their instance types install. */
+export interface OpenCrd {
+  group: string;
+  version: string;
+  kind: string;
+  plural: string;
+  shortNames: string[];
+  columns?: object[];
+  /** Namespaced unless said. */
+  scope?: 'Namespaced' | 'Cluster';
+  /** `['all']` unless said. */
+  categories?: string[];
+  /** Whether the kind has a status (and its subresource); true unless said. */
+  status?: boolean;
+  /** `app.kubernetes.io/component`: storage for CDI, compute otherwise, unless said. */
+  component?: string;
+}
+
+/** A CustomResourceDefinition with one served version and an open schema. */
+// biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+export function openCrd(c: OpenCrd): Record<string, any> {
+  const status = c.status ?? true;
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
-      name: `${plural}.${group}`,
-      labels: { 'app.kubernetes.io/component': group.startsWith('cdi') ? 'storage' : 'compute' },
+      name: `${c.plural}.${c.group}`,
+      labels: {
+        'app.kubernetes.io/component': c.component ?? (c.group.startsWith('cdi') ? 'storage' : 'compute'),
+      },
     },
     spec: {
-      group,
-      scope: 'Namespaced',
-      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List`, shortNames, categories },
+      group: c.group,
+      scope: c.scope ?? 'Namespaced',
+      names: {
+        kind: c.kind,
+        plural: c.plural,
+        singular: c.kind.toLowerCase(),
+        listKind: `${c.kind}List`,
+        shortNames: c.shortNames,
+        ...(c.categories?.length === 0 ? {} : { categories: c.categories ?? ['all'] }),
+      },
       versions: [
         {
-          name: version,
+          name: c.version,
           served: true,
           storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: columns,
+          ...(status ? { subresources: { status: {} } } : {}),
+          ...(c.columns ? { additionalPrinterColumns: c.columns } : {}),
           schema: {
             openAPIV3Schema: {
               type: 'object',
@@ -38,7 +59,7 @@ function crd(
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
                 spec: open,
-                status: open,
+                ...(status ? { status: open } : {}),
               },
             },
           },
@@ -46,6 +67,18 @@ function crd(
       ],
     },
   };
+}
+
+function crd(
+  group: string,
+  version: string,
+  kind: string,
+  plural: string,
+  shortNames: string[],
+  columns: object[],
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
+): Record<string, any> {
+  return openCrd({ group, version, kind, plural, shortNames, columns });
 }
 
 export const KUBEVIRT_CRDS = [

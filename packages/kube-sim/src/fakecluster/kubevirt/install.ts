@@ -13,7 +13,7 @@
  * ExternalName Service for 127.0.0.1 and the APIService names the fake virt-api's port.
  */
 import { KubeApiError, type KubeClient } from '../../../../../src/kube/client.ts';
-import { KUBEVIRT_CRDS } from '../../embedded/kubevirt/crds.ts';
+import { KUBEVIRT_CRDS, openCrd } from '../../embedded/kubevirt/crds.ts';
 import { DV_WEBHOOK, VM_WEBHOOK, VMI_CREATE_WEBHOOK } from './admission.ts';
 import { STORAGE_CLASS } from './controller.ts';
 import { INSTANCETYPE_CRDS } from './instancetype.ts';
@@ -26,50 +26,19 @@ export const KUBEVIRT_VERSION = 'v1.9.0-fake';
 export const VM_WEBHOOK_CONFIG = 'virt-api-validator';
 export const DV_WEBHOOK_CONFIG = 'cdi-api-datavolume-validate';
 
-const open = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
-
 /** The KubeVirt CR's CRD (kubevirts.kubevirt.io), kept open like the others. */
-export const KUBEVIRT_CR_CRD: Obj = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'kubevirts.kubevirt.io', labels: { 'app.kubernetes.io/component': 'kubevirt' } },
-  spec: {
-    group: 'kubevirt.io',
-    scope: 'Namespaced',
-    names: {
-      kind: 'KubeVirt',
-      plural: 'kubevirts',
-      singular: 'kubevirt',
-      listKind: 'KubeVirtList',
-      shortNames: ['kv', 'kvs'],
-      categories: ['all'],
-    },
-    versions: [
-      {
-        name: 'v1',
-        served: true,
-        storage: true,
-        subresources: { status: {} },
-        additionalPrinterColumns: [
-          { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-          { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-        ],
-        schema: {
-          openAPIV3Schema: {
-            type: 'object',
-            properties: {
-              apiVersion: { type: 'string' },
-              kind: { type: 'string' },
-              metadata: { type: 'object' },
-              spec: open,
-              status: open,
-            },
-          },
-        },
-      },
-    ],
-  },
-};
+export const KUBEVIRT_CR_CRD: Obj = openCrd({
+  group: 'kubevirt.io',
+  version: 'v1',
+  kind: 'KubeVirt',
+  plural: 'kubevirts',
+  shortNames: ['kv', 'kvs'],
+  component: 'kubevirt',
+  columns: [
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+  ],
+});
 
 export const ALL_CRDS: Obj[] = [...KUBEVIRT_CRDS, KUBEVIRT_CR_CRD, ...INSTANCETYPE_CRDS];
 

@@ -24,6 +24,7 @@
  * `preferredTerminationGracePeriodSeconds` (termination.go), `cpu.preferredCPUFeatures` (cpu.go). A
  * preference only fills what the template leaves unset.
  */
+import { openCrd } from '../../embedded/kubevirt/crds.ts';
 import { clone, type Obj } from './logic.ts';
 
 export const INSTANCETYPE_GROUP = 'instancetype.kubevirt.io';
@@ -46,47 +47,17 @@ export const REVISION_LABELS = {
   version: 'instancetype.kubevirt.io/object-version',
 } as const;
 
-const open = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
-
 function crd(kind: string, plural: string, scope: 'Namespaced' | 'Cluster', shortNames: string[]): Obj {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: {
-      name: `${plural}.${INSTANCETYPE_GROUP}`,
-      labels: { 'app.kubernetes.io/component': 'compute' },
-    },
-    spec: {
-      group: INSTANCETYPE_GROUP,
-      scope,
-      names: {
-        kind,
-        plural,
-        singular: kind.toLowerCase(),
-        listKind: `${kind}List`,
-        shortNames,
-        ...(scope === 'Namespaced' ? { categories: ['all'] } : {}),
-      },
-      versions: [
-        {
-          name: INSTANCETYPE_VERSION,
-          served: true,
-          storage: true,
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
-                metadata: { type: 'object' },
-                spec: open,
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
+  return openCrd({
+    group: INSTANCETYPE_GROUP,
+    version: INSTANCETYPE_VERSION,
+    kind,
+    plural,
+    shortNames,
+    scope,
+    categories: scope === 'Namespaced' ? ['all'] : [],
+    status: false,
+  });
 }
 
 /** The four CRDs (names, scopes and short names as pkg/virt-operator/resource/generate/components/crds.go). */
