@@ -30,7 +30,7 @@ import { KUBEVIRT_CRDS, SUBRESOURCE_GROUP } from './kubevirt/crds.ts';
 import { KubeVirtApi } from './kubevirt/subresources.ts';
 import { authorizeRbac, checkEscalation } from './rbac.ts';
 import { Registry } from './registry.ts';
-import { ApiServer, type RequestInfo, type User } from './server.ts';
+import { ApiServer, type RequestInfo, type RequestRecord, type User } from './server.ts';
 import type { Obj } from './store.ts';
 import { delaysFor, Scheduler } from './timing.ts';
 import { selfSignedCert } from './tls.ts';
@@ -72,16 +72,7 @@ export interface SimCluster {
     setDefaultStorageClass(name: string | null): void;
   };
   readonly stats: {
-    requests(): ReadonlyArray<{
-      method: string;
-      path: string;
-      /** The query string, without `?`. */
-      query: string;
-      verb: string;
-      status: number;
-      userAgent?: string;
-      user: string;
-    }>;
+    requests(): ReadonlyArray<RequestRecord>;
     /** TLS connections accepted, each with the protocol ALPN chose (`h2` or `http/1.1`). */
     connections(): ReadonlyArray<{ alpn: string }>;
     reset(): void;
