@@ -714,6 +714,33 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     if (records.length > MAX_RECORDS) records.splice(0, MAX_RECORDS / 2);
   };
 
+  /** A request as the records name it, and `done(status)`, which records its answer once. */
+  const received = (req: ClientRequest) => {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const target = req.url ?? '/';
+    const url = splitTarget(target);
+    const verb = requestVerb(method, url.pathname, url.searchParams);
+    const ua = one(req.headers['user-agent']);
+    const auth = one(req.headers.authorization);
+    let recorded = false;
+    const done = (status: number) => {
+      if (recorded) return;
+      recorded = true;
+      record(
+        {
+          method,
+          path: url.pathname,
+          query: url.searchParams.toString(),
+          verb,
+          status,
+          ...(ua ? { userAgent: ua } : {}),
+        },
+        auth,
+      );
+    };
+    return { method, target, url, verb, done };
+  };
+
   const takeFault = (method: string, path: string): FailRule | undefined => {
     for (const rule of rules) {
       if (rule.remaining <= 0) continue;
@@ -746,28 +773,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   // ---- plain requests ----
 
   const onRequest = async (req: ClientRequest, res: ClientResponse): Promise<void> => {
-    const method = (req.method ?? 'GET').toUpperCase();
-    const target = req.url ?? '/';
-    const url = splitTarget(target);
-    const verb = requestVerb(method, url.pathname, url.searchParams);
-    const ua = one(req.headers['user-agent']);
-    const auth = one(req.headers.authorization);
-    let recorded = false;
-    const done = (status: number) => {
-      if (recorded) return;
-      recorded = true;
-      record(
-        {
-          method,
-          path: url.pathname,
-          query: url.searchParams.toString(),
-          verb,
-          status,
-          ...(ua ? { userAgent: ua } : {}),
-        },
-        auth,
-      );
-    };
+    const { method, target, url, verb, done } = received(req);
     req.on('error', noop);
     res.on('error', noop);
     // a client gone before its answer is recorded without one
@@ -1026,24 +1032,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const onUpgrade = async (req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     socket.on('error', noop);
-    const method = (req.method ?? 'GET').toUpperCase();
-    const target = req.url ?? '/';
-    const url = splitTarget(target);
-    const verb = requestVerb(method, url.pathname, url.searchParams);
-    const ua = one(req.headers['user-agent']);
-    const auth = one(req.headers.authorization);
-    const done = (status: number) =>
-      record(
-        {
-          method,
-          path: url.pathname,
-          query: url.searchParams.toString(),
-          verb,
-          status,
-          ...(ua ? { userAgent: ua } : {}),
-        },
-        auth,
-      );
+    const { method, target, url, done } = received(req);
     tunnels.add(socket);
     socket.once('close', () => tunnels.delete(socket));
     await hold();
