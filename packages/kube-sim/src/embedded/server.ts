@@ -9,6 +9,7 @@ import {
 } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { parse as parseYaml } from 'yaml';
+import { readBody } from '../fakecluster/http-body.ts';
 import {
   apiGroup,
   apiGroupList,
@@ -137,6 +138,15 @@ export interface ConnectionRecord {
   alpn: string;
 }
 
+/** A body over 3 MiB gets 413, as from kube-apiserver (its MaxRequestBodyBytes is 3 MiB). */
+function readRequestBody(req: IncomingMessage): Promise<Buffer> {
+  return readBody(
+    req,
+    3 * 1024 * 1024,
+    () => new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728'),
+  );
+}
+
 function sendJson(
   res: ServerResponse,
   code: number,
@@ -220,24 +230,6 @@ export function parseRequestInfo(method: string, url: URL): RequestInfo {
       break;
   }
   return base;
-}
-
-function readBody(req: IncomingMessage, limit = 3 * 1024 * 1024): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        reject(new ApiError(413, 'RequestEntityTooLarge', 'Request entity too large: limit is 3145728'));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are schemaless JSON here
@@ -549,7 +541,7 @@ export class ApiServer {
     try {
       if (this.latencyMs > 0 && !component) await new Promise((r) => setTimeout(r, this.latencyMs));
       if (url.pathname === '/sim/faults' && method === 'POST') {
-        const body = parseJsonBody(await readBody(req)) ?? {};
+        const body = parseJsonBody(await readRequestBody(req)) ?? {};
         if (!user?.admin) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
         userName = user.name;
         const out = await this.o.faultControl(body);
@@ -654,7 +646,7 @@ export class ApiServer {
     }
     const handler = this.subHandlers.get(info.group);
     if (handler && info.isResource) {
-      const body = await readBody(req);
+      const body = await readRequestBody(req);
       await handler(req, res, info, body, user);
       return res.statusCode;
     }
@@ -740,12 +732,12 @@ export class ApiServer {
     if (sub === 'scale') return this.scale(req, res, info, t);
     if (sub === 'binding') {
       if (info.verb !== 'create' || !this.o.podBinding) throw methodNotAllowed();
-      const body = parseJsonBody(await readBody(req)) ?? {};
+      const body = parseJsonBody(await readRequestBody(req)) ?? {};
       return this.ok(res, this.o.podBinding(ns!, info.name!, body), 201);
     }
     if (sub === 'token') {
       if (info.verb !== 'create' || !this.o.tokenRequest) throw methodNotAllowed();
-      const body = parseJsonBody(await readBody(req)) ?? {};
+      const body = parseJsonBody(await readRequestBody(req)) ?? {};
       return this.ok(res, this.o.tokenRequest(ns!, info.name!, body), 201);
     }
     const wopts = {
@@ -764,14 +756,14 @@ export class ApiServer {
         return 200;
       case 'create': {
         if (info.name) throw methodNotAllowed();
-        const body = parseObjectBody(await readBody(req), bodyType);
+        const body = parseObjectBody(await readRequestBody(req), bodyType);
         this.unknownFields(t, q, res, body);
         const created = reg.create(t, ns, body, wopts);
         return this.ok(res, created, 201);
       }
       case 'update': {
         if (!info.name) throw methodNotAllowed();
-        const body = parseObjectBody(await readBody(req), bodyType);
+        const body = parseObjectBody(await readRequestBody(req), bodyType);
         if (body === undefined) throw badRequest('the body of the request was empty');
         this.unknownFields(t, q, res, body);
         if (sub === 'finalize') {
@@ -783,7 +775,7 @@ export class ApiServer {
       case 'patch': {
         if (!info.name) throw methodNotAllowed();
         const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-        const raw = await readBody(req);
+        const raw = await readRequestBody(req);
         let body: unknown;
         if (ct === 'application/apply-patch+yaml') {
           try {
@@ -819,12 +811,12 @@ export class ApiServer {
         return this.ok(res, r.obj, r.created ? 201 : 200);
       }
       case 'delete': {
-        const opts = this.deleteOptions(await readBody(req), q);
+        const opts = this.deleteOptions(await readRequestBody(req), q);
         const r = reg.delete(t, ns, info.name!, opts);
         return this.ok(res, r.body);
       }
       case 'deletecollection': {
-        const opts = this.deleteOptions(await readBody(req), q);
+        const opts = this.deleteOptions(await readRequestBody(req), q);
         const listed = reg.list(t, ns, {
           labelSelector: q.get('labelSelector') ?? '',
           fieldSelector: q.get('fieldSelector') ?? '',
@@ -922,7 +914,7 @@ export class ApiServer {
     return (async () => {
       const cur = reg.get(t, info.namespace, info.name!);
       if (info.verb === 'get') return this.ok(res, toScale(cur));
-      const body = parseJsonBody(await readBody(req)) ?? {};
+      const body = parseJsonBody(await readRequestBody(req)) ?? {};
       let replicas: number | undefined;
       if (info.verb === 'update') replicas = body.spec?.replicas;
       else if (Array.isArray(body)) {

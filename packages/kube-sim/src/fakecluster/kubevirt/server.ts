@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { readBody } from '../http-body.ts';
 import { reviewAdmission, WEBHOOK_PATHS } from './admission.ts';
 import type { FeatureGates } from './feature-gates.ts';
 import type { VirtApi } from './virt-api.ts';
@@ -75,22 +76,6 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-function readBody(req: IncomingMessage, limit = 8 << 20): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.destroy();
-        reject(new Error('request body too large'));
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 export interface VirtApiServerOptions {
   cert: string;
   key: string;
@@ -140,7 +125,9 @@ export async function startVirtApiServer(options: VirtApiServerOptions): Promise
           if (method === 'POST' && WEBHOOK_PATHS[path]) {
             let review: unknown;
             try {
-              review = JSON.parse((await readBody(req)).toString('utf8'));
+              review = JSON.parse(
+                (await readBody(req, 8 << 20, () => new Error('request body too large'))).toString('utf8'),
+              );
             } catch {
               send(res, 400, { message: 'the body is not an AdmissionReview' });
               record({ method, path, status: 400 });

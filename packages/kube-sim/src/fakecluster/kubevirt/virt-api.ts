@@ -18,6 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ApiError, badRequest, conflict, internalError, notFound } from '../../embedded/errors.ts';
+import { readBody } from '../http-body.ts';
 import type { GuestState } from './guests.ts';
 import { isFinal, isPaused, type Obj, runStrategyOf } from './logic.ts';
 
@@ -125,24 +126,6 @@ export function parseSubresourcePath(pathname: string): SubresourcePath | undefi
 export interface Reply {
   status: number;
   body?: unknown;
-}
-
-function readBody(req: IncomingMessage, limit = 1 << 20): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.destroy();
-        reject(badRequest('request body too large'));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function writeReply(res: ServerResponse, r: Reply): void {
@@ -566,7 +549,7 @@ export class VirtApi {
   handle = async (req: IncomingMessage, res: ServerResponse, body?: Buffer): Promise<void> => {
     let r: Reply;
     try {
-      const b = body ?? (await readBody(req));
+      const b = body ?? (await readBody(req, 1 << 20, () => badRequest('request body too large')));
       r = await this.reply(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x').pathname, b);
     } catch (e) {
       r = failure(e);
