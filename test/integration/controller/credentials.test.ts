@@ -322,7 +322,7 @@ describe('credentials on a cluster', {
     const controller = new BmcController({
       kubeConfig: c.kubeConfig(),
       placement: 'per-vm',
-      agent: { image: 'ghcr.io/kubevirtbmc/kubevirtbmc:test' },
+      agent: { image: 'ghcr.io/kubevirtbmc-project/kubevirtbmc:test' },
     });
     await controller.start();
     try {

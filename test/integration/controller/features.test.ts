@@ -13,7 +13,7 @@ import { waitFor } from '../../support/wait.ts';
 import { bmcYaml, ipmitool, missingTools, run, secretYaml, TestCluster, vmYaml } from './helpers.ts';
 
 const skip = missingClients('kubectl', 'ipmitool') || missingTools('curl', 'openssl');
-const IMAGE = 'ghcr.io/kubevirtbmc/kubevirtbmc:test';
+const IMAGE = 'ghcr.io/kubevirtbmc-project/kubevirtbmc:test';
 
 describe('optional features', { skip, timeout: 600_000 }, () => {
   let c: TestCluster;

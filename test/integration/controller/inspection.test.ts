@@ -37,7 +37,7 @@ describe('Ironic Redfish inspection of the demo VMs (python3-sushy)', { skip, ti
     controller = new BmcController({
       kubeConfig: c.kubeConfig(),
       placement: 'per-vm',
-      agent: { image: 'ghcr.io/kubevirtbmc/kubevirtbmc:test' },
+      agent: { image: 'ghcr.io/kubevirtbmc-project/kubevirtbmc:test' },
       metricsPort: 0,
       metricsHost: '127.0.0.1',
     });

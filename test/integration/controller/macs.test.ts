@@ -39,7 +39,7 @@ describe('MACs of a stopped VM over Redfish (curl, sushy), across an agent resta
     controller = new BmcController({
       kubeConfig: c.kubeConfig(),
       placement: 'per-vm',
-      agent: { image: 'ghcr.io/kubevirtbmc/kubevirtbmc:test' },
+      agent: { image: 'ghcr.io/kubevirtbmc-project/kubevirtbmc:test' },
       metricsPort: 0,
       metricsHost: '127.0.0.1',
     });

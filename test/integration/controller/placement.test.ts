@@ -22,7 +22,7 @@ describe('placements and migration', { skip, timeout: 600_000 }, () => {
     controller = new BmcController({
       kubeConfig: c.kubeConfig(),
       placement,
-      agent: { image: 'ghcr.io/kubevirtbmc/kubevirtbmc:test' },
+      agent: { image: 'ghcr.io/kubevirtbmc-project/kubevirtbmc:test' },
       metricsPort: null,
     });
     await controller.start();

@@ -12,7 +12,7 @@ import { missingClients } from '../../support/clients.ts';
 import { waitFor } from '../../support/wait.ts';
 import { bmcYaml, secretYaml, TestCluster, vmYaml } from './helpers.ts';
 
-const IMAGE = 'ghcr.io/kubevirtbmc/kubevirtbmc:test';
+const IMAGE = 'ghcr.io/kubevirtbmc-project/kubevirtbmc:test';
 
 describe('the Secrets the controller reads', { skip: missingClients('kubectl'), timeout: 300_000 }, () => {
   let c: TestCluster;

@@ -16,7 +16,7 @@ import { assertForbidden, bmcYaml, kubectlAs, secretYaml, TestCluster, vmYaml } 
 
 const NS = 'kubevirtbmc-system';
 const SA = `system:serviceaccount:${NS}:kubevirtbmc-controller`;
-const IMAGE = 'ghcr.io/kubevirtbmc/kubevirtbmc:test';
+const IMAGE = 'ghcr.io/kubevirtbmc-project/kubevirtbmc:test';
 const noHelm = missingHelm();
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects as parsed YAML / kubectl JSON

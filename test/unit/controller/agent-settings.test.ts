@@ -12,7 +12,7 @@ import type { Placement } from '../../../src/controller/types.ts';
 import { bmc, FakeCluster, secret, vm } from './fake-cluster.ts';
 
 const NS = 'lab';
-const IMAGE = 'ghcr.io/kubevirtbmc/kubevirtbmc:0.1.0';
+const IMAGE = 'ghcr.io/kubevirtbmc-project/kubevirtbmc:0.1.0';
 const BIN = new URL('../../../bin/kubevirtbmc.js', import.meta.url).pathname;
 
 function cluster(): FakeCluster {

@@ -5,7 +5,7 @@ import type { KObject, Placement, VirtualMachineBMC } from '../../../src/control
 import { bmc, FakeCluster, secret, vm } from './fake-cluster.ts';
 
 const NS = 'lab';
-const IMAGE = 'ghcr.io/kubevirtbmc/kubevirtbmc:0.1.0';
+const IMAGE = 'ghcr.io/kubevirtbmc-project/kubevirtbmc:0.1.0';
 
 function setup(placement: Placement = 'per-vm') {
   const c = new FakeCluster();
