@@ -39,15 +39,16 @@ export const PRODUCT_ID = 0x4b56;
 /** Get Device ID response data (15 bytes). */
 export function deviceId(): number[] {
   // device 0x20; rev 1, no device SDRs (bit 7 clear: its sensor records are in the SDR repository,
-  // and Get Device SDR is not implemented); fw 1.00; IPMI 2.0; sensor, SDR repository, SEL, FRU,
-  // event receiver/generator, chassis; manufacturer (20 bits, LS first); product (LE).
+  // and Get Device SDR is not implemented); fw 1.00; IPMI 2.0; additional device support 0x8F:
+  // chassis, FRU inventory, SEL, SDR repository, sensor (not IPMB event receiver or generator:
+  // there is no IPMB and no Set Event Receiver); manufacturer (20 bits, LS first); product (LE).
   return [
     0x20,
     0x01,
     FIRMWARE_MAJOR,
     FIRMWARE_MINOR_BCD,
     0x02,
-    0xbf,
+    0x8f,
     MANUFACTURER_ID & 0xff,
     (MANUFACTURER_ID >> 8) & 0xff,
     (MANUFACTURER_ID >> 16) & 0x0f,

@@ -117,6 +117,15 @@ for (const mode of MODES) {
       assert.match(out, /^Manufacturer ID {11}: 57683$/m);
       assert.match(out, /^Manufacturer Name {9}: Cloud Native Computing Foundation$/m);
       assert.match(out, /^Product ID {16}: 19286 \(0x4b56\)$/m);
+      // what it lists is what it answers: no IPMB event receiver or generator
+      const support = /^Additional Device Support :\n((?: {4}.*\n)+)/m.exec(out)?.[1];
+      assert.deepEqual(support?.trim().split(/\n\s*/), [
+        'Sensor Device',
+        'SDR Repository Device',
+        'SEL Device',
+        'FRU Inventory Device',
+        'Chassis Device',
+      ]);
     });
 
     test('lan print: the bad password threshold the failed-login policy enforces per user name', async () => {

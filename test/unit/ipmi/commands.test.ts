@@ -409,6 +409,8 @@ test('Get Device ID names a manufacturer from the IANA list (57683) and product 
   assert.equal(d[6]! | (d[7]! << 8) | (d[8]! << 16), 57683);
   assert.deepEqual(d.slice(6, 11), [0x53, 0xe1, 0x00, 0x56, 0x4b]);
   assert.equal(d[1]! & 0x80, 0, 'no device SDRs: Get Device SDR (0x04/0x21) is not implemented');
+  assert.equal(d[5], 0x8f, 'chassis, FRU, SEL, SDR repository, sensor; no IPMB event receiver/generator');
+  assert.equal((await run(0x04, 0x00, [0x20, 0x00])).cc, 0xc1, 'no Set Event Receiver');
   assert.equal((await run(0x04, 0x21, [0, 0, 0, 0, 0, 0xff])).cc, 0xc1);
 });
 
