@@ -127,7 +127,7 @@ for (const mode of MODES) {
       assert.doesNotMatch(guid, /WARNING/);
       assert.equal(
         clean(await tool('raw', '0x06', '0x01'), 'raw'),
-        ' 20 01 01 00 02 bf 53 e1 00 56 4b 00 00 00 00\n', // no device SDRs; manufacturer 57683 (0x00E153)
+        ' 20 01 01 00 02 8f 53 e1 00 56 4b 00 00 00 00\n', // no IPMB event receiver/generator; no device SDRs; manufacturer 57683
       );
       const bad = await tool('raw', '0x06', '0x99');
       assert.equal(bad.code, 1);
